@@ -1,0 +1,165 @@
+"""The one in-memory dataset type: :class:`LabeledImages`."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from augmentgan.errors import DataError
+
+
+class Source(enum.IntEnum):
+    """Where a sample came from. The integer values are stored in HDF5 files: never renumber."""
+
+    real = 0
+    classical = 1
+    smote = 2
+    gan = 3
+    copy = 4  # random oversampling: an exact copy of a real sample
+
+
+SOURCE_NAMES: tuple[str, ...] = tuple(s.name for s in Source)
+
+
+@dataclass(frozen=True, eq=False)
+class LabeledImages:
+    """Labeled uint8 images with per-sample provenance.
+
+    images:      (N, H, W, C) uint8, C in {1, 3}
+    labels:      (N,) int64, each in [0, len(class_names))
+    class_names: one name per class index
+    source:      (N,) uint8 values of :class:`Source`
+    parent:      (N,) int64 index of the real sample a derived one came from, -1 if none
+
+    ``parent`` indexes the *real* dataset the derived samples were made from (the dataset
+    before expansion); it is kept as is by slicing and concatenation.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    source: np.ndarray = field(default=None)  # type: ignore[assignment]
+    parent: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        images = np.asarray(self.images)
+        labels = np.asarray(self.labels)
+        if images.dtype != np.uint8:
+            raise DataError(f"images must be uint8, got {images.dtype}; convert with LabeledImages.from_float or clip and cast")
+        if images.ndim == 3:
+            images = images[..., None]
+        if images.ndim != 4 or images.shape[-1] not in (1, 3):
+            raise DataError(f"images must have shape (N, H, W, C) with C in {{1, 3}}, got {images.shape}")
+        n = images.shape[0]
+        if labels.ndim != 1 or labels.shape[0] != n:
+            raise DataError(f"{labels.shape[0] if labels.ndim else 'scalar'} labels for {n} images: labels must be one integer per image")
+        if labels.size and not np.issubdtype(labels.dtype, np.integer):
+            if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
+                raise DataError("labels must be whole numbers")
+        labels = labels.astype(np.int64, copy=False)
+        names = tuple(str(c) for c in self.class_names)
+        if len(set(names)) != len(names):
+            raise DataError(f"class names must be unique, got {list(names)}")
+        if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
+            raise DataError(f"labels must be in [0, {len(names) - 1}] for {len(names)} classes, found {labels.min()}..{labels.max()}")
+        source = np.zeros(n, np.uint8) if self.source is None else np.asarray(self.source)
+        parent = np.full(n, -1, np.int64) if self.parent is None else np.asarray(self.parent)
+        if source.shape != (n,) or parent.shape != (n,):
+            raise DataError(f"source and parent must have one entry per image ({n})")
+        if source.size and (source.min() < 0 or source.max() >= len(Source)):
+            raise DataError(f"source values must be in 0..{len(Source) - 1} ({', '.join(SOURCE_NAMES)})")
+        object.__setattr__(self, "images", images)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "source", source.astype(np.uint8, copy=False))
+        object.__setattr__(self, "parent", parent.astype(np.int64, copy=False))
+
+    # --- basic properties -------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(H, W, C)."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[-1])
+
+    def class_counts(self) -> np.ndarray:
+        """Number of samples per class index, length ``num_classes`` (zeros included)."""
+        return np.bincount(self.labels, minlength=self.num_classes)
+
+    def source_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.source, minlength=len(Source))
+        return {name: int(counts[i]) for i, name in enumerate(SOURCE_NAMES)}
+
+    def counts_by_class_and_source(self) -> np.ndarray:
+        """(num_classes, len(Source)) table of counts."""
+        table = np.zeros((self.num_classes, len(Source)), np.int64)
+        np.add.at(table, (self.labels, self.source), 1)
+        return table
+
+    # --- slicing and joining ----------------------------------------------------------
+    def __getitem__(self, index) -> "LabeledImages":
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return LabeledImages(
+            self.images[index], self.labels[index], self.class_names, self.source[index], self.parent[index]
+        )
+
+    def select_classes(self, classes: Sequence[int]) -> "LabeledImages":
+        return self[np.isin(self.labels, np.asarray(classes))]
+
+    @staticmethod
+    def concatenate(parts: Iterable["LabeledImages"]) -> "LabeledImages":
+        parts = list(parts)
+        if not parts:
+            raise DataError("nothing to concatenate")
+        names = parts[0].class_names
+        shape = parts[0].image_shape
+        for p in parts[1:]:
+            if p.class_names != names:
+                raise DataError(f"cannot concatenate datasets with different classes: {list(names)} vs {list(p.class_names)}")
+            if p.image_shape != shape:
+                raise DataError(f"cannot concatenate images of shape {shape} and {p.image_shape}")
+        return LabeledImages(
+            np.concatenate([p.images for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            names,
+            np.concatenate([p.source for p in parts]),
+            np.concatenate([p.parent for p in parts]),
+        )
+
+    def __add__(self, other: "LabeledImages") -> "LabeledImages":
+        return LabeledImages.concatenate([self, other])
+
+    # --- identity ---------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """sha256 hex digest of pixels, shape, labels and class names (not provenance).
+
+        Two datasets with the same fingerprint train the same GAN; used as a cache key.
+        """
+        h = hashlib.sha256()
+        h.update(b"augmentgan-labeledimages-v1")
+        h.update(np.asarray(self.images.shape, np.int64).tobytes())
+        h.update(np.ascontiguousarray(self.images).data)
+        h.update(np.ascontiguousarray(self.labels.astype("<i8")).data)
+        for name in self.class_names:
+            b = name.encode("utf-8")
+            h.update(len(b).to_bytes(8, "little"))
+            h.update(b)
+        return h.hexdigest()
+
+    def __repr__(self) -> str:
+        h, w, c = self.image_shape
+        return f"LabeledImages(n={len(self)}, size={h}x{w}x{c}, classes={self.num_classes}, counts={self.class_counts().tolist()})"

@@ -1,0 +1,1 @@
+"""GAN zoo: models, losses, regularizers, tricks, presets and the trainer."""

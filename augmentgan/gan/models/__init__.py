@@ -1,0 +1,1 @@
+"""Class-conditional generators and discriminators."""

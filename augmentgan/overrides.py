@@ -1,0 +1,91 @@
+"""Dotted ``key=value`` overrides applied to pydantic models (``--set model.g_ch=32``).
+
+Values are parsed as YAML scalars/flow collections (``32`` -> int, ``true`` -> bool,
+``[0.0, 0.9]`` -> list, ``null`` -> None, anything else -> str); the model validates them.
+An unknown key is refused with the list of valid keys at that level.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from augmentgan.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base for every configuration section: unknown keys are errors, assignments validate."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text.strip() != "" else ""
+    except yaml.YAMLError:
+        return text
+
+
+def parse_pairs(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}``; a pair without ``=`` is an error."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override {pair!r} is not of the form key=value (for example --set optim.lr_g=1e-4)")
+        out[key] = parse_value(value)
+    return out
+
+
+def _known_keys(model_cls: type[BaseModel]) -> list[str]:
+    return sorted(model_cls.model_fields)
+
+
+def _set_path(data: dict[str, Any], model_cls: type[BaseModel], path: list[str], value: Any, full: str) -> None:
+    key = path[0]
+    if key not in model_cls.model_fields:
+        raise ConfigError(f"unknown key {full!r}: {key!r} is not one of {_known_keys(model_cls)}")
+    if len(path) == 1:
+        data[key] = value
+        return
+    annotation = model_cls.model_fields[key].annotation
+    sub_cls = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if sub_cls is None:
+        raise ConfigError(f"unknown key {full!r}: {key!r} has no sub-keys")
+    sub = data.get(key)
+    if isinstance(sub, BaseModel):
+        sub = sub.model_dump()
+    if sub is None:
+        sub = {}
+    data[key] = sub
+    _set_path(sub, sub_cls, path[1:], value, full)
+
+
+def format_validation_error(err: ValidationError, where: str = "") -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{loc}: {msg}")
+    prefix = f"{where}: " if where else ""
+    return prefix + "; ".join(parts)
+
+
+def apply_overrides(model: M, overrides: Mapping[str, Any] | Iterable[str], where: str = "--set") -> M:
+    """Return a validated copy of ``model`` with dotted-path overrides applied."""
+    if not isinstance(overrides, Mapping):
+        overrides = parse_pairs(overrides)
+    data = model.model_dump()
+    for dotted, value in overrides.items():
+        _set_path(data, type(model), dotted.split("."), value, dotted)
+    try:
+        return type(model).model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, where)) from None

@@ -1,0 +1,1 @@
+"""The augmentgan command line (installed as ``augmentgan.cli``)."""

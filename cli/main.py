@@ -1,0 +1,79 @@
+"""Typer app: thin wrappers over the library. Errors become one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Optional
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import typer
+
+from augmentgan._version import __version__
+from augmentgan.cli import console
+from augmentgan.errors import AugmentganError
+
+app = typer.Typer(
+    name="augmentgan",
+    help="Expand small, imbalanced labeled image datasets with class-conditional GANs, classical augmentation and SMOTE.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"augmentgan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    console.state.debug = debug
+
+
+def _register() -> None:
+    from augmentgan.cli import data as data_cmds
+
+    for module in (data_cmds,):
+        module.register(app)
+
+
+_register()
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point."""
+    args = sys.argv[1:] if argv is None else argv
+    console.state.debug = "--debug" in args
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = console.show_warning  # type: ignore[assignment]
+        try:
+            app(args=args, prog_name="augmentgan", standalone_mode=False)
+        except AugmentganError as err:
+            console.fail(err, err.exit_code)
+        except KeyboardInterrupt as err:
+            console.fail(err, 130, "interrupted")
+        except SystemExit:
+            raise
+        except Exception as err:  # click usage errors and bugs
+            import click
+
+            if isinstance(err, click.exceptions.ClickException):
+                err.show()
+                sys.exit(err.exit_code)
+            if isinstance(err, click.exceptions.Abort):
+                console.fail(err, 130, "interrupted")
+            console.fail(err, 1, f"internal error: {type(err).__name__}: {err}")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
