@@ -7,6 +7,7 @@ An unknown key is refused with the list of valid keys at that level.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, Mapping, TypeVar
 
 import yaml
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from augmentgan.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+_SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class StrictModel(BaseModel):
@@ -24,10 +26,16 @@ class StrictModel(BaseModel):
 
 
 def parse_value(text: str) -> Any:
+    if text.strip() == "":
+        return ""
     try:
-        return yaml.safe_load(text) if text.strip() != "" else ""
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str) and _SCI_FLOAT.fullmatch(value.strip()):
+        # PyYAML follows YAML 1.1, where "1e-4" (no dot) is a string: users mean a number.
+        return float(value)
+    return value
 
 
 def parse_pairs(pairs: Iterable[str]) -> dict[str, Any]:

@@ -56,23 +56,20 @@ def main(argv: Optional[list[str]] = None) -> None:
         warnings.simplefilter("default")
         warnings.showwarning = console.show_warning  # type: ignore[assignment]
         try:
-            app(args=args, prog_name="augmentgan", standalone_mode=False)
+            rc = app(args=args, prog_name="augmentgan", standalone_mode=False)
         except AugmentganError as err:
             console.fail(err, err.exit_code)
         except KeyboardInterrupt as err:
             console.fail(err, 130, "interrupted")
-        except SystemExit:
-            raise
-        except Exception as err:  # click usage errors and bugs
-            import click
-
-            if isinstance(err, click.exceptions.ClickException):
-                err.show()
-                sys.exit(err.exit_code)
-            if isinstance(err, click.exceptions.Abort):
+        except Exception as err:
+            # Typer vendors click in recent versions: recognise its exceptions by shape, not by import.
+            if type(err).__name__ == "Abort":
                 console.fail(err, 130, "interrupted")
-            console.fail(err, 1, f"internal error: {type(err).__name__}: {err}")
-    sys.exit(0)
+            if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
+                err.show()  # usage errors: click's own message with the usage line
+                sys.exit(err.exit_code)
+            console.fail(err, 1, f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)")
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":
