@@ -1,0 +1,86 @@
+"""Atomic outputs: write under a hidden temporary name next to the target, rename at the end.
+
+An interrupted or failed write never leaves anything under the final name. With ``force`` an
+existing output (file or folder) is first renamed away, the new one renamed in, and only then
+the old one deleted, so a crash never leaves a mix of old and new files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from augmentgan.errors import OutputError, OutputExistsError
+
+
+def check_output(path: str | os.PathLike, *, force: bool) -> Path:
+    """Refuse an existing output unless ``force``; call it before expensive work."""
+    path = Path(path)
+    if (path.exists() or path.is_symlink()) and not force:
+        raise OutputExistsError(f"output {path} already exists; pass --force (force=True) to replace it or choose another path")
+    return path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class StagedOutput:
+    """A temporary path ``.NAME.tmp-PID`` beside ``path``; :meth:`commit` renames it into place."""
+
+    def __init__(self, path: str | os.PathLike, *, force: bool) -> None:
+        self.path = check_output(path, force=force)
+        self.force = force
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create the folder {parent} for output {self.path}: {err.strerror}; check the path and permissions") from None
+        self.tmp = parent / f".{self.path.name}.tmp-{os.getpid()}"
+        _remove(self.tmp)  # a stale leftover of a killed run with the same pid
+
+    def commit(self) -> Path:
+        """Move the finished temporary output to the final name (replacing an old one if forced)."""
+        old = None
+        if self.path.exists() or self.path.is_symlink():
+            if not self.force:
+                self.abort()
+                raise OutputExistsError(f"output {self.path} appeared while writing; pass --force to replace it")
+            old = self.path.parent / f".{self.path.name}.old-{os.getpid()}"
+            _remove(old)
+            os.replace(self.path, old)
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as err:
+            if old is not None:
+                os.replace(old, self.path)
+            self.abort()
+            raise OutputError(f"cannot move the finished output into {self.path}: {err.strerror}") from None
+        if old is not None:
+            _remove(old)
+        return self.path
+
+    def abort(self) -> None:
+        """Delete the temporary output (on any failure)."""
+        _remove(self.tmp)
+
+
+@contextmanager
+def staged_output(path: str | os.PathLike, *, force: bool) -> Iterator[Path]:
+    """``with staged_output(out, force=...) as tmp:`` write ``tmp``; it is renamed to ``out`` on success."""
+    staged = StagedOutput(path, force=force)
+    try:
+        yield staged.tmp
+    except BaseException:
+        staged.abort()
+        raise
+    staged.commit()

@@ -1,0 +1,52 @@
+"""Built-in datasets that need no download (``builtin:NAME``).
+
+- ``digits``: scikit-learn's 1,797 handwritten digits, 8x8 gray (C=1), values 0..16 scaled to
+  0..255 (``round(v * 255 / 16)``); classes "0".."9" with 178, 182, 177, 183, 181, 182, 181,
+  179, 174, 180 images.
+- ``digits-lt``: a long-tailed subset: the first n_k images of class k in the dataset's order,
+  with n_k = round(150 * (8 / 150) ** (k / 9)) = 150, 108, 78, 56, 41, 29, 21, 15, 11, 8
+  (517 images, imbalance ratio 18.75). Deterministic: no random numbers are involved.
+
+``size`` resizes with Lanczos (e.g. 16 or 32), applied by :func:`augmentgan.data.load`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from augmentgan.data.types import LabeledImages
+from augmentgan.errors import DataError
+
+DIGITS_LT_COUNTS: tuple[int, ...] = tuple(round(150 * (8 / 150) ** (k / 9)) for k in range(10))
+
+
+def digits() -> LabeledImages:
+    """scikit-learn's 8x8 digits as uint8 (N, 8, 8, 1)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    return LabeledImages(images, bunch.target.astype(np.int64), tuple(str(i) for i in range(10)))
+
+
+def digits_lt() -> LabeledImages:
+    """The long-tailed digits subset (counts in :data:`DIGITS_LT_COUNTS`)."""
+    full = digits()
+    keep = np.zeros(len(full), bool)
+    for k, n in enumerate(DIGITS_LT_COUNTS):
+        keep[np.flatnonzero(full.labels == k)[:n]] = True
+    return full[keep]
+
+
+BUILTINS: dict[str, Callable[[], LabeledImages]] = {"digits": digits, "digits-lt": digits_lt}
+
+
+def read_builtin(name: str) -> LabeledImages:
+    """A built-in dataset by name; :class:`DataError` naming the valid names otherwise."""
+    try:
+        factory = BUILTINS[name]
+    except KeyError:
+        raise DataError(f"unknown built-in dataset {name!r}; choose one of {', '.join('builtin:' + n for n in BUILTINS)}") from None
+    return factory()

@@ -1,0 +1,321 @@
+"""ImageFolder trees: ``root/<class>/**/*.png`` in, ``out/<class>/<source>-<index>.png`` + manifest out.
+
+Reading follows torchvision's ImageFolder: every non-hidden subfolder of ``root`` is a class
+(sorted by name), searched recursively. Hidden files and folders (names starting with ".")
+and files without an image extension are ignored. When ``root/manifest.csv`` (as written by
+:func:`write_folder`) lists exactly the images found, it restores the original class names,
+label indices, sample order, sources and parents; otherwise every image is a real sample.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from augmentgan.data.atomic import staged_output
+from augmentgan.data.images import Channels, decode_image
+from augmentgan.data.metadata import output_metadata, plain
+from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
+from augmentgan.errors import AugmentganWarning, DataError, OutputError
+from augmentgan.progress import ProgressCallback, report
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+MANIFEST_NAME = "manifest.csv"
+MANIFEST_COLUMNS = ("file", "label", "class", "source", "parent")
+METADATA_NAME = "augmentgan.json"
+FORMAT_NAME = "augmentgan-folder"
+PROGRESS_EVERY = 100
+"""Files between two progress reports."""
+
+
+def default_workers() -> int:
+    """Decoding threads: PIL releases the GIL while decoding, so a few more threads than cores."""
+    return min(16, (os.cpu_count() or 1) + 2)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _image_files(class_dir: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        for name in sorted(filenames):
+            if not _is_hidden(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                found.append(Path(dirpath) / name)
+    return found
+
+
+def scan_folder(root: Path) -> list[tuple[str, list[Path]]]:
+    """[(class folder name, image files)] in torchvision order; refuses empty trees and classes."""
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder; give a folder with one subfolder of images per class")
+    classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not _is_hidden(e.name))
+    if not classes:
+        raise DataError(f"{root} has no class subfolders; put the images of each class in their own folder: {root}/<class>/*.png")
+    tree = []
+    for name in classes:
+        files = _image_files(root / name)
+        if not files:
+            exts = ", ".join(sorted(IMAGE_EXTENSIONS))
+            raise DataError(f"class folder {root / name} has no images ({exts}); add images or remove the folder")
+        tree.append((name, files))
+    return tree
+
+
+def _read_manifest(root: Path, files: Sequence[str]) -> list[dict[str, str]] | None:
+    """Manifest rows if ``root/manifest.csv`` exists and matches ``files`` (relative posix paths)."""
+    path = root / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ())[: len(MANIFEST_COLUMNS)] != MANIFEST_COLUMNS:
+                raise ValueError(f"columns are {reader.fieldnames}, expected {list(MANIFEST_COLUMNS)} first")
+            rows = list(reader)
+        if sorted(r["file"] for r in rows) != sorted(files):
+            raise ValueError("it does not list exactly the images in the folder")
+        labels = {}
+        for r in rows:
+            if r["source"] not in SOURCE_NAMES:
+                raise ValueError(f"unknown source {r['source']!r} for {r['file']}")
+            int(r["parent"])
+            folder = r["file"].split("/", 1)[0]
+            if labels.setdefault(int(r["label"]), (r["class"], folder)) != (r["class"], folder):
+                raise ValueError(f"label {r['label']} has more than one class name or folder")
+        return rows
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error) as err:
+        warnings.warn(f"{path} ignored ({err}); images are read as real samples named after their folders", AugmentganWarning, stacklevel=3)
+        return None
+
+
+def _decode_all(
+    paths: Sequence[Path], *, channels: Channels, size: int | None, skip_bad: bool, workers: int, callback: ProgressCallback | None
+) -> tuple[list[np.ndarray | None], list[tuple[Path, str]]]:
+    """Decode in a thread pool; results in input order (None for skipped files) and the skipped list."""
+    images: list[np.ndarray | None] = []
+    skipped: list[tuple[Path, str]] = []
+    first: tuple[Path, np.ndarray] | None = None
+
+    def decode(path: Path) -> np.ndarray | DataError:
+        try:
+            return decode_image(path, channels=channels, size=size)
+        except DataError as err:
+            return err
+
+    total = len(paths)
+    report(callback, "load", 0, total)
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="augmentgan-load")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            for i, result in enumerate(pool.map(decode, paths)):
+                if isinstance(result, DataError):
+                    if not skip_bad:
+                        raise DataError(f"{result} (or pass --skip-bad to skip unreadable images)")
+                    skipped.append((paths[i], str(result)))
+                    images.append(None)
+                else:
+                    if first is None:
+                        first = (paths[i], result)
+                    elif size is None and result.shape[:2] != first[1].shape[:2]:
+                        (h0, w0), (h1, w1) = first[1].shape[:2], result.shape[:2]
+                        raise DataError(
+                            f"images have different sizes: {paths[i]} is {w1}x{h1} but {first[0]} is {w0}x{h0}; "
+                            "pass --size N (size=N) to center-crop and resize all images to NxN"
+                        )
+                    images.append(result)
+                if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == total:
+                    report(callback, "load", i + 1, total)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return images, skipped
+
+
+def _warn_skipped(root: Path, skipped: list[tuple[Path, str]]) -> None:
+    shown = ", ".join(str(p.relative_to(root)) for p, _ in skipped[:10])
+    more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    warnings.warn(f"skipped {len(skipped)} unreadable image(s) under {root}: {shown}{more}", AugmentganWarning, stacklevel=3)
+
+
+def read_folder(
+    root: str | os.PathLike,
+    *,
+    channels: Channels = "auto",
+    size: int | None = None,
+    skip_bad: bool = False,
+    workers: int | None = None,
+    callback: ProgressCallback | None = None,
+) -> LabeledImages:
+    """Read an ImageFolder tree (see the module doc and :mod:`augmentgan.data.images` for conversions).
+
+    ``channels="auto"`` gives 1 channel when every image is grayscale, else 3. Without ``size``
+    all images must share one size. Unreadable images raise :class:`DataError`, or with
+    ``skip_bad`` are left out with one :class:`AugmentganWarning` listing them.
+    Progress is reported as stage ``"load"`` every :data:`PROGRESS_EVERY` files.
+    """
+    root = Path(root)
+    tree = scan_folder(root)
+    paths = [p for _, files in tree for p in files]
+    rel = [p.relative_to(root).as_posix() for p in paths]
+    folder_label = {name: i for i, (name, _) in enumerate(tree)}
+    manifest = _read_manifest(root, rel)
+
+    if manifest is not None:
+        position = {r: i for i, r in enumerate(rel)}
+        order = [position[r["file"]] for r in manifest]
+        by_label = {int(r["label"]): r["class"] for r in manifest}
+        old_labels = sorted(by_label)
+        names = tuple(by_label[k] for k in old_labels)
+        new_index = {k: i for i, k in enumerate(old_labels)}
+        labels = [new_index[int(r["label"])] for r in manifest]
+        sources = [Source[r["source"]].value for r in manifest]
+        parents = [int(r["parent"]) for r in manifest]
+    else:
+        order = list(range(len(paths)))
+        names = tuple(name for name, _ in tree)
+        labels = [folder_label[r.split("/", 1)[0]] for r in rel]
+        sources = [Source.real.value] * len(paths)
+        parents = [-1] * len(paths)
+
+    ordered_paths = [paths[i] for i in order]
+    decoded, skipped = _decode_all(
+        ordered_paths, channels=channels, size=size, skip_bad=skip_bad,
+        workers=default_workers() if workers is None else workers, callback=callback,
+    )
+    if skipped:
+        _warn_skipped(root, skipped)
+    keep = [i for i, img in enumerate(decoded) if img is not None]
+    kept_labels = np.asarray([labels[i] for i in keep], np.int64)
+    counts = np.bincount(kept_labels, minlength=len(names))
+    if (counts == 0).any():
+        empty = names[int(np.argmin(counts))]
+        raise DataError(f"class {empty!r} under {root} has no readable images left; fix its images or remove the folder")
+    images = [decoded[i] for i in keep]
+    if any(img.shape[-1] == 3 for img in images):  # auto: some colour image, so all become RGB
+        images = [np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img for img in images]
+    return LabeledImages(
+        np.stack(images),
+        kept_labels,
+        names,
+        np.asarray([sources[i] for i in keep], np.uint8),
+        np.asarray([parents[i] for i in keep], np.int64),
+    )
+
+
+# --- writing -------------------------------------------------------------------------------
+
+_UNSAFE_CHARS = re.compile(r'[<>:"|?*\x01-\x1f\x7f]')
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+def safe_dirname(name: str) -> str:
+    """A class name as a portable folder name; names that could escape the folder are refused.
+
+    Refused: empty, ``.``, ``..``, or containing ``/``, ``\\`` or NUL. Replaced by ``_``: the
+    characters ``<>:"|?*`` and control characters, a leading ``.`` (hidden folder) and trailing
+    dots or spaces (Windows). Windows device names (CON, NUL, COM1...) get a ``_`` suffix.
+    """
+    if name in ("", ".", "..") or any(c in name for c in "/\\\x00"):
+        raise OutputError(
+            f"class name {name!r} cannot be a folder name (empty, '.', '..', or contains '/', '\\' or NUL, "
+            "so it could escape the output folder); rename the class"
+        )
+    safe = _UNSAFE_CHARS.sub("_", name)
+    if safe.startswith("."):
+        safe = "_" + safe[1:]
+    stripped = safe.rstrip(". ")
+    safe = stripped + "_" * (len(safe) - len(stripped))
+    if safe.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
+        safe += "_"
+    if len(safe.encode("utf-8")) > 255:
+        raise OutputError(f"class name {name[:40]!r}... is longer than 255 bytes, too long for a folder name; shorten it")
+    return safe
+
+
+def class_dirnames(class_names: Sequence[str]) -> list[str]:
+    """Folder names for every class; two classes that would share a folder are refused."""
+    dirs = [safe_dirname(n) for n in class_names]
+    seen: dict[str, str] = {}
+    for name, d in zip(class_names, dirs):
+        other = seen.setdefault(d.casefold(), name)
+        if other != name:
+            raise OutputError(f"class names {other!r} and {name!r} map to the same folder name {d!r} (case-insensitive); rename one of them")
+    return dirs
+
+
+def write_folder(
+    data: LabeledImages,
+    out: str | os.PathLike,
+    *,
+    force: bool = False,
+    seed: int | None = None,
+    recipe_text: str | None = None,
+    extra_attrs: Mapping[str, Any] | None = None,
+    extra: Mapping[str, np.ndarray] | None = None,
+    workers: int | None = None,
+    callback: ProgressCallback | None = None,
+) -> Path:
+    """Write ``out/<class>/<source>-<index>.png`` (index = position in ``data``, zero-padded),
+    ``out/manifest.csv`` (file, label, class, source, parent, then one column per ``extra``
+    per-sample array) and ``out/augmentgan.json`` (the same metadata as the HDF5 attributes).
+    PNG is lossless; 1-channel images are saved as 8-bit gray. Classes with no samples get no
+    folder (torchvision's ImageFolder refuses empty class folders) and a warning.
+    Written atomically; see :mod:`augmentgan.data.atomic`.
+    """
+    dirs = class_dirnames(data.class_names)
+    try:
+        meta = json.dumps(output_metadata(FORMAT_NAME, seed=seed, recipe_text=recipe_text, extra_attrs=extra_attrs), indent=2, ensure_ascii=False)
+    except TypeError as err:
+        raise OutputError(f"extra attributes cannot be stored as JSON ({err}); use strings, numbers or lists of them") from None
+    extra = {str(k): np.asarray(v) for k, v in (extra or {}).items()}
+    for name, values in extra.items():
+        if name in MANIFEST_COLUMNS or values.shape != (len(data),):
+            raise OutputError(f"extra column {name!r} must be a new column name with one value per sample ({len(data)},), got shape {values.shape}")
+    n = len(data)
+    width = max(5, len(str(max(n - 1, 0))))
+    files = [
+        f"{dirs[label]}/{SOURCE_NAMES[src]}-{i:0{width}d}.png"
+        for i, (label, src) in enumerate(zip(data.labels.tolist(), data.source.tolist()))
+    ]
+    counts = data.class_counts()
+    empty = [data.class_names[i] for i in np.flatnonzero(counts == 0)]
+    if empty:
+        warnings.warn(f"classes {empty} have no samples and get no folder in {out}", AugmentganWarning, stacklevel=2)
+    with staged_output(out, force=force) as tmp:
+        tmp.mkdir()
+        for i in np.flatnonzero(counts):
+            (tmp / dirs[i]).mkdir()
+
+        def save(i: int) -> None:
+            img = data.images[i]
+            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(tmp / files[i], format="PNG")
+
+        report(callback, "write", 0, n)
+        with ThreadPoolExecutor(max_workers=default_workers() if workers is None else max(1, workers)) as pool:
+            for k, _ in enumerate(pool.map(save, range(n))):
+                if (k + 1) % PROGRESS_EVERY == 0 or k + 1 == n:
+                    report(callback, "write", k + 1, n)
+        with open(tmp / MANIFEST_NAME, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(MANIFEST_COLUMNS + tuple(extra))
+            for i in range(n):
+                label = int(data.labels[i])
+                row = [files[i], label, data.class_names[label], SOURCE_NAMES[data.source[i]], int(data.parent[i])]
+                writer.writerow(row + [plain(v[i]) for v in extra.values()])
+        (tmp / METADATA_NAME).write_text(meta + "\n", encoding="utf-8")
+    return Path(out)

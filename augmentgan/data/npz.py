@@ -1,0 +1,64 @@
+"""NPZ archives of image and label arrays.
+
+Keys, first match wins: ``x_<split>``/``y_<split>``, ``X_<split>``/``y_<split>`` or
+``images_<split>``/``labels_<split>`` (split defaults to "train"); then ``x``/``y``, ``X``/``y``
+or ``images``/``labels``. ``keys`` (images, labels[, class names]) overrides this. A
+``class_names`` string array names the classes unless a third key is given. Pickled (object) arrays are never loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from augmentgan.data.arrays import decode_names, labeled_from_arrays
+from augmentgan.data.types import LabeledImages
+from augmentgan.errors import DataError
+
+KEY_PAIRS = (("x", "y"), ("X", "y"), ("images", "labels"))
+NAMES_KEY = "class_names"
+
+
+def _pick_keys(files: Sequence[str], split: str, path: Path) -> tuple[str, str]:
+    for img, lab in KEY_PAIRS:
+        if f"{img}_{split}" in files and f"{lab}_{split}" in files:
+            return f"{img}_{split}", f"{lab}_{split}"
+    for img, lab in KEY_PAIRS:
+        if img in files and lab in files:
+            return img, lab
+    splits = sorted({m.group(2) for k in files if (m := re.fullmatch(r"(x|X|images)_(.+)", k))})
+    hint = f"; available splits: {', '.join(splits)} (pass --split)" if splits else ""
+    raise DataError(
+        f"{path} has no x/y or images/labels arrays for split {split!r} (arrays: {', '.join(files) or 'none'}){hint}; "
+        "or pass --keys IMAGES,LABELS[,CLASS_NAMES]"
+    )
+
+
+def read_npz(path: str | os.PathLike, *, keys: Sequence[str] | None = None, split: str = "train") -> LabeledImages:
+    """Read an NPZ archive (see the module doc for keys and :mod:`augmentgan.data.arrays` for values)."""
+    path = Path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path} is not a readable .npz archive ({' '.join(str(err).split())}); check the file") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{path} holds a single array, not an .npz archive of images and labels; save it with numpy.savez(path, x=..., y=...)")
+    with archive:
+        files = list(archive.files)
+        keys = list(keys or _pick_keys(files, split, path))
+        if len(keys) == 2 and NAMES_KEY in files:
+            keys.append(NAMES_KEY)
+        missing = [k for k in keys if k not in files]
+        if missing:
+            raise DataError(f"{path} has no array {missing[0]!r} (arrays: {', '.join(files) or 'none'}); fix --keys IMAGES,LABELS[,CLASS_NAMES]")
+        try:
+            images, labels = archive[keys[0]], archive[keys[1]]
+            names = decode_names(archive[keys[2]], f"{path}:{keys[2]}") if len(keys) > 2 else None
+        except (ValueError, OSError, zipfile.BadZipFile) as err:
+            raise DataError(f"{path}: cannot read arrays {keys[0]!r}/{keys[1]!r} ({' '.join(str(err).split())}); object (pickled) arrays are not loaded") from None
+    return labeled_from_arrays(images, labels, f"{path}:{keys[0]}", names)

@@ -1,0 +1,207 @@
+"""Reading ImageFolder trees: classes, pixel conversions, sizes, progress and every bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import save_image
+from PIL import Image
+
+from augmentgan.data.folder import read_folder
+from augmentgan.errors import AugmentganWarning, DataError
+
+
+def test_classes_order_and_pixels_follow_torchvision(image_folder):
+    root, pixels = image_folder
+    data = read_folder(root)
+    assert data.class_names == ("cat", "dog", "eel")
+    assert data.class_counts().tolist() == [4, 3, 2]
+    expected = np.stack([a for name in ("cat", "dog", "eel") for a in pixels[name]])
+    np.testing.assert_array_equal(data.images, expected)
+    assert data.labels.tolist() == [0] * 4 + [1] * 3 + [2] * 2
+    assert (data.source == 0).all() and (data.parent == -1).all()
+
+
+def test_nested_folders_read_hidden_and_foreign_files_ignored(tmp_path):
+    root = tmp_path / "d"
+    img = np.full((4, 4), 7, np.uint8)
+    save_image(root / "a" / "x.png", img)
+    save_image(root / "a" / "sub" / "y.png", img + 1)
+    save_image(root / "b" / "z.PNG", img + 2)
+    (root / "a" / ".hidden.png").write_bytes(b"not an image")
+    (root / "a" / "notes.txt").write_text("hello")
+    (root / "b" / ".cache").mkdir()
+    (root / "b" / ".cache" / "broken.png").write_bytes(b"")
+    (root / ".trash").mkdir()
+    (root / "readme.md").write_text("x")
+    data = read_folder(root)
+    assert data.class_names == ("a", "b")
+    assert data.images[:, 0, 0, 0].tolist() == [7, 8, 9]
+
+
+def test_channels_auto_is_gray_only_when_every_image_is_gray(tmp_path):
+    gray = np.arange(16, dtype=np.uint8).reshape(4, 4) * 10
+    root = tmp_path / "gray"
+    save_image(root / "a" / "l.png", gray)
+    save_image(root / "b" / "rgb_equal.png", np.stack([gray] * 3, -1))
+    data = read_folder(root)
+    assert data.channels == 1
+    np.testing.assert_array_equal(data.images[..., 0], np.stack([gray, gray]))
+
+    color = np.zeros((4, 4, 3), np.uint8)
+    color[..., 0] = 200
+    save_image(root / "b" / "color.png", color)
+    data = read_folder(root)
+    assert data.channels == 3
+    np.testing.assert_array_equal(data.images[0], np.stack([gray] * 3, -1))  # gray repeated, not altered
+    np.testing.assert_array_equal(data.images[1], color)  # b/color.png sorts before b/rgb_equal.png
+    np.testing.assert_array_equal(data.images[2], np.stack([gray] * 3, -1))
+
+
+def test_forced_channels(tmp_path):
+    rng = np.random.default_rng(0)
+    color = rng.integers(0, 256, (5, 5, 3), dtype=np.uint8)
+    gray = rng.integers(0, 256, (5, 5), dtype=np.uint8)
+    root = tmp_path / "r"
+    save_image(root / "a" / "c.png", color)
+    save_image(root / "b" / "g.png", gray)
+    one = read_folder(root, channels=1)
+    np.testing.assert_array_equal(one.images[0, ..., 0], np.asarray(Image.fromarray(color).convert("L")))
+    np.testing.assert_array_equal(one.images[1, ..., 0], gray)
+    three = read_folder(root, channels=3)
+    np.testing.assert_array_equal(three.images[1], np.stack([gray] * 3, -1))
+
+
+def test_palette_rgba_la_and_16bit_conversions(tmp_path):
+    root = tmp_path / "modes"
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    palette = Image.fromarray(rgb).quantize(colors=8)
+    (root / "p").mkdir(parents=True)
+    palette.save(root / "p" / "pal.png")
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., :3] = (200, 100, 50)
+    rgba[..., 3] = 128
+    rgba[0, 0, 3] = 0
+    save_image(root / "q" / "rgba.png", rgba)
+    sixteen = np.array([[0, 257 * 100, 65535, 1000]] * 4, np.uint16)
+    save_image(root / "r" / "deep.png", sixteen)
+
+    data = read_folder(root, channels=3)
+    np.testing.assert_array_equal(data.images[0], np.asarray(palette.convert("RGB")))
+    blended = (np.array([200, 100, 50]) * 128 + 127) // 255  # over black
+    np.testing.assert_array_equal(data.images[1, 1, 1], blended)
+    np.testing.assert_array_equal(data.images[1, 0, 0], [0, 0, 0])
+    assert data.images[2, 0, :, 0].tolist() == [0, 100, 255, 4]  # scaled by 1/257, not clipped
+
+
+def test_la_image_is_gray_composited_over_black(tmp_path):
+    la = np.zeros((3, 3, 2), np.uint8)
+    la[..., 0], la[..., 1] = 255, 51
+    save_image(tmp_path / "r" / "a" / "la.png", la)
+    data = read_folder(tmp_path / "r")
+    assert data.channels == 1 and (data.images == 51).all()
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    arr = np.zeros((4, 8, 3), np.uint8)  # 4 high, 8 wide
+    arr[:, :2] = 255  # white left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise
+    save_image(tmp_path / "r" / "a" / "rot.png", arr, exif=exif)
+    data = read_folder(tmp_path / "r", channels=3)
+    assert data.image_shape == (8, 4, 3)
+    np.testing.assert_array_equal(data.images[0], np.rot90(arr, k=-1))
+
+
+def test_size_center_crops_then_resizes(tmp_path):
+    arr = np.zeros((8, 12, 3), np.uint8)
+    arr[:, :, 1] = 180
+    arr[:, :2] = (255, 0, 0)  # cropped away
+    arr[:, -2:] = (255, 0, 0)
+    save_image(tmp_path / "r" / "a" / "wide.png", arr)
+    save_image(tmp_path / "r" / "b" / "small.png", np.full((2, 2, 3), 9, np.uint8))
+    data = read_folder(tmp_path / "r", size=4)
+    assert data.image_shape == (4, 4, 3)
+    assert (data.images[0] == (0, 180, 0)).all()
+    assert (data.images[1] == 9).all()
+
+
+def test_mixed_sizes_need_size(tmp_path):
+    save_image(tmp_path / "r" / "a" / "one.png", np.zeros((4, 4), np.uint8))
+    save_image(tmp_path / "r" / "b" / "two.png", np.zeros((6, 4), np.uint8))
+    with pytest.raises(DataError, match=r"two\.png is 4x6 .*one\.png is 4x4.*--size"):
+        read_folder(tmp_path / "r")
+
+
+def _truncated_png(path):
+    save_image(path, np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    path.write_bytes(path.read_bytes()[:60])
+
+
+BAD_FILES = {
+    "empty.png": lambda p: p.write_bytes(b""),
+    "truncated.png": _truncated_png,
+    "text.jpg": lambda p: p.write_text("this is not a jpeg"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_image_is_reported_or_skipped(image_folder, name):
+    root, _ = image_folder
+    BAD_FILES[name](root / "dog" / name)
+    with pytest.raises(DataError) as info:
+        read_folder(root, workers=2)
+    message = str(info.value)
+    assert name in message and "--skip-bad" in message and "\n" not in message
+    with pytest.warns(AugmentganWarning, match=name):
+        data = read_folder(root, skip_bad=True)
+    assert data.class_counts().tolist() == [4, 3, 2]
+
+
+def test_skipping_every_image_of_a_class_is_an_error(tmp_path):
+    save_image(tmp_path / "r" / "a" / "ok.png", np.zeros((4, 4), np.uint8))
+    (tmp_path / "r" / "b").mkdir()
+    (tmp_path / "r" / "b" / "bad.png").write_bytes(b"")
+    with pytest.warns(AugmentganWarning), pytest.raises(DataError, match="'b'.*no readable images"):
+        read_folder(tmp_path / "r", skip_bad=True)
+
+
+@pytest.mark.parametrize("limit", [40, 20])  # 64 pixels: over the warning limit, over twice the limit
+def test_decompression_bomb_is_an_error(image_folder, monkeypatch, limit):
+    root, _ = image_folder
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PIL's DecompressionBombWarning must not escape as a mere warning
+        with pytest.raises(DataError, match=r"cat/img0\.png is too large.*decompression bomb"):
+            read_folder(root, workers=2)
+
+
+def test_empty_and_missing_trees(tmp_path):
+    with pytest.raises(DataError, match="does not exist|is not a folder"):
+        read_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no class subfolders"):
+        read_folder(tmp_path / "empty")
+    save_image(tmp_path / "flat" / "x.png", np.zeros((2, 2), np.uint8))
+    with pytest.raises(DataError, match="no class subfolders"):
+        read_folder(tmp_path / "flat")
+    save_image(tmp_path / "t" / "a" / "x.png", np.zeros((2, 2), np.uint8))
+    (tmp_path / "t" / "b").mkdir()
+    (tmp_path / "t" / "b" / "notes.txt").write_text("x")
+    with pytest.raises(DataError, match=r"class folder .*t/b has no images"):
+        read_folder(tmp_path / "t")
+
+
+def test_progress_reports_until_done(tmp_path, monkeypatch):
+    import augmentgan.data.folder as folder
+
+    monkeypatch.setattr(folder, "PROGRESS_EVERY", 4)
+    for i in range(10):
+        save_image(tmp_path / "r" / f"c{i % 2}" / f"{i}.png", np.full((2, 2), i, np.uint8))
+    events = []
+    read_folder(tmp_path / "r", callback=events.append)
+    assert {e.stage for e in events} == {"load"} and all(e.total == 10 for e in events)
+    assert [e.done for e in events] == [0, 4, 8, 10]
