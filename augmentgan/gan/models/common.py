@@ -1,0 +1,61 @@
+"""What every discriminator shares: label handling for PacGAN and the two ways D sees the class."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+DCond = Literal["projection", "channels"]
+
+
+def label_matrix(y: Tensor, pac: int) -> Tensor:
+    """Labels as ``long[B, pac]``: ``[B]`` is accepted when ``pac == 1``."""
+    if y.dim() == 1 and pac == 1:
+        return y[:, None]
+    if y.dim() == 2 and y.shape[1] == pac:
+        return y
+    want = "[B] or [B, 1]" if pac == 1 else f"[B, {pac}]"
+    raise ValueError(f"discriminator with pac={pac} expects labels of shape {want}, got {list(y.shape)}")
+
+
+class ConditionalDiscriminator(nn.Module, ABC):
+    """D(x, y) = psi(phi(x)) + <mean_pac embed(y), sum_hw phi(x)> (projection, Miyato & Koyama 2018),
+    or D(x ⊕ one-hot label maps) (``d_cond="channels"``: ``pac * num_classes`` extra input channels).
+
+    Subclasses implement :meth:`features` and :meth:`output` and call :meth:`_make_embedding`.
+    """
+
+    def __init__(self, *, channels: int, num_classes: int, pac: int, d_cond: DCond) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.pac = pac
+        self.d_cond = d_cond
+        self.in_channels = channels * pac + (num_classes * pac if d_cond == "channels" else 0)
+        self.embed: nn.Module | None = None
+
+    def _make_embedding(self, embedding: Callable[..., nn.Module], feat_dim: int) -> None:
+        if self.d_cond == "projection":
+            self.embed = embedding(self.num_classes, feat_dim)
+
+    @abstractmethod
+    def features(self, x: Tensor) -> Tensor:
+        """phi: input (with label maps if any) -> activated feature map ``[B, C, H, W]``."""
+
+    @abstractmethod
+    def output(self, h: Tensor) -> Tensor:
+        """psi: feature map -> unconditional logits ``[B]``."""
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        labels = label_matrix(y, self.pac)
+        if self.d_cond == "channels":
+            maps = F.one_hot(labels, self.num_classes).flatten(1).to(x.dtype)
+            x = torch.cat([x, maps[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
+        h = self.features(x)
+        out = self.output(h)
+        if self.embed is not None:
+            out = out + (self.embed(labels).mean(1) * h.sum(dim=(2, 3))).sum(1)
+        return out
