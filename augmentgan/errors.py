@@ -47,6 +47,12 @@ class CheckpointError(TrainingError):
     """A checkpoint that is missing, corrupt, foreign or of another configuration."""
 
 
+class TrainingInterrupted(AugmentganError):
+    """Training stopped on Ctrl-C (SIGINT) after writing a checkpoint; ``--resume`` continues it."""
+
+    exit_code = 130
+
+
 class GenerationError(AugmentganError):
     """Sampling cannot meet the request (quality filters reject too much...)."""
 

@@ -1,0 +1,539 @@
+"""The training loop: run folder, logging, sample grids, checkpoints, resume and faults.
+
+The loop itself is small: :class:`~augmentgan.gan.gan.ConditionalGAN` owns the train step; this
+module feeds it real batches, keeps the books and writes the run folder::
+
+    runs/NAME/
+      config.yaml            resolved GAN + training configuration, data fingerprint, versions
+      metrics.jsonl          one JSON object per logged step
+      samples/step-NNNNNN.png  one row per class, fixed noise, EMA generator when enabled
+      checkpoints/step-NNNNNN.pt  the last ``keep_last`` (2) periodic checkpoints
+      checkpoints/final.pt   the checkpoint of the last step of a finished run
+      tensorboard/           scalars and grids, only when TensorBoard is installed
+
+There is no ``best`` checkpoint: the loop computes no quality metric that could define one
+(losses of a GAN do not measure sample quality).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import shutil
+import signal
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Literal, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from pydantic import Field, ValidationError
+from torchvision.utils import make_grid, save_image
+
+from augmentgan._version import __version__
+from augmentgan.data.types import LabeledImages
+from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError, OutputExistsError, TrainingError, TrainingInterrupted
+from augmentgan.gan import checkpoint as ckpt
+from augmentgan.gan.config import GANConfig
+from augmentgan.gan.gan import ConditionalGAN, Precision, resolve_device
+from augmentgan.gan.models import attention_sizes, build_generator, resolve_attn_res, resolve_d_norm, resolve_init
+from augmentgan.gan.sampling import FakeLabels, RealBatches, RealSampler, RealSampling, check_class_counts, derive_seeds, fixed_noise
+from augmentgan.overrides import StrictModel, format_validation_error
+from augmentgan.progress import ProgressCallback, report
+
+IMG_SIZES = (16, 32, 64, 128)
+# Settings that may change when a run is resumed: how and where it runs, not what it trains.
+RESUMABLE = {"steps", "device", "precision", "channels_last", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"}
+_RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "samples", "checkpoints", "tensorboard")
+_LABELS = {
+    "d_loss": "D loss", "g_loss": "G loss", "d_real": "D(real)", "d_fake": "D(fake)",
+    "gp": "the gradient penalty", "dragan": "the DRAGAN penalty", "r1": "the R1 penalty", "ortho": "the orthogonal regularization",
+}
+
+
+class TrainConfig(StrictModel):
+    """How to train (the GAN itself is a :class:`GANConfig`).
+
+    Imbalance defaults: ``real_sampling="balanced"`` draws every class equally often for D and
+    ``fake_labels="uniform"`` asks G for every class equally often, so the minority classes - the
+    ones augmentation is for - get as many G and D updates as the majority. ``uniform`` /
+    ``empirical`` instead follow the data's class frequencies (fine for balanced data).
+    """
+
+    steps: int = Field(20000, ge=1, description="G steps; each comes after optim.n_dis D steps")
+    batch: int = Field(64, ge=1, description="real (and fake) images per D step")
+    seed: int = Field(0, ge=0, description="the one seed every random stream derives from")
+    device: str = Field("auto", description="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N, mps")
+    precision: Precision = Field("fp32", description="fp32; bf16 autocast (CPU or GPU); fp16 autocast + GradScaler (CUDA only)")
+    channels_last: bool = Field(False, description="channels-last memory format for models and batches")
+    real_sampling: RealSampling = Field("balanced", description="balanced: every class equally often; uniform: every image equally often")
+    fake_labels: FakeLabels = Field("uniform", description="uniform over classes, or empirical class frequencies")
+    img_size: Optional[Literal[16, 32, 64, 128]] = Field(None, description="training size; None = smallest supported size >= the data's")
+    sample_every: int = Field(1000, ge=0, description="G steps between sample grids (0 = only at the end)")
+    sample_per_class: int = Field(8, ge=1, le=64, description="images per class row of a sample grid")
+    ckpt_every: int = Field(1000, ge=1, description="G steps between checkpoints (and one at the end)")
+    log_every: int = Field(50, ge=1, description="G steps between metrics lines / progress updates")
+    keep_last: int = Field(2, ge=1, description="periodic checkpoints kept (final.pt is kept besides)")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    checkpoint: Path  # final.pt
+    step: int  # G steps done in total
+    start_step: int  # 0, or the step resumed from
+    seconds: float  # wall time of this call
+    metrics: dict[str, float]  # the last logged metrics
+    samples: Optional[Path]  # the last sample grid
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """What a generator was trained on, read from its checkpoint."""
+
+    gan: GANConfig
+    train: dict[str, Any]
+    img_size: int
+    channels: int
+    data_size: tuple[int, int]
+    class_names: tuple[str, ...]
+    class_counts: tuple[int, ...]
+    data_fingerprint: str
+    checkpoint: Path
+    sha256: str
+    step: int
+    ema: bool
+
+
+# --- configuration resolution ------------------------------------------------------------------
+def resolve_img_size(data: LabeledImages, requested: Optional[int]) -> int:
+    h, w, _ = data.image_shape
+    if h != w:
+        raise ConfigError(f"the images are {h}x{w}, not square; load them with --size N (center crop + resize) to train a GAN")
+    if requested is not None:
+        return requested
+    fits = [s for s in IMG_SIZES if s >= h]
+    if not fits:
+        raise ConfigError(f"the images are {h}x{w}, larger than the largest supported size {IMG_SIZES[-1]}; load them with --size {IMG_SIZES[-1]} or set train.img_size")
+    return fits[0]
+
+
+def resolve_gan_config(gan: GANConfig, img_size: int) -> tuple[GANConfig, list[str]]:
+    """Adapt preset values that do not fit the image size; returns the config and what changed.
+
+    Self-attention must sit at a feature-map size the model has at ``img_size``; a preset's
+    ``attn_res`` that does not exist there (e.g. sagan's 32 on 16x16 data) becomes the largest
+    valid size not above it (the smallest valid one if none is).
+    """
+    attn = gan.model.attn_res
+    valid = attention_sizes(gan.model.arch, img_size)
+    if attn is None or attn in valid or not valid:
+        return gan, []
+    new = max([s for s in valid if s <= attn], default=valid[0])
+    gan = gan.model_copy(update={"model": gan.model.model_copy(update={"attn_res": new})})
+    return gan, [f"model.attn_res {attn} -> {new}: {attn}x{attn} is not a feature-map size of {gan.model.arch} at {img_size}x{img_size} (valid: {valid})"]
+
+
+def prepare_images(data: LabeledImages, img_size: int, device: torch.device) -> torch.Tensor:
+    """uint8 (N, C, S, S) on ``device``; resized once with antialiased bilinear when the size differs."""
+    x = torch.from_numpy(np.ascontiguousarray(data.images)).permute(0, 3, 1, 2)
+    if x.shape[-1] != img_size:
+        x = torch.cat([
+            F.interpolate(chunk.float(), size=(img_size, img_size), mode="bilinear", antialias=True, align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
+            for chunk in x.split(1024)
+        ])
+    return x.contiguous().to(device)
+
+
+# --- the run folder ---------------------------------------------------------------------------
+def _clear_run(out: Path, force: bool) -> None:
+    """A fresh run needs an empty folder; ``force`` removes what an earlier run wrote (nothing else)."""
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output {out} exists and is not a folder; choose another --out")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise OutputExistsError(f"run folder {out} exists and is not empty; pass --resume to continue it or --force to start over")
+        for name in _RUN_ENTRIES:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
+def latest_checkpoint(run_dir: Path) -> Optional[Path]:
+    """The newest step checkpoint of a run (``final.pt`` if only that is left)."""
+    found = ckpt.step_checkpoints(run_dir / "checkpoints")
+    if found:
+        return found[-1][1]
+    final = run_dir / "checkpoints" / "final.pt"
+    return final if final.is_file() else None
+
+
+def read_run_config(run_dir: str | Path) -> tuple[GANConfig, TrainConfig]:
+    """The GAN and training configuration a run folder was (last) started with, from its config.yaml."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist: {run_dir} is not an augmentgan run folder; start the run without --resume")
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return GANConfig.model_validate(saved["gan"]), TrainConfig.model_validate(saved["train"])
+    except (yaml.YAMLError, KeyError, TypeError, ValidationError) as err:
+        raise CheckpointError(f"{path} is not a valid run configuration ({type(err).__name__}); restore it or start a new run") from None
+
+
+def _write_yaml(path: Path, data: dict[str, Any]) -> None:
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    ckpt.atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def _versions() -> dict[str, str]:
+    import torchvision
+
+    versions = {"augmentgan": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__}
+    return {name: str(v) for name, v in versions.items()} | {"python": platform.python_version()}
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metrics lines past ``step`` (written after the checkpoint a resume starts from)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):  # a line cut short by a kill
+            continue
+    text = "".join(line + "\n" for line in kept)
+    ckpt.atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def _tensorboard(out: Path):  # noqa: ANN202 - SummaryWriter or None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # the optional `tensorboard` extra is not installed
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _save_grid(images: torch.Tensor, per_class: int, path: Path) -> torch.Tensor:
+    grid = make_grid(images, nrow=per_class, normalize=True, value_range=(-1, 1), padding=2)
+    ckpt.atomic_write(path, lambda f: save_image(grid, f, format="png"))
+    return grid
+
+
+@contextlib.contextmanager
+def _sigint_flag() -> Iterator[threading.Event]:
+    """The first Ctrl-C sets the flag (checked between iterations); a second one stops at once."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):  # noqa: ANN001
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --- metrics and the non-finite watch ----------------------------------------------------------
+class _Meter:
+    """Sums metrics on the device and remembers the first step each became non-finite, without syncing."""
+
+    def __init__(self, names: list[str], device: torch.device) -> None:
+        self.names = names
+        self.sums = torch.zeros(len(names), device=device)
+        self.counts = dict.fromkeys(names, 0)
+        self.first_bad = torch.full((len(names),), -1, dtype=torch.long, device=device)
+        self._step = torch.zeros((), dtype=torch.long, device=device)
+        self._zero = torch.zeros((), device=device)
+
+    def add(self, values: dict[str, torch.Tensor], step: int) -> None:
+        vec = torch.stack([values.get(n, self._zero) for n in self.names])
+        self.sums += vec
+        for n in values:
+            self.counts[n] += 1
+        self._step.fill_(step)
+        self.first_bad = torch.where(torch.isfinite(vec) | (self.first_bad >= 0), self.first_bad, self._step)
+
+    def first_nonfinite(self) -> Optional[tuple[int, str]]:
+        """``(step, metric)`` of the first non-finite value since the start (one sync)."""
+        bad = [(s, n) for s, n in zip(self.first_bad.tolist(), self.names) if s >= 0]
+        return min(bad) if bad else None
+
+    def flush(self) -> dict[str, float]:
+        """Means since the last flush of the metrics that were computed; resets the sums."""
+        sums = self.sums.tolist()
+        out = {n: s / self.counts[n] for n, s in zip(self.names, sums) if self.counts[n]}
+        self.sums.zero_()
+        self.counts = dict.fromkeys(self.names, 0)
+        return out
+
+
+def _nonfinite_error(step: int, what: str, gan: GANConfig, precision: str, last_good: Optional[Path]) -> TrainingError:
+    side = "g" if what in ("g_loss", "ortho", "G") else "d"
+    hints = [f"lower optim.lr_{side} (now {getattr(gan.optim, 'lr_' + side):g})"]
+    if not (gan.reg.per_sample_grad or gan.reg.clip or gan.model.d_sn):
+        hints.append("add a penalty (reg.gp=10 or reg.r1=1) or spectral norm (model.d_sn=true)")
+    if precision != "fp32":
+        hints.append("train with --precision fp32")
+    label = {"G": "a G weight", "D": "a D weight"}.get(what, _LABELS.get(what, what))
+    kept = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint was written before it"
+    return TrainingError(f"step {step}: {label} is not finite (nan/inf) - the learning rate is likely too high or a penalty is missing: {' / '.join(hints)}; {kept}")
+
+
+# --- the loop ----------------------------------------------------------------------------------
+class _Run:
+    """The state of one call of :func:`train` (kept out of the GAN object: books, not training)."""
+
+    def __init__(self, data: LabeledImages, gan_cfg: GANConfig, cfg: TrainConfig, out: Path, data_spec: Optional[str]) -> None:
+        self.cfg, self.out = cfg, out
+        check_class_counts(data.class_counts(), data.class_names)
+        self.img_size = resolve_img_size(data, cfg.img_size)
+        self.gan_cfg, self.notes = resolve_gan_config(gan_cfg, self.img_size)
+        if cfg.batch % self.gan_cfg.tricks.pac:
+            raise ConfigError(f"train.batch={cfg.batch} is not divisible by tricks.pac={self.gan_cfg.tricks.pac}; use a multiple of {self.gan_cfg.tricks.pac}")
+        self.device = resolve_device(cfg.device)
+        counts = data.class_counts()
+        self.data_info = {
+            "fingerprint": data.fingerprint(),
+            "spec": data_spec,
+            "n": len(data),
+            "class_names": list(data.class_names),
+            "class_counts": counts.tolist(),
+            "data_size": list(data.image_shape[:2]),
+            "channels": data.channels,
+            "img_size": self.img_size,
+        }
+        self.gan = ConditionalGAN(
+            self.gan_cfg, img_size=self.img_size, channels=data.channels, num_classes=data.num_classes,
+            device=self.device, precision=cfg.precision, channels_last=cfg.channels_last,
+            class_counts=counts, fake_labels=cfg.fake_labels, seed=cfg.seed,
+        )
+        seeds = derive_seeds(cfg.seed)
+        self.batch_rng = np.random.default_rng(seeds.batches)
+        sampler = RealSampler(data.labels, data.num_classes, cfg.real_sampling, self.batch_rng)
+        images = prepare_images(data, self.img_size, self.device)
+        labels = torch.from_numpy(data.labels).to(self.device)
+        self.batches = RealBatches(images, labels, sampler, cfg.batch, self.gan.memory_format)
+        self.grid_noise = fixed_noise(seeds.fixed_noise, data.num_classes, cfg.sample_per_class, self.gan.G.z_dim)
+        self.ckpt_dir = out / "checkpoints"
+        self.elapsed = 0.0
+
+    # -- checkpoints --
+    def payload(self, step: int) -> dict[str, Any]:
+        return {
+            "step": step,
+            "elapsed_s": self.elapsed,
+            "gan": self.gan_cfg.model_dump(mode="json"),
+            "train": self.cfg.model_dump(mode="json"),
+            "data": self.data_info,
+            "state": self.gan.state_dict(),
+            "rng": {"batches": self.batch_rng.bit_generator.state, "global": ckpt.capture_global_rng()},
+            "versions": _versions(),
+        }
+
+    def resume(self) -> int:
+        path = latest_checkpoint(self.out)
+        if path is None:
+            raise CheckpointError(f"--resume: no checkpoint in {self.ckpt_dir}; start the run without --resume")
+        payload = ckpt.load_checkpoint(path)
+        diffs = [f"gan.{k}" for k in ckpt.diff_keys(payload["gan"], self.gan_cfg.model_dump(mode="json"))]
+        train_now = self.cfg.model_dump(mode="json")
+        diffs += [f"train.{k}" for k in ckpt.diff_keys(payload["train"], train_now) if k not in RESUMABLE]
+        if payload["data"]["fingerprint"] != self.data_info["fingerprint"]:
+            diffs.append("data (fingerprint)")
+        if diffs:
+            raise CheckpointError(f"cannot resume from {path}: {', '.join(diffs)} differ from that run; resume with the same settings or start a new run (--force or another --out)")
+        step = int(payload["step"])
+        if step > self.cfg.steps:
+            raise ConfigError(f"{path} is at step {step}, beyond --steps {self.cfg.steps}; pass --steps {step} or more to resume")
+        self.gan.load_state_dict(payload["state"])
+        self.batch_rng.bit_generator.state = payload["rng"]["batches"]
+        ckpt.restore_global_rng(payload["rng"]["global"])
+        self.elapsed = float(payload["elapsed_s"])
+        return step
+
+    def save(self, step: int, meter: _Meter) -> Path:
+        """Write ``step-N.pt`` after checking that nothing went non-finite; prune old ones."""
+        self.check_finite(meter)
+        path = ckpt.save_checkpoint(self.payload(step), ckpt.step_path(self.ckpt_dir, step))
+        ckpt.prune(self.ckpt_dir, self.cfg.keep_last)
+        return path
+
+    def check_finite(self, meter: _Meter) -> None:
+        bad = meter.first_nonfinite()
+        where = self.gan.nonfinite_weights() if bad is None else None
+        if bad is not None or where is not None:
+            step, what = bad if bad is not None else (self.gan.num_g_steps, where)
+            raise _nonfinite_error(step, what, self.gan_cfg, self.cfg.precision, latest_checkpoint(self.out))
+
+    def write_config(self) -> None:
+        m = self.gan_cfg.model
+        with warnings.catch_warnings():  # resolve_d_norm already warned when the model was built
+            warnings.simplefilter("ignore")
+            d_norm = resolve_d_norm(m, self.gan_cfg.reg.per_sample_grad) if m.arch == "dcgan" else "none"
+        _write_yaml(self.out / "config.yaml", {
+            "augmentgan": __version__,
+            "gan": self.gan_cfg.model_dump(mode="json"),
+            "train": self.cfg.model_dump(mode="json"),
+            "resolved": {
+                "device": str(self.device),
+                "img_size": self.img_size,
+                "model": {
+                    "attn_res": resolve_attn_res(m, self.img_size),
+                    "init": resolve_init(m),
+                    "d_norm": d_norm,
+                },
+                "notes": self.notes,
+            },
+            "data": self.data_info,
+            "versions": _versions(),
+        })
+
+
+def train(
+    data: LabeledImages,
+    gan: GANConfig,
+    cfg: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    callback: Optional[ProgressCallback] = None,
+    data_spec: Optional[str] = None,
+) -> TrainResult:
+    """Train a class-conditional GAN on ``data`` into the run folder ``out``.
+
+    ``resume`` continues from the newest checkpoint in ``out`` (same GAN config, data and
+    training settings except those in :data:`RESUMABLE`; a larger ``steps`` is allowed).
+    Without it an existing non-empty ``out`` is an OutputExistsError unless ``force``.
+    Raises TrainingError when a loss or weight becomes non-finite (naming the step; the last
+    good checkpoint is kept) and TrainingInterrupted after Ctrl-C (a checkpoint is written).
+    ``data_spec`` (where the data came from) is only recorded.
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    if not resume:
+        _clear_run(out, force)
+    elif not out.is_dir():
+        raise CheckpointError(f"--resume: run folder {out} does not exist; start the run without --resume")
+    run = _Run(data, gan, cfg, out, data_spec)
+    for note in run.notes:
+        warnings.warn(note, AugmentganWarning, stacklevel=2)
+    start = run.resume() if resume else 0
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    run.ckpt_dir.mkdir(parents=True, exist_ok=True)
+    run.write_config()
+    metrics_path = out / "metrics.jsonl"
+    _truncate_metrics(metrics_path, start)
+    meter = _Meter(run.gan.metric_names, run.device)
+    metrics: dict[str, float] = {}
+    grid_path: Optional[Path] = None
+    tb = _tensorboard(out)
+    report(callback, "train", start, cfg.steps, resumed_from=start if resume else None)
+    last_t, last_step, t_run = time.perf_counter(), start, time.perf_counter()
+    try:
+        with _sigint_flag() as interrupted, open(metrics_path, "a", encoding="utf-8") as log:
+            for step in range(start + 1, cfg.steps + 1):
+                meter.add(run.gan.train_iteration(run.batches), step)
+                if interrupted.is_set():
+                    run.elapsed += time.perf_counter() - t_run
+                    path = run.save(step, meter)
+                    raise TrainingInterrupted(f"interrupted at step {step}; checkpoint {path} written; continue with --resume")
+                last = step == cfg.steps
+                if step % cfg.log_every == 0 or last:
+                    run.check_finite(meter)
+                    now = time.perf_counter()
+                    metrics = meter.flush()
+                    speed = (step - last_step) / max(now - last_t, 1e-9)
+                    last_t, last_step = now, step
+                    o = run.gan_cfg.optim
+                    row = {"step": step, "time": time.time(), "elapsed_s": run.elapsed + now - t_run, "steps_per_s": speed, **metrics, "lr_g": o.lr_g, "lr_d": o.lr_d}
+                    log.write(json.dumps(row) + "\n")
+                    log.flush()
+                    if tb is not None:
+                        for key, value in metrics.items():
+                            tb.add_scalar(f"train/{key}", value, step)
+                    report(callback, "train", step, cfg.steps, steps_per_s=speed, **metrics)
+                if (cfg.sample_every and step % cfg.sample_every == 0) or last:
+                    grid_path = out / "samples" / f"step-{step:06d}.png"
+                    grid = _save_grid(run.gan.generate(*run.grid_noise, batch=cfg.batch), cfg.sample_per_class, grid_path)
+                    if tb is not None:
+                        tb.add_image("samples", grid, step)
+                if step % cfg.ckpt_every == 0 or last:
+                    run.elapsed += time.perf_counter() - t_run
+                    t_run = time.perf_counter()
+                    run.save(step, meter)
+    finally:
+        if tb is not None:
+            tb.close()
+    final_step = ckpt.step_path(run.ckpt_dir, cfg.steps)
+    if not final_step.is_file():  # resumed at the last step after its checkpoint was deleted
+        run.save(cfg.steps, meter)
+    final = run.ckpt_dir / "final.pt"
+    with open(final_step, "rb") as src:
+        ckpt.atomic_write(final, lambda f: shutil.copyfileobj(src, f))
+    return TrainResult(out, final, cfg.steps, start, time.perf_counter() - t0, metrics, grid_path)
+
+
+# --- loading a trained generator ----------------------------------------------------------------
+def _checkpoint_file(run_or_ckpt: str | Path, which: str | int) -> Path:
+    path = Path(run_or_ckpt)
+    if not path.is_dir():
+        return path
+    if which == "final":
+        return path / "checkpoints" / "final.pt"
+    if which == "last":
+        last = latest_checkpoint(path)
+        if last is None:
+            raise CheckpointError(f"run folder {path} has no checkpoint; train it first (augmentgan train)")
+        return last
+    if isinstance(which, int) or str(which).isdigit():
+        return ckpt.step_path(path / "checkpoints", int(which))
+    raise ConfigError(f"which={which!r}: use 'final', 'last' or a step number")
+
+
+def load_generator(
+    run_or_ckpt: str | Path, which: str | int = "final", ema: bool = True, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, GeneratorInfo]:
+    """The trained generator (eval mode, no grad) and what it was trained on.
+
+    ``run_or_ckpt`` is a run folder (``which``: ``"final"``, ``"last"`` or a step number) or a
+    checkpoint file. ``ema=True`` loads the EMA weights when the run kept them (``info.ema`` says
+    which weights were loaded).
+    """
+    path = _checkpoint_file(run_or_ckpt, which)
+    payload = ckpt.load_checkpoint(path)
+    try:
+        gan = GANConfig.model_validate(payload["gan"])
+        data = payload["data"]
+        state = payload["state"]
+        use_ema = ema and state["G_ema"] is not None
+        weights = state["G_ema"]["model"] if use_ema else state["G"]
+        with torch.random.fork_rng(devices=[]):
+            G = build_generator(gan.model, img_size=data["img_size"], channels=data["channels"], num_classes=len(data["class_names"]))
+        G.load_state_dict(weights)
+    except (KeyError, TypeError, ValidationError, RuntimeError) as err:
+        detail = format_validation_error(err) if isinstance(err, ValidationError) else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        raise CheckpointError(f"{path} does not match this augmentgan's GAN models ({detail[:200]}); it was written by another version or edited") from None
+    G = G.to(resolve_device(device)).eval().requires_grad_(False)
+    info = GeneratorInfo(
+        gan=gan, train=payload["train"], img_size=int(data["img_size"]), channels=int(data["channels"]),
+        data_size=tuple(data["data_size"]), class_names=tuple(data["class_names"]), class_counts=tuple(data["class_counts"]),
+        data_fingerprint=data["fingerprint"], checkpoint=path, sha256=ckpt.file_sha256(path), step=int(payload["step"]), ema=use_ema,
+    )
+    return G, info

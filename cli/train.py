@@ -1,0 +1,113 @@
+"""`augmentgan train`: train a class-conditional GAN into a run folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from augmentgan.cli.console import err_console, out_console
+from augmentgan.errors import ConfigError
+from augmentgan.overrides import apply_overrides, parse_pairs
+from augmentgan.progress import ProgressEvent
+
+_SHORT = {"d_loss": "D", "g_loss": "G", "d_real": "D(x)", "d_fake": "D(G(z))", "gp": "gp", "dragan": "dragan", "r1": "r1", "ortho": "ortho"}
+
+
+def _stats(info: dict) -> str:
+    parts = [f"{_SHORT[k]} {info[k]:.3g}" for k in _SHORT if k in info]
+    if "steps_per_s" in info:
+        parts.insert(0, f"{info['steps_per_s']:.2f} steps/s")
+    return "  ".join(parts)
+
+
+class _ProgressView:
+    """Draws library progress events as rich progress bars on stderr."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.stage not in self.tasks:
+            self.tasks[event.stage] = self.progress.add_task(event.stage, total=event.total, stats="")
+        fields = {"stats": _stats(event.info)} if event.stage == "train" else {}
+        self.progress.update(self.tasks[event.stage], completed=event.done, total=event.total, **fields)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train_cmd(
+        data: str = typer.Argument(..., help="The dataset: a class folder, .h5/.hdf5, .npz or builtin:NAME."),
+        out: Path = typer.Option(..., "--out", help="Run folder, e.g. runs/NAME."),
+        preset: Optional[str] = typer.Option(None, "--preset", help="GAN preset (default sngan; with --resume, the run's own)."),
+        steps: Optional[int] = typer.Option(None, "--steps", help="Generator steps [default: 20000]."),
+        batch: Optional[int] = typer.Option(None, "--batch", help="Batch size [default: 64]."),
+        set_: Optional[List[str]] = typer.Option(
+            None, "--set", help="Override KEY=VALUE: a GAN key (optim.lr_g=1e-4, model.g_ch=32) or train.KEY (train.real_sampling=uniform). Repeatable."
+        ),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+        force: bool = typer.Option(False, "--force", help="Start over in a non-empty --out."),
+        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps [default: auto]."),
+        precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 or fp16 (CUDA) [default: fp32]."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random stream [default: 0]."),
+        sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Steps between sample grids [default: 1000]."),
+        ckpt_every: Optional[int] = typer.Option(None, "--ckpt-every", help="Steps between checkpoints [default: 1000]."),
+        log_every: Optional[int] = typer.Option(None, "--log-every", help="Steps between metrics lines [default: 50]."),
+        size: Optional[int] = typer.Option(None, "--size", help="Load images resized (center crop) to SIZE x SIZE."),
+        channels: str = typer.Option("auto", "--channels", help="Load images with auto, 1 or 3 channels."),
+        json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    ) -> None:
+        """Train a class-conditional GAN on DATA; checkpoints, sample grids and metrics go to --out."""
+        from augmentgan.data import load
+        from augmentgan.gan.presets import get_preset
+        from augmentgan.gan.trainer import TrainConfig, read_run_config, train
+
+        pairs = parse_pairs(set_ or [])
+        train_pairs = {k.removeprefix("train."): v for k, v in pairs.items() if k.startswith("train.")}
+        gan_pairs = {k: v for k, v in pairs.items() if not k.startswith("train.")}
+        options = {
+            "steps": steps, "batch": batch, "device": device, "precision": precision, "seed": seed,
+            "sample_every": sample_every, "ckpt_every": ckpt_every, "log_every": log_every,
+        }
+        given = {k: v for k, v in options.items() if v is not None}
+        if resume and preset is None:
+            gan_base, train_base = read_run_config(out)
+            gan = apply_overrides(gan_base, gan_pairs)
+        else:
+            gan = get_preset(preset or "sngan", gan_pairs)
+            train_base = TrainConfig()
+        cfg = apply_overrides(train_base, {**given, **train_pairs}, where="train option")
+
+        if channels not in ("auto", "1", "3"):
+            raise ConfigError(f"--channels {channels!r}: use auto, 1 or 3")
+        progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), TextColumn("{task.fields[stats]}"), console=err_console, transient=False,
+        )
+        with progress:
+            view = _ProgressView(progress)
+            dataset = load(data, channels=channels if channels == "auto" else int(channels), size=size, callback=view)
+            result = train(dataset, gan, cfg, out, resume=resume, force=force, callback=view, data_spec=data)
+
+        summary = {
+            "run": str(result.run_dir),
+            "step": result.step,
+            "resumed_from": result.start_step or None,
+            "checkpoint": str(result.checkpoint),
+            "samples": str(result.samples) if result.samples else None,
+            "seconds": round(result.seconds, 2),
+            "metrics": result.metrics,
+        }
+        if json_out:
+            out_console.print_json(json.dumps(summary))
+            return
+        table = Table(title="augmentgan train", show_header=False)
+        for key in ("run", "step", "resumed_from", "checkpoint", "samples", "seconds"):
+            table.add_row(key, str(summary[key]))
+        table.add_row("metrics", _stats(result.metrics))
+        out_console.print(table)

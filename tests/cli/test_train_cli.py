@@ -1,0 +1,101 @@
+"""`augmentgan train`: the run folder, --json, --resume from the run's own config, Ctrl-C, exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from augmentgan.cli.main import main
+
+TINY = ["--set", "model.g_ch=8", "--set", "model.d_ch=8", "--set", "model.z_dim=16", "--set", "model.embed_dim=8"]
+FAST = ["--batch", "8", "--device", "cpu", "--log-every", "2", "--sample-every", "2", "--ckpt-every", "2"]
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def assert_one_line_error(err, *parts):
+    lines = [line for line in err.strip().splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for part in parts:
+        assert part in lines[0], lines[0]
+
+
+def test_train_writes_the_run_and_resumes_from_its_own_config(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, _ = run(
+        capsys, "train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "4", "--out", out, *TINY, *FAST,
+        "--set", "train.real_sampling=uniform", "--seed", "7", "--json",
+    )
+    assert code == 0
+    result = json.loads(stdout)
+    assert result["step"] == 4 and result["resumed_from"] is None
+    assert result["checkpoint"] == str(out / "checkpoints" / "final.pt")
+    assert result["samples"] == str(out / "samples" / "step-000004.png")
+    assert {"d_loss", "g_loss", "d_real", "d_fake"} <= result["metrics"].keys()
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["train"]["real_sampling"] == "uniform" and saved["train"]["seed"] == 7
+    assert saved["gan"]["model"]["g_ch"] == 8 and saved["gan"]["loss"]["name"] == "bce"
+    assert saved["data"]["spec"] == "builtin:digits-lt" and saved["resolved"]["img_size"] == 16
+
+    # --resume without --preset/--set continues with the run's own configuration
+    code, stdout, _ = run(capsys, "train", "builtin:digits-lt", "--out", out, "--resume", "--steps", "6", "--json")
+    assert code == 0
+    result = json.loads(stdout)
+    assert result["step"] == 6 and result["resumed_from"] == 4
+
+
+@pytest.mark.parametrize(
+    "args, code, parts",
+    [
+        (["--preset", "nope"], 4, ["unknown GAN preset 'nope'"]),
+        (["--set", "model.width=3"], 4, ["unknown key 'model.width'"]),
+        (["--set", "train.real_sampling=sometimes"], 4, ["real_sampling"]),
+        (["--precision", "fp16"], 4, ["fp16 needs a CUDA device"]),
+        (["--channels", "2"], 4, ["--channels '2'"]),
+        (["--resume"], 6, ["config.yaml does not exist"]),
+    ],
+)
+def test_bad_options_give_one_line_and_an_exit_code(capsys, tmp_path, args, code, parts):
+    got, _, err = run(capsys, "train", "builtin:digits-lt", "--steps", "2", "--out", tmp_path / "run", *TINY, *FAST, *args)
+    assert got == code
+    assert_one_line_error(err, *parts)
+
+
+def test_existing_run_needs_force(capsys, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "2", "--out", out, *TINY, *FAST]
+    assert run(capsys, *args)[0] == 0
+    code, _, err = run(capsys, *args)
+    assert code == 5
+    assert_one_line_error(err, str(out), "--force")
+    assert run(capsys, *args, "--force")[0] == 0
+
+
+def test_ctrl_c_writes_a_checkpoint_and_exits_130(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "augmentgan", "train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "100000",
+           "--out", str(out), *TINY, "--batch", "8", "--device", "cpu", "--ckpt-every", "5", "--sample-every", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoints" / "step-000005.pt").exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    line = [s for s in err.splitlines() if s.startswith("error: ")][-1]
+    assert "interrupted at step" in line and "--resume" in line and "Traceback" not in err
+    step = int(line.split("interrupted at step ")[1].split(";")[0])
+    assert (out / "checkpoints" / f"step-{step:06d}.pt").is_file()
