@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from augmentgan.data.atomic import staged_output
+from augmentgan.data.atomic import StagedOutput, staged_output
 from augmentgan.data.images import Channels, decode_image
 from augmentgan.data.metadata import output_metadata, plain
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
@@ -319,3 +319,133 @@ def write_folder(
                 writer.writerow(row + [plain(v[i]) for v in extra.values()])
         (tmp / METADATA_NAME).write_text(meta + "\n", encoding="utf-8")
     return Path(out)
+
+
+class FolderWriter:
+    """Stream samples into the layout of :func:`write_folder` with flat memory.
+
+    ``with FolderWriter(out, class_names=...) as w: w.append(images, labels, source, parent, extra)``.
+    Files are numbered in append order (``total``, when known, sets the zero padding as
+    :func:`write_folder` does); ``extra_columns`` names the per-sample manifest columns every
+    :meth:`append` passes in ``extra``. The tree is built under a temporary name and renamed into
+    place by :meth:`close` (a clean ``with`` exit); any exception inside the block deletes it.
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        *,
+        class_names: Sequence[str],
+        force: bool = False,
+        seed: int | None = None,
+        recipe_text: str | None = None,
+        extra_attrs: Mapping[str, Any] | None = None,
+        extra_columns: Sequence[str] = (),
+        total: int | None = None,
+        workers: int | None = None,
+    ) -> None:
+        self.class_names = tuple(str(c) for c in class_names)
+        self._dirs = class_dirnames(self.class_names)
+        try:
+            self._meta = json.dumps(output_metadata(FORMAT_NAME, seed=seed, recipe_text=recipe_text, extra_attrs=extra_attrs), indent=2, ensure_ascii=False)
+        except TypeError as err:
+            raise OutputError(f"extra attributes cannot be stored as JSON ({err}); use strings, numbers or lists of them") from None
+        self._extra = tuple(str(c) for c in extra_columns)
+        if set(self._extra) & set(MANIFEST_COLUMNS) or len(set(self._extra)) != len(self._extra):
+            raise OutputError(f"extra columns {list(self._extra)} must be unique and differ from {list(MANIFEST_COLUMNS)}")
+        self._width = max(5, len(str(max((total or 0) - 1, 0))))
+        self._counts = np.zeros(len(self.class_names), np.int64)
+        self._shape: tuple[int, ...] | None = None
+        self.count = 0
+        self._staged = StagedOutput(out, force=force)
+        self.path = self._staged.path
+        self._manifest = None
+        self._pool = None
+        try:
+            self._staged.tmp.mkdir()
+            self._manifest = open(self._staged.tmp / MANIFEST_NAME, "w", newline="", encoding="utf-8")
+            self._csv = csv.writer(self._manifest)
+            self._csv.writerow(MANIFEST_COLUMNS + self._extra)
+            self._pool = ThreadPoolExecutor(max_workers=default_workers() if workers is None else max(1, workers))
+        except BaseException:
+            self.abort()
+            raise
+
+    def append(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        source: np.ndarray | None = None,
+        parent: np.ndarray | None = None,
+        extra: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Append a batch: images (B, H, W, C) uint8, labels (B,), optional source/parent/extra."""
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3) or (self._shape is not None and images.shape[1:] != self._shape):
+            want = f"(B, {', '.join(map(str, self._shape))})" if self._shape else "(B, H, W, C) with C in {1, 3}"
+            raise DataError(f"append expects uint8 images of shape {want}, got {images.dtype} {images.shape}")
+        self._shape = images.shape[1:]
+        b = images.shape[0]
+        labels = np.asarray(labels)
+        source = np.full(b, Source.real.value, np.uint8) if source is None else np.asarray(source)
+        parent = np.full(b, -1, np.int64) if parent is None else np.asarray(parent)
+        if labels.shape != (b,) or source.shape != (b,) or parent.shape != (b,):
+            raise DataError(f"append needs one label, source and parent per image ({b})")
+        if b and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+            raise DataError(f"labels must be in 0..{len(self.class_names) - 1}, found {labels.min()}..{labels.max()}")
+        if b and (source.min() < 0 or source.max() >= len(Source)):
+            raise DataError(f"source values must be in 0..{len(Source) - 1} ({', '.join(SOURCE_NAMES)})")
+        extra = {k: np.asarray(v) for k, v in (extra or {}).items()}
+        if set(extra) != set(self._extra) or any(v.shape != (b,) for v in extra.values()):
+            raise DataError(f"append needs extra arrays {list(self._extra)} of shape ({b},), got {sorted(extra)}")
+        tmp = self._staged.tmp
+        for k in np.unique(labels):
+            if self._counts[k] == 0:
+                (tmp / self._dirs[k]).mkdir(exist_ok=True)
+        files = [
+            f"{self._dirs[label]}/{SOURCE_NAMES[src]}-{self.count + i:0{self._width}d}.png"
+            for i, (label, src) in enumerate(zip(labels.tolist(), source.tolist()))
+        ]
+
+        def save(i: int) -> None:
+            img = images[i]
+            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(tmp / files[i], format="PNG")
+
+        list(self._pool.map(save, range(b)))  # type: ignore[union-attr]
+        for i in range(b):
+            label = int(labels[i])
+            row = [files[i], label, self.class_names[label], SOURCE_NAMES[source[i]], int(parent[i])]
+            self._csv.writerow(row + [plain(extra[name][i]) for name in self._extra])
+        self._counts += np.bincount(labels.astype(np.int64), minlength=len(self.class_names))
+        self.count += b
+
+    def close(self) -> Path:
+        """Finish the manifest and metadata and rename the tree into place; returns the final path."""
+        empty = [self.class_names[i] for i in np.flatnonzero(self._counts == 0)]
+        if empty:
+            warnings.warn(f"classes {empty} have no samples and get no folder in {self.path}", AugmentganWarning, stacklevel=2)
+        try:
+            self._manifest.close()  # type: ignore[union-attr]
+            (self._staged.tmp / METADATA_NAME).write_text(self._meta + "\n", encoding="utf-8")
+            self._pool.shutdown(wait=True)  # type: ignore[union-attr]
+        except BaseException:
+            self.abort()
+            raise
+        return self._staged.commit()
+
+    def abort(self) -> None:
+        """Delete the temporary tree; nothing appears under the final name."""
+        if self._manifest is not None and not self._manifest.closed:
+            self._manifest.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._staged.abort()
+
+    def __enter__(self) -> "FolderWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
