@@ -1,0 +1,224 @@
+"""The expansion plan: how many samples each class gets from each source.
+
+Per class: ``target`` from :class:`PlanConfig` (``"max"`` = the majority count, an int, a
+float ratio of the majority, or a per-class dict); classes at or above it are left alone
+(``undersample=True`` cuts them down to it instead). The deficit is capped at
+``max_synthetic_ratio`` x real (the target is lowered, and this is noted), then split across
+``gan``, ``classical``, ``smote`` and ``copy`` by the ``mix`` fractions with largest-remainder
+(Hamilton) rounding, so the per-source counts add up to the deficit exactly. A source that cannot
+serve a class (SMOTE needs two images; no source can grow a class without images; a source not
+enabled for this run) gives its share to the others in proportion to their fractions, and this is
+noted. The plan is plain data: printing it (``--dry-run``) does nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Optional, Sequence, Union
+
+from pydantic import Field, field_validator
+
+from augmentgan.errors import ConfigError
+from augmentgan.overrides import StrictModel
+
+SourceName = Literal["gan", "classical", "smote", "copy"]
+SOURCES: tuple[str, ...] = ("gan", "classical", "smote", "copy")
+FALLBACK: tuple[str, ...] = ("classical", "copy")
+"""Sources used, in this order, when every source of the mix is impossible for a class."""
+
+
+class PlanConfig(StrictModel):
+    target: Union[Literal["max"], int, float, dict[Union[int, str], int]] = Field(
+        "max", description="per-class target: max (the majority count), a number, a ratio of the majority (float), or {class: count}"
+    )
+    mix: dict[SourceName, float] = Field(
+        default_factory=lambda: {"gan": 0.5, "classical": 0.5},
+        description="fraction of each class's deficit per source (gan, classical, smote, copy); sums to 1",
+    )
+    max_synthetic_ratio: Optional[float] = Field(None, gt=0, description="at most this many new samples per real one in a class; None = no cap")
+    undersample: bool = Field(False, description="cut classes above the target down to it (random real images kept)")
+
+    @field_validator("target")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("target must be max, a count, a ratio or {class: count}")
+        if isinstance(value, (int, float)) and value <= 0:
+            raise ValueError(f"target {value} must be > 0")
+        if isinstance(value, dict) and any(v < 0 for v in value.values()):
+            raise ValueError("per-class targets must be >= 0")
+        return value
+
+    @field_validator("mix")
+    @classmethod
+    def _fractions(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(f < 0 for f in value.values()):
+            raise ValueError(f"mix fractions must be >= 0, got {value}")
+        total = sum(value.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"mix fractions must sum to 1, got {total:g} ({value})")
+        return value
+
+
+@dataclass
+class ClassPlan:
+    index: int
+    name: str
+    real: int  # real images in the (training) data
+    keep: int  # real images kept (< real only when undersampling)
+    target: int  # final count: keep + sum(add)
+    add: dict[str, int]  # new samples per source, every source present
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def synthetic(self) -> int:
+        return sum(self.add.values())
+
+
+@dataclass
+class Plan:
+    classes: list[ClassPlan]
+    mix: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(c.target for c in self.classes)
+
+    def source_total(self, source: str) -> int:
+        return sum(c.add[source] for c in self.classes)
+
+    def counts(self, source: str) -> dict[int, int]:
+        """class index -> samples to make with ``source`` (classes with none left out)."""
+        return {c.index: c.add[source] for c in self.classes if c.add[source]}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mix": dict(self.mix),
+            "total": self.total,
+            "per_source": {s: self.source_total(s) for s in SOURCES},
+            "classes": [
+                {"index": c.index, "name": c.name, "real": c.real, "keep": c.keep, "target": c.target, "add": dict(c.add), "notes": list(c.notes)}
+                for c in self.classes
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def largest_remainder(total: int, weights: Mapping[str, float]) -> dict[str, int]:
+    """Split ``total`` in proportion to ``weights`` into whole numbers that sum to ``total``.
+
+    Hamilton's method: floor every quota, then give the leftover units to the largest fractional
+    parts (ties: the order of ``weights``). Zero weights get zero.
+    """
+    names = list(weights)
+    wsum = sum(weights.values())
+    if total < 0 or wsum <= 0:
+        raise ValueError(f"cannot split {total} by weights {dict(weights)}")
+    quotas = [total * weights[n] / wsum for n in names]
+    floors = [math.floor(q + 1e-9) for q in quotas]
+    left = total - sum(floors)
+    order = sorted(range(len(names)), key=lambda i: (-(quotas[i] - floors[i]), i))
+    for i in order[: max(left, 0)]:
+        floors[i] += 1
+    return dict(zip(names, floors))
+
+
+def resolve_targets(counts: Sequence[int], class_names: Sequence[str], target: Any) -> list[int]:
+    """The target count of every class (a class missing from a dict target keeps its count)."""
+    majority = max(counts) if len(counts) else 0
+    if target == "max":
+        return [majority] * len(counts)
+    if isinstance(target, bool):
+        raise ConfigError(f"plan.target {target!r}: use max, a count, a ratio or {{class: count}}")
+    if isinstance(target, int):
+        return [int(target)] * len(counts)
+    if isinstance(target, float):
+        return [int(round(target * majority))] * len(counts)
+    if isinstance(target, Mapping):
+        out = list(int(n) for n in counts)
+        names = [str(n) for n in class_names]
+        for key, value in target.items():
+            if str(key) in names:
+                index = names.index(str(key))
+            elif isinstance(key, int) and 0 <= key < len(names):
+                index = key
+            else:
+                raise ConfigError(f"plan.target: unknown class {key!r}; the classes are {names}")
+            out[index] = int(value)
+        return out
+    raise ConfigError(f"plan.target {target!r}: use max, a count, a ratio or {{class: count}}")
+
+
+def _possible(source: str, real: int, available: frozenset[str], min_for_smote: int) -> Optional[str]:
+    """None if ``source`` can serve a class with ``real`` images, else the reason."""
+    if source not in available:
+        return "not enabled in this run"
+    if real == 0:
+        return "no real image"
+    if source == "smote" and real < min_for_smote:
+        return f"{real} image{'s' if real != 1 else ''}, SMOTE needs {min_for_smote}"
+    return None
+
+
+def make_plan(
+    counts: Sequence[int],
+    class_names: Sequence[str],
+    cfg: PlanConfig,
+    *,
+    available_sources: Sequence[str] = SOURCES,
+    min_for_smote: int = 2,
+) -> Plan:
+    """Targets and per-source counts for every class (see the module docstring)."""
+    counts = [int(n) for n in counts]
+    if len(counts) != len(class_names):
+        raise ConfigError(f"{len(counts)} counts for {len(class_names)} classes")
+    available = frozenset(available_sources)
+    unknown = available - set(SOURCES)
+    if unknown:
+        raise ConfigError(f"unknown source(s) {sorted(unknown)}; the sources are {list(SOURCES)}")
+    targets = resolve_targets(counts, class_names, cfg.target)
+    mix = {s: float(cfg.mix.get(s, 0.0)) for s in SOURCES}
+    plan = Plan([], {s: f for s, f in mix.items() if f > 0})
+    for off in [s for s in SOURCES if mix[s] > 0 and s not in available]:
+        plan.notes.append(f"{off} is not enabled in this run: its {mix[off]:g} share goes to the other sources")
+    for index, (name, real, target) in enumerate(zip(class_names, counts, targets)):
+        cp = ClassPlan(index, str(name), real, real, real, {s: 0 for s in SOURCES})
+        plan.classes.append(cp)
+        if real >= target:
+            if cfg.undersample and real > target:
+                cp.keep = cp.target = target
+                cp.notes.append(f"undersampled from {real} to {target} real images")
+            continue
+        deficit = target - real
+        if cfg.max_synthetic_ratio is not None:
+            cap = math.floor(cfg.max_synthetic_ratio * real + 1e-9)
+            if deficit > cap:
+                cp.notes.append(f"target lowered from {target} to {real + cap}: at most {cfg.max_synthetic_ratio:g} synthetic per real image")
+                deficit = cap
+        if deficit == 0:
+            cp.target = real
+            continue
+        if real == 0:
+            cp.notes.append(f"no source can make samples for a class with no real image: target lowered from {target} to 0")
+            continue
+        weights = {}
+        for s in SOURCES:
+            if mix[s] <= 0:
+                continue
+            reason = _possible(s, real, available, min_for_smote)
+            if reason is None:
+                weights[s] = mix[s]
+            elif s in available:  # global "not enabled" is said once, in plan.notes
+                cp.notes.append(f"{s} impossible ({reason}): its share moved to the other sources")
+        if not weights:
+            fallback = [s for s in FALLBACK if _possible(s, real, available, min_for_smote) is None]
+            if not fallback:
+                cp.notes.append(f"no source can make samples for a class with {real} images: target lowered from {target} to {real}")
+                continue
+            weights = {fallback[0]: 1.0}
+            cp.notes.append(f"no source of the mix can serve this class: {fallback[0]} used instead")
+        cp.add.update(largest_remainder(deficit, weights))
+        cp.target = real + deficit
+    return plan

@@ -1,0 +1,205 @@
+"""SMOTE and its variants (imbalanced-learn 0.14.2) on images, with counts and parents checked.
+
+Images are flattened and cast to float32 (SMOTE on uint8 wraps around: 10..200 inputs give
+values of 243-249), resampled, then clipped to [0, 255] and rounded back to uint8.
+
+imbalanced-learn resamples every class jointly and needs at least two classes; the dict
+``sampling_strategy`` holds final counts. Rows after ``len(X)`` are the synthetic ones.
+
+Guarantees beyond imbalanced-learn's:
+
+- ``k_neighbors`` is lowered to (smallest grown class - 1) with a warning: each grown class
+  needs k + 1 images. A class with fewer than 2 images cannot be grown (DataError; the planner
+  moves its share to other sources beforehand).
+- Counts are checked after resampling: BorderlineSMOTE, SVMSMOTE and ADASYN can return fewer
+  (or, ADASYN, slightly more) samples than asked without a word. A shortfall is topped up with
+  plain SMOTE (with a warning), a surplus is cut, so the result is always exact.
+- Parents: SMOTE-style samples lie on a segment ``x_i + lambda (x_j - x_i)``, lambda in [0, 1],
+  between a real image of the class and one of its neighbours. The parent recorded is the
+  endpoint of such a segment closest to the sample (the image it resembles most; the base and
+  its neighbour cannot be told apart from the point alone). Endpoints are searched among the 8
+  nearest real images of the class; the other end among those, the 8 nearest images of any
+  class, the 8 nearest neighbours of the first end in its class and the images of the class that
+  have the first end among their 8 nearest (SMOTE's neighbours are not symmetric; with
+  ``k_neighbors`` <= 7 its segments are all found). A sample on no such segment
+  (SVMSMOTE's extrapolation, a neighbour farther than that) gets parent -1.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from augmentgan.data.types import LabeledImages, Source
+from augmentgan.errors import AugmentganWarning, ConfigError, DataError
+
+_CANDIDATES = 8
+
+
+def _smote(strategy: dict[int, int], seed: int, k: int, n_total: int) -> Any:
+    from imblearn.over_sampling import SMOTE
+
+    return SMOTE(sampling_strategy=strategy, random_state=seed, k_neighbors=k)
+
+
+def _borderline(strategy: dict[int, int], seed: int, k: int, n_total: int) -> Any:
+    from imblearn.over_sampling import BorderlineSMOTE
+
+    return BorderlineSMOTE(sampling_strategy=strategy, random_state=seed, k_neighbors=k, m_neighbors=min(10, n_total - 1), kind="borderline-1")
+
+
+def _adasyn(strategy: dict[int, int], seed: int, k: int, n_total: int) -> Any:
+    from imblearn.over_sampling import ADASYN
+
+    return ADASYN(sampling_strategy=strategy, random_state=seed, n_neighbors=k)
+
+
+def _svm(strategy: dict[int, int], seed: int, k: int, n_total: int) -> Any:
+    from imblearn.over_sampling import SVMSMOTE
+
+    return SVMSMOTE(sampling_strategy=strategy, random_state=seed, k_neighbors=k, m_neighbors=min(10, n_total - 1))
+
+
+def _kmeans(strategy: dict[int, int], seed: int, k: int, n_total: int) -> Any:
+    from imblearn.over_sampling import KMeansSMOTE
+
+    return KMeansSMOTE(sampling_strategy=strategy, random_state=seed, k_neighbors=k)
+
+
+SMOTE_METHODS: dict[str, Callable[[dict[int, int], int, int, int], Any]] = {
+    "smote": _smote,
+    "borderline-smote": _borderline,
+    "adasyn": _adasyn,
+    "svm-smote": _svm,
+    "kmeans-smote": _kmeans,
+}
+MIN_IMAGES = 2
+"""A class needs at least this many real images to be grown by SMOTE (a segment needs two ends)."""
+
+
+def _empty(data: LabeledImages) -> LabeledImages:
+    h, w, c = data.image_shape
+    return LabeledImages(np.zeros((0, h, w, c), np.uint8), np.zeros(0, np.int64), data.class_names, np.zeros(0, np.uint8), np.zeros(0, np.int64))
+
+
+def _resample(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int], seed: int, k: int, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    sampler = SMOTE_METHODS[method](strategy, seed, k, len(X))
+    grown = ", ".join(repr(names[c]) for c in strategy)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn/imblearn chatter (KMeans n_init, convergence)
+            X_res, y_res = sampler.fit_resample(X, y)
+    except (ValueError, RuntimeError) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise DataError(f"{method} could not grow class(es) {grown} ({reason}); use smote.method=smote or give SMOTE's share to other sources") from None
+    return np.asarray(X_res[len(X):], np.float32), np.asarray(y_res[len(X):], np.int64)
+
+
+def _parents(X: np.ndarray, y: np.ndarray, new: np.ndarray, new_y: np.ndarray) -> np.ndarray:
+    """Index in X of the nearest endpoint of a segment of reals the new sample lies on, else -1."""
+    from sklearn.neighbors import NearestNeighbors
+
+    parents = np.full(len(new), -1, np.int64)
+    if not len(new):
+        return parents
+    all_nn = NearestNeighbors(n_neighbors=min(_CANDIDATES, len(X))).fit(X)
+    _, all_idx = all_nn.kneighbors(new)
+    for c in np.unique(new_y):
+        members = np.flatnonzero(y == c)
+        rows = np.flatnonzero(new_y == c)
+        nn = NearestNeighbors(n_neighbors=min(_CANDIDATES, len(members))).fit(X[members])
+        dist, idx = nn.kneighbors(new[rows])
+        member_nn = members[nn.kneighbors(X[members], return_distance=False)]  # each real's own SMOTE neighbours
+        position = {int(m): i for i, m in enumerate(members)}
+        reverse: dict[int, list[int]] = {int(m): [] for m in members}  # reals that have m among their neighbours
+        for m, row in zip(members, member_nn):
+            for n in row:
+                reverse[int(n)].append(int(m))
+        for r, d_row, i_row in zip(rows, dist, idx):
+            s = new[r].astype(np.float64)
+            own = members[i_row]
+            scale = 1e-3 * (1.0 + np.abs(s).max())
+            if d_row[0] <= scale:  # a copy of a real image (lambda 0)
+                parents[r] = own[0]
+                continue
+            near = np.concatenate([own, all_idx[r]])
+            for a in own:  # nearest first: the first a on a segment is the closest endpoint of the class
+                others = np.unique(np.concatenate([near, member_nn[position[int(a)]], reverse[int(a)]]).astype(np.int64))
+                xa = X[a].astype(np.float64)
+                diff = X[others].astype(np.float64) - xa
+                norm2 = np.einsum("ij,ij->i", diff, diff)
+                ok = norm2 > 0
+                t = np.where(ok, diff @ (s - xa) / np.where(ok, norm2, 1.0), -1.0)
+                resid = np.abs(xa + t[:, None] * diff - s).max(axis=1)
+                if np.any(ok & (t >= -1e-6) & (t <= 1 + 1e-6) & (resid <= scale)):
+                    parents[r] = a
+                    break
+    return parents
+
+
+def smote_class_counts(
+    data: LabeledImages, targets: Mapping[int, int], method: str = "smote", *, seed: int, k_neighbors: int = 5
+) -> LabeledImages:
+    """New samples (only) that bring each class in ``targets`` to its final count.
+
+    ``targets`` maps class index -> final count (>= the current count; equal means nothing to
+    add). ``method``: a key of :data:`SMOTE_METHODS`. Returns ``source`` smote and ``parent`` as
+    described in the module docstring; the order is by class, then as imbalanced-learn made them.
+    """
+    if method not in SMOTE_METHODS:
+        raise ConfigError(f"smote.method {method!r}: choose one of {', '.join(SMOTE_METHODS)}")
+    if int(k_neighbors) < 1:
+        raise ConfigError(f"smote.k_neighbors {k_neighbors}: must be >= 1")
+    counts = data.class_counts()
+    names = data.class_names
+    strategy: dict[int, int] = {}
+    for c, target in sorted((int(c), int(t)) for c, t in targets.items()):
+        if not 0 <= c < data.num_classes:
+            raise ConfigError(f"SMOTE target for class index {c}: the data has classes 0..{data.num_classes - 1}")
+        if target < counts[c]:
+            raise ConfigError(f"SMOTE target {target} for class {names[c]!r} is below its {counts[c]} images; SMOTE only adds samples")
+        if target > counts[c]:
+            if counts[c] < MIN_IMAGES:
+                raise DataError(f"class {names[c]!r} has {counts[c]} image(s); SMOTE needs at least {MIN_IMAGES} to interpolate, give its share to gan, classical or copy")
+            strategy[c] = target
+    if not strategy:
+        return _empty(data)
+    if np.count_nonzero(counts) < 2:
+        raise DataError(f"SMOTE needs at least two classes with images, the data has {np.count_nonzero(counts)}; use classical or copy instead")
+    smallest = min(int(counts[c]) for c in strategy)
+    k = int(k_neighbors)
+    if smallest - 1 < k:
+        small = [names[c] for c in strategy if counts[c] == smallest]
+        warnings.warn(f"SMOTE k_neighbors lowered from {k} to {smallest - 1}: class {small[0]!r} has only {smallest} images", AugmentganWarning, stacklevel=2)
+        k = smallest - 1
+    present = counts > 0
+    keep = present[data.labels]
+    X = data.images.reshape(len(data), -1).astype(np.float32)[keep]
+    y = data.labels[keep]
+    index = np.flatnonzero(keep)
+    new, new_y = _resample(method, X, y, strategy, seed, k, names)
+    parts_x, parts_y = [], []
+    for c, target in strategy.items():
+        want = target - int(counts[c])
+        got_x = new[new_y == c][:want]
+        if len(got_x) < want:
+            missing = want - len(got_x)
+            if method != "smote":
+                warnings.warn(
+                    f"{method} made {len(got_x)} of {want} samples for class {names[c]!r}; the other {missing} come from plain SMOTE",
+                    AugmentganWarning, stacklevel=2,
+                )
+                more, more_y = _resample("smote", X, y, {c: int(counts[c]) + missing}, seed, min(k, int(counts[c]) - 1), names)
+                got_x = np.concatenate([got_x, more[more_y == c][:missing]])
+            if len(got_x) < want:
+                raise DataError(f"SMOTE made {len(got_x)} of {want} samples for class {names[c]!r}; use smote.method=smote or another source")
+        parts_x.append(got_x)
+        parts_y.append(np.full(want, c, np.int64))
+    new = np.concatenate(parts_x)
+    new_y = np.concatenate(parts_y)
+    parents = _parents(X, y, new, new_y)
+    parents = np.where(parents >= 0, index[np.maximum(parents, 0)], -1)
+    images = np.rint(np.clip(new, 0, 255)).astype(np.uint8).reshape((len(new), *data.image_shape))
+    return LabeledImages(images, new_y, names, np.full(len(new), Source.smote.value, np.uint8), parents)

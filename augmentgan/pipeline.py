@@ -1,0 +1,460 @@
+"""``expand(recipe)``: the whole expansion, from a recipe to a balanced dataset folder.
+
+Stages (each a plain library call): load the data -> split off a stratified, seeded holdout ->
+plan per-class targets and sources -> train the GAN (or reuse a cached run, a given run or a
+checkpoint) -> sample it -> classical copies -> SMOTE -> random copies -> write everything.
+
+Output folder (written under a temporary name and renamed into place at the very end, so a
+failure at any stage leaves nothing under ``output.path``)::
+
+    OUT/train.h5 | train/     real training images first, then gan, classical, smote, copy samples
+    OUT/holdout.h5 | holdout/ the untouched holdout (never augmented, never seen by the GAN)
+    OUT/recipe.yaml           the resolved recipe (every key, defaults included)
+    OUT/lock.json             input fingerprints, sha256 of the output arrays, GAN checkpoint,
+                              package versions (no timestamp: the same recipe gives the same lock)
+    OUT/counts.csv            per class: real, gan, classical, smote, copy, total
+    OUT/report.html           self-contained report: class balance, real vs synthetic grids, nearest
+                              real neighbours, truncation sweep, loss curves, GAN sample metrics
+
+``parent`` of a derived sample indexes the real rows at the start of the training set.
+
+Seeds: ``numpy.random.SeedSequence(recipe.seed).spawn(6)`` gives the holdout split, the GAN
+training, the sampling, classical augmentation, SMOTE and copies/undersampling their own streams.
+The same recipe gives the same arrays (HDF5 files differ only in their ``created`` attribute).
+
+GAN cache: a run is trained into ``$AUGMENTGAN_CACHE_DIR/runs/<key>`` (default
+``~/.cache/augmentgan``), the key hashing the training split's fingerprint, the resolved GAN
+config and the training settings; a later recipe with the same key reuses its final checkpoint
+(``result.gan_cached`` and a note say so).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Union
+
+import numpy as np
+
+from augmentgan.augment.planner import SOURCES, Plan, make_plan
+from augmentgan.data.atomic import check_output, staged_output
+from augmentgan.data.io import load, save
+from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
+from augmentgan.errors import ConfigError, DataError
+from augmentgan.progress import ProgressCallback, report
+from augmentgan.recipe import Recipe, check_recipe, dump_recipe, gan_config, load_recipe
+
+RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe]
+STAGES = ("load", "split", "plan", "gan", "generate", "classical", "smote", "copy", "write")
+_PACKAGES = ("augmentgan", "numpy", "torch", "torchvision", "albumentations", "imbalanced-learn", "scikit-learn", "h5py", "pydantic")
+
+# Rough CPU seconds per D step at 32x32, batch 64, width 64 (order of magnitude only; the dry
+# run labels the result as an estimate). Scaled by (size/32)^2, batch/64 and (width/64)^2.
+_CPU_SECONDS_PER_D_STEP = {"dcgan": 0.05, "resnet": 0.25, "sagan": 0.3, "biggan": 0.3}
+
+
+@dataclass
+class ExpandResult:
+    plan: Plan
+    dry_run: bool
+    out: Optional[Path]
+    train: Optional[Path]
+    holdout: Optional[Path]
+    counts: dict[str, dict[str, int]]  # class -> source -> samples in the training set (planned in a dry run)
+    holdout_counts: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+    gan_run: Optional[Path] = None
+    gan_cached: Optional[bool] = None
+    lock: dict[str, Any] = field(default_factory=dict)
+    estimates: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "out": None if self.out is None else str(self.out),
+            "train": None if self.train is None else str(self.train),
+            "holdout": None if self.holdout is None else str(self.holdout),
+            "plan": self.plan.to_dict(),
+            "counts": self.counts,
+            "holdout_counts": self.holdout_counts,
+            "notes": list(self.notes),
+            "gan_run": None if self.gan_run is None else str(self.gan_run),
+            "gan_cached": self.gan_cached,
+            "lock": self.lock,
+            "estimates": self.estimates,
+            "seconds": self.seconds,
+        }
+
+
+# --- small helpers ------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """``$AUGMENTGAN_CACHE_DIR`` or ``~/.cache/augmentgan``."""
+    return Path(os.environ.get("AUGMENTGAN_CACHE_DIR") or Path.home() / ".cache" / "augmentgan")
+
+
+def _int_seed(seq: np.random.SeedSequence) -> int:
+    return int(seq.generate_state(1, np.uint32)[0])
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def arrays_sha256(data: LabeledImages) -> str:
+    """sha256 of the images, labels, source and parent arrays (what a training run reads)."""
+    h = hashlib.sha256()
+    for array in (data.images, data.labels.astype("<i8"), data.source, data.parent.astype("<i8")):
+        h.update(np.asarray(array.shape, np.int64).tobytes())
+        h.update(np.ascontiguousarray(array).data)
+    h.update("\0".join(data.class_names).encode("utf-8"))
+    return h.hexdigest()
+
+
+def split_holdout(data: LabeledImages, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Stratified holdout: (train indices, holdout indices, notes), both sorted.
+
+    Each class with n >= 2 images gives ``round(fraction * n)`` of them, at least 1 and at most
+    n - 1; a class with one image keeps it for training (noted).
+    """
+    train, hold, notes = [], [], []
+    for c, name in enumerate(data.class_names):
+        members = np.flatnonzero(data.labels == c)
+        n = len(members)
+        if fraction <= 0 or n == 0:
+            train.append(members)
+            continue
+        if n == 1:
+            notes.append(f"class {name!r} has 1 image: it stays in the training set, the holdout has none of it")
+            train.append(members)
+            continue
+        k = min(n - 1, max(1, int(round(fraction * n))))
+        chosen = rng.permutation(members)
+        hold.append(chosen[:k])
+        train.append(chosen[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(hold)) if hold else np.zeros(0, np.int64), notes
+
+
+def _empty(like: LabeledImages) -> LabeledImages:
+    return like[np.zeros(0, np.int64)]
+
+
+def _round_robin(members: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    order = members[rng.permutation(len(members))]
+    return order[np.arange(n) % len(order)]
+
+
+def _gan_train_config(recipe: Recipe, seed: int) -> Any:
+    from augmentgan.gan.trainer import TrainConfig
+
+    g = recipe.gan
+    return TrainConfig(
+        steps=g.steps, batch=g.batch, seed=seed, device=g.device, precision=g.precision, img_size=g.img_size,
+        sample_every=0, ckpt_every=max(g.steps // 4, 1), log_every=max(min(50, g.steps), 1),
+    )
+
+
+def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any) -> str:
+    """Data fingerprint + resolved GAN config + training settings (not the device) -> hex key."""
+    settings = train_cfg.model_dump(mode="json", exclude={"device", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"})
+    blob = json.dumps({"data": train.fingerprint(), "gan": gan_cfg.model_dump(mode="json"), "train": settings}, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
+
+
+def estimate_gan_seconds(recipe: Recipe, gan_cfg: Any, image_side: int) -> float:
+    """A rough CPU time for training (steps x D steps x a per-architecture constant); an estimate."""
+    from augmentgan.gan.trainer import IMG_SIZES
+
+    size = recipe.gan.img_size or next((s for s in IMG_SIZES if s >= image_side), IMG_SIZES[-1])
+    m = gan_cfg.model
+    width = (m.g_ch + m.d_ch) / 2
+    per_d_step = _CPU_SECONDS_PER_D_STEP[m.arch] * (size / 32) ** 2 * (recipe.gan.batch / 64) * (width / 64) ** 2
+    return recipe.gan.steps * (gan_cfg.optim.n_dis + 1) * per_d_step
+
+
+# --- stages -------------------------------------------------------------------------------------
+def _gan_run(recipe: Recipe, train: LabeledImages, seed: int, notes: list[str], callback: Optional[ProgressCallback]) -> tuple[Path, str, bool]:
+    """(run folder or checkpoint, checkpoint choice, cached?) - training when needed."""
+    from augmentgan.gan.trainer import latest_checkpoint, train as train_gan
+
+    g = recipe.gan
+    if g.run is not None:
+        notes.append(f"GAN: reusing {g.run} (checkpoint {g.checkpoint}); no training")
+        return Path(g.run), g.checkpoint, True
+    gan_cfg = gan_config(recipe)
+    train_cfg = _gan_train_config(recipe, seed)
+    run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg)
+    if g.cache and (run_dir / "checkpoints" / "final.pt").is_file():
+        notes.append(f"GAN: cached run {run_dir} has the same data and settings; training skipped")
+        return run_dir, "final", True
+    resume = g.cache and run_dir.is_dir() and latest_checkpoint(run_dir) is not None
+    train_gan(train, gan_cfg, train_cfg, run_dir, resume=resume, force=not resume, callback=callback, data_spec=recipe.data.path)
+    notes.append(f"GAN: trained {g.steps} steps into {run_dir}" + (" (resumed)" if resume else ""))
+    return run_dir, "final", False
+
+
+def _check_reused_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]) -> str:
+    from augmentgan.gan.trainer import load_generator
+    from augmentgan.generate.sampler import checkpoint_target
+
+    path, which = checkpoint_target(run, checkpoint)
+    _, info = load_generator(path, which, device="cpu")
+    if tuple(info.class_names) != train.class_names:
+        raise ConfigError(f"gan.run {run}: trained on classes {list(info.class_names)}, the data has {list(train.class_names)}; train a GAN on this data")
+    if tuple(info.data_size) != train.image_shape[:2] or info.channels != train.channels:
+        raise ConfigError(f"gan.run {run}: makes {info.data_size[0]}x{info.data_size[1]}x{info.channels} images, the data is {'x'.join(map(str, train.image_shape))}; set data.size/data.channels to match")
+    if info.data_fingerprint != train.fingerprint():
+        notes.append(f"GAN: {run} was trained on other data than this recipe's training split; holdout images may have been seen by it")
+    return info.sha256
+
+
+def _generate(recipe: Recipe, run: Path, checkpoint: str, train: LabeledImages, counts: dict[int, int], seed: int, callback: Optional[ProgressCallback]) -> LabeledImages:
+    from augmentgan.generate import sample_dataset
+
+    g = recipe.generate
+    samples, _ = sample_dataset(
+        run, counts=counts, truncation=g.truncation, filters=list(g.filters), seed=seed, checkpoint=checkpoint, ema=g.ema,
+        real=train, max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
+    )
+    return LabeledImages(samples.images, samples.labels, train.class_names, samples.source, samples.parent)
+
+
+def _classical(recipe: Recipe, base: LabeledImages, counts: dict[int, int], seq: np.random.SeedSequence) -> LabeledImages:
+    from augmentgan.augment.classical import augment_class, build_pipeline
+
+    if not counts:
+        return _empty(base)
+    pipeline = build_pipeline(recipe.classical.pipeline, seed=_int_seed(seq))
+    streams = seq.spawn(base.num_classes)
+    parts = [augment_class(base, c, n, pipeline, np.random.default_rng(streams[c])) for c, n in sorted(counts.items())]
+    return LabeledImages.concatenate(parts)
+
+
+def _smote(recipe: Recipe, base: LabeledImages, counts: dict[int, int], seed: int) -> LabeledImages:
+    from augmentgan.augment.smote import smote_class_counts
+
+    if not counts:
+        return _empty(base)
+    have = base.class_counts()
+    targets = {c: int(have[c]) + n for c, n in counts.items()}
+    return smote_class_counts(base, targets, recipe.smote.method, seed=seed, k_neighbors=recipe.smote.k_neighbors)
+
+
+def _copies(base: LabeledImages, counts: dict[int, int], rng: np.random.Generator) -> LabeledImages:
+    if not counts:
+        return _empty(base)
+    parents = np.concatenate([_round_robin(np.flatnonzero(base.labels == c), n, rng) for c, n in sorted(counts.items())])
+    return LabeledImages(base.images[parents], base.labels[parents], base.class_names, np.full(len(parents), Source.copy.value, np.uint8), parents)
+
+
+def _counts_table(data: LabeledImages) -> dict[str, dict[str, int]]:
+    table = data.counts_by_class_and_source()
+    return {name: {s: int(table[c, i]) for i, s in enumerate(SOURCE_NAMES)} for c, name in enumerate(data.class_names)}
+
+
+def _counts_csv(data: LabeledImages) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["class", *SOURCE_NAMES, "total"])
+    for name, row in _counts_table(data).items():
+        writer.writerow([name, *row.values(), sum(row.values())])
+    return buf.getvalue()
+
+
+def _planned_counts(plan: Plan) -> dict[str, dict[str, int]]:
+    return {c.name: {"real": c.keep, **{s: c.add[s] for s in SOURCES}} for c in plan.classes}
+
+
+# --- the expansion of an in-memory training split -------------------------------------------------
+@dataclass
+class ExpandedData:
+    """What :func:`expand_data` made: the expanded training set and how."""
+
+    data: LabeledImages  # real (kept) rows first, then gan, classical, smote, copy
+    plan: Plan
+    notes: list[str]
+    gan_run: Optional[Path] = None
+    gan_cached: Optional[bool] = None
+    gan_lock: dict[str, Any] = field(default_factory=dict)
+
+
+def _plan_and_base(recipe: Recipe, train: LabeledImages, rng_copy: np.random.Generator) -> tuple[Plan, LabeledImages]:
+    """The plan and the real rows it keeps (all of them unless undersampling)."""
+    from augmentgan.augment.smote import MIN_IMAGES
+
+    plan = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES)
+    keep = np.concatenate([
+        np.sort(rng_copy.choice(np.flatnonzero(train.labels == c.index), c.keep, replace=False)) if c.keep < c.real else np.flatnonzero(train.labels == c.index)
+        for c in plan.classes
+    ])
+    return plan, train[np.sort(keep)]
+
+
+def expand_data(
+    train: LabeledImages,
+    recipe: RecipeLike,
+    *,
+    overrides: Union[Mapping[str, Any], Iterable[str]] = (),
+    callback: Optional[ProgressCallback] = None,
+    _step: Optional[Iterable[int]] = None,
+) -> ExpandedData:
+    """Expand an in-memory training set as ``recipe`` says (plan, GAN, generate, classical, SMOTE,
+    copies), without loading, splitting off a holdout or writing anything: ``data.*``, ``holdout.*``
+    and ``output.*`` of the recipe are not used. :func:`expand` runs this on its training split; the
+    utility benchmark runs it on its own splits. Seeds derive from ``recipe.seed`` exactly as in
+    :func:`expand`; the GAN is cached by the training set's fingerprint (``gan.cache``).
+    """
+    recipe = check_recipe(load_recipe(recipe, overrides))
+    train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion
+    _, seq_gan, seq_gen, seq_classical, seq_smote, seq_copy = np.random.SeedSequence(recipe.seed).spawn(6)
+    step = iter(range(3, len(STAGES))) if _step is None else iter(_step)
+    notes: list[str] = []
+    report(callback, "expand", next(step), len(STAGES), name="plan")
+    rng_copy = np.random.default_rng(seq_copy)
+    plan, base = _plan_and_base(recipe, train, rng_copy)
+    report(callback, "expand", next(step), len(STAGES), name="gan")
+    parts = [base]
+    run: Optional[Path] = None
+    cached: Optional[bool] = None
+    gan_lock: dict[str, Any] = {}
+    if plan.source_total("gan") > 0:
+        run, checkpoint, cached = _gan_run(recipe, train, _int_seed(seq_gan), notes, callback)
+        sha = _check_reused_gan(run, checkpoint, train, notes)
+        gan_lock = {"checkpoint_sha256": sha, "checkpoint": checkpoint}
+        report(callback, "expand", next(step), len(STAGES), name="generate")
+        parts.append(_generate(recipe, run, checkpoint, train, plan.counts("gan"), _int_seed(seq_gen), callback))
+    else:
+        next(step)
+    report(callback, "expand", next(step), len(STAGES), name="classical")
+    parts.append(_classical(recipe, base, plan.counts("classical"), seq_classical))
+    report(callback, "expand", next(step), len(STAGES), name="smote")
+    parts.append(_smote(recipe, base, plan.counts("smote"), _int_seed(seq_smote)))
+    report(callback, "expand", next(step), len(STAGES), name="copy")
+    parts.append(_copies(base, plan.counts("copy"), rng_copy))
+    expanded = LabeledImages.concatenate(parts)
+    got = expanded.class_counts().tolist()
+    want = [c.target for c in plan.classes]
+    if got != want:
+        raise DataError(f"internal check: the expanded set has {got} samples per class, the plan {want}; rerun with --debug and report it")
+    return ExpandedData(expanded, plan, notes + plan.notes, run, cached, gan_lock)
+
+
+def _write_report(folder: Path, expanded: LabeledImages, run: Optional[Path], notes: list[str], callback: Optional[ProgressCallback]) -> None:
+    """``report.html``; with GAN samples it includes their metrics against the real training rows
+    (domain features, no CAS, at most 2,000 samples per set; a metric failure becomes a note)."""
+    from augmentgan.errors import AugmentganError
+    from augmentgan.evaluate.evaluation import evaluate
+    from augmentgan.evaluate.report import write_expansion_report
+
+    real = expanded[np.flatnonzero(expanded.source == Source.real.value)]
+    gan = expanded[np.flatnonzero(expanded.source == Source.gan.value)]
+    metrics, report_notes = None, list(notes)
+    if len(gan):
+        try:
+            metrics = evaluate(gan, real, cas=False, max_samples=2000, device="cpu", callback=callback)
+        except AugmentganError as err:
+            report_notes.append(f"metrics of the GAN samples not computed: {err}")
+    write_expansion_report(folder, real=real, expanded=expanded, gan_run=run, metrics=metrics, notes=report_notes)
+
+
+# --- the pipeline -------------------------------------------------------------------------------
+def expand(
+    recipe: RecipeLike,
+    *,
+    overrides: Union[Mapping[str, Any], Iterable[str]] = (),
+    dry_run: bool = False,
+    force: bool = False,
+    callback: Optional[ProgressCallback] = None,
+) -> ExpandResult:
+    """Run a recipe (a YAML path, a mapping or a :class:`Recipe`) and return what it did.
+
+    ``dry_run`` loads the data, splits and plans, and returns the plan with feasibility notes and
+    estimates, writing nothing. Raises ConfigError / DataError / OutputExistsError (``output.path``
+    exists and not ``force``; checked before any work) / TrainingError / GenerationError; nothing
+    is left under ``output.path`` on any error.
+    """
+    t0 = time.perf_counter()
+    recipe = check_recipe(load_recipe(recipe, overrides))
+    out = Path(recipe.output.path)
+    if not dry_run:
+        check_output(out, force=force)
+    seq_split, seq_gan, _, _, _, seq_copy = np.random.SeedSequence(recipe.seed).spawn(6)  # the others: expand_data
+    notes: list[str] = []
+    step = iter(range(1, len(STAGES) + 1))
+
+    report(callback, "expand", next(step), len(STAGES), name="load")
+    d = recipe.data
+    data = load(d.path, channels=d.channels, size=d.size, split=d.split, keys=d.keys, skip_bad=d.skip_bad)
+    if len(data) == 0:
+        raise DataError(f"{d.path}: no images")
+    report(callback, "expand", next(step), len(STAGES), name="split")
+    train_idx, hold_idx, split_notes = split_holdout(data, recipe.holdout.fraction, np.random.default_rng(seq_split))
+    notes += split_notes
+    train, holdout = data[train_idx], data[hold_idx]
+    train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion
+    holdout = LabeledImages(holdout.images, holdout.labels, holdout.class_names)
+
+    if dry_run:
+        report(callback, "expand", next(step), len(STAGES), name="plan")
+        plan, _ = _plan_and_base(recipe, train, np.random.default_rng(seq_copy))
+        holdout_counts = {name: int(n) for name, n in zip(holdout.class_names, holdout.class_counts())}
+        h, w, c = data.image_shape
+        estimates: dict[str, Any] = {"output_bytes_uncompressed": (plan.total + len(holdout)) * h * w * c, "gan_seconds": 0.0, "gan_seconds_note": "no GAN samples planned"}
+        if plan.source_total("gan") > 0:
+            gcfg = gan_config(recipe)
+            if recipe.gan.run is not None:
+                estimates["gan_seconds_note"] = f"reusing {recipe.gan.run}"
+            else:
+                key = gan_cache_key(train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)))
+                cached = recipe.gan.cache and (cache_dir() / "runs" / key / "checkpoints" / "final.pt").is_file()
+                estimates["gan_seconds"] = 0.0 if cached else round(estimate_gan_seconds(recipe, gcfg, max(h, w)), 1)
+                estimates["gan_seconds_note"] = (
+                    f"cached run {cache_dir() / 'runs' / key} will be reused" if cached
+                    else f"rough CPU estimate: {recipe.gan.steps} steps x {gcfg.optim.n_dis + 1} passes x a per-architecture constant ({gcfg.model.arch}); a GPU is much faster"
+                )
+        return ExpandResult(plan, True, None, None, None, _planned_counts(plan), holdout_counts, notes + plan.notes, estimates=estimates, seconds=time.perf_counter() - t0)
+
+    done = expand_data(train, recipe, callback=callback, _step=step)
+    expanded, plan, run, cached, gan_lock = done.data, done.plan, done.gan_run, done.gan_cached, done.gan_lock
+    notes += done.notes
+    holdout_counts = {name: int(n) for name, n in zip(holdout.class_names, holdout.class_counts())}
+
+    report(callback, "expand", next(step), len(STAGES), name="write")
+    fmt = recipe.output.format
+    names = ("train.h5", "holdout.h5") if fmt == "h5" else ("train", "holdout")
+    text = dump_recipe(recipe)
+    lock = {
+        "recipe_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "input": {"spec": d.path, "fingerprint": data.fingerprint(), "train_fingerprint": train.fingerprint(), "holdout_fingerprint": holdout.fingerprint()},
+        "output": {names[0]: {"samples": len(expanded), "arrays_sha256": arrays_sha256(expanded)}, names[1]: {"samples": len(holdout), "arrays_sha256": arrays_sha256(holdout)}},
+        "gan": {"run": None if run is None else str(run), **gan_lock},
+        "seed": recipe.seed,
+        "versions": _versions(),
+    }
+    compression = None if recipe.output.compression == "none" else recipe.output.compression
+    with staged_output(out, force=force) as tmp:
+        tmp.mkdir()
+        save(expanded, tmp / names[0], format=fmt, compression=compression, seed=recipe.seed, recipe_text=text)
+        if len(holdout):
+            save(holdout, tmp / names[1], format=fmt, compression=compression, seed=recipe.seed, recipe_text=text)
+        (tmp / "recipe.yaml").write_text(text, encoding="utf-8")
+        (tmp / "lock.json").write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (tmp / "counts.csv").write_text(_counts_csv(expanded), encoding="utf-8")
+        _write_report(tmp, expanded, run, notes, callback)
+    return ExpandResult(
+        plan, False, out, out / names[0], (out / names[1]) if len(holdout) else None, _counts_table(expanded), holdout_counts,
+        notes, run, cached, lock, seconds=time.perf_counter() - t0,
+    )

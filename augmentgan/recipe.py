@@ -1,0 +1,294 @@
+"""Recipes: one YAML file that makes an expansion repeatable (the one source of configuration truth).
+
+Top-level sections: ``seed``, ``data``, ``holdout``, ``gan``, ``generate``, ``classical``,
+``smote``, ``plan``, ``output``. Every section forbids unknown keys; an error names the file,
+the line and the dotted key (``recipe.yaml line 12: gan.stpes: unknown key (valid: ...)``).
+``--set a.b=value`` overrides any key by its dotted path before validation, so one recipe runs
+on other data (``--set data.path=DIR --set output.path=OUT``). Paths are relative to the
+working directory. ``augmentgan recipe schema`` prints the JSON Schema of :class:`Recipe`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Optional, Union
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from augmentgan.augment.planner import PlanConfig
+from augmentgan.data.atomic import staged_output
+from augmentgan.errors import ConfigError
+from augmentgan.overrides import StrictModel, parse_pairs
+
+SMOTE_METHOD_NAMES = ("smote", "borderline-smote", "adasyn", "svm-smote", "kmeans-smote")
+
+
+class DataSection(StrictModel):
+    path: str = Field(..., description="folder of class subfolders, .h5/.hdf5, .npz, or builtin:digits / builtin:digits-lt")
+    channels: Literal["auto", 1, 3] = Field("auto", description="auto, 1 (gray) or 3 (RGB)")
+    size: Optional[int] = Field(None, ge=1, description="center-crop and resize to size x size; null keeps the size")
+    split: str = Field("train", description="NPZ only: which x_<split>/y_<split> arrays")
+    keys: Optional[str] = Field(None, description="HDF5/NPZ only: IMAGES,LABELS[,CLASS_NAMES] dataset names")
+    skip_bad: bool = Field(False, description="folders: leave out unreadable images (with a warning)")
+
+
+class HoldoutSection(StrictModel):
+    fraction: float = Field(0.2, ge=0.0, lt=1.0, description="share of every class kept out (stratified, seeded, never augmented); 0 = none")
+
+
+class GanSection(StrictModel):
+    preset: str = Field("small-data", description="GAN preset (augmentgan train --help lists them)")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="GANConfig overrides, nested ({model: {g_ch: 16}}) or dotted ({model.g_ch: 16})")
+    steps: int = Field(2000, ge=1, description="G steps of training")
+    batch: int = Field(64, ge=1, description="images per D step")
+    img_size: Optional[Literal[16, 32, 64, 128]] = Field(None, description="training size; null = smallest supported size >= the data's")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N, mps")
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    run: Optional[str] = Field(None, description="reuse this run folder or .pt checkpoint instead of training")
+    checkpoint: str = Field("final", description="with run: final, last or a step number")
+    cache: bool = Field(True, description="reuse a cached run trained on the same data with the same GAN settings")
+
+
+class GenerateSection(StrictModel):
+    truncation: Union[None, float, Literal["auto"], dict[Union[int, str], Optional[float]]] = Field(
+        None, description="truncation threshold, auto (per class), {class: threshold}, or null (none)"
+    )
+    filters: list[Union[str, dict[str, Any]]] = Field(default_factory=list, description="quality filters, e.g. [confidence:p=0.5, memorization]")
+    max_tries: int = Field(10, ge=1, description="candidates per requested sample before giving up on a class")
+    ema: bool = Field(True, description="sample the EMA generator when the run kept one")
+
+
+class ClassicalSection(StrictModel):
+    pipeline: Union[str, list[Any], dict[str, Any]] = Field(
+        "light", description="named pipeline (light, geometric, photometric, grayscale-scan, flips; join with +), A.to_dict output, or [{name, params}]"
+    )
+
+
+class SmoteSection(StrictModel):
+    method: Literal["smote", "borderline-smote", "adasyn", "svm-smote", "kmeans-smote"] = "smote"
+    k_neighbors: int = Field(5, ge=1, description="lowered (with a warning) for classes with fewer than k + 1 images")
+
+
+class OutputSection(StrictModel):
+    path: str = Field(..., description="output folder: train.h5 (or train/), holdout, recipe.yaml, lock.json, counts.csv")
+    format: Literal["h5", "folder"] = Field("h5", description="h5 (HDF5 files) or folder (ImageFolder trees)")
+    compression: Literal["gzip", "lzf", "none"] = "gzip"
+
+
+class Recipe(StrictModel):
+    seed: int = Field(0, ge=0, description="the one seed every stage derives its own from")
+    data: DataSection
+    holdout: HoldoutSection = Field(default_factory=HoldoutSection)
+    gan: GanSection = Field(default_factory=GanSection)
+    generate: GenerateSection = Field(default_factory=GenerateSection)
+    classical: ClassicalSection = Field(default_factory=ClassicalSection)
+    smote: SmoteSection = Field(default_factory=SmoteSection)
+    plan: PlanConfig = Field(default_factory=PlanConfig)
+    output: OutputSection
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_fits(cls, value: int) -> int:
+        if value >= 2**32:
+            raise ValueError("seed must be < 2**32")
+        return value
+
+
+# --- loading -------------------------------------------------------------------------------------
+def _node_at(root: Optional[yaml.Node], loc: Iterable[Any]) -> Optional[yaml.Node]:
+    """The deepest YAML node along ``loc`` (mapping keys: the key node of the last step)."""
+    node, found = root, root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if str(key.value) == str(part):
+                    found, node = key, value
+                    break
+            else:
+                return found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = found = node.value[part]
+        else:
+            return found
+    return found
+
+
+def _valid_keys(loc: tuple[Any, ...]) -> Optional[list[str]]:
+    model: Any = Recipe
+    for part in loc:
+        field = model.model_fields.get(str(part)) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return None
+        model = field.annotation
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return None
+
+
+def _describe(err: ValidationError, where: str, root: Optional[yaml.Node], overridden: set[str]) -> str:
+    parts = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "float", "list", "dict", "none"})))
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            valid = _valid_keys(loc[:-1])
+            msg = "unknown key" + (f" (valid: {', '.join(valid)})" if valid else "")
+        elif e["type"] == "missing":
+            msg = "required key missing"
+        if any(dotted == k or dotted.startswith(k + ".") or k.startswith(dotted + ".") for k in overridden):
+            place = "--set"
+        else:
+            node = _node_at(root, loc)
+            place = f"{where} line {node.start_mark.line + 1}" if node is not None else where
+        parts.append(f"{place}: {dotted}: {msg}")
+    return "; ".join(parts)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = data
+    for i, key in enumerate(keys[:-1]):
+        if not isinstance(node.get(key), dict):
+            if key in node and node[key] is not None:
+                raise ConfigError(f"--set {dotted}: {'.'.join(keys[: i + 1])} is not a section")
+            node[key] = {}
+        node = node[key]
+    node[keys[-1]] = value
+
+
+def _parse_yaml(text: str, where: str) -> tuple[dict[str, Any], Optional[yaml.Node]]:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{where}{line}: not valid YAML ({getattr(err, 'problem', None) or err}); fix the syntax") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a recipe is a mapping of sections (seed, data, gan, ...), got {type(data).__name__}")
+    return data, root
+
+
+def load_recipe(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], overrides: Union[Mapping[str, Any], Iterable[str]] = ()) -> Recipe:
+    """A validated :class:`Recipe` from a YAML file, a mapping or a Recipe, with ``--set`` overrides."""
+    root: Optional[yaml.Node] = None
+    if isinstance(source, Recipe):
+        data, where = source.model_dump(mode="json"), "recipe"
+    elif isinstance(source, Mapping):
+        data, where = copy.deepcopy(dict(source)), "recipe"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"recipe {path} not found; write one with `augmentgan recipe init {path}`")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"recipe {path} cannot be read ({err}); it must be a UTF-8 YAML file") from None
+        where = str(path)
+        data, root = _parse_yaml(text, where)
+    pairs = dict(overrides) if isinstance(overrides, Mapping) else parse_pairs(overrides)
+    for dotted, value in pairs.items():
+        _set_dotted(data, dotted, value)
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, where, root, set(pairs))) from None
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def gan_config(recipe: Recipe) -> Any:
+    """The recipe's :class:`~augmentgan.gan.config.GANConfig`: its preset with ``gan.overrides``."""
+    from augmentgan.gan.presets import get_preset
+
+    try:
+        return get_preset(recipe.gan.preset, _flatten(recipe.gan.overrides))
+    except ConfigError as err:
+        raise ConfigError(f"gan: {err}") from None
+
+
+def check_recipe(recipe: Recipe) -> Recipe:
+    """Deeper checks than the schema: the GAN preset and overrides, the classical pipeline."""
+    from augmentgan.augment.classical import build_pipeline
+
+    gan_config(recipe)
+    build_pipeline(recipe.classical.pipeline, seed=recipe.seed)
+    return recipe
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The resolved recipe as YAML (every key, defaults included)."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def recipe_schema() -> dict[str, Any]:
+    """The JSON Schema of a recipe."""
+    schema = Recipe.model_json_schema()
+    schema["title"] = "augmentgan recipe"
+    return schema
+
+
+STARTER = """\
+# augmentgan recipe: `augmentgan expand THIS_FILE [--set key=value ...] [--dry-run]`.
+# Every key below is optional except data.path and output.path; `augmentgan recipe schema`
+# lists them all. Paths are relative to the working directory.
+
+seed: 0                      # the one seed: holdout split, GAN, sampling, augmentation, SMOTE
+
+data:
+  path: builtin:digits-lt    # folder of class subfolders, .h5/.hdf5, .npz, or builtin:NAME
+  channels: auto             # auto, 1 or 3
+  size: null                 # center-crop + resize to size x size (null: keep)
+
+holdout:
+  fraction: 0.2              # per class, stratified; written beside the output, never augmented
+
+gan:
+  preset: small-data         # dcgan, wgan-gp, sngan, biggan, small-data, ...
+  steps: 2000                # G steps (cached: the same data + settings train only once)
+  overrides: {}              # e.g. {model: {g_ch: 16, d_ch: 16}}
+  run: null                  # reuse a run folder or .pt checkpoint instead of training
+
+generate:
+  truncation: null           # e.g. 1.0, auto, or {classname: 0.5}
+  filters: []                # e.g. [confidence:p=0.5, memorization]
+
+classical:
+  pipeline: light            # light, geometric, photometric, grayscale-scan (+flips), or [{name, params}]
+
+smote:
+  method: smote              # smote, borderline-smote, adasyn, svm-smote, kmeans-smote
+  k_neighbors: 5
+
+plan:
+  target: max                # max, a count, a ratio of the majority (0.5), or {class: count}
+  mix: {gan: 0.5, classical: 0.3, smote: 0.2}   # share of each class's deficit; sums to 1
+  max_synthetic_ratio: null  # e.g. 5: at most 5 new samples per real one
+  undersample: false
+
+output:
+  path: expanded/digits-lt   # a folder: train.h5, holdout.h5, recipe.yaml, lock.json, counts.csv
+  format: h5                 # h5 or folder (ImageFolder trees)
+"""
+
+
+def write_starter(path: Union[str, os.PathLike], *, force: bool = False) -> Path:
+    """Write the commented starter recipe to ``path`` (OutputExistsError without ``force``)."""
+    with staged_output(path, force=force) as tmp:
+        tmp.write_text(STARTER, encoding="utf-8")
+    return Path(path)

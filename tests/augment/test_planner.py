@@ -1,0 +1,118 @@
+"""The planner's arithmetic: exact counts, targets, caps, tiny classes, redistribution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from augmentgan.augment.planner import SOURCES, PlanConfig, largest_remainder, make_plan
+from augmentgan.errors import ConfigError
+
+NAMES = ("a", "b", "c", "d")
+
+
+def test_largest_remainder_worked_example() -> None:
+    # quotas 3.333.., 3.333.., 3.333.. -> floors 3, 3, 3, the one leftover goes to the first tie
+    assert largest_remainder(10, {"x": 1, "y": 1, "z": 1}) == {"x": 4, "y": 3, "z": 3}
+    # quotas 4.5, 2.7, 1.8 -> floors 4, 2, 1; leftovers (2) to .8 then .7
+    assert largest_remainder(9, {"x": 0.5, "y": 0.3, "z": 0.2}) == {"x": 4, "y": 3, "z": 2}
+    assert largest_remainder(0, {"x": 0.5, "y": 0.5}) == {"x": 0, "y": 0}
+
+
+def test_largest_remainder_is_exact_and_within_one_of_the_quota() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        k = int(rng.integers(1, 5))
+        w = dict(zip("abcd", rng.dirichlet(np.ones(k)).tolist()))
+        total = int(rng.integers(0, 5000))
+        parts = largest_remainder(total, w)
+        assert sum(parts.values()) == total
+        for name, n in parts.items():
+            assert abs(n - total * w[name]) < 1 + 1e-9
+
+
+def test_max_target_split_exactly_by_the_mix() -> None:
+    plan = make_plan([100, 40, 7, 100], NAMES, PlanConfig(mix={"gan": 0.5, "classical": 0.3, "smote": 0.2}))
+    b = plan.classes[1]
+    assert (b.target, b.add) == (100, {"gan": 30, "classical": 18, "smote": 12, "copy": 0})
+    c = plan.classes[2]  # deficit 93: quotas 46.5, 27.9, 18.6 -> 46, 27, 18 + leftovers to .9, .6 -> 46, 28, 19
+    assert c.add == {"gan": 46, "classical": 28, "smote": 19, "copy": 0} and c.target == 100
+    assert plan.classes[0].synthetic == 0 and plan.classes[3].synthetic == 0
+    assert plan.total == 400
+
+
+def test_random_counts_always_reach_the_target_exactly() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        counts = rng.integers(0, 60, 4).tolist()
+        mix = dict(zip(SOURCES, rng.dirichlet(np.ones(4)).tolist()))
+        ratio = [None, 0.5, 2.0][int(rng.integers(3))]
+        plan = make_plan(counts, NAMES, PlanConfig(mix=mix, max_synthetic_ratio=ratio))
+        for cp, real in zip(plan.classes, counts):
+            assert cp.target == real + cp.synthetic
+            assert all(n >= 0 for n in cp.add.values())
+            assert cp.target <= max(counts)
+            if ratio is not None:
+                assert cp.synthetic <= ratio * real + 1e-9
+            if real == 0:
+                assert cp.synthetic == 0
+            if real == 1:
+                assert cp.add["smote"] == 0
+            if ratio is None and real > 0:
+                assert cp.target == max(counts)
+
+
+@pytest.mark.parametrize(
+    "target, expected",
+    [("max", [50, 50, 50]), (30, [50, 30, 30]), (0.5, [50, 25, 25]), ({"b": 40, 2: 12}, [50, 40, 12]), ({"a": 10}, [50, 20, 8])],
+)
+def test_targets(target, expected) -> None:  # noqa: ANN001
+    plan = make_plan([50, 20, 8], ("a", "b", "c"), PlanConfig(target=target, mix={"copy": 1.0}))
+    assert [c.target for c in plan.classes] == expected
+
+
+def test_undersampling_is_opt_in() -> None:
+    cfg = PlanConfig(target=30, mix={"copy": 1.0})
+    assert [c.keep for c in make_plan([50, 20], ("a", "b"), cfg).classes] == [50, 20]
+    plan = make_plan([50, 20], ("a", "b"), cfg.model_copy(update={"undersample": True}))
+    assert [(c.keep, c.target) for c in plan.classes] == [(30, 30), (20, 30)]
+    assert "undersampled from 50 to 30" in plan.classes[0].notes[0]
+
+
+def test_cap_lowers_the_target_and_says_so() -> None:
+    plan = make_plan([100, 10], ("a", "b"), PlanConfig(mix={"gan": 0.5, "classical": 0.5}, max_synthetic_ratio=3))
+    b = plan.classes[1]
+    assert b.synthetic == 30 and b.target == 40 and b.add["gan"] == 15
+    assert "lowered from 100 to 40" in b.notes[0]
+
+
+def test_single_image_class_moves_smote_share_to_the_others() -> None:
+    plan = make_plan([21, 1], ("a", "b"), PlanConfig(mix={"gan": 0.25, "classical": 0.25, "smote": 0.5}))
+    b = plan.classes[1]
+    assert b.add == {"gan": 10, "classical": 10, "smote": 0, "copy": 0}
+    assert any("smote impossible" in n for n in b.notes)
+    only = make_plan([21, 1], ("a", "b"), PlanConfig(mix={"smote": 1.0})).classes[1]
+    assert only.add["classical"] == 20 and any("classical used instead" in n for n in only.notes)
+
+
+def test_disabled_source_and_empty_class() -> None:
+    plan = make_plan([10, 4, 0], ("a", "b", "c"), PlanConfig(mix={"gan": 0.5, "copy": 0.5}), available_sources=("classical", "smote", "copy"))
+    assert plan.classes[1].add == {"gan": 0, "classical": 0, "smote": 0, "copy": 6}
+    assert any("gan is not enabled" in n for n in plan.notes)
+    c = plan.classes[2]
+    assert c.target == 0 and c.synthetic == 0 and "no source can make samples" in c.notes[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [({"mix": {"gan": 0.5, "classical": 0.4}}, "sum to 1"), ({"mix": {"gans": 1.0}}, "gans"), ({"target": -3}, "> 0"), ({"target": "most"}, "target"), ({"mix": {"gan": 1.2, "copy": -0.2}}, ">= 0")],
+)
+def test_bad_configs_are_refused(kwargs, word) -> None:  # noqa: ANN001
+    with pytest.raises(ValidationError, match=word):
+        PlanConfig(**kwargs)
+
+
+def test_unknown_class_in_a_dict_target() -> None:
+    with pytest.raises(ConfigError, match=r"unknown class 'zebra'.*\['a', 'b'\]"):
+        make_plan([5, 3], ("a", "b"), PlanConfig(target={"zebra": 10}))

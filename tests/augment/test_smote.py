@@ -1,0 +1,102 @@
+"""SMOTE on images: float interpolation (no uint8 wrap), exact counts, tiny classes, parents."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from augmentgan.augment.smote import SMOTE_METHODS, smote_class_counts
+from augmentgan.data.types import LabeledImages, Source
+from augmentgan.errors import AugmentganWarning, ConfigError, DataError
+
+
+def _data(counts: tuple[int, ...], lo: int = 10, hi: int = 200, seed: int = 0, spread: float = 25) -> LabeledImages:
+    """Class k: images around a class-specific level, pixels within [lo, hi]."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for k, n in enumerate(counts):
+        centre = lo + (hi - lo) * (k + 0.5) / len(counts)
+        x = np.clip(rng.normal(centre, spread, (n, 5, 5, 1)), lo, hi)
+        images.append(np.rint(x).astype(np.uint8))
+        labels += [k] * n
+    return LabeledImages(np.concatenate(images), np.array(labels), tuple(f"c{k}" for k in range(len(counts))))
+
+
+def test_interpolates_in_float_and_stays_inside_the_class_range() -> None:
+    # values 10..200 interpolated in uint8 would wrap around to 243-249
+    data = _data((30, 12), lo=10, hi=200)
+    new = smote_class_counts(data, {1: 30}, "smote", seed=0)
+    assert new.images.dtype == np.uint8 and new.images.shape == (18, 5, 5, 1)
+    members = data.images[data.labels == 1].astype(int)
+    assert (new.images >= members.min(axis=0)).all() and (new.images <= members.max(axis=0)).all()
+    assert new.images.max() <= 200 and new.images.min() >= 10
+    assert (new.source == Source.smote).all() and (new.labels == 1).all()
+
+
+@pytest.mark.parametrize("method", sorted(SMOTE_METHODS))
+def test_every_method_returns_exactly_the_requested_counts(method: str) -> None:
+    data = _data((40, 15, 9), seed=1, spread=90)  # overlapping classes: every variant finds work
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AugmentganWarning)
+        new = smote_class_counts(data, {0: 40, 1: 33, 2: 25}, method, seed=0, k_neighbors=3)
+    assert np.bincount(new.labels, minlength=3).tolist() == [0, 18, 16]
+    assert (data.labels[new.parent[new.parent >= 0]] == new.labels[new.parent >= 0]).all()
+
+
+def test_borderline_shortfall_is_topped_up_and_said() -> None:
+    # far-apart classes have no "danger" samples: BorderlineSMOTE alone returns nothing
+    rng = np.random.default_rng(0)
+    images = np.concatenate([rng.integers(0, 20, (30, 4, 4, 1)), rng.integers(230, 256, (12, 4, 4, 1))]).astype(np.uint8)
+    data = LabeledImages(images, np.array([0] * 30 + [1] * 12), ("a", "b"))
+    with pytest.warns(AugmentganWarning, match=r"borderline-smote made 0 of 18 samples for class 'b'"):
+        new = smote_class_counts(data, {1: 30}, "borderline-smote", seed=0)
+    assert len(new) == 18 and (new.labels == 1).all() and new.images.min() >= 230
+
+
+def test_a_variant_that_cannot_work_on_the_data_says_what_to_use() -> None:
+    with pytest.raises(DataError, match=r"adasyn could not grow class\(es\) 'c1'.*smote.method=smote"):
+        smote_class_counts(_data((30, 10), lo=0, hi=255, spread=3), {1: 30}, "adasyn", seed=0)
+
+
+def test_k_neighbors_lowered_for_a_small_class_with_a_warning() -> None:
+    data = _data((20, 3))
+    with pytest.warns(AugmentganWarning, match=r"k_neighbors lowered from 5 to 2: class 'c1' has only 3 images"):
+        new = smote_class_counts(data, {1: 10}, "smote", seed=0)
+    assert len(new) == 7
+
+
+def test_single_image_class_and_single_class_data_are_refused() -> None:
+    with pytest.raises(DataError, match=r"class 'c1' has 1 image"):
+        smote_class_counts(_data((20, 1)), {1: 5}, "smote", seed=0)
+    with pytest.raises(DataError, match="two classes"):
+        smote_class_counts(_data((20, 0)), {0: 25}, "smote", seed=0)
+    with pytest.raises(ConfigError, match="below"):
+        smote_class_counts(_data((20, 5)), {0: 10}, "smote", seed=0)
+    with pytest.raises(ConfigError, match="smote.method"):
+        smote_class_counts(_data((20, 5)), {1: 10}, "smotе-typo", seed=0)
+
+
+def test_parent_is_the_nearer_end_of_the_segment() -> None:
+    # a class of two images: every synthetic sample lies between them
+    data = _data((20, 2), seed=3)
+    with pytest.warns(AugmentganWarning, match="lowered from 5 to 1"):
+        new = smote_class_counts(data, {1: 12}, "smote", seed=0)
+    a, b = np.flatnonzero(data.labels == 1)
+    xa, xb = data.images[a].astype(float), data.images[b].astype(float)
+    expected = [a if np.linalg.norm(x - xa) <= np.linalg.norm(x - xb) else b for x in new.images.astype(float)]
+    assert new.parent.tolist() == [int(e) for e in expected]
+
+
+def test_parents_index_the_input_dataset_with_empty_classes_present() -> None:
+    data = _data((15, 0, 6), seed=2)
+    new = smote_class_counts(data, {2: 15}, "smote", seed=0)
+    assert (new.parent >= 0).all() and (data.labels[new.parent] == 2).all()
+
+
+def test_same_seed_same_bytes() -> None:
+    data = _data((25, 7))
+    a = smote_class_counts(data, {1: 25}, "smote", seed=4)
+    b = smote_class_counts(data, {1: 25}, "smote", seed=4)
+    assert a.images.tobytes() == b.images.tobytes() and (a.parent == b.parent).all()

@@ -1,0 +1,150 @@
+"""expand(recipe): exact balanced output, holdout isolation, caching, byte-identical reruns, atomicity."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import augmentgan
+from augmentgan import pipeline
+from augmentgan.data import load
+from augmentgan.data.types import Source
+from augmentgan.errors import OutputExistsError
+from augmentgan.pipeline import expand
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+NO_GAN = {
+    "seed": 3,
+    "data": {"path": "builtin:digits-lt"},
+    "holdout": {"fraction": 0.25},
+    "classical": {"pipeline": "light"},
+    "plan": {"target": "max", "mix": {"classical": 0.5, "smote": 0.3, "copy": 0.2}},
+}
+# the quick-start recipe, tiny: a few G steps of a narrow GAN
+TINY_GAN = ["gan.steps=2", "gan.batch=8", "gan.overrides.model.g_ch=4", "gan.overrides.model.d_ch=4", "gan.overrides.model.z_dim=8", "gan.overrides.model.embed_dim=8", "gan.overrides.optim.n_dis=1"]
+
+
+def _recipe(out: Path, **changes) -> dict:  # noqa: ANN003
+    return {**NO_GAN, "output": {"path": str(out), "format": "h5"}, **changes}
+
+
+def _rows(images: np.ndarray) -> list[bytes]:
+    return sorted(bytes(x) for x in images.reshape(len(images), -1))
+
+
+def test_no_gan_expansion_is_exact_isolated_and_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = expand(_recipe(out))
+    train, holdout = load(out / "train.h5"), load(out / "holdout.h5")
+    data = load("builtin:digits-lt")
+    # balanced to the largest training class, every class exactly
+    counts = train.class_counts()
+    assert (counts == counts.max()).all() and counts.max() == result.plan.classes[0].target
+    # holdout: stratified share of every class, untouched, and disjoint from the real training rows
+    real = train[train.source == Source.real]
+    assert (holdout.source == Source.real).all() and (holdout.parent == -1).all()
+    assert len(real) + len(holdout) == len(data)
+    assert _rows(np.concatenate([real.images, holdout.images])) == _rows(data.images)
+    assert (holdout.class_counts() == np.rint(0.25 * data.class_counts()).clip(1)).all()
+    # provenance: the real rows come first; every derived sample's parent is a real row of its class
+    n_real = len(real)
+    assert (train.source[:n_real] == Source.real).all()
+    derived = train[n_real:]
+    assert set(np.unique(derived.source).tolist()) == {Source.classical, Source.smote, Source.copy}
+    has_parent = derived.parent >= 0
+    assert has_parent[derived.source != Source.smote].all()
+    assert (derived.parent < n_real).all() and (train.labels[derived.parent[has_parent]] == derived.labels[has_parent]).all()
+    copies = derived[derived.source == Source.copy]
+    assert (copies.images == train.images[copies.parent]).all()
+    # the files beside the data
+    rows = list(csv.DictReader((out / "counts.csv").open(encoding="utf-8")))
+    table = train.counts_by_class_and_source()
+    assert [int(r["total"]) for r in rows] == counts.tolist()
+    assert [int(r["smote"]) for r in rows] == table[:, Source.smote].tolist()
+    lock = json.loads((out / "lock.json").read_text(encoding="utf-8"))
+    assert lock["output"]["train.h5"]["arrays_sha256"] == pipeline.arrays_sha256(train)
+    assert lock["input"]["fingerprint"] == data.fingerprint() and lock["versions"]["albumentations"] == "2.0.8"
+    assert "gan:" in (out / "recipe.yaml").read_text(encoding="utf-8")  # resolved: defaults included
+    assert result.gan_cached is None and result.gan_run is None
+
+
+def test_same_recipe_twice_gives_identical_arrays(tmp_path: Path) -> None:
+    expand(_recipe(tmp_path / "a"))
+    expand(_recipe(tmp_path / "b"))
+    a, b = load(tmp_path / "a" / "train.h5"), load(tmp_path / "b" / "train.h5")
+    for name in ("images", "labels", "source", "parent"):
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes()
+    lock_a = json.loads((tmp_path / "a" / "lock.json").read_text(encoding="utf-8"))
+    lock_b = json.loads((tmp_path / "b" / "lock.json").read_text(encoding="utf-8"))
+    lock_a.pop("recipe_sha256"), lock_b.pop("recipe_sha256")  # the recipes differ in output.path only
+    assert lock_a == lock_b
+    assert (tmp_path / "a" / "counts.csv").read_bytes() == (tmp_path / "b" / "counts.csv").read_bytes()
+    other = expand(_recipe(tmp_path / "c", seed=4))
+    assert other.lock["output"]["train.h5"]["arrays_sha256"] != lock_a["output"]["train.h5"]["arrays_sha256"]
+
+
+@pytest.mark.parametrize("stage", ["_smote", "_counts_csv"])  # a compute stage; the last file written
+def test_failure_in_the_middle_leaves_no_output(stage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("stage exploded")
+
+    monkeypatch.setattr(pipeline, stage, boom)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="exploded"):
+        expand(_recipe(out))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_needs_force_and_dry_run_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(OutputExistsError):
+        expand(_recipe(out))
+    result = expand(_recipe(tmp_path / "dry"), dry_run=True)
+    assert not (tmp_path / "dry").exists() and result.dry_run and result.train is None
+    assert result.estimates["output_bytes_uncompressed"] == (result.plan.total + sum(result.holdout_counts.values())) * 64
+    expand(_recipe(out, plan={"target": 20, "mix": {"copy": 1.0}, "undersample": True}), force=True)
+    assert not (out / "keep.txt").exists() and (load(out / "train.h5").class_counts() == 20).all()
+
+
+def test_single_image_class_stays_in_training_and_is_said(tmp_path: Path) -> None:
+    recipe = _recipe(tmp_path / "o", data={"path": "builtin:digits-lt"}, plan={"target": {"9": 8}, "mix": {"smote": 1.0}})
+    recipe["holdout"] = {"fraction": 0.9}  # class 9 (8 images) keeps 1 for training: SMOTE cannot serve it
+    result = expand(recipe, dry_run=True)
+    nine = result.plan.classes[9]
+    assert nine.real == 1 and nine.add["classical"] == 7 and nine.add["smote"] == 0
+    assert any("smote impossible" in n for n in nine.notes)
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
+def test_every_shipped_recipe_plans(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    result = expand(path, overrides=[f"output.path={tmp_path / 'never'}"], dry_run=True)
+    assert result.plan.total > 0 and not (tmp_path / "never").exists()
+
+
+def test_quick_start_runs_and_caches_the_gan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    quick = next(p for p in RECIPES if p.name == "digits-lt.yaml")
+    first = augmentgan.expand(quick, overrides=[*TINY_GAN, f"output.path={tmp_path / 'a'}", "gan.device=cpu"])
+    assert first.gan_cached is False and first.gan_run.parent == tmp_path / "cache" / "runs"
+    train = load(tmp_path / "a" / "train.h5")
+    assert (train.class_counts() == train.class_counts().max()).all()
+    gan = train[train.source == Source.gan]
+    assert len(gan) == first.plan.source_total("gan") > 0 and (gan.parent == -1).all()
+    # same data + GAN settings: training skipped, and it says so; the output is the same
+    cmd = [sys.executable, "-m", "augmentgan", "expand", str(quick), "--json", "--set", f"output.path={tmp_path / 'b'}", "--set", "gan.device=cpu"]
+    for pair in TINY_GAN:
+        cmd += ["--set", pair]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "AUGMENTGAN_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr
+    second = json.loads(r.stdout)
+    assert second["gan_cached"] is True and any("training skipped" in n for n in second["notes"])
+    assert second["lock"]["output"] == first.lock["output"]

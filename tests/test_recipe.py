@@ -1,0 +1,105 @@
+"""Recipes: strict schema, errors with file, line and key path, --set, starter, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from augmentgan.errors import ConfigError, OutputExistsError
+from augmentgan.recipe import STARTER, check_recipe, load_recipe, recipe_schema, write_starter
+
+MINIMAL = {"data": {"path": "builtin:digits-lt"}, "output": {"path": "out"}}
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_unknown_key_names_file_line_path_and_valid_keys(tmp_path: Path) -> None:
+    path = _write(tmp_path, "data:\n  path: builtin:digits\ngan:\n  preset: sngan\n  stpes: 300\noutput:\n  path: o\n")
+    with pytest.raises(ConfigError) as info:
+        load_recipe(path)
+    message = str(info.value)
+    assert message.startswith(f"{path} line 5: gan.stpes: unknown key (valid: preset, overrides, steps,")
+    assert "\n" not in message
+
+
+def test_bad_value_line_and_missing_section(tmp_path: Path) -> None:
+    path = _write(tmp_path, "seed: 1\ndata:\n  path: x\nholdout:\n  fraction: 1.5\n")
+    with pytest.raises(ConfigError) as info:
+        load_recipe(path)
+    message = str(info.value)
+    assert f"{path} line 5: holdout.fraction: Input should be less than 1" in message
+    assert "output: required key missing" in message
+
+
+def test_set_overrides_and_their_errors() -> None:
+    recipe = load_recipe(MINIMAL, ["gan.steps=300", "data.path=/some/dir", "gan.overrides.model.g_ch=8", "plan.target=0.5", "plan.mix={copy: 1.0}"])
+    assert recipe.gan.steps == 300 and recipe.data.path == "/some/dir" and recipe.plan.target == 0.5
+    assert recipe.gan.overrides == {"model": {"g_ch": 8}} and recipe.plan.mix == {"copy": 1.0}
+    with pytest.raises(ConfigError, match=r"^--set: gan.steps: Input should be a valid integer"):
+        load_recipe(MINIMAL, ["gan.steps=many"])
+    with pytest.raises(ConfigError, match=r"--set: gan.stepz: unknown key"):
+        load_recipe(MINIMAL, ["gan.stepz=3"])
+    with pytest.raises(ConfigError, match="key=value"):
+        load_recipe(MINIMAL, ["gan.steps"])
+
+
+def test_deep_checks_gan_overrides_and_classical_pipeline() -> None:
+    with pytest.raises(ConfigError, match=r"gan: .*model.g_chh"):
+        check_recipe(load_recipe(MINIMAL, ["gan.overrides.model.g_chh=8"]))
+    with pytest.raises(ConfigError, match="unknown GAN preset 'stylegan'"):
+        check_recipe(load_recipe(MINIMAL, ["gan.preset=stylegan"]))
+    bad = {**MINIMAL, "classical": {"pipeline": [{"name": "GaussNoise", "params": {"var_limit": [10, 50]}}]}}
+    with pytest.raises(ConfigError, match=r"GaussNoise.*var_limit"):
+        check_recipe(load_recipe(bad))
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line \d+: not valid YAML"):
+        load_recipe(_write(tmp_path, "data:\n  path: [unclosed\n"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_recipe(tmp_path / "missing.yaml")
+
+
+def test_schema_forbids_unknown_keys_everywhere() -> None:
+    schema = recipe_schema()
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == {"seed", "data", "holdout", "gan", "generate", "classical", "smote", "plan", "output"}
+    for name, definition in schema["$defs"].items():
+        if definition.get("type") == "object" and "properties" in definition:
+            assert definition.get("additionalProperties") is False, name
+
+
+def test_starter_is_valid_and_not_overwritten(tmp_path: Path) -> None:
+    check_recipe(load_recipe(yaml.safe_load(STARTER)))
+    path = write_starter(tmp_path / "recipe.yaml")
+    assert path.read_text(encoding="utf-8") == STARTER
+    path.write_text("mine", encoding="utf-8")
+    with pytest.raises(OutputExistsError):
+        write_starter(path)
+    assert path.read_text(encoding="utf-8") == "mine"
+    write_starter(path, force=True)
+    assert path.read_text(encoding="utf-8") == STARTER
+
+
+def test_cli_recipe_commands(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "augmentgan", "recipe", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    r = run("schema")
+    assert r.returncode == 0 and json.loads(r.stdout)["additionalProperties"] is False
+    assert run("init", "r.yaml").returncode == 0 and (tmp_path / "r.yaml").read_text(encoding="utf-8") == STARTER
+    assert run("init", "r.yaml").returncode == 5
+    r = run("validate", "r.yaml", "--set", "gan.steps=7", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["recipe"]["gan"]["steps"] == 7
+    (tmp_path / "bad.yaml").write_text("data: {path: x}\noutput: {path: o}\nsmote: {method: smoote}\n", encoding="utf-8")
+    r = run("validate", "bad.yaml")
+    assert r.returncode == 4 and "bad.yaml line 3: smote.method" in r.stderr
