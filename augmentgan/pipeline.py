@@ -353,16 +353,21 @@ def expand_data(
 
 
 def _write_report(folder: Path, expanded: LabeledImages, run: Optional[Path], notes: list[str], callback: Optional[ProgressCallback]) -> None:
-    """``report.html``; with GAN samples it includes their metrics against the real training rows
-    (domain features, no CAS, at most 2,000 samples per set; a metric failure becomes a note)."""
+    """``report.html``. With GAN samples it includes their metrics against the real training rows
+    (domain features, no CAS, at most 2,000 samples per set) when the domain classifier of the
+    training rows is already cached (generation filters train it): training one only for the report
+    would cost minutes on a CPU; otherwise the report says which command computes them."""
     from augmentgan.errors import AugmentganError
+    from augmentgan.evaluate.classifier import cache_path
     from augmentgan.evaluate.evaluation import evaluate
     from augmentgan.evaluate.report import write_expansion_report
 
     real = expanded[np.flatnonzero(expanded.source == Source.real.value)]
     gan = expanded[np.flatnonzero(expanded.source == Source.gan.value)]
     metrics, report_notes = None, list(notes)
-    if len(gan):
+    if len(gan) and not cache_path(real).is_file():
+        report_notes.append("metrics of the GAN samples: run `augmentgan evaluate OUT/train.h5 --real OUT/holdout.h5` (this report has none: no cached domain classifier)")
+    elif len(gan):
         try:
             metrics = evaluate(gan, real, cas=False, max_samples=2000, device="cpu", callback=callback)
         except AugmentganError as err:

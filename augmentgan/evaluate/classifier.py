@@ -49,7 +49,7 @@ from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.sampling import RealSampler, check_class_counts
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["ClassifierSettings", "DomainClassifier", "EVAL_CHUNK", "cache_root", "train_classifier"]
+__all__ = ["ClassifierSettings", "DomainClassifier", "EVAL_CHUNK", "cache_path", "cache_root", "train_classifier"]
 
 FORMAT = "augmentgan-classifier"
 ARCH_VERSION = 1  # part of the cache key: bump it when the architecture or training changes
@@ -222,6 +222,12 @@ def _train(model: DomainClassifier, data: LabeledImages, settings: ClassifierSet
     return float(np.mean([np.mean(predicted[data.labels == k] == k) for k in range(data.num_classes)]))
 
 
+def cache_path(data: LabeledImages, settings: ClassifierSettings = ClassifierSettings(), cache_dir: str | os.PathLike | None = None, fingerprint: Optional[str] = None) -> Path:
+    """Where :func:`train_classifier` caches the classifier of ``data`` with ``settings``."""
+    folder = Path(cache_dir) if cache_dir is not None else cache_root() / "classifiers"
+    return folder / f"{(fingerprint or data.fingerprint())[:32]}-{settings.key()}.pt"
+
+
 def train_classifier(
     data: LabeledImages,
     *,
@@ -245,8 +251,8 @@ def train_classifier(
     settings = ClassifierSettings(steps=steps, batch=batch, lr=lr, seed=seed, sampling=sampling)
     check_class_counts(data.class_counts(), data.class_names)
     fingerprint = data.fingerprint()
-    folder = Path(cache_dir) if cache_dir is not None else cache_root() / "classifiers"
-    path = folder / f"{fingerprint[:32]}-{settings.key()}.pt"
+    path = cache_path(data, settings, cache_dir, fingerprint)
+    folder = path.parent
     device = resolve_device(device)
     model = _load_cached(path, data, settings, fingerprint) if use_cache else None
     if model is None:

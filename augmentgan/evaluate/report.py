@@ -1,0 +1,332 @@
+"""Self-contained HTML reports: ``report.html`` of an expansion, of a training run, of a utility benchmark.
+
+Every image is an inline base64 PNG (grids with torchvision's ``make_grid`` and PIL, plots with
+matplotlib's object API, no pyplot state); CSS is inline; no script and no external resource, so a
+report opens offline and can be mailed as one file.
+
+Expansion report sections: class balance before and after (stacked bars by source), per-class grids
+of real vs synthetic samples (one row per source), nearest-real-neighbour pairs of the most
+suspicious synthetic samples, the truncation sweep of the GAN, its loss curves, and the metrics and
+utility tables when given. "Suspicious" is measured in pixel space, not with a learned feature: the
+Euclidean distance of a gan/classical/smote sample to the nearest real training image of its class,
+divided by the class's median real-to-real nearest-neighbour distance (below 1: closer to a real
+image than real images are to each other); copies are left out, they are copies by design.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
+
+__all__ = ["write_expansion_report", "write_run_report", "write_utility_report", "REPORT_NAME"]
+
+REPORT_NAME = "report.html"
+TRUNCATIONS: tuple[Optional[float], ...] = (None, 2.0, 1.0, 0.5)
+_PER_ROW = 8
+_SUSPICIOUS = 8
+_SOURCE_COLORS = {"real": "#4c72b0", "gan": "#dd8452", "classical": "#55a868", "smote": "#c44e52", "copy": "#8172b3"}
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}img{image-rendering:pixelated;max-width:100%}
+.grid td{vertical-align:middle}.note{color:#666;font-size:.9em}.pair{display:inline-block;margin:.3em;text-align:center;font-size:.8em}
+.win{font-weight:bold;background:#e8f5e9}
+"""
+
+
+# --- images ------------------------------------------------------------------------------------
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img src="{_data_uri(png)}" alt="{html.escape(alt)}">'
+
+
+def grid_png(images: np.ndarray, nrow: int = _PER_ROW, min_tile: int = 48) -> bytes:
+    """uint8 (N, H, W, C) images as one PNG grid; small images are scaled up (nearest) to ``min_tile`` px."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    grid = make_grid(x, nrow=nrow, padding=1, pad_value=255).permute(1, 2, 0).numpy()
+    scale = max(1, math.ceil(min_tile / max(images.shape[1], 1)))
+    img = Image.fromarray(np.ascontiguousarray(grid))
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _figure_png(fig: Any) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _new_figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def balance_png(before: np.ndarray, after: np.ndarray, class_names: Sequence[str]) -> bytes:
+    """Bars: real images per class before, and the expanded counts stacked by source after."""
+    fig = _new_figure(max(6.0, 0.6 * len(class_names) + 2), 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(class_names))
+    ax.bar(x - 0.2, before, width=0.4, color="#999999", label="before (real)")
+    bottom = np.zeros(len(class_names))
+    for s, name in enumerate(SOURCE_NAMES):
+        if after[:, s].any():
+            ax.bar(x + 0.2, after[:, s], width=0.4, bottom=bottom, color=_SOURCE_COLORS[name], label=f"after: {name}")
+            bottom += after[:, s]
+    ax.set_xticks(x, [str(c) for c in class_names], rotation=45 if len(class_names) > 12 else 0)
+    ax.set_ylabel("images")
+    ax.legend(fontsize=8, ncols=2)
+    return _figure_png(fig)
+
+
+def loss_png(rows: list[dict[str, Any]]) -> Optional[bytes]:
+    """Loss curves of a run's ``metrics.jsonl`` rows (every logged quantity except time and lr)."""
+    skip = {"step", "time", "elapsed_s", "steps_per_s", "lr_g", "lr_d"}
+    keys = sorted({k for r in rows for k, v in r.items() if k not in skip and isinstance(v, (int, float))})
+    if not rows or not keys:
+        return None
+    fig = _new_figure(8, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    for key in keys:
+        points = [(r["step"], r[key]) for r in rows if key in r]
+        ax.plot([p[0] for p in points], [p[1] for p in points], label=key)
+    ax.set_xlabel("step")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _figure_png(fig)
+
+
+# --- html ----------------------------------------------------------------------------------------
+def _page(title: str, sections: Iterable[str]) -> str:
+    body = "\n".join(sections)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n")
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], highlight: Optional[int] = None) -> str:
+    head = "".join(f'<th class="{"l" if i == 0 else ""}">{html.escape(str(h))}</th>' for i, h in enumerate(header))
+    out = [f"<table><tr>{head}</tr>"]
+    for r, row in enumerate(rows):
+        cls = ' class="win"' if r == highlight else ""
+        cells = "".join(f'<td class="{"l" if i == 0 else ""}">{html.escape(_fmt(v))}</td>' for i, v in enumerate(row))
+        out.append(f"<tr{cls}>{cells}</tr>")
+    return "".join(out) + "</table>"
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 0.01 and value != 0 else f"{value:.3f}"
+    return str(value)
+
+
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by an interrupted run
+    return rows
+
+
+def metrics_section(result: Any) -> str:
+    """The evaluation metrics (an :class:`~augmentgan.evaluate.evaluation.EvaluationResult`) as a table."""
+    keys = ("n_real", "n_synth", "fid", "kid", "precision", "recall", "density", "coverage", "diversity_ratio", "memorization", "mode_collapse")
+    rows = [[name, *(row.get(k) for k in keys)] for name, row in result.per_class.items()]
+    o = result.overall
+    rows.append(["overall", *(o.get(k) for k in keys[:-1]), ", ".join(o["mode_collapse_classes"]) or "none"])
+    s = result.settings
+    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in result.notes)
+    return (f"<h2>Metrics ({html.escape(result.features)} features)</h2>" + _table(["class", *keys], rows)
+            + f'<p class="note">k={s["k"]}; memorization: nearest real closer than the {s["memorization_q"]} quantile of real-to-real '
+            f'nearest-neighbour distances; mode collapse: diversity ratio below {s["collapse_ratio"]}.</p>' + notes)
+
+
+def utility_section(result: Any) -> str:
+    """The utility benchmark (a :class:`~augmentgan.evaluate.utility.UtilityResult`) as two tables."""
+    methods = list(result.methods)
+    rows = [[m + (" (winner)" if m == result.winner else ""),
+             *(f"{result.methods[m][k]['mean']:.3f} ± {result.methods[m][k]['std']:.3f}" for k in ("macro_f1", "balanced_accuracy", "minority_recall"))]
+            for m in methods]
+    per_class = [[c + (" *" if c in result.minority_classes else ""), *(result.methods[m]["per_class_recall"].get(c, {}).get("mean") for m in methods)]
+                 for c in result.class_names]
+    return (f"<h2>Utility (holdout scores over {len(result.seeds)} seed(s))</h2>"
+            + _table(["method", "macro-F1", "balanced accuracy", "minority recall"], rows, highlight=methods.index(result.winner))
+            + "<h3>Recall per class</h3>" + _table(["class", *methods], per_class)
+            + '<p class="note">* minority classes. Same classifier and steps for every method; batches drawn uniformly over images.</p>')
+
+
+def _class_grids(real: LabeledImages, expanded: LabeledImages) -> str:
+    rows = ['<h2>Real vs synthetic, per class</h2><table class="grid"><tr><th class="l">class</th><th class="l">source</th><th class="l">samples</th></tr>']
+    for c, name in enumerate(expanded.class_names):
+        groups = [("real", real.images[real.labels == c])]
+        for s in (Source.gan, Source.classical, Source.smote, Source.copy):
+            groups.append((s.name, expanded.images[(expanded.labels == c) & (expanded.source == s.value)]))
+        shown = [(label, imgs[:_PER_ROW]) for label, imgs in groups if len(imgs)]
+        for i, (label, imgs) in enumerate(shown):
+            head = f'<td class="l" rowspan="{len(shown)}">{html.escape(name)}</td>' if i == 0 else ""
+            rows.append(f'<tr>{head}<td class="l">{label}</td><td class="l">{_img(grid_png(imgs), f"{name} {label}")}</td></tr>')
+    return "".join(rows) + "</table>"
+
+
+def suspicious_pairs(real: LabeledImages, synth: LabeledImages, n: int = _SUSPICIOUS) -> list[tuple[int, int, float]]:
+    """(synthetic index, nearest real index, distance ratio) of the ``n`` lowest ratios (pixel space)."""
+    out: list[tuple[int, int, float]] = []
+    for c in range(real.num_classes):
+        r_idx, s_idx = np.flatnonzero(real.labels == c), np.flatnonzero(synth.labels == c)
+        if len(r_idx) < 2 or not len(s_idx):
+            continue
+        r = torch.from_numpy(real.images[r_idx].reshape(len(r_idx), -1).astype(np.float32))
+        s = torch.from_numpy(synth.images[s_idx].reshape(len(s_idx), -1).astype(np.float32))
+        rr = torch.cdist(r, r)
+        rr.fill_diagonal_(float("inf"))
+        scale = max(float(rr.min(dim=1).values.median()), 1e-6)
+        d, j = torch.cdist(s, r).min(dim=1)
+        out += [(int(s_idx[i]), int(r_idx[int(j[i])]), float(d[i]) / scale) for i in range(len(s_idx))]
+    return sorted(out, key=lambda t: t[2])[:n]
+
+
+def _suspicious_section(real: LabeledImages, expanded: LabeledImages) -> str:
+    synth = expanded[np.flatnonzero(np.isin(expanded.source, [Source.gan.value, Source.classical.value, Source.smote.value]))]
+    pairs = suspicious_pairs(real, synth)
+    head = ("<h2>Most suspicious synthetic samples and their nearest real images</h2>"
+            '<p class="note">pixel-space distance to the nearest real training image of the class, as a multiple of the '
+            "class's median real-to-real nearest-neighbour distance (below 1: closer than real images are to each other).</p>")
+    if not pairs:
+        return head + '<p class="note">no gan, classical or smote samples.</p>'
+    cells = []
+    for s_i, r_i, ratio in pairs:
+        png = grid_png(np.stack([synth.images[s_i], real.images[r_i]]), nrow=2)
+        label = f"{expanded.class_names[synth.labels[s_i]]}, {SOURCE_NAMES[synth.source[s_i]]}: ratio {ratio:.2f}"
+        cells.append(f'<div class="pair">{_img(png, label)}<br>{html.escape(label)}<br>synthetic | nearest real</div>')
+    return head + "".join(cells)
+
+
+def truncation_png(run: Path, class_names: Sequence[str], per_class: int = 4, seed: int = 0) -> Optional[bytes]:
+    """The GAN's samples at each threshold of :data:`TRUNCATIONS` (rows: classes; column groups: thresholds)."""
+    from augmentgan.gan.trainer import load_generator
+    from augmentgan.gan.truncation import class_latents
+    from augmentgan.generate.sampler import checkpoint_target
+
+    path, which = checkpoint_target(run, "final")
+    G, info = load_generator(path, which, device="cpu")
+    tiles = []
+    with torch.no_grad():
+        for c in range(len(class_names)):
+            row = []
+            for t in TRUNCATIONS:
+                z = class_latents(seed, c, 0, per_class, G.z_dim, t)
+                row.append(G(z, torch.full((per_class,), c, dtype=torch.long)))
+            tiles.append(torch.cat(row))
+    x = torch.cat(tiles).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return grid_png(x, nrow=per_class * len(TRUNCATIONS), min_tile=32)
+
+
+def _truncation_section(run: Optional[Path], class_names: Sequence[str]) -> str:
+    if run is None:
+        return ""
+    png = truncation_png(run, class_names)
+    labels = ", ".join("none" if t is None else str(t) for t in TRUNCATIONS)
+    return (f"<h2>Truncation sweep</h2><p class=\"note\">one row per class; groups of 4 columns at thresholds {labels} "
+            "(the same latents, resampled inside the threshold).</p>" + _img(png, "truncation sweep"))  # type: ignore[arg-type]
+
+
+def _loss_section(run: Optional[Path]) -> str:
+    if run is None:
+        return ""
+    png = loss_png(_read_metrics(run / "metrics.jsonl"))
+    return "<h2>Loss curves</h2>" + (_img(png, "loss curves") if png else '<p class="note">no metrics.jsonl rows.</p>')
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+# --- the reports ---------------------------------------------------------------------------------
+def write_expansion_report(
+    out_dir: str | Path,
+    *,
+    real: LabeledImages,
+    expanded: LabeledImages,
+    gan_run: Optional[str | Path] = None,
+    metrics: Any = None,
+    utility: Any = None,
+    notes: Sequence[str] = (),
+    title: str = "augmentgan expansion report",
+) -> Path:
+    """Write ``out_dir/report.html`` for an expansion of ``real`` (the real training rows) into ``expanded``."""
+    run = Path(gan_run) if gan_run is not None else None
+    before = real.class_counts()
+    after = expanded.counts_by_class_and_source()
+    totals = expanded.source_counts()
+    summary = ", ".join(f"{k}: {v}" for k, v in totals.items() if v)
+    sections = [
+        f"<p>{len(real)} real training images -> {len(expanded)} images ({html.escape(summary)}).</p>",
+        "".join(f'<p class="note">note: {html.escape(n)}</p>' for n in notes),
+        "<h2>Class balance before and after</h2>" + _img(balance_png(before, after, real.class_names), "class balance"),
+        _table(["class", "before", *SOURCE_NAMES, "after"],
+               [[name, int(before[c]), *(int(v) for v in after[c]), int(after[c].sum())] for c, name in enumerate(real.class_names)]),
+        _class_grids(real, expanded),
+        _suspicious_section(real, expanded),
+        _truncation_section(run, real.class_names),
+        _loss_section(run),
+    ]
+    if metrics is not None:
+        sections.append(metrics_section(metrics))
+    if utility is not None:
+        sections.append(utility_section(utility))
+    return _atomic_write(Path(out_dir) / REPORT_NAME, _page(title, sections))
+
+
+def write_run_report(run_dir: str | Path) -> Path:
+    """Write ``run_dir/report.html`` for a training run: loss curves, the latest sample grids, the truncation sweep."""
+    run = Path(run_dir)
+    sections = [_loss_section(run)]
+    grids = sorted((run / "samples").glob("step-*.png"))[-3:]
+    if grids:
+        sections.append("<h2>Samples (fixed noise, one row per class)</h2>")
+        sections += [f"<h3>{html.escape(p.stem)}</h3>" + _img(p.read_bytes(), p.stem) for p in grids]
+    final = run / "checkpoints" / "final.pt"
+    if final.is_file():
+        from augmentgan.gan.trainer import load_generator
+
+        _, info = load_generator(final, "final", device="cpu")
+        sections.append(_truncation_section(run, info.class_names))
+    return _atomic_write(run / REPORT_NAME, _page(f"augmentgan training run {run.name}", sections))
+
+
+def write_utility_report(path: str | Path, result: Any, *, title: str = "augmentgan utility") -> Path:
+    """Write the utility tables as one HTML file at ``path``."""
+    return _atomic_write(Path(path), _page(title, [utility_section(result)]))

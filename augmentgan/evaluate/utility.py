@@ -1,0 +1,183 @@
+"""The utility benchmark: does an expansion help a classifier more than the simple baselines?
+
+For each seed ``i`` (``SeedSequence([recipe.seed, i])``):
+
+1. a stratified split of the real data into train and holdout (``holdout`` of every class, at
+   least one image of each class with two or more; the rule of :func:`augmentgan.pipeline.split_holdout`);
+2. the methods build a training set from the train part only:
+
+   - ``none``: the train part as it is;
+   - ``ros``: random oversampling, the recipe's plan with ``mix: {copy: 1}``;
+   - ``classical``: ``mix: {classical: 1}`` with the recipe's classical pipeline;
+   - ``smote``: ``mix: {smote: 1}`` with the recipe's SMOTE settings (classes too small for SMOTE
+     fall back to classical/copies, as the planner notes);
+   - ``recipe``: the recipe itself (:func:`augmentgan.pipeline.expand_data`), GAN included;
+
+   every method uses the recipe's plan target, and a seed derived from ``i`` for its randomness;
+3. the same small domain CNN (:func:`~augmentgan.evaluate.classifier.train_classifier`, not cached)
+   is trained on each set with the same seed and number of steps. Its batches are drawn
+   **uniformly over images** (``sampling="uniform"``), not class-balanced: a balanced sampler would
+   already rebalance ``none`` and hide what the methods do about the imbalance;
+4. scores on the holdout: macro-F1 and balanced accuracy (scikit-learn), recall per class, and the
+   minority-class recall (mean recall of the third of the classes with the fewest real images,
+   at least one class).
+
+Mean and (population) standard deviation over seeds; the winner has the best mean macro-F1.
+
+Cost: the recipe's GAN is trained once per seed (each split is different data), cached under
+``$AUGMENTGAN_CACHE_DIR/runs`` by the split's fingerprint, so a rerun reuses it. Lower the cost with
+overrides such as ``gan.steps=300``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
+
+from augmentgan.data.types import LabeledImages
+from augmentgan.errors import ConfigError, DataError
+from augmentgan.progress import ProgressCallback, report
+
+__all__ = ["BASELINE_MIX", "METHODS", "UtilityResult", "minority_classes", "score", "utility"]
+
+BASELINE_MIX: dict[str, Optional[dict[str, float]]] = {
+    "none": None,
+    "ros": {"copy": 1.0},
+    "classical": {"classical": 1.0},
+    "smote": {"smote": 1.0},
+}
+METHODS: tuple[str, ...] = (*BASELINE_MIX, "recipe")
+METRICS: tuple[str, ...] = ("macro_f1", "balanced_accuracy", "minority_recall")
+
+
+@dataclass
+class UtilityResult:
+    methods: dict[str, dict[str, Any]]  # method -> metric -> {"mean", "std", "values"}; per_class_recall -> class -> {...}
+    winner: str
+    class_names: tuple[str, ...]
+    minority_classes: list[str]
+    seeds: list[int]
+    settings: dict[str, Any]
+    sizes: dict[str, list[int]]  # method -> training-set size per seed
+    notes: list[str] = field(default_factory=list)
+
+    def best_baseline(self) -> Optional[str]:
+        baselines = [m for m in self.methods if m != "recipe"]
+        return max(baselines, key=lambda m: self.methods[m]["macro_f1"]["mean"]) if baselines else None
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best_baseline()
+        out: dict[str, Any] = {"methods": self.methods, "winner": self.winner}
+        if best is not None and "recipe" in self.methods:
+            out["recipe_minus_best_baseline"] = {"baseline": best, "macro_f1": self.methods["recipe"]["macro_f1"]["mean"] - self.methods[best]["macro_f1"]["mean"]}
+        out.update(class_names=list(self.class_names), minority_classes=self.minority_classes, seeds=self.seeds, settings=self.settings,
+                   train_sizes=self.sizes, notes=list(self.notes))
+        return out
+
+
+def minority_classes(counts: np.ndarray) -> np.ndarray:
+    """Indices of the third of the classes with the fewest images (at least one; ties by index)."""
+    n = max(1, len(counts) // 3)
+    return np.sort(np.argsort(counts, kind="stable")[:n])
+
+
+def score(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, minority: np.ndarray) -> dict[str, Any]:
+    """macro-F1, balanced accuracy, minority recall and per-class recall over the classes in ``y_true``."""
+    present = np.flatnonzero(np.bincount(y_true, minlength=num_classes) > 0)
+    recalls = recall_score(y_true, y_pred, labels=present, average=None, zero_division=0)
+    per_class = dict(zip(present.tolist(), recalls.tolist()))
+    minority_present = [per_class[c] for c in minority.tolist() if c in per_class]
+    return {
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "minority_recall": float(np.mean(minority_present)) if minority_present else float("nan"),
+        "per_class_recall": per_class,
+    }
+
+
+def _stats(values: Sequence[float]) -> dict[str, Any]:
+    arr = np.asarray(values, np.float64)
+    return {"mean": float(np.mean(arr)), "std": float(np.std(arr)), "values": [float(v) for v in arr]}
+
+
+def utility(
+    data: LabeledImages,
+    recipe: Union[str, os.PathLike, Mapping[str, Any], Any],
+    *,
+    seeds: int = 3,
+    holdout: float = 0.2,
+    steps: int = 400,
+    overrides: Union[Mapping[str, Any], Iterable[str]] = (),
+    methods: Sequence[str] = METHODS,
+    device: str = "cpu",
+    callback: Optional[ProgressCallback] = None,
+) -> UtilityResult:
+    """Benchmark ``methods`` on ``data`` over ``seeds`` stratified splits (see the module docstring).
+
+    ``recipe``: a recipe file, mapping or Recipe; its ``data``, ``holdout`` and ``output`` sections
+    are not used (``data`` and ``holdout`` here replace them). ``overrides``: dotted ``--set`` pairs
+    applied to the recipe. Progress: stage ``"utility"`` per (seed, method), plus the inner stages.
+    """
+    from augmentgan.evaluate.classifier import train_classifier
+    from augmentgan.pipeline import expand_data, split_holdout
+    from augmentgan.recipe import check_recipe, load_recipe
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ConfigError(f"unknown utility method(s) {unknown}; choose from {', '.join(METHODS)}")
+    if seeds < 1 or not 0 < holdout < 1 or steps < 1:
+        raise ConfigError(f"utility needs seeds >= 1, 0 < holdout < 1 and steps >= 1, got seeds={seeds}, holdout={holdout}, steps={steps}")
+    base = check_recipe(load_recipe(recipe, overrides)).model_dump(mode="json")
+    counts = data.class_counts()
+    if np.any(counts < 2):
+        raise DataError(f"class(es) {[data.class_names[i] for i in np.flatnonzero(counts < 2)]} have fewer than 2 images: they cannot be in both the training part and the holdout; add images or drop them")
+    minority = minority_classes(counts)
+    scores: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    sizes: dict[str, list[int]] = {m: [] for m in methods}
+    notes: list[str] = []
+    seed_values: list[int] = []
+    total, done = seeds * len(methods), 0
+    for i in range(seeds):
+        seq = np.random.SeedSequence([base["seed"], i])
+        split_seq, method_seq = seq.spawn(2)
+        seed_i = int(method_seq.generate_state(1, np.uint32)[0])
+        seed_values.append(seed_i)
+        train_idx, hold_idx, _ = split_holdout(data, holdout, np.random.default_rng(split_seq))
+        train = LabeledImages(data.images[train_idx], data.labels[train_idx], data.class_names)
+        test = data[hold_idx]
+        for method in methods:
+            report(callback, "utility", done, total, method=f"seed {i + 1}/{seeds}: {method}")
+            if method == "none":
+                train_set = train
+            else:
+                spec = copy.deepcopy(base)
+                spec["seed"] = seed_i
+                if BASELINE_MIX.get(method) is not None:
+                    spec["plan"]["mix"] = BASELINE_MIX[method]
+                expanded = expand_data(train, spec, callback=callback)
+                train_set = expanded.data
+                if i == 0:
+                    notes += [f"{method}: {n}" for n in expanded.notes if not n.startswith("GAN: ")]
+            model = train_classifier(train_set, seed=seed_i, steps=steps, sampling="uniform", use_cache=False, device=device)
+            predicted = model.predict(test.images).cpu().numpy()
+            scores[method].append(score(test.labels, predicted, data.num_classes, minority))
+            sizes[method].append(len(train_set))
+            done += 1
+    report(callback, "utility", total, total)
+    results: dict[str, dict[str, Any]] = {}
+    for method, rows in scores.items():
+        entry: dict[str, Any] = {metric: _stats([r[metric] for r in rows]) for metric in METRICS}
+        entry["per_class_recall"] = {
+            data.class_names[c]: _stats([r["per_class_recall"][c] for r in rows if c in r["per_class_recall"]])
+            for c in range(data.num_classes) if any(c in r["per_class_recall"] for r in rows)
+        }
+        results[method] = entry
+    winner = max(results, key=lambda m: results[m]["macro_f1"]["mean"])
+    settings = {"seeds": seeds, "holdout": holdout, "classifier_steps": steps, "classifier_sampling": "uniform",
+                "recipe_seed": base["seed"], "gan_steps": base["gan"]["steps"], "plan": base["plan"]}
+    return UtilityResult(results, winner, data.class_names, [data.class_names[c] for c in minority], seed_values, settings, sizes, list(dict.fromkeys(notes)))

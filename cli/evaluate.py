@@ -1,0 +1,177 @@
+"""`augmentgan evaluate SYNTH --real DATA` and `augmentgan utility DATA --recipe R`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from augmentgan.cli.console import err_console, out_console
+from augmentgan.progress import ProgressEvent
+
+
+class _Bars:
+    """One rich bar per progress stage."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        name = event.info.get("name") or event.info.get("method")
+        label = f"{event.stage}: {name}" if name else event.stage
+        if event.stage not in self.tasks:
+            self.tasks[event.stage] = self.progress.add_task(label, total=event.total)
+        self.progress.update(self.tasks[event.stage], completed=event.done, total=event.total, description=label)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+_QUALITY = (("n_real", "real", 0), ("n_synth", "synth", 0), ("fid", "FID", 3), ("kid", "KID", 4), ("precision", "precision", 3), ("density", "density", 3))
+_DIVERSITY = (("recall", "recall", 3), ("coverage", "coverage", 3), ("diversity_ratio", "diversity", 2), ("memorization", "memorized", 3), ("cas_recall", "CAS recall", 3))
+
+
+def evaluation_tables(result: Any) -> list[Table]:
+    """Two tables (fidelity, then diversity/memorization/CAS) so that each fits a terminal."""
+    o = result.overall
+    overall = {**o, "cas_recall": o.get("cas_accuracy"), "mode_collapse": ", ".join(o["mode_collapse_classes"]) or "none"}
+    tables = []
+    for title, columns in ((f"augmentgan evaluate: fidelity ({result.features} features, {result.feature_dim}-D)", _QUALITY),
+                           ("augmentgan evaluate: diversity, memorization, CAS", _DIVERSITY + (("mode_collapse", "collapse", 0),))):
+        table = Table(title=title)
+        table.add_column("class")
+        for _, head, _ in columns:
+            table.add_column(head, justify="right")
+        for name, row in result.per_class.items():
+            table.add_row(name, *(_fmt(row.get(key), d) for key, _, d in columns))
+        table.add_row("overall", *(_fmt(overall.get(key), d) for key, _, d in columns), style="bold")
+        tables.append(table)
+    return tables
+
+
+def register(app: typer.Typer) -> None:
+    register_evaluate(app)
+    register_utility(app)
+
+
+def register_evaluate(app: typer.Typer) -> None:
+    @app.command("evaluate")
+    def evaluate_cmd(
+        synth: str = typer.Argument(..., help="Synthetic dataset: generate output, an expanded train.h5 (only its non-real rows are evaluated), a folder, .npz..."),
+        real: str = typer.Option(..., "--real", help="Real dataset to compare with (best a holdout the GAN never saw, e.g. OUT/holdout.h5)."),
+        features: str = typer.Option("domain", "--features", help="Feature space: domain (a small CNN trained on --real, offline) or inception (local weights only)."),
+        inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Local Inception-v3 weights (torchvision inception_v3_google-*.pth); never downloaded."),
+        real_split: str = typer.Option("train", "--real-split", help="NPZ only: the x_<split>/y_<split> arrays of --real."),
+        k: int = typer.Option(5, "--k", min=1, help="Neighbours for precision/recall/density/coverage (clamped for tiny classes)."),
+        cas: bool = typer.Option(True, "--cas/--no-cas", help="Classification accuracy score: train on synthetic only, test on --real."),
+        cas_steps: int = typer.Option(400, "--cas-steps", min=1, help="Optimisation steps of the CAS classifier."),
+        classifier_steps: int = typer.Option(400, "--classifier-steps", min=1, help="Training steps of the domain feature classifier (cached per data and settings)."),
+        max_samples: int = typer.Option(10000, "--max-samples", min=2, help="Subsample larger sets (seeded) for the metrics."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the classifiers and subsampling."),
+        device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N, mps or auto."),
+        json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    ) -> None:
+        """Sample quality of a synthetic set against real data: FID, KID, precision/recall, density/coverage, diversity, memorization, CAS."""
+        from augmentgan.data.io import load
+        from augmentgan.evaluate.evaluation import evaluate
+
+        real_data = load(real, split=real_split)
+        synth_data = load(synth)
+        with _progress() as progress:
+            result = evaluate(
+                synth_data, real_data, features=features, inception_weights=inception_weights, k=k, cas=cas, cas_steps=cas_steps, classifier_steps=classifier_steps,
+                max_samples=max_samples, seed=seed, device=device, callback=_Bars(progress),
+            )
+        if json_out:
+            out_console.print_json(json.dumps(result.to_dict()))
+            return
+        for table in evaluation_tables(result):
+            out_console.print(table)
+        s = result.settings
+        out_console.print(
+            f"k={s['k']}; memorized = nearest real closer than the {s['memorization_q']} quantile of real-to-real NN distances; "
+            f"diversity = synthetic/real mean pairwise distance, collapse below {s['collapse_ratio']}", markup=False,
+        )
+        if result.cas is not None:
+            out_console.print(f"CAS (train on synthetic, test on real): accuracy {result.cas['accuracy']:.3f}, balanced accuracy {result.cas['balanced_accuracy']:.3f}")
+        for note in result.notes:
+            out_console.print(f"note: {note}", markup=False)
+
+
+def utility_tables(result: Any) -> list[Table]:
+    """Summary (one row per method, winner marked) and recall per class."""
+    summary = Table(title=f"augmentgan utility: holdout scores, mean ± std over {len(result.seeds)} seed(s)")
+    for column in ("method", "macro-F1", "balanced acc.", "minority recall", "train size"):
+        summary.add_column(column, justify="left" if column == "method" else "right")
+    for method, entry in result.methods.items():
+        cells = [f"{entry[m]['mean']:.3f} ± {entry[m]['std']:.3f}" for m in ("macro_f1", "balanced_accuracy", "minority_recall")]
+        size = result.sizes[method]
+        label = f"{method} (winner)" if method == result.winner else method
+        summary.add_row(label, *cells, str(size[0]) if len(set(size)) == 1 else f"{min(size)}-{max(size)}", style="bold green" if method == result.winner else None)
+    per_class = Table(title="recall per class (mean over seeds)")
+    per_class.add_column("class")
+    for method in result.methods:
+        per_class.add_column(method, justify="right")
+    for name in result.class_names:
+        minority = " *" if name in result.minority_classes else ""
+        per_class.add_row(name + minority, *(_fmt(result.methods[m]["per_class_recall"].get(name, {}).get("mean")) for m in result.methods))
+    return [summary, per_class]
+
+
+def register_utility(app: typer.Typer) -> None:
+    @app.command("utility")
+    def utility_cmd(
+        data: str = typer.Argument(..., help="Real dataset (folder, .h5, .npz, builtin:digits-lt)."),
+        recipe: Path = typer.Option(..., "--recipe", help="Recipe whose expansion is benchmarked (its data/holdout/output sections are not used)."),
+        seeds: int = typer.Option(3, "--seeds", min=1, help="Stratified splits (and classifier seeds) to average over."),
+        holdout: float = typer.Option(0.2, "--holdout", min=0.01, max=0.99, help="Share of every class held out for scoring."),
+        steps: int = typer.Option(400, "--steps", min=1, help="Optimisation steps of the classifier, the same for every method."),
+        set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a recipe key, e.g. --set gan.steps=300; repeatable."),
+        method: Optional[List[str]] = typer.Option(None, "--method", help="Only these methods (none, ros, classical, smote, recipe); repeatable."),
+        split: str = typer.Option("train", "--split", help="NPZ only: the x_<split>/y_<split> arrays of DATA."),
+        device: str = typer.Option("cpu", "--device", help="Device of the classifiers (the GAN uses the recipe's gan.device)."),
+        report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the tables as a self-contained HTML file."),
+        json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    ) -> None:
+        """Does the recipe help a classifier? Compare it with none / random oversampling / classical / SMOTE on held-out real data."""
+        from augmentgan.data.io import load
+        from augmentgan.evaluate.utility import METHODS, utility
+
+        real = load(data, split=split)
+        with _progress() as progress:
+            result = utility(real, recipe, seeds=seeds, holdout=holdout, steps=steps, overrides=set_ or [], methods=method or METHODS,
+                             device=device, callback=_Bars(progress))
+        if report_path is not None:
+            from augmentgan.evaluate.report import write_utility_report
+
+            write_utility_report(report_path, result, title=f"augmentgan utility: {data} with {recipe}")
+        if json_out:
+            out_console.print_json(json.dumps(result.to_dict()))
+            return
+        for table in utility_tables(result):
+            out_console.print(table)
+        best = result.best_baseline()
+        if best is not None and "recipe" in result.methods:
+            delta = result.methods["recipe"]["macro_f1"]["mean"] - result.methods[best]["macro_f1"]["mean"]
+            verdict = "beats" if delta > 0 else "does not beat"
+            out_console.print(f"the recipe {verdict} the best baseline ({best}) in macro-F1 by {delta:+.3f}", markup=False)
+        out_console.print("* minority classes (the third with the fewest images); classifier batches drawn uniformly over images", markup=False)
+        for note in result.notes:
+            out_console.print(f"note: {note}", markup=False)

@@ -1,0 +1,73 @@
+"""The utility benchmark and the pipeline's in-memory expansion it uses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from augmentgan.data import load, save
+from augmentgan.data.types import LabeledImages, Source
+from augmentgan.errors import ConfigError
+from augmentgan.evaluate.utility import minority_classes, score, utility
+from augmentgan.pipeline import expand, expand_data, split_holdout
+
+
+@pytest.fixture(scope="module")
+def imbalanced(real3) -> LabeledImages:
+    keep = np.concatenate([np.flatnonzero(real3.labels == c)[:n] for c, n in ((0, 30), (1, 12), (2, 8))])
+    return real3[keep]
+
+
+def recipe(tmp_path, mix=None) -> dict:
+    return {"seed": 3, "data": {"path": "unused"}, "output": {"path": str(tmp_path / "out")},
+            "plan": {"mix": mix or {"classical": 0.5, "smote": 0.5}}}
+
+
+def test_score_known_answers():
+    y = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    p = np.array([0, 0, 0, 1, 1, 1, 0, 2])
+    out = score(y, p, 3, minority_classes(np.array([40, 10, 5])))
+    assert out["per_class_recall"] == {0: 0.75, 1: 1.0, 2: 0.5}
+    assert out["minority_recall"] == 0.5 and out["balanced_accuracy"] == pytest.approx(0.75)
+    f1 = [2 * 0.75 * 0.75 / 1.5, 2 * (2 / 3) * 1 / (5 / 3), 2 * 1 * 0.5 / 1.5]
+    assert out["macro_f1"] == pytest.approx(np.mean(f1))
+    assert minority_classes(np.array([5, 1, 9, 1, 7, 3])).tolist() == [1, 3]
+
+
+def test_utility_reports_every_method_and_the_winner(imbalanced, tmp_path):
+    events = []
+    result = utility(imbalanced, recipe(tmp_path), seeds=2, steps=30, callback=events.append)
+    d = result.to_dict()
+    assert list(d["methods"]) == ["none", "ros", "classical", "smote", "recipe"]
+    for entry in d["methods"].values():
+        for metric in ("macro_f1", "balanced_accuracy", "minority_recall"):
+            assert 0 <= entry[metric]["mean"] <= 1 and entry[metric]["std"] >= 0 and len(entry[metric]["values"]) == 2
+        assert set(entry["per_class_recall"]) == {"0", "1", "7"}
+    assert d["winner"] == max(d["methods"], key=lambda m: d["methods"][m]["macro_f1"]["mean"])
+    assert d["minority_classes"] == ["7"]
+    # every method but none balances the training part (24/10/6 after a 20% holdout) to 24 per class
+    assert d["train_sizes"]["none"] == [40, 40] and d["train_sizes"]["ros"] == d["train_sizes"]["recipe"] == [72, 72]
+    assert any(e.stage == "utility" for e in events)
+    again = utility(imbalanced, recipe(tmp_path), seeds=2, steps=30, methods=["none", "recipe"])
+    assert again.methods["recipe"]["macro_f1"] == result.methods["recipe"]["macro_f1"]  # seeded: the same numbers
+
+
+def test_utility_rejects_bad_settings(imbalanced, tmp_path):
+    with pytest.raises(ConfigError, match="unknown utility method"):
+        utility(imbalanced, recipe(tmp_path), methods=["gan-only"])
+    with pytest.raises(ConfigError, match="seeds >= 1"):
+        utility(imbalanced, recipe(tmp_path), seeds=0)
+
+
+def test_expand_writes_what_expand_data_makes_of_its_split(imbalanced, tmp_path):
+    path = save(imbalanced, tmp_path / "data.h5")
+    spec = {**recipe(tmp_path), "data": {"path": str(path)}}
+    written = expand(spec)
+    train = load(written.train)
+    data = load(path)
+    split_seq = np.random.SeedSequence(3).spawn(6)[0]
+    train_idx, _, _ = split_holdout(data, 0.2, np.random.default_rng(split_seq))
+    made = expand_data(data[train_idx], spec).data
+    assert np.array_equal(made.images, train.images) and np.array_equal(made.labels, train.labels)
+    assert np.array_equal(made.source, train.source) and np.array_equal(made.parent, train.parent)
+    assert set(np.unique(made.source)) == {Source.real, Source.classical, Source.smote}
