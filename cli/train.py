@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from augmentgan.cli.console import err_console, out_console
 from augmentgan.errors import ConfigError
@@ -21,22 +22,34 @@ _SHORT = {"d_loss": "D", "g_loss": "G", "d_real": "D(x)", "d_fake": "D(G(z))", "
 def _stats(info: dict) -> str:
     parts = [f"{_SHORT[k]} {info[k]:.3g}" for k in _SHORT if k in info]
     if "steps_per_s" in info:
-        parts.insert(0, f"{info['steps_per_s']:.2f} steps/s")
+        parts.insert(0, f"{info['steps_per_s']:.3g} steps/s")
     return "  ".join(parts)
 
 
-class _ProgressView:
-    """Draws library progress events as rich progress bars on stderr."""
+class _TrainProgress(Progress):
+    """Progress bars with the latest training numbers on a line of their own below them."""
 
-    def __init__(self, progress: Progress) -> None:
+    stats = ""
+
+    def get_renderables(self):  # noqa: ANN201
+        yield self.make_tasks_table(self.tasks)
+        if self.stats:
+            yield Text(self.stats, no_wrap=True, overflow="ellipsis")
+
+
+class _ProgressView:
+    """Draws library progress events (data loading, training) on stderr."""
+
+    def __init__(self, progress: _TrainProgress) -> None:
         self.progress = progress
         self.tasks: dict[str, int] = {}
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.stage not in self.tasks:
-            self.tasks[event.stage] = self.progress.add_task(event.stage, total=event.total, stats="")
-        fields = {"stats": _stats(event.info)} if event.stage == "train" else {}
-        self.progress.update(self.tasks[event.stage], completed=event.done, total=event.total, **fields)
+            self.tasks[event.stage] = self.progress.add_task(event.stage, total=event.total)
+        if event.stage == "train" and event.info:
+            self.progress.stats = _stats(event.info)
+        self.progress.update(self.tasks[event.stage], completed=event.done, total=event.total)
 
 
 def register(app: typer.Typer) -> None:
@@ -85,9 +98,9 @@ def register(app: typer.Typer) -> None:
 
         if channels not in ("auto", "1", "3"):
             raise ConfigError(f"--channels {channels!r}: use auto, 1 or 3")
-        progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
-            TimeRemainingColumn(), TextColumn("{task.fields[stats]}"), console=err_console, transient=False,
+        progress = _TrainProgress(
+            TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(), console=err_console,
         )
         with progress:
             view = _ProgressView(progress)

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -230,6 +229,12 @@ def test_foreign_corrupt_and_unsafe_checkpoints_are_refused(tmp_path, data):
         load_checkpoint(unsafe)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_generator(tmp_path / "missing.pt")
+    edited = tmp_path / "edited.pt"  # weights of one config under another config
+    payload = torch.load(run.checkpoint, weights_only=True)
+    payload["gan"]["model"]["g_ch"] = 16
+    torch.save(payload, edited)
+    with pytest.raises(CheckpointError, match="does not match this augmentgan's GAN models"):
+        load_generator(edited)
 
 
 # --- the run folder ----------------------------------------------------------------------------
