@@ -55,9 +55,12 @@ RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe]
 STAGES = ("load", "split", "plan", "gan", "generate", "classical", "smote", "copy", "write")
 _PACKAGES = ("augmentgan", "numpy", "torch", "torchvision", "albumentations", "imbalanced-learn", "scikit-learn", "h5py", "pydantic")
 
-# Rough CPU seconds per D step at 32x32, batch 64, width 64 (order of magnitude only; the dry
-# run labels the result as an estimate). Scaled by (size/32)^2, batch/64 and (width/64)^2.
-_CPU_SECONDS_PER_D_STEP = {"dcgan": 0.05, "resnet": 0.25, "sagan": 0.3, "biggan": 0.3}
+# Rough CPU seconds per pass (one D step or the G step) at 32x32, batch 64, width 64 on 2 cores,
+# scaled by (size/32)^2, batch/64 and width/64 (linear: small models are overhead-bound, not
+# FLOP-bound). Calibrated on 2026-11-21 from 16x16 runs on 2 Xeon cores: dcgan width 32
+# 0.093 s/pass, biggan width 16 0.196 s/pass; resnet and sagan are set from biggan (similar
+# residual blocks), not measured. The dry run labels the result as an estimate.
+_CPU_SECONDS_PER_D_STEP = {"dcgan": 0.75, "resnet": 2.5, "sagan": 3.0, "biggan": 3.1}
 
 
 @dataclass
@@ -181,7 +184,7 @@ def estimate_gan_seconds(recipe: Recipe, gan_cfg: Any, image_side: int) -> float
     size = recipe.gan.img_size or next((s for s in IMG_SIZES if s >= image_side), IMG_SIZES[-1])
     m = gan_cfg.model
     width = (m.g_ch + m.d_ch) / 2
-    per_d_step = _CPU_SECONDS_PER_D_STEP[m.arch] * (size / 32) ** 2 * (recipe.gan.batch / 64) * (width / 64) ** 2
+    per_d_step = _CPU_SECONDS_PER_D_STEP[m.arch] * (size / 32) ** 2 * (recipe.gan.batch / 64) * (width / 64)
     return recipe.gan.steps * (gan_cfg.optim.n_dis + 1) * per_d_step
 
 
