@@ -24,7 +24,7 @@ from PIL import Image
 from augmentgan.data.atomic import StagedOutput, staged_output
 from augmentgan.data.images import Channels, decode_image
 from augmentgan.data.metadata import output_metadata, plain
-from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
+from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch
 from augmentgan.errors import AugmentganWarning, DataError, OutputError
 from augmentgan.progress import ProgressCallback, report
 
@@ -386,18 +386,9 @@ class FolderWriter:
             raise DataError(f"append expects uint8 images of shape {want}, got {images.dtype} {images.shape}")
         self._shape = images.shape[1:]
         b = images.shape[0]
-        labels = np.asarray(labels)
-        source = np.full(b, Source.real.value, np.uint8) if source is None else np.asarray(source)
-        parent = np.full(b, -1, np.int64) if parent is None else np.asarray(parent)
-        if labels.shape != (b,) or source.shape != (b,) or parent.shape != (b,):
-            raise DataError(f"append needs one label, source and parent per image ({b})")
-        if b and (labels.min() < 0 or labels.max() >= len(self.class_names)):
-            raise DataError(f"labels must be in 0..{len(self.class_names) - 1}, found {labels.min()}..{labels.max()}")
-        if b and (source.min() < 0 or source.max() >= len(Source)):
-            raise DataError(f"source values must be in 0..{len(Source) - 1} ({', '.join(SOURCE_NAMES)})")
-        extra = {k: np.asarray(v) for k, v in (extra or {}).items()}
-        if set(extra) != set(self._extra) or any(v.shape != (b,) for v in extra.values()):
-            raise DataError(f"append needs extra arrays {list(self._extra)} of shape ({b},), got {sorted(extra)}")
+        labels, source, parent, extra = check_batch(
+            b, labels, source, parent, extra, num_classes=len(self.class_names), extra_names=self._extra
+        )
         tmp = self._staged.tmp
         for k in np.unique(labels):
             if self._counts[k] == 0:

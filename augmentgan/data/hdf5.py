@@ -31,7 +31,7 @@ import numpy as np
 from augmentgan.data.arrays import decode_names, labeled_from_arrays
 from augmentgan.data.atomic import StagedOutput
 from augmentgan.data.metadata import FORMAT_VERSION, output_metadata, plain
-from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
+from augmentgan.data.types import LabeledImages, Source, check_batch
 from augmentgan.errors import ConfigError, DataError, OutputError
 
 FORMAT_NAME = "augmentgan-hdf5"
@@ -126,21 +126,9 @@ class H5Writer:
         b = images.shape[0] if images.ndim == 4 else -1
         if images.dtype != np.uint8 or images.shape[1:] != self.image_shape:
             raise DataError(f"append expects uint8 images of shape (B, {', '.join(map(str, self.image_shape))}), got {images.dtype} {images.shape}")
-        labels = np.asarray(labels)
-        source = np.full(b, Source.real.value, np.uint8) if source is None else np.asarray(source)
-        parent = np.full(b, -1, np.int64) if parent is None else np.asarray(parent)
-        if labels.shape != (b,) or source.shape != (b,) or parent.shape != (b,):
-            raise DataError(f"append needs one label, source and parent per image ({b})")
-        if b and (labels.min() < 0 or labels.max() >= len(self.class_names)):
-            raise DataError(f"labels must be in 0..{len(self.class_names) - 1}, found {labels.min()}..{labels.max()}")
-        if b and (source.min() < 0 or source.max() >= len(Source)):
-            raise DataError(f"source values must be in 0..{len(Source) - 1} ({', '.join(SOURCE_NAMES)})")
-        extra = dict(extra or {})
-        if set(extra) != set(self._extra_names):
-            raise DataError(f"append needs extra arrays {sorted(self._extra_names)}, got {sorted(extra)}")
-        for name, values in extra.items():
-            if np.shape(values) != (b,):
-                raise DataError(f"extra array {name!r} must have shape ({b},), got {np.shape(values)}")
+        labels, source, parent, extra = check_batch(
+            b, labels, source, parent, extra, num_classes=len(self.class_names), extra_names=self._extra_names
+        )
         start, end = self.count, self.count + b
         f = self._file
         for name, values in (("images", images), ("labels", labels.astype(np.int64)), ("source", source.astype(np.uint8)), ("parent", parent.astype(np.int64))):

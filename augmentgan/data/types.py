@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -23,6 +23,36 @@ class Source(enum.IntEnum):
 
 
 SOURCE_NAMES: tuple[str, ...] = tuple(s.name for s in Source)
+
+
+def check_batch(
+    b: int,
+    labels: np.ndarray,
+    source: Optional[np.ndarray],
+    parent: Optional[np.ndarray],
+    extra: Optional[Mapping[str, np.ndarray]],
+    *,
+    num_classes: int,
+    extra_names: Iterable[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Validate one appended batch of a streaming writer; fill default source (real) and parent (-1)."""
+    labels = np.asarray(labels)
+    source = np.full(b, Source.real.value, np.uint8) if source is None else np.asarray(source)
+    parent = np.full(b, -1, np.int64) if parent is None else np.asarray(parent)
+    if labels.shape != (b,) or source.shape != (b,) or parent.shape != (b,):
+        raise DataError(f"append needs one label, source and parent per image ({b})")
+    if b and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataError(f"labels must be in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
+    if b and (source.min() < 0 or source.max() >= len(Source)):
+        raise DataError(f"source values must be in 0..{len(Source) - 1} ({', '.join(SOURCE_NAMES)})")
+    extra = {k: np.asarray(v) for k, v in (extra or {}).items()}
+    names = sorted(extra_names)
+    if sorted(extra) != names:
+        raise DataError(f"append needs extra arrays {names}, got {sorted(extra)}")
+    for name, values in extra.items():
+        if values.shape != (b,):
+            raise DataError(f"extra array {name!r} must have shape ({b},), got {values.shape}")
+    return labels, source, parent, extra
 
 
 @dataclass(frozen=True, eq=False)
