@@ -117,7 +117,8 @@ def register_evaluate(app: typer.Typer) -> None:
 
 def utility_tables(result: Any) -> list[Table]:
     """Summary (one row per method, winner marked) and recall per class."""
-    summary = Table(title=f"augmentgan utility: holdout scores, mean ± std over {len(result.seeds)} seed(s)")
+    scored = "holdout scores" if result.settings.get("scored_on", "holdout") == "holdout" else f"test-set scores ({result.settings['test_size']} images)"
+    summary = Table(title=f"augmentgan utility: {scored}, mean ± std over {len(result.seeds)} seed(s)")
     for column in ("method", "macro-F1", "balanced acc.", "minority recall", "train size"):
         summary.add_column(column, justify="left" if column == "method" else "right")
     for method, entry in result.methods.items():
@@ -140,8 +141,10 @@ def register_utility(app: typer.Typer) -> None:
     def utility_cmd(
         data: str = typer.Argument(..., help="Real dataset (folder, .h5, .npz, builtin:digits-lt)."),
         recipe: Path = typer.Option(..., "--recipe", help="Recipe whose expansion is benchmarked (its data/holdout/output sections are not used)."),
-        seeds: int = typer.Option(3, "--seeds", min=1, help="Stratified splits (and classifier seeds) to average over."),
-        holdout: float = typer.Option(0.2, "--holdout", min=0.01, max=0.99, help="Share of every class held out for scoring."),
+        seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds to average over: stratified splits (none with --test), method and classifier seeds."),
+        holdout: float = typer.Option(0.2, "--holdout", min=0.01, max=0.99, help="Share of every class held out for scoring (unused with --test)."),
+        test: Optional[str] = typer.Option(None, "--test", help="Score on this dataset (same classes and image shape) instead of a holdout; every seed trains on all of DATA."),
+        test_split: str = typer.Option("test", "--test-split", help="NPZ only: the x_<split>/y_<split> arrays of --test."),
         steps: int = typer.Option(400, "--steps", min=1, help="Optimisation steps of the classifier, the same for every method."),
         set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a recipe key, e.g. --set gan.steps=300; repeatable."),
         method: Optional[List[str]] = typer.Option(None, "--method", help="Only these methods (none, ros, classical, smote, recipe); repeatable."),
@@ -150,18 +153,26 @@ def register_utility(app: typer.Typer) -> None:
         report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the tables as a self-contained HTML file."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
-        """Does the recipe help a classifier? Compare it with none / random oversampling / classical / SMOTE on held-out real data."""
+        """Does the recipe help a classifier? Compare it with none / random oversampling / classical / SMOTE on held-out real data or a --test set."""
         from augmentgan.data.io import load
+        from augmentgan.errors import DataError
         from augmentgan.evaluate.utility import METHODS, utility
 
         real = load(data, split=split)
+        test_data = None
+        if test is not None:
+            try:
+                test_data = load(test, split=test_split)
+            except DataError as err:  # say which argument; its split option is --test-split, not --split
+                raise DataError(f"--test: {err}".replace("(pass --split)", "(pass --test-split)")) from None
         with _progress() as progress:
             result = utility(real, recipe, seeds=seeds, holdout=holdout, steps=steps, overrides=set_ or [], methods=method or METHODS,
-                             device=device, callback=_Bars(progress))
+                             device=device, callback=_Bars(progress), test=test_data)
         if report_path is not None:
             from augmentgan.evaluate.report import write_utility_report
 
-            write_utility_report(report_path, result, title=f"augmentgan utility: {data} with {recipe}")
+            scored_on = f", scored on {test}" if test is not None else ""
+            write_utility_report(report_path, result, title=f"augmentgan utility: {data} with {recipe}{scored_on}")
         if json_out:
             out_console.print_json(json.dumps(result.to_dict()))
             return

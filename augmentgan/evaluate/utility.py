@@ -2,8 +2,16 @@
 
 For each seed ``i`` (``SeedSequence([recipe.seed, i])``):
 
-1. a stratified split of the real data into train and holdout (``holdout`` of every class, at
-   least one image of each class with two or more; the rule of :func:`augmentgan.pipeline.split_holdout`);
+1. the real data is divided into a train part and a scoring set, in one of two modes:
+
+   - holdout (the default): a stratified split of ``data`` into train and holdout (``holdout`` of
+     every class, at least one image of each class with two or more; the rule of
+     :func:`augmentgan.pipeline.split_holdout`), a different split for every seed;
+   - test set (``test=...``): no split; every seed trains on all of ``data`` and scores on
+     ``test``, which must have the same class names (same order) and image shape. Use it when a
+     holdout of the rarest classes would be a handful of images (recall quantised at 1/n);
+     the seeds then vary only the methods' and the classifier's randomness;
+
 2. the methods build a training set from the train part only:
 
    - ``none``: the train part as it is;
@@ -18,15 +26,18 @@ For each seed ``i`` (``SeedSequence([recipe.seed, i])``):
    is trained on each set with the same seed and number of steps. Its batches are drawn
    **uniformly over images** (``sampling="uniform"``), not class-balanced: a balanced sampler would
    already rebalance ``none`` and hide what the methods do about the imbalance;
-4. scores on the holdout: macro-F1 and balanced accuracy (scikit-learn), recall per class, and the
-   minority-class recall (mean recall of the third of the classes with the fewest real images,
-   at least one class).
+4. scores on the holdout (or the test set): macro-F1 and balanced accuracy (scikit-learn), recall
+   per class, and the minority-class recall (mean recall of the third of the classes with the
+   fewest real images in ``data``, at least one class).
 
 Mean and (population) standard deviation over seeds; the winner has the best mean macro-F1.
+``settings["scored_on"]`` says which mode was used (``"holdout"`` or ``"test"``) and
+``settings["test_size"]`` how many images were scored per seed.
 
-Cost: the recipe's GAN is trained once per seed (each split is different data), cached under
-``$AUGMENTGAN_CACHE_DIR/runs`` by the split's fingerprint, so a rerun reuses it. Lower the cost with
-overrides such as ``gan.steps=300``.
+Cost: the recipe's GAN is trained once per seed (each split is different data; with a test set,
+each seed has its own GAN seed), cached under ``$AUGMENTGAN_CACHE_DIR/runs`` by the training
+data's fingerprint and the GAN settings, so a rerun reuses it. Lower the cost with overrides such
+as ``gan.steps=300``.
 """
 
 from __future__ import annotations
@@ -100,6 +111,20 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, minority: np
     }
 
 
+def _check_test(data: LabeledImages, test: LabeledImages) -> None:
+    """A test set must have the data's classes (same names, same order) and image shape."""
+    if test.class_names != data.class_names:
+        raise DataError(f"the test set's class names {list(test.class_names)} differ from the data's {list(data.class_names)}; "
+                        "give a test set with the same classes in the same order (e.g. the other split of the same file)")
+    if test.image_shape != data.image_shape:
+        (h, w, c), (th, tw, tc) = data.image_shape, test.image_shape
+        how = f" (augmentgan convert TEST OUT --size {h} --channels {c})" if h == w else ""
+        raise DataError(f"the test set's images are {th}x{tw}x{tc} (HxWxC) but the data's are {h}x{w}x{c}; "
+                        f"convert the test set to the data's size and channels{how}")
+    if len(test) == 0:
+        raise DataError("the test set has no images; give a test set with images of the data's classes")
+
+
 def _stats(values: Sequence[float]) -> dict[str, Any]:
     arr = np.asarray(values, np.float64)
     return {"mean": float(np.mean(arr)), "std": float(np.std(arr)), "values": [float(v) for v in arr]}
@@ -116,12 +141,15 @@ def utility(
     methods: Sequence[str] = METHODS,
     device: str = "cpu",
     callback: Optional[ProgressCallback] = None,
+    test: Optional[LabeledImages] = None,
 ) -> UtilityResult:
     """Benchmark ``methods`` on ``data`` over ``seeds`` stratified splits (see the module docstring).
 
     ``recipe``: a recipe file, mapping or Recipe; its ``data``, ``holdout`` and ``output`` sections
     are not used (``data`` and ``holdout`` here replace them). ``overrides``: dotted ``--set`` pairs
-    applied to the recipe. Progress: stage ``"utility"`` per (seed, method), plus the inner stages.
+    applied to the recipe. ``test``: score on this set instead of a holdout; every seed then
+    trains on all of ``data`` and ``holdout`` is unused. Progress: stage ``"utility"`` per
+    (seed, method), plus the inner stages.
     """
     from augmentgan.evaluate.classifier import train_classifier
     from augmentgan.pipeline import expand_data, split_holdout
@@ -130,12 +158,16 @@ def utility(
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ConfigError(f"unknown utility method(s) {unknown}; choose from {', '.join(METHODS)}")
-    if seeds < 1 or not 0 < holdout < 1 or steps < 1:
+    if seeds < 1 or steps < 1 or (test is None and not 0 < holdout < 1):
         raise ConfigError(f"utility needs seeds >= 1, 0 < holdout < 1 and steps >= 1, got seeds={seeds}, holdout={holdout}, steps={steps}")
+    if test is not None:
+        _check_test(data, test)
     base = check_recipe(load_recipe(recipe, overrides)).model_dump(mode="json")
     counts = data.class_counts()
-    if np.any(counts < 2):
-        raise DataError(f"class(es) {[data.class_names[i] for i in np.flatnonzero(counts < 2)]} have fewer than 2 images: they cannot be in both the training part and the holdout; add images or drop them")
+    if test is not None and np.any(counts < 1):
+        raise DataError(f"class(es) {[data.class_names[i] for i in np.flatnonzero(counts < 1)]} have no images in the data: the classifier cannot learn them; add images or drop them")
+    if test is None and np.any(counts < 2):
+        raise DataError(f"class(es) {[data.class_names[i] for i in np.flatnonzero(counts < 2)]} have fewer than 2 images: they cannot be in both the training part and the holdout; add images, drop them or give a separate test set")
     minority = minority_classes(counts)
     scores: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     sizes: dict[str, list[int]] = {m: [] for m in methods}
@@ -147,9 +179,13 @@ def utility(
         split_seq, method_seq = seq.spawn(2)
         seed_i = int(method_seq.generate_state(1, np.uint32)[0])
         seed_values.append(seed_i)
-        train_idx, hold_idx, _ = split_holdout(data, holdout, np.random.default_rng(split_seq))
-        train = LabeledImages(data.images[train_idx], data.labels[train_idx], data.class_names)
-        test = data[hold_idx]
+        if test is None:
+            train_idx, hold_idx, _ = split_holdout(data, holdout, np.random.default_rng(split_seq))
+            train = LabeledImages(data.images[train_idx], data.labels[train_idx], data.class_names)
+            scored = data[hold_idx]
+        else:
+            train = LabeledImages(data.images, data.labels, data.class_names)  # all of data, as real rows like the split's train part
+            scored = test
         for method in methods:
             report(callback, "utility", done, total, method=f"seed {i + 1}/{seeds}: {method}")
             if method == "none":
@@ -164,8 +200,8 @@ def utility(
                 if i == 0:
                     notes += [f"{method}: {n}" for n in expanded.notes if not n.startswith("GAN: ")]
             model = train_classifier(train_set, seed=seed_i, steps=steps, sampling="uniform", use_cache=False, device=device)
-            predicted = model.predict(test.images).cpu().numpy()
-            scores[method].append(score(test.labels, predicted, data.num_classes, minority))
+            predicted = model.predict(scored.images).cpu().numpy()
+            scores[method].append(score(scored.labels, predicted, data.num_classes, minority))
             sizes[method].append(len(train_set))
             done += 1
     report(callback, "utility", total, total)
@@ -178,6 +214,7 @@ def utility(
         }
         results[method] = entry
     winner = max(results, key=lambda m: results[m]["macro_f1"]["mean"])
-    settings = {"seeds": seeds, "holdout": holdout, "classifier_steps": steps, "classifier_sampling": "uniform",
+    settings = {"seeds": seeds, "scored_on": "holdout" if test is None else "test", "test_size": len(scored),
+                "holdout": holdout if test is None else None, "classifier_steps": steps, "classifier_sampling": "uniform",
                 "recipe_seed": base["seed"], "gan_steps": base["gan"]["steps"], "plan": base["plan"]}
     return UtilityResult(results, winner, data.class_names, [data.class_names[c] for c in minority], seed_values, settings, sizes, list(dict.fromkeys(notes)))

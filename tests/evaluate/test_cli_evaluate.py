@@ -43,3 +43,46 @@ def test_evaluate_table_and_errors(capsys, files, tmp_path):
     assert "overall" in out and "FID" in out and "memorized" in out
     code, out, err = run(capsys, "evaluate", synth, "--real", real, "--features", "inception", "--inception-weights", tmp_path / "none.pth")
     assert code == 4 and err.strip().startswith("error: Inception-v3 weights not found at") and len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def utility_files(tmp_path, real3, other3):
+    """An NPZ with x_train/y_train (imbalanced 30/12/8) and x_test/y_test (30 per class), and a recipe file."""
+    keep = np.concatenate([np.flatnonzero(real3.labels == c)[:n] for c, n in ((0, 30), (1, 12), (2, 8))])
+    npz = tmp_path / "lt.npz"
+    np.savez(npz, x_train=real3.images[keep, ..., 0], y_train=real3.labels[keep], x_test=other3.images[..., 0], y_test=other3.labels)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(json.dumps({"seed": 3, "data": {"path": "unused"}, "output": {"path": str(tmp_path / "out")}}))
+    return npz, recipe
+
+
+def test_utility_cli_scores_on_the_test_split(capsys, utility_files):
+    npz, recipe = utility_files
+    code, out, err = run(capsys, "utility", npz, "--recipe", recipe, "--test", npz, "--method", "none", "--method", "ros",
+                         "--seeds", "1", "--steps", "20", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert list(result["methods"]) == ["none", "ros"] and result["winner"] in ("none", "ros")
+    assert result["settings"]["scored_on"] == "test" and result["settings"]["test_size"] == 90 and result["settings"]["holdout"] is None
+    assert result["train_sizes"]["none"] == [50]  # all of x_train, no split
+
+
+def test_utility_cli_table_titles(real3):
+    from augmentgan.cli.evaluate import utility_tables
+    from augmentgan.evaluate.utility import UtilityResult
+
+    entry = {m: {"mean": 0.5, "std": 0.0, "values": [0.5]} for m in ("macro_f1", "balanced_accuracy", "minority_recall")}
+    for settings, title in (({"scored_on": "holdout", "test_size": 10}, "augmentgan utility: holdout scores, mean ± std over 1 seed(s)"),
+                            ({"scored_on": "test", "test_size": 90}, "augmentgan utility: test-set scores (90 images), mean ± std over 1 seed(s)")):
+        result = UtilityResult({"none": {**entry, "per_class_recall": {}}}, "none", real3.class_names, ["7"], [1], settings, {"none": [50]})
+        assert utility_tables(result)[0].title == title
+
+
+def test_utility_cli_bad_test_is_a_one_line_error(capsys, utility_files, tmp_path):
+    npz, recipe = utility_files
+    code, out, err = run(capsys, "utility", npz, "--recipe", recipe, "--test", tmp_path / "missing.npz", "--method", "none", "--steps", "1")
+    assert code == 3 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: --test: {tmp_path / 'missing.npz'} does not exist")
+    code, out, err = run(capsys, "utility", npz, "--recipe", recipe, "--test", npz, "--test-split", "val", "--method", "none", "--steps", "1")
+    assert code == 3 and len(err.strip().splitlines()) == 1, err
+    assert "no x/y or images/labels arrays for split 'val'" in err and "(pass --test-split)" in err

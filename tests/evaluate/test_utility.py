@@ -7,7 +7,7 @@ import pytest
 
 from augmentgan.data import load, save
 from augmentgan.data.types import LabeledImages, Source
-from augmentgan.errors import ConfigError
+from augmentgan.errors import ConfigError, DataError
 from augmentgan.evaluate.utility import minority_classes, score, utility
 from augmentgan.pipeline import expand, expand_data, split_holdout
 
@@ -71,3 +71,45 @@ def test_expand_writes_what_expand_data_makes_of_its_split(imbalanced, tmp_path)
     assert np.array_equal(made.images, train.images) and np.array_equal(made.labels, train.labels)
     assert np.array_equal(made.source, train.source) and np.array_equal(made.parent, train.parent)
     assert set(np.unique(made.source)) == {Source.real, Source.classical, Source.smote}
+
+
+def test_utility_scores_on_a_given_test_set(imbalanced, other3, tmp_path):
+    # trained on all 50 images of `imbalanced`; scored on 90 other images with their labels and with rotated labels
+    rotated = LabeledImages(other3.images, (other3.labels + 1) % 3, other3.class_names)
+    runs = {name: utility(imbalanced, recipe(tmp_path), seeds=2, steps=30, methods=["none", "ros"], test=t)
+            for name, t in (("true", other3), ("rotated", rotated))}
+    d = runs["true"].to_dict()
+    assert list(d)[:2] == ["methods", "winner"] and list(d["methods"]) == ["none", "ros"]
+    assert d["settings"]["scored_on"] == "test" and d["settings"]["test_size"] == 90 and d["settings"]["holdout"] is None
+    assert d["train_sizes"]["none"] == [50, 50] and d["train_sizes"]["ros"] == [90, 90]  # no split: all of data, balanced to 30
+    assert d["minority_classes"] == ["7"]  # from the data's counts (30/12/8), not the balanced test set
+    assert d["seeds"] == utility(imbalanced, recipe(tmp_path), seeds=2, steps=1, methods=["none"]).seeds  # the same seed derivation
+    for method in ("none", "ros"):
+        true, wrong = (runs[k].methods[method]["macro_f1"]["mean"] for k in ("true", "rotated"))
+        assert true > 0.6 and wrong < 0.3, (method, true, wrong)
+
+
+def test_utility_test_set_must_match_the_data(imbalanced, tmp_path):
+    def fails(test, match):
+        with pytest.raises(DataError, match=match) as info:
+            utility(imbalanced, recipe(tmp_path), seeds=1, steps=1, methods=["none"], test=test)
+        assert "\n" not in str(info.value)
+
+    names = LabeledImages(imbalanced.images, imbalanced.labels, ("0", "1", "8"))
+    fails(names, r"test set's class names \['0', '1', '8'\] differ from the data's \['0', '1', '7'\]; give a test set with the same classes")
+    fails(LabeledImages(imbalanced.images, imbalanced.labels, ("1", "0", "7")), "same classes in the same order")
+    fails(LabeledImages(np.repeat(imbalanced.images, 3, axis=-1), imbalanced.labels, imbalanced.class_names),
+          r"test set's images are 8x8x3 \(HxWxC\) but the data's are 8x8x1; convert .* --size 8 --channels 1")
+    fails(LabeledImages(imbalanced.images[:, :6], imbalanced.labels, imbalanced.class_names), "images are 6x8x1")
+    fails(imbalanced[np.zeros(0, np.int64)], "test set has no images")
+
+
+def test_utility_with_a_test_set_needs_one_image_per_class(imbalanced, tmp_path):
+    single = imbalanced[np.concatenate([np.flatnonzero(imbalanced.labels < 2), np.flatnonzero(imbalanced.labels == 2)[:1]])]
+    with pytest.raises(DataError, match=r"\['7'\] have fewer than 2 images.*or give a separate test set"):
+        utility(single, recipe(tmp_path), seeds=1, steps=1, methods=["none"])
+    result = utility(single, recipe(tmp_path), seeds=1, steps=1, methods=["none"], test=imbalanced)
+    assert result.sizes["none"] == [43] and result.settings["test_size"] == 50
+    empty = single[np.flatnonzero(single.labels < 2)]
+    with pytest.raises(DataError, match=r"\['7'\] have no images in the data"):
+        utility(empty, recipe(tmp_path), seeds=1, steps=1, methods=["none"], test=imbalanced)
