@@ -67,6 +67,8 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Start over in a non-empty --out."),
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps [default: auto]."),
         precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 or fp16 (CUDA) [default: fp32]."),
+        channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="Channels-last memory format [default: off]."),
+        compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the training step (one-off compile time) [default: off]."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random stream [default: 0]."),
         sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Steps between sample grids [default: 1000]."),
         ckpt_every: Optional[int] = typer.Option(None, "--ckpt-every", help="Steps between checkpoints [default: 1000]."),
@@ -75,8 +77,14 @@ def register(app: typer.Typer) -> None:
         channels: str = typer.Option("auto", "--channels", help="Load images with auto, 1 or 3 channels."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
-        """Train a class-conditional GAN on DATA; checkpoints, sample grids and metrics go to --out."""
+        """Train a class-conditional GAN on DATA; checkpoints, sample grids and metrics go to --out.
+
+        Several processes: torchrun --nproc_per_node N -m augmentgan train ... (--batch is the global batch).
+        """
+        import warnings
+
         from augmentgan.data import load
+        from augmentgan.gan.distributed import is_main_process
         from augmentgan.gan.presets import get_preset
         from augmentgan.gan.trainer import TrainConfig, read_run_config, train
 
@@ -86,6 +94,7 @@ def register(app: typer.Typer) -> None:
         options = {
             "steps": steps, "batch": batch, "device": device, "precision": precision, "seed": seed,
             "sample_every": sample_every, "ckpt_every": ckpt_every, "log_every": log_every,
+            "channels_last": channels_last, "compile": compile_,
         }
         given = {k: v for k, v in options.items() if v is not None}
         if resume and preset is None:
@@ -98,14 +107,19 @@ def register(app: typer.Typer) -> None:
 
         if channels not in ("auto", "1", "3"):
             raise ConfigError(f"--channels {channels!r}: use auto, 1 or 3")
+        main = is_main_process()  # under torchrun only rank 0 draws progress and prints the result
+        if not main:
+            warnings.simplefilter("ignore")
         progress = _TrainProgress(
             TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), console=err_console,
+            TextColumn("eta"), TimeRemainingColumn(), console=err_console, disable=not main,
         )
         with progress:
-            view = _ProgressView(progress)
+            view = _ProgressView(progress) if main else None
             dataset = load(data, channels=channels if channels == "auto" else int(channels), size=size, callback=view)
             result = train(dataset, gan, cfg, out, resume=resume, force=force, callback=view, data_spec=data)
+        if not main:
+            return
 
         summary = {
             "run": str(result.run_dir),
@@ -115,12 +129,14 @@ def register(app: typer.Typer) -> None:
             "samples": str(result.samples) if result.samples else None,
             "seconds": round(result.seconds, 2),
             "metrics": result.metrics,
+            "world_size": result.world_size,
+            "state_digests": list(result.state_digests),
         }
         if json_out:
             out_console.print_json(json.dumps(summary))
             return
         table = Table(title="augmentgan train", show_header=False)
-        for key in ("run", "step", "resumed_from", "checkpoint", "samples", "seconds"):
+        for key in ("run", "step", "resumed_from", "checkpoint", "samples", "seconds", "world_size"):
             table.add_row(key, str(summary[key]))
         table.add_row("metrics", _stats(result.metrics))
         out_console.print(table)

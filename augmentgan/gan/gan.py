@@ -18,6 +18,7 @@ from torch.func import functional_call
 from augmentgan.errors import ConfigError
 from augmentgan.gan.config import GANConfig, OptimConfig
 from augmentgan.gan.diffaug import diff_augment
+from augmentgan.gan.distributed import SINGLE, DistInfo, convert_global_bn, rank_seed
 from augmentgan.gan.ema import EMA
 from augmentgan.gan.losses import get_loss
 from augmentgan.gan.models import build_discriminator, build_generator
@@ -86,8 +87,12 @@ class ConditionalGAN:
         class_counts: Optional[Sequence[int]] = None,
         fake_labels: FakeLabels = "uniform",
         seed: int = 0,
+        dist: DistInfo = SINGLE,
+        sync_bn: bool = True,
+        compile: bool = False,
     ) -> None:
         self.cfg = cfg
+        self.dist = dist
         self.device = resolve_device(device)
         if precision not in AMP_DTYPES:
             raise ConfigError(f"precision {precision!r} is not one of {list(AMP_DTYPES)}")
@@ -103,9 +108,25 @@ class ConditionalGAN:
                 cfg.model, img_size=img_size, channels=channels, num_classes=num_classes,
                 pac=cfg.tricks.pac, per_sample_grad=cfg.reg.per_sample_grad,
             )
+        if dist.active and sync_bn:  # BatchNorm statistics of the global batch, as in a single process
+            G, D = convert_global_bn(G), convert_global_bn(D)
         self.G: nn.Module = G.to(self.device, memory_format=self.memory_format).train()
         self.D: nn.Module = D.to(self.device, memory_format=self.memory_format).train()
         self.ema = EMA(self.G, cfg.tricks.ema_decay, cfg.tricks.ema_start) if cfg.tricks.ema else None
+        # The modules a training step calls: DDP wrappers (gradient averaging, buffers broadcast from
+        # rank 0) under torchrun, else G and D themselves. Everything else (sampling, EMA, penalties,
+        # state_dict) uses the plain modules, so checkpoints have the same keys either way.
+        self.G_train: nn.Module = self.G
+        self.D_train: nn.Module = self.D
+        if dist.active:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device] if self.device.type == "cuda" else None
+            self.G_train = DDP(self.G, device_ids=ids, broadcast_buffers=True)
+            self.D_train = DDP(self.D, device_ids=ids, broadcast_buffers=True)
+        if compile:  # the compiled wrappers share the modules' parameters; state_dict keys stay unprefixed
+            self.G_train = torch.compile(self.G_train)
+            self.D_train = torch.compile(self.D_train)
         o = cfg.optim
         self.opt_g = OPTIMIZERS[o.name](self.G.parameters(), o.lr_g, o)
         self.opt_d = OPTIMIZERS[o.name](self.D.parameters(), o.lr_d, o)
@@ -117,8 +138,8 @@ class ConditionalGAN:
         self.scaler_d = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
         counts = list(class_counts) if class_counts is not None else [1] * num_classes
         self.latent = LatentSampler(self.G.z_dim, counts, fake_labels, torch_generator(seeds.latent, self.device))
-        self.aug_gen = torch_generator(seeds.augment, self.device)
-        self.penalty_gen = torch_generator(seeds.penalty, self.device)
+        self.aug_gen = torch_generator(rank_seed(seeds.augment, dist.rank), self.device)
+        self.penalty_gen = torch_generator(rank_seed(seeds.penalty, dist.rank), self.device)
         self.num_d_steps = 0
         self.num_g_steps = 0
 
@@ -128,6 +149,14 @@ class ConditionalGAN:
         """The keys :meth:`train_iteration` can return, in a fixed order."""
         names = ["d_loss", "g_loss", "d_real", "d_fake", *self.penalties]
         return names + (["ortho"] if self.cfg.reg.ortho > 0 else [])
+
+    def fake_latents(self, n: int) -> tuple[Tensor, Tensor]:
+        """``n`` latents and fake labels: this rank's slice of a global draw under torchrun."""
+        if not self.dist.active:
+            return self.latent(n)
+        z, y = self.latent(n * self.dist.world_size)
+        part = self.dist.shard(n * self.dist.world_size)
+        return z[part], y[part]
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -153,14 +182,14 @@ class ConditionalGAN:
 
     def d_step(self, x_real: Tensor, y_real: Tensor) -> dict[str, Tensor]:
         """One D update on a real batch and as many fakes; penalties every ``reg.every`` D steps."""
-        z, y_fake = self.latent(x_real.shape[0])
+        z, y_fake = self.fake_latents(x_real.shape[0])
         with torch.no_grad(), self._autocast():
-            x_fake = self.G(z, y_fake)
+            x_fake = self.G_train(z, y_fake)
         real_in, real_y = self.d_inputs(x_real, y_real)
         fake_in, fake_y = self.d_inputs(x_fake, y_fake)
         with self._autocast():
-            real_logits = self.D(real_in, real_y).float()
-            fake_logits = self.D(fake_in, fake_y).float()
+            real_logits = self.D_train(real_in, real_y).float()
+            fake_logits = self.D_train(fake_in, fake_y).float()
         loss = self.loss.d_loss(real_logits, fake_logits, label_smoothing=self.cfg.loss.label_smoothing)
         out = {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
         self.num_d_steps += 1
@@ -200,12 +229,12 @@ class ConditionalGAN:
 
         The real batch (the last one D saw) is used only by relativistic losses and unrolling.
         """
-        z, y_fake = self.latent(x_real.shape[0])
+        z, y_fake = self.fake_latents(x_real.shape[0])
         relativistic, unrolled = self.loss.relativistic, self.cfg.optim.unrolled_k > 0
         self.D.requires_grad_(False)  # no D weight gradients in the G step
         try:
             with self._autocast():
-                x_fake = self.G(z, y_fake)
+                x_fake = self.G_train(z, y_fake)
             fake_in, fake_y = self.d_inputs(x_fake, y_fake)
             real_in, real_y = self.d_inputs(x_real, y_real) if relativistic or unrolled else (None, None)
             D = self.unrolled_d(real_in, real_y, fake_in, fake_y) if unrolled else self.D

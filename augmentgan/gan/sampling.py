@@ -128,13 +128,20 @@ class RealBatches:
 
     ``images`` is the whole training set as uint8 ``(N, C, S, S)`` (kept in uint8 to hold 4x
     more images in device memory); a batch is gathered and scaled to [-1, 1] on the device.
+
+    ``shard``: under torchrun every rank draws the same global batch of ``batch`` indices and
+    keeps only its slice (see :mod:`augmentgan.gan.distributed`).
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, sampler: RealSampler, batch: int, memory_format: torch.memory_format = torch.contiguous_format) -> None:
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, sampler: RealSampler, batch: int,
+        memory_format: torch.memory_format = torch.contiguous_format, shard: Optional[slice] = None,
+    ) -> None:
         self.images, self.labels, self.sampler = images, labels, sampler
-        self.batch, self.memory_format = batch, memory_format
+        self.batch, self.memory_format, self.shard = batch, memory_format, shard
 
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.from_numpy(self.sampler(self.batch)).to(self.images.device)
+        drawn = self.sampler(self.batch)
+        idx = torch.from_numpy(drawn if self.shard is None else drawn[self.shard]).to(self.images.device)
         x = self.images[idx].float().div_(127.5).sub_(1.0)
         return x.contiguous(memory_format=self.memory_format), self.labels[idx]

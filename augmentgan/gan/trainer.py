@@ -11,6 +11,9 @@ module feeds it real batches, keeps the books and writes the run folder::
       checkpoints/final.pt   the checkpoint of the last step of a finished run
       tensorboard/           scalars and grids, only when TensorBoard is installed
 
+Under ``torchrun`` (several processes) the same loop runs on every rank with DDP-wrapped models
+(:mod:`augmentgan.gan.distributed`); rank 0 alone writes the run folder and reports progress.
+
 There is no ``best`` checkpoint: the loop computes no quality metric that could define one
 (losses of a GAN do not measure sample quality).
 """
@@ -40,7 +43,9 @@ from augmentgan._version import __version__
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError, OutputExistsError, TrainingError, TrainingInterrupted
 from augmentgan.gan import checkpoint as ckpt
+from augmentgan.gan import distributed as ddp
 from augmentgan.gan.config import GANConfig
+from augmentgan.gan.distributed import DistInfo
 from augmentgan.gan.gan import ConditionalGAN, Precision, resolve_device
 from augmentgan.gan.models import attention_sizes, build_generator, resolve_attn_res, resolve_d_norm, resolve_init
 from augmentgan.gan.sampling import FakeLabels, RealBatches, RealSampler, RealSampling, check_class_counts, derive_seeds, fixed_noise
@@ -49,7 +54,7 @@ from augmentgan.progress import ProgressCallback, report
 
 IMG_SIZES = (16, 32, 64, 128)
 # Settings that may change when a run is resumed: how and where it runs, not what it trains.
-RESUMABLE = {"steps", "device", "precision", "channels_last", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"}
+RESUMABLE = {"steps", "device", "precision", "channels_last", "compile", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"}
 _RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "samples", "checkpoints", "tensorboard")
 _LABELS = {
     "d_loss": "D loss", "g_loss": "G loss", "d_real": "D(real)", "d_fake": "D(fake)",
@@ -72,6 +77,8 @@ class TrainConfig(StrictModel):
     device: str = Field("auto", description="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N, mps")
     precision: Precision = Field("fp32", description="fp32; bf16 autocast (CPU or GPU); fp16 autocast + GradScaler (CUDA only)")
     channels_last: bool = Field(False, description="channels-last memory format for models and batches")
+    compile: bool = Field(False, description="torch.compile the training forward passes (pays a one-off compile time; see benchmarks/RESULTS.md)")
+    sync_bn: bool = Field(True, description="under torchrun: BatchNorm statistics over the global batch (as in one process) instead of per rank")
     real_sampling: RealSampling = Field("balanced", description="balanced: every class equally often; uniform: every image equally often")
     fake_labels: FakeLabels = Field("uniform", description="uniform over classes, or empirical class frequencies")
     img_size: Optional[Literal[16, 32, 64, 128]] = Field(None, description="training size; None = smallest supported size >= the data's")
@@ -91,6 +98,9 @@ class TrainResult:
     seconds: float  # wall time of this call
     metrics: dict[str, float]  # the last logged metrics
     samples: Optional[Path]  # the last sample grid
+    world_size: int = 1  # processes that trained (torchrun)
+    state_digests: tuple[str, ...] = ()  # sha256 of G, D (and EMA) weights on each rank at the end: equal = in sync
+    # (BatchNorm running statistics left out with train.sync_bn=false: each rank keeps its own)
 
 
 @dataclass(frozen=True)
@@ -230,23 +240,30 @@ def _save_grid(images: torch.Tensor, per_class: int, path: Path) -> torch.Tensor
 
 
 @contextlib.contextmanager
-def _sigint_flag() -> Iterator[threading.Event]:
-    """The first Ctrl-C sets the flag (checked between iterations); a second one stops at once."""
+def _sigint_flag(distributed: bool = False) -> Iterator[threading.Event]:
+    """The first Ctrl-C sets the flag (checked between iterations); a second one stops at once.
+
+    Under torchrun a Ctrl-C reaches each worker twice (from the terminal and forwarded by torchrun)
+    and schedulers stop jobs with SIGTERM: there both signals only set the flag, so all ranks
+    checkpoint the same step together (torchrun kills workers that do not stop in time).
+    """
     flag = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
     def handler(signum, frame):  # noqa: ANN001
-        if flag.is_set():
+        if flag.is_set() and not distributed:
             raise KeyboardInterrupt
         flag.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    signals = (signal.SIGINT, signal.SIGTERM) if distributed else (signal.SIGINT,)
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # --- metrics and the non-finite watch ----------------------------------------------------------
@@ -269,14 +286,20 @@ class _Meter:
         self._step.fill_(step)
         self.first_bad = torch.where(torch.isfinite(vec) | (self.first_bad >= 0), self.first_bad, self._step)
 
-    def first_nonfinite(self) -> Optional[tuple[int, str]]:
-        """``(step, metric)`` of the first non-finite value since the start (one sync)."""
-        bad = [(s, n) for s, n in zip(self.first_bad.tolist(), self.names) if s >= 0]
+    def first_nonfinite(self, dist: DistInfo = ddp.SINGLE) -> Optional[tuple[int, str]]:
+        """``(step, metric)`` of the first non-finite value since the start on any rank (one sync)."""
+        first = self.first_bad
+        if dist.active:  # the earliest step over the ranks: -1 (never) must not win the minimum
+            big = torch.iinfo(torch.long).max
+            first = torch.where(first < 0, torch.full_like(first, big), first)
+            torch.distributed.all_reduce(first, op=torch.distributed.ReduceOp.MIN)
+            first = torch.where(first == big, torch.full_like(first, -1), first)
+        bad = [(s, n) for s, n in zip(first.tolist(), self.names) if s >= 0]
         return min(bad) if bad else None
 
-    def flush(self) -> dict[str, float]:
-        """Means since the last flush of the metrics that were computed; resets the sums."""
-        sums = self.sums.tolist()
+    def flush(self, dist: DistInfo = ddp.SINGLE) -> dict[str, float]:
+        """Means (over steps and ranks) since the last flush of the metrics that were computed; resets the sums."""
+        sums = ddp.all_reduce_mean(dist, self.sums.clone()).tolist()
         out = {n: s / self.counts[n] for n, s in zip(self.names, sums) if self.counts[n]}
         self.sums.zero_()
         self.counts = dict.fromkeys(self.names, 0)
@@ -299,14 +322,19 @@ def _nonfinite_error(step: int, what: str, gan: GANConfig, precision: str, last_
 class _Run:
     """The state of one call of :func:`train` (kept out of the GAN object: books, not training)."""
 
-    def __init__(self, data: LabeledImages, gan_cfg: GANConfig, cfg: TrainConfig, out: Path, data_spec: Optional[str]) -> None:
-        self.cfg, self.out = cfg, out
+    def __init__(
+        self, data: LabeledImages, gan_cfg: GANConfig, cfg: TrainConfig, out: Path, data_spec: Optional[str],
+        dist: DistInfo = ddp.SINGLE, device: Optional[str] = None,
+    ) -> None:
+        self.cfg, self.out, self.dist = cfg, out, dist
         check_class_counts(data.class_counts(), data.class_names)
         self.img_size = resolve_img_size(data, cfg.img_size)
         self.gan_cfg, self.notes = resolve_gan_config(gan_cfg, self.img_size)
-        if cfg.batch % self.gan_cfg.tricks.pac:
-            raise ConfigError(f"train.batch={cfg.batch} is not divisible by tricks.pac={self.gan_cfg.tricks.pac}; use a multiple of {self.gan_cfg.tricks.pac}")
-        self.device = resolve_device(cfg.device)
+        pac, world = self.gan_cfg.tricks.pac, dist.world_size
+        if cfg.batch % (pac * world):
+            where = f"tricks.pac={pac}" + (f" x {world} processes (train.batch is the global batch; each rank gets batch/{world})" if world > 1 else "")
+            raise ConfigError(f"train.batch={cfg.batch} is not divisible by {where}; use a multiple of {pac * world}")
+        self.device = resolve_device(device or cfg.device)
         counts = data.class_counts()
         self.data_info = {
             "fingerprint": data.fingerprint(),
@@ -322,19 +350,25 @@ class _Run:
             self.gan_cfg, img_size=self.img_size, channels=data.channels, num_classes=data.num_classes,
             device=self.device, precision=cfg.precision, channels_last=cfg.channels_last,
             class_counts=counts, fake_labels=cfg.fake_labels, seed=cfg.seed,
+            dist=dist, sync_bn=cfg.sync_bn, compile=cfg.compile,
         )
         seeds = derive_seeds(cfg.seed)
         self.batch_rng = np.random.default_rng(seeds.batches)
         sampler = RealSampler(data.labels, data.num_classes, cfg.real_sampling, self.batch_rng)
         images = prepare_images(data, self.img_size, self.device)
         labels = torch.from_numpy(data.labels).to(self.device)
-        self.batches = RealBatches(images, labels, sampler, cfg.batch, self.gan.memory_format)
+        self.batches = RealBatches(images, labels, sampler, cfg.batch, self.gan.memory_format, dist.shard(cfg.batch) if dist.active else None)
         self.grid_noise = fixed_noise(seeds.fixed_noise, data.num_classes, cfg.sample_per_class, self.gan.G.z_dim)
         self.ckpt_dir = out / "checkpoints"
         self.elapsed = 0.0
+        self.digests: tuple[str, ...] = ()
 
     # -- checkpoints --
-    def payload(self, step: int) -> dict[str, Any]:
+    def rank_streams(self) -> dict[str, Any]:
+        """This rank's own random streams (DiffAugment, penalty noise); the others are the same on every rank."""
+        return {"augment": self.gan.aug_gen.get_state(), "penalty": self.gan.penalty_gen.get_state()}
+
+    def payload(self, step: int, rank_streams: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "step": step,
             "elapsed_s": self.elapsed,
@@ -343,14 +377,20 @@ class _Run:
             "data": self.data_info,
             "state": self.gan.state_dict(),
             "rng": {"batches": self.batch_rng.bit_generator.state, "global": ckpt.capture_global_rng()},
+            "world_size": self.dist.world_size,
+            "rank_streams": rank_streams,
             "versions": _versions(),
         }
 
     def resume(self) -> int:
-        path = latest_checkpoint(self.out)
-        if path is None:
-            raise CheckpointError(f"--resume: no checkpoint in {self.ckpt_dir}; start the run without --resume")
-        payload = ckpt.load_checkpoint(path)
+        def read() -> tuple[Path, dict[str, Any]]:
+            path = latest_checkpoint(self.out)
+            if path is None:
+                raise CheckpointError(f"--resume: no checkpoint in {self.ckpt_dir}; start the run without --resume")
+            return path, ckpt.load_checkpoint(path)
+
+        # rank 0 reads (the run folder need not be visible from other nodes) and sends it to all
+        path, payload = ddp.broadcast_object(self.dist, ddp.main_first(self.dist, read))
         diffs = [f"gan.{k}" for k in ckpt.diff_keys(payload["gan"], self.gan_cfg.model_dump(mode="json"))]
         train_now = self.cfg.model_dump(mode="json")
         diffs += [f"train.{k}" for k in ckpt.diff_keys(payload["train"], train_now) if k not in RESUMABLE]
@@ -362,20 +402,44 @@ class _Run:
         if step > self.cfg.steps:
             raise ConfigError(f"{path} is at step {step}, beyond --steps {self.cfg.steps}; pass --steps {step} or more to resume")
         self.gan.load_state_dict(payload["state"])
+        streams = payload.get("rank_streams") or []
+        if self.dist.rank < len(streams):  # a rank the run did not have keeps its fresh streams
+            self.gan.aug_gen.set_state(streams[self.dist.rank]["augment"].cpu())
+            self.gan.penalty_gen.set_state(streams[self.dist.rank]["penalty"].cpu())
+        saved_world = int(payload.get("world_size", 1))
+        if saved_world != self.dist.world_size and self.dist.is_main:
+            warnings.warn(
+                f"resuming a run trained on {saved_world} process(es) on {self.dist.world_size}: same global batch and model, "
+                "but DiffAugment / penalty noise streams of the ranks differ from an uninterrupted run", AugmentganWarning, stacklevel=2,
+            )
         self.batch_rng.bit_generator.state = payload["rng"]["batches"]
         ckpt.restore_global_rng(payload["rng"]["global"])
         self.elapsed = float(payload["elapsed_s"])
         return step
 
     def save(self, step: int, meter: _Meter) -> Path:
-        """Write ``step-N.pt`` after checking that nothing went non-finite; prune old ones."""
+        """Write ``step-N.pt`` after checking that nothing went non-finite; prune old ones (rank 0).
+
+        Under torchrun every rank takes part: the ranks' streams are gathered into the checkpoint
+        and their weight digests compared - ranks that drifted apart stop the run here.
+        """
         self.check_finite(meter)
-        path = ckpt.save_checkpoint(self.payload(step), ckpt.step_path(self.ckpt_dir, step))
-        ckpt.prune(self.ckpt_dir, self.cfg.keep_last)
+        path = ckpt.step_path(self.ckpt_dir, step)
+        streams = ddp.gather_objects(self.dist, self.rank_streams())
+        self.check_in_sync(step)
+        if self.dist.is_main:
+            ckpt.save_checkpoint(self.payload(step, streams), path)
+            ckpt.prune(self.ckpt_dir, self.cfg.keep_last)
         return path
 
+    def check_in_sync(self, step: int) -> None:
+        ema = self.gan.ema.model if self.gan.ema is not None else None
+        self.digests = tuple(ddp.all_same(self.dist, ddp.state_digest(self.gan.G, self.gan.D, ema, bn_stats=self.cfg.sync_bn or not self.dist.active)))
+        if len(set(self.digests)) > 1:
+            raise TrainingError(f"step {step}: the ranks' weights differ (digests {[d[:12] for d in self.digests]}); this is a bug - please report it with the run's config.yaml")
+
     def check_finite(self, meter: _Meter) -> None:
-        bad = meter.first_nonfinite()
+        bad = meter.first_nonfinite(self.dist)
         where = self.gan.nonfinite_weights() if bad is None else None
         if bad is not None or where is not None:
             step, what = bad if bad is not None else (self.gan.num_g_steps, where)
@@ -424,33 +488,51 @@ def train(
     Raises TrainingError when a loss or weight becomes non-finite (naming the step; the last
     good checkpoint is kept) and TrainingInterrupted after Ctrl-C (a checkpoint is written).
     ``data_spec`` (where the data came from) is only recorded.
+
+    Started by ``torchrun`` with several processes (or inside a process group the caller set up),
+    every rank calls this with the same arguments and trains its share of each global batch; see
+    :mod:`augmentgan.gan.distributed`. Only rank 0 writes ``out`` and calls ``callback``.
     """
+    with ddp.setup(cfg.device) as (dist, device):
+        return _train(data, gan, cfg, Path(out), resume, force, callback if dist.is_main else None, data_spec, dist, device)
+
+
+def _train(
+    data: LabeledImages, gan: GANConfig, cfg: TrainConfig, out: Path, resume: bool, force: bool,
+    callback: Optional[ProgressCallback], data_spec: Optional[str], dist: DistInfo, device: str,
+) -> TrainResult:
     t0 = time.perf_counter()
-    out = Path(out)
-    if not resume:
-        _clear_run(out, force)
-    elif not out.is_dir():
-        raise CheckpointError(f"--resume: run folder {out} does not exist; start the run without --resume")
-    run = _Run(data, gan, cfg, out, data_spec)
-    for note in run.notes:
-        warnings.warn(note, AugmentganWarning, stacklevel=2)
+    main = dist.is_main
+
+    def check_out() -> None:
+        if not resume:
+            _clear_run(out, force)
+        elif not out.is_dir():
+            raise CheckpointError(f"--resume: run folder {out} does not exist; start the run without --resume")
+
+    ddp.main_first(dist, check_out)
+    run = _Run(data, gan, cfg, out, data_spec, dist, device)
+    if main:
+        for note in run.notes:
+            warnings.warn(note, AugmentganWarning, stacklevel=3)
     start = run.resume() if resume else 0
-    (out / "samples").mkdir(parents=True, exist_ok=True)
-    run.ckpt_dir.mkdir(parents=True, exist_ok=True)
-    run.write_config()
     metrics_path = out / "metrics.jsonl"
-    _truncate_metrics(metrics_path, start)
+    if main:
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+        run.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        run.write_config()
+        _truncate_metrics(metrics_path, start)
     meter = _Meter(run.gan.metric_names, run.device)
     metrics: dict[str, float] = {}
     grid_path: Optional[Path] = None
-    tb = _tensorboard(out)
+    tb = _tensorboard(out) if main else None
     report(callback, "train", start, cfg.steps, resumed_from=start if resume else None)
     last_t, last_step, t_run = time.perf_counter(), start, time.perf_counter()
     try:
-        with _sigint_flag() as interrupted, open(metrics_path, "a", encoding="utf-8") as log:
+        with _sigint_flag(dist.active) as interrupted, (open(metrics_path, "a", encoding="utf-8") if main else contextlib.nullcontext()) as log:
             for step in range(start + 1, cfg.steps + 1):
                 meter.add(run.gan.train_iteration(run.batches), step)
-                if interrupted.is_set():
+                if ddp.any_rank(dist, interrupted.is_set(), run.device):
                     run.elapsed += time.perf_counter() - t_run
                     path = run.save(step, meter)
                     raise TrainingInterrupted(f"interrupted at step {step}; checkpoint {path} written; continue with --resume")
@@ -458,18 +540,19 @@ def train(
                 if step % cfg.log_every == 0 or last:
                     run.check_finite(meter)
                     now = time.perf_counter()
-                    metrics = meter.flush()
+                    metrics = meter.flush(dist)
                     speed = (step - last_step) / max(now - last_t, 1e-9)
                     last_t, last_step = now, step
                     o = run.gan_cfg.optim
                     row = {"step": step, "time": time.time(), "elapsed_s": run.elapsed + now - t_run, "steps_per_s": speed, **metrics, "lr_g": o.lr_g, "lr_d": o.lr_d}
-                    log.write(json.dumps(row) + "\n")
-                    log.flush()
+                    if log is not None:
+                        log.write(json.dumps(row) + "\n")
+                        log.flush()
                     if tb is not None:
                         for key, value in metrics.items():
                             tb.add_scalar(f"train/{key}", value, step)
                     report(callback, "train", step, cfg.steps, steps_per_s=speed, **metrics)
-                if (cfg.sample_every and step % cfg.sample_every == 0) or last:
+                if main and ((cfg.sample_every and step % cfg.sample_every == 0) or last):
                     grid_path = out / "samples" / f"step-{step:06d}.png"
                     grid = _save_grid(run.gan.generate(*run.grid_noise, batch=cfg.batch), cfg.sample_per_class, grid_path)
                     if tb is not None:
@@ -482,12 +565,15 @@ def train(
         if tb is not None:
             tb.close()
     final_step = ckpt.step_path(run.ckpt_dir, cfg.steps)
-    if not final_step.is_file():  # resumed at the last step after its checkpoint was deleted
+    if ddp.broadcast_object(dist, not final_step.is_file() if main else None):  # resumed at the last step after its checkpoint was deleted
         run.save(cfg.steps, meter)
     final = run.ckpt_dir / "final.pt"
-    with open(final_step, "rb") as src:
-        ckpt.atomic_write(final, lambda f: shutil.copyfileobj(src, f))
-    return TrainResult(out, final, cfg.steps, start, time.perf_counter() - t0, metrics, grid_path)
+    if main:
+        with open(final_step, "rb") as src:
+            ckpt.atomic_write(final, lambda f: shutil.copyfileobj(src, f))
+    if not run.digests:
+        run.check_in_sync(cfg.steps)
+    return TrainResult(out, final, cfg.steps, start, time.perf_counter() - t0, metrics, grid_path, dist.world_size, run.digests)
 
 
 # --- loading a trained generator ----------------------------------------------------------------
