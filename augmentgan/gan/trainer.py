@@ -10,6 +10,7 @@ module feeds it real batches, keeps the books and writes the run folder::
       checkpoints/step-NNNNNN.pt  the last ``keep_last`` (2) periodic checkpoints
       checkpoints/final.pt   the checkpoint of the last step of a finished run
       tensorboard/           scalars and grids, only when TensorBoard is installed
+      report.html            loss curves, the last sample grids and a truncation sweep (self-contained)
 
 Under ``torchrun`` (several processes) the same loop runs on every rank with DDP-wrapped models
 (:mod:`augmentgan.gan.distributed`); rank 0 alone writes the run folder and reports progress.
@@ -55,7 +56,7 @@ from augmentgan.progress import ProgressCallback, report
 IMG_SIZES = (16, 32, 64, 128)
 # Settings that may change when a run is resumed: how and where it runs, not what it trains.
 RESUMABLE = {"steps", "device", "precision", "channels_last", "compile", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"}
-_RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "samples", "checkpoints", "tensorboard")
+_RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "samples", "checkpoints", "tensorboard", "report.html")
 _LABELS = {
     "d_loss": "D loss", "g_loss": "G loss", "d_real": "D(real)", "d_fake": "D(fake)",
     "gp": "the gradient penalty", "dragan": "the DRAGAN penalty", "r1": "the R1 penalty", "ortho": "the orthogonal regularization",
@@ -571,6 +572,9 @@ def _train(
     if main:
         with open(final_step, "rb") as src:
             ckpt.atomic_write(final, lambda f: shutil.copyfileobj(src, f))
+        from augmentgan.evaluate.report import write_run_report
+
+        write_run_report(out)
     if not run.digests:
         run.check_in_sync(cfg.steps)
     return TrainResult(out, final, cfg.steps, start, time.perf_counter() - t0, metrics, grid_path, dist.world_size, run.digests)

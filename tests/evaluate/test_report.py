@@ -86,9 +86,13 @@ def test_suspicious_pairs_find_the_exact_copy_first(expansion):
     assert np.array_equal(synth.images[s_i], real.images[r_i])
 
 
-def test_run_report(gan_run):
-    text = write_run_report(gan_run).read_text(encoding="utf-8")
+def test_every_training_run_writes_a_report(gan_run):
+    path = gan_run / REPORT_NAME  # written by train() itself
+    text = path.read_text(encoding="utf-8")
     assert "Loss curves" in text and "step-000006" in text and "Truncation sweep" in text
+    assert text.count('src="data:image/png;base64,') >= 4 and "src=\"http" not in text  # curves, 2 grids, sweep; inline
+    before = path.stat().st_mtime_ns
+    assert write_run_report(gan_run) == path and path.stat().st_mtime_ns >= before
 
 
 def test_every_expansion_writes_a_report(tmp_path, expansion):
@@ -103,10 +107,11 @@ def test_every_expansion_writes_a_report(tmp_path, expansion):
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run installs it)")
 def test_report_renders_in_chromium_without_errors(tmp_path, expansion, gan_run):
     real, expanded = expansion
-    report = write_expansion_report(tmp_path, real=real, expanded=expanded, gan_run=gan_run)
-    n_images = report.read_text(encoding="utf-8").count("<img ")
-    dom, log = render(report, tmp_path, screenshot=tmp_path / "report.png")
-    assert f"images={n_images} broken=0 errors=0" in dom, dom[-500:]
-    console = [line for line in log.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    assert not console, console
-    assert (tmp_path / "report.png").stat().st_size > 10_000
+    expansion_report = write_expansion_report(tmp_path, real=real, expanded=expanded, gan_run=gan_run)
+    for i, report in enumerate((expansion_report, gan_run / REPORT_NAME)):  # the expansion's and the training run's
+        n_images = report.read_text(encoding="utf-8").count("<img ")
+        dom, log = render(report, tmp_path, screenshot=tmp_path / f"report{i}.png")
+        assert f"images={n_images} broken=0 errors=0" in dom, (report, dom[-500:])
+        console = [line for line in log.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+        assert not console, (report, console)
+        assert (tmp_path / f"report{i}.png").stat().st_size > 10_000
