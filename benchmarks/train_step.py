@@ -21,7 +21,11 @@ What is measured, per preset x size x channels (random uint8 images of 10 classe
   ``peak_gflops``: a square ``--peak-size`` matmul in fp32 and bf16 timed at the start and at the end of the
   run (best of ``--peak-reps`` each; the better of the two is reported).
 
-images/s = real images D sees per second = iterations/s x n_dis x batch. ``torch.compile`` is not measured yet.
+- ``compile`` fast paths: ``torch.compile`` of the training forward passes (``augmentgan train --compile``); the
+  first iteration, which compiles, is timed on its own: ``<name>_compile_s`` (seconds beyond one ordinary
+  iteration) and ``<name>_breakeven_steps`` (steps after which compiling has paid for itself; null if never).
+
+images/s = real images D sees per second = iterations/s x n_dis x batch.
 
 Cost: one iteration of every preset at 32 px, batch 64, 1 + 3 channels is about 19 TFLOP (sngan and biggan
 are 60% of it), i.e. minutes on a 2-core CPU; ``--quick`` runs 7 fp32 iterations per configuration (batch 16)
@@ -65,6 +69,8 @@ FAST_PATHS: dict[str, dict] = {
     "bf16": {"precision": "bf16"},
     "channels_last": {"channels_last": True},
     "bf16_channels_last": {"precision": "bf16", "channels_last": True},
+    "compile": {"compile": True},
+    "bf16_compile": {"precision": "bf16", "compile": True},
 }
 
 
@@ -271,9 +277,16 @@ def bench(preset: str, *, size: int, channels: int, batch: int, device: torch.de
     with FlopCount() as counter:  # also the first warm-up of G and D, which trainer and reference share
         runners["trainer"]()
     flops = counter.total
+    first: dict[str, float] = {}
     for name, fn in runners.items():
-        for _ in range(warmup if name in ("trainer", "reference") else max(warmup, 1)):
+        for i in range(warmup if name in ("trainer", "reference") else max(warmup, 1)):
+            t0 = time.perf_counter()
             fn()
+            _sync(device)
+            if i == 0 and "compile" in name:
+                first[name] = time.perf_counter() - t0
+                fn()  # the no-grad G forward of the D step and the G step compile separately: one more
+
     seconds: dict[str, list[float]] = {name: [] for name in runners}
     order = list(runners)
     for r in range(rounds):  # A B C, C B A, ...: slow drifts of the machine hit every variant alike
@@ -295,6 +308,12 @@ def bench(preset: str, *, size: int, channels: int, batch: int, device: torch.de
     for name in fast_paths:
         row[f"{name}_imgs_per_s"] = round(imgs[name], 1)
         row[f"{name}_speedup"] = round(imgs[name] / imgs["trainer"], 3)
+        if name in first:
+            base = "trainer" if name == "compile" else name.removesuffix("_compile")
+            base_s = per_iter.get(base, per_iter["trainer"])
+            row[f"{name}_compile_s"] = round(first[name] - per_iter[name], 2)
+            gain = base_s - per_iter[name]
+            row[f"{name}_breakeven_steps"] = round(row[f"{name}_compile_s"] / gain) if gain > 0 else None
     row["rounds_ms"] = {name: [round(1000 * s, 2) for s in v] for name, v in seconds.items()}
     row["g_params"] = sum(p.numel() for p in gan.G.parameters())
     row["d_params"] = sum(p.numel() for p in gan.D.parameters())
@@ -382,6 +401,10 @@ def main() -> None:
         cells = [r["preset"], r["size"], r["channels"], r["n_dis"], r["imgs_per_s"], r["reference_imgs_per_s"], f"{100 * r['overhead']:.1f}%", r["ms_per_iter"],
                  r["gflop_per_iter"], r["gflops"], f"{100 * r['fraction_of_fp32_peak']:.1f}%", *[r[f"{f}_speedup"] for f in fast_paths]]
         print("| " + " | ".join(str(c) for c in cells) + " |")
+    compiled = [f for f in fast_paths if "compile" in f]
+    for r in rows:
+        for f in compiled:
+            print(f"{r['preset']} {r['size']}px {r['channels']}ch {f}: compile {r[f + '_compile_s']} s, pays off after {r[f + '_breakeven_steps']} steps")
     print(f"\nmax overhead {100 * result['max_overhead']:.1f}% (target < 5%)")
 
 

@@ -9,6 +9,7 @@ itself, the trainer only loops, logs and checkpoints).
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any, Callable, Literal, Optional, Sequence
 
 import torch
@@ -125,6 +126,8 @@ class ConditionalGAN:
             self.G_train = DDP(self.G, device_ids=ids, broadcast_buffers=True)
             self.D_train = DDP(self.D, device_ids=ids, broadcast_buffers=True)
         if compile:  # the compiled wrappers share the modules' parameters; state_dict keys stay unprefixed
+            if self.device.type == "cpu":  # inductor's CPU backend logs a CUDA_HOME warning that concerns GPUs only
+                logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
             self.G_train = torch.compile(self.G_train)
             self.D_train = torch.compile(self.D_train)
         o = cfg.optim

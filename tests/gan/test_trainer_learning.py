@@ -5,7 +5,9 @@ assign at least 90% of the generated images to the class they were conditioned o
 generator scores about 33% (three classes). Each preset keeps its architecture, loss,
 regularizers and betas at toy width; where the paper learning rates need thousands of steps
 (sngan, biggan), the rates are raised, an EMA is kept (and sngan's D is made wider with fewer D
-steps) so that a few hundred steps suffice on a CPU.
+steps) so that a few hundred steps suffice on a CPU. The DCGAN case runs again with bf16
+autocast (``--precision bf16``, the fast path on CPUs and GPUs with bf16 units): half-precision
+activations must not stop the GAN from learning.
 """
 
 from __future__ import annotations
@@ -27,18 +29,19 @@ LEARNING = {
     "sngan": ({"model__g_ch": 16, "model__d_ch": 32, "optim__lr_g": 1e-3, "optim__lr_d": 1e-3, "optim__n_dis": 2, "tricks__ema": True, "tricks__ema_decay": 0.95}, 150),
     "biggan": ({"optim__lr_g": 5e-4, "optim__lr_d": 5e-4, "tricks__ema_start": 0, "tricks__ema_decay": 0.95}, 200),
 }
+CASES = [(preset, "fp32") for preset in LEARNING] + [("dcgan", "bf16")]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", list(LEARNING))
-def test_generated_images_belong_to_their_conditioned_class(tmp_path, preset, record_property):
+@pytest.mark.parametrize(("preset", "precision"), CASES, ids=[f"{p}-{q}" for p, q in CASES])
+def test_generated_images_belong_to_their_conditioned_class(tmp_path, preset, precision, record_property):
     data = bars((64, 32, 16))
     pixels = data.images.reshape(len(data), -1) / 255.0
     clf = LogisticRegression(max_iter=2000).fit(pixels, data.labels)
     assert clf.score(pixels, data.labels) == 1.0
 
     overrides, steps = LEARNING[preset]
-    cfg = TrainConfig(steps=steps, batch=32, device="cpu", log_every=50, ckpt_every=steps, sample_every=0)
+    cfg = TrainConfig(steps=steps, batch=32, device="cpu", precision=precision, log_every=50, ckpt_every=steps, sample_every=0)
     train(data, tiny(preset, **overrides), cfg, tmp_path / "run")
 
     G, info = load_generator(tmp_path / "run")  # the EMA generator when the run kept one
@@ -47,6 +50,6 @@ def test_generated_images_belong_to_their_conditioned_class(tmp_path, preset, re
         x = G(torch.randn(len(y), G.z_dim, generator=torch.Generator().manual_seed(1)), y)
     generated = ((x.clamp(-1, 1) + 1) / 2).reshape(len(y), -1).numpy()
     accuracy = float(np.mean(clf.predict(generated) == y.numpy()))
-    record_property(f"{preset}_accuracy", accuracy)
-    print(f"{preset}: {accuracy:.3f} of generated images in their conditioned class after {steps} steps (ema={info.ema})")
+    record_property(f"{preset}_{precision}_accuracy", accuracy)
+    print(f"{preset} {precision}: {accuracy:.3f} of generated images in their conditioned class after {steps} steps (ema={info.ema})")
     assert accuracy >= 0.9
