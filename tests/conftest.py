@@ -9,16 +9,9 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import numpy as np
 import pytest
-from PIL import Image
+from image_files import save_image  # tests/ is on sys.path (this conftest's folder)
 
 from augmentgan.data.types import LabeledImages, Source
-
-
-def save_image(path: Path, array: np.ndarray, **save_kwargs) -> Path:
-    """Write ``array`` (H, W), (H, W, 3) or (H, W, 4) with PIL, creating folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, **save_kwargs)
-    return path
 
 
 @pytest.fixture

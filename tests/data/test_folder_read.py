@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import save_image
+from image_files import save_image
 from PIL import Image
 
 from augmentgan.data.folder import read_folder

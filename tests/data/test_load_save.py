@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import save_image
+from image_files import save_image
 
 from augmentgan.data import load, save, summarize
 from augmentgan.data.types import LabeledImages

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from augmentgan.data.io import save
-from tests.gan.trainer_data import bars
+from trainer_data import bars
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 # torchrun runs each worker with one intra-op thread; the single process must too, so that float
