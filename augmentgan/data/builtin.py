@@ -6,6 +6,9 @@
 - ``digits-lt``: a long-tailed subset: the first n_k images of class k in the dataset's order,
   with n_k = round(150 * (8 / 150) ** (k / 9)) = 150, 108, 78, 56, 41, 29, 21, 15, 11, 8
   (517 images, imbalance ratio 18.75). Deterministic: no random numbers are involved.
+- ``digits-lt-test``: a balanced test set for ``digits-lt``: the last 28 images of every class in
+  the dataset's order (280 images; 28 is what class "0" has left after its 150), disjoint from
+  ``digits-lt`` - e.g. ``augmentgan utility builtin:digits-lt --test builtin:digits-lt-test``.
 
 ``size`` resizes with Lanczos (e.g. 16 or 32), applied by :func:`augmentgan.data.load`.
 """
@@ -40,7 +43,19 @@ def digits_lt() -> LabeledImages:
     return full[keep]
 
 
-BUILTINS: dict[str, Callable[[], LabeledImages]] = {"digits": digits, "digits-lt": digits_lt}
+DIGITS_LT_TEST_PER_CLASS = 28
+
+
+def digits_lt_test() -> LabeledImages:
+    """The last :data:`DIGITS_LT_TEST_PER_CLASS` images of every class (none of them in ``digits-lt``)."""
+    full = digits()
+    keep = np.zeros(len(full), bool)
+    for k in range(10):
+        keep[np.flatnonzero(full.labels == k)[-DIGITS_LT_TEST_PER_CLASS:]] = True
+    return full[keep]
+
+
+BUILTINS: dict[str, Callable[[], LabeledImages]] = {"digits": digits, "digits-lt": digits_lt, "digits-lt-test": digits_lt_test}
 
 
 def read_builtin(name: str) -> LabeledImages:

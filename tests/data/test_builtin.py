@@ -1,4 +1,4 @@
-"""Built-in datasets: digits and the deterministic long-tailed digits-lt."""
+"""Built-in datasets: digits, the deterministic long-tailed digits-lt and its balanced test set."""
 
 from __future__ import annotations
 
@@ -27,6 +27,13 @@ def test_digits_lt_counts_are_exact_and_deterministic():
     full = load("builtin:digits")
     first_nines = full.images[full.labels == 9][:8]
     np.testing.assert_array_equal(a.images[a.labels == 9], first_nines)
+
+
+def test_digits_lt_test_is_balanced_and_disjoint_from_digits_lt():
+    test, train, full = load("builtin:digits-lt-test"), load("builtin:digits-lt"), load("builtin:digits")
+    assert test.class_counts().tolist() == [28] * 10 and test.class_names == train.class_names
+    assert not {img.tobytes() for img in test.images} & {img.tobytes() for img in train.images}
+    np.testing.assert_array_equal(test.images[test.labels == 0], full.images[full.labels == 0][-28:])
 
 
 def test_digits_resized():
