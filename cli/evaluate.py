@@ -167,7 +167,7 @@ def register_utility(app: typer.Typer) -> None:
                 raise DataError(f"--test: {err}".replace("(pass --split)", "(pass --test-split)")) from None
         with _progress() as progress:
             result = utility(real, recipe, seeds=seeds, holdout=holdout, steps=steps, overrides=set_ or [], methods=method or METHODS,
-                             device=device, callback=_Bars(progress), test=test_data)
+                             device=device, callback=_Bars(progress), test=test_data, data_spec=data)
         if report_path is not None:
             from augmentgan.evaluate.report import write_utility_report
 

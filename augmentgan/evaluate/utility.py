@@ -142,6 +142,7 @@ def utility(
     device: str = "cpu",
     callback: Optional[ProgressCallback] = None,
     test: Optional[LabeledImages] = None,
+    data_spec: Optional[str] = None,
 ) -> UtilityResult:
     """Benchmark ``methods`` on ``data`` over ``seeds`` stratified splits (see the module docstring).
 
@@ -149,7 +150,8 @@ def utility(
     are not used (``data`` and ``holdout`` here replace them). ``overrides``: dotted ``--set`` pairs
     applied to the recipe. ``test``: score on this set instead of a holdout; every seed then
     trains on all of ``data`` and ``holdout`` is unused. Progress: stage ``"utility"`` per
-    (seed, method), plus the inner stages.
+    (seed, method), plus the inner stages. ``data_spec`` (where ``data`` came from) is only
+    recorded, in the config.yaml of the GAN runs the recipe trains.
     """
     from augmentgan.evaluate.classifier import train_classifier
     from augmentgan.pipeline import expand_data, split_holdout
@@ -193,6 +195,8 @@ def utility(
             else:
                 spec = copy.deepcopy(base)
                 spec["seed"] = seed_i
+                part = "train split" if test is None else "all images"
+                spec["data"]["path"] = f"{data_spec or 'in-memory data'} (utility seed {i + 1}/{seeds}: {part})"
                 if BASELINE_MIX.get(method) is not None:
                     spec["plan"]["mix"] = BASELINE_MIX[method]
                 expanded = expand_data(train, spec, callback=callback)
