@@ -125,11 +125,18 @@ class ConditionalGAN:
             ids = [self.device] if self.device.type == "cuda" else None
             self.G_train = DDP(self.G, device_ids=ids, broadcast_buffers=True)
             self.D_train = DDP(self.D, device_ids=ids, broadcast_buffers=True)
+        self.notes: list[str] = []  # what the trainer should tell the user about how this GAN runs
         if compile:  # the compiled wrappers share the modules' parameters; state_dict keys stay unprefixed
             if self.device.type == "cpu":  # inductor's CPU backend logs a CUDA_HOME warning that concerns GPUs only
                 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
             self.G_train = torch.compile(self.G_train)
-            self.D_train = torch.compile(self.D_train)
+            if cfg.model.d_sn:
+                # D runs twice (real, fake) before one backward; compiled, the spectral-norm power
+                # iteration's in-place update of u then invalidates the first pass's saved tensors
+                # ("modified by an inplace operation"; pytorch#185497). G runs once per backward.
+                self.notes.append("--compile: D has spectral norm (model.d_sn), which torch.compile cannot train twice per step; G is compiled, D runs eagerly")
+            else:
+                self.D_train = torch.compile(self.D_train)
         o = cfg.optim
         self.opt_g = OPTIMIZERS[o.name](self.G.parameters(), o.lr_g, o)
         self.opt_d = OPTIMIZERS[o.name](self.D.parameters(), o.lr_d, o)

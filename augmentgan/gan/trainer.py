@@ -353,6 +353,7 @@ class _Run:
             class_counts=counts, fake_labels=cfg.fake_labels, seed=cfg.seed,
             dist=dist, sync_bn=cfg.sync_bn, compile=cfg.compile,
         )
+        self.notes += self.gan.notes
         seeds = derive_seeds(cfg.seed)
         self.batch_rng = np.random.default_rng(seeds.batches)
         sampler = RealSampler(data.labels, data.num_classes, cfg.real_sampling, self.batch_rng)
