@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from augmentgan.errors import AugmentganError, ConfigError
 
 __all__ = [
-    "DistInfo", "GlobalBatchNorm2d", "all_same", "convert_global_bn", "distributed_from_env", "main_first",
+    "DistInfo", "GlobalBatchNorm2d", "convert_global_bn", "distributed_from_env", "main_first",
     "setup", "state_digest",
 ]
 
@@ -115,7 +115,7 @@ def setup(device_name: str) -> Iterator[tuple[DistInfo, str]]:
         dist.init_process_group(backend)
     info = DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, backend)
     try:
-        yield info, _rank_device("cuda" if cuda else "cpu", info)
+        yield info, _rank_device("cuda" if cuda else device_name, info)
     finally:
         dist.destroy_process_group()
 
@@ -204,11 +204,6 @@ def state_digest(*modules: Optional[nn.Module], bn_stats: bool = True) -> str:
             h.update(name.encode())
             h.update(np.ascontiguousarray(tensor.detach().float().cpu().numpy()).tobytes())
     return h.hexdigest()
-
-
-def all_same(info: DistInfo, value: str) -> list[str]:
-    """Every rank's ``value`` (rank order); callers compare them."""
-    return [str(v) for v in gather_objects(info, value)]
 
 
 def rank_seed(seed: int, rank: int) -> int:

@@ -300,7 +300,7 @@ class _Meter:
 
     def flush(self, dist: DistInfo = ddp.SINGLE) -> dict[str, float]:
         """Means (over steps and ranks) since the last flush of the metrics that were computed; resets the sums."""
-        sums = ddp.all_reduce_mean(dist, self.sums.clone()).tolist()
+        sums = ddp.all_reduce_mean(dist, self.sums).tolist()  # zeroed below
         out = {n: s / self.counts[n] for n, s in zip(self.names, sums) if self.counts[n]}
         self.sums.zero_()
         self.counts = dict.fromkeys(self.names, 0)
@@ -436,7 +436,7 @@ class _Run:
 
     def check_in_sync(self, step: int) -> None:
         ema = self.gan.ema.model if self.gan.ema is not None else None
-        self.digests = tuple(ddp.all_same(self.dist, ddp.state_digest(self.gan.G, self.gan.D, ema, bn_stats=self.cfg.sync_bn or not self.dist.active)))
+        self.digests = tuple(ddp.gather_objects(self.dist, ddp.state_digest(self.gan.G, self.gan.D, ema, bn_stats=self.cfg.sync_bn or not self.dist.active)))
         if len(set(self.digests)) > 1:
             raise TrainingError(f"step {step}: the ranks' weights differ (digests {[d[:12] for d in self.digests]}); this is a bug - please report it with the run's config.yaml")
 
