@@ -38,7 +38,7 @@ def test_a_collapsed_class_is_flagged(real3, other3):
     ones = np.flatnonzero(other3.labels == 1)
     images[ones] = images[ones[0]]  # class "1": one image repeated
     result = evaluate(LabeledImages(images, other3.labels, other3.class_names, other3.source), real3, cas=False, **FAST)
-    assert result.per_class["1"]["mode_collapse"] is True and result.per_class["1"]["diversity_ratio"] == pytest.approx(0.0, abs=1e-9)
+    assert result.per_class["1"]["mode_collapse"] is True and result.per_class["1"]["diversity_ratio"] < 1e-4  # one image: features equal up to float32 kernel noise (1e-7 on AVX-512 bf16 CPUs)
     assert result.per_class["0"]["mode_collapse"] is False
     assert result.overall["mode_collapse_classes"] == ["1"]
 
