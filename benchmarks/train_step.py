@@ -129,10 +129,11 @@ class Reference:
         if self.ema is not None:
             self.ema_p, self.src_p = list(self.ema.model.parameters()), [p.detach() for p in self.G.parameters()]
             self.ema_b, self.src_b = list(self.ema.model.buffers()), list(self.G.buffers())
+        self.policy = gan.diffaug  # tricks.diffaug with auto resolved from the class counts
         self.d_steps = self.g_steps = 0
 
     def _aug(self, x: Tensor) -> Tensor:
-        return diff_augment(x, self.cfg.tricks.diffaug, generator=self.gen) if self.cfg.tricks.diffaug else x
+        return diff_augment(x, self.policy, generator=self.gen) if self.policy else x
 
     def _latent(self, b: int) -> tuple[Tensor, Tensor]:
         z = torch.randn(b, self.G.z_dim, generator=self.gen, device=self.device)

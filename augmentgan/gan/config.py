@@ -44,6 +44,10 @@ class ModelConfig(StrictModel):
     init: Literal["auto", "normal", "ortho", "xavier", "default"] = Field(
         "auto", description="weight init; auto = N(0, 0.02) for dcgan, orthogonal for biggan, xavier for resnet/sagan"
     )
+    mbstd: int = Field(
+        0, ge=0, description="minibatch standard deviation group size in D (Karras et al. 2018, ProGAN): one extra feature map "
+        "before D's last layer; 0 = off, 4 = ProGAN/StyleGAN. Groups are taken within the rows D sees (PacGAN rows, this rank's batch)"
+    )
 
 
 class LossConfig(StrictModel):
@@ -64,6 +68,12 @@ class RegConfig(StrictModel):
     clip: Optional[float] = Field(None, gt=0.0, description="WGAN weight clipping to [-c, c] after each D step (0.01)")
     ortho: float = Field(0.0, ge=0.0, description="BigGAN orthogonal regularisation weight on G (1e-4)")
     every: int = Field(1, ge=1, description="lazy regularisation: apply gp/dragan/r1 every k D steps (scaled by k)")
+    lecam: float = Field(0.0, ge=0.0, description="LeCam regularization weight (Tseng et al. 2021; 0.3 in StudioGAN's BigGAN-LeCam): E[relu(D(x) - ema_fake)^2] + E[relu(ema_real - D(G(z)))^2]")
+    lecam_decay: float = Field(0.99, gt=0.0, lt=1.0, description="decay of the LeCam EMAs of D(real) and D(fake)")
+    lecam_start: int = Field(1000, ge=0, description="G step from which the LeCam penalty applies (before it the EMAs just follow the last value; google/lecam-gan uses 1000)")
+    mode_seeking: float = Field(0.0, ge=0.0, description="mode-seeking weight (Mao et al. 2019, MSGAN, 1.0): G pairs two latents per class and minimizes 1 / (mean|G(z1)-G(z2)| / mean|z1-z2| + 1e-5)")
+    gsr: float = Field(0.0, ge=0.0, description="group spectral regularization weight (Rangwani et al. 2022, gSR, 0.5) on the class-conditional BatchNorm gains and biases of resnet/sagan/biggan G")
+    gsr_beta: float = Field(0.99, ge=0.0, lt=1.0, description="gSR per-class weights from the effective number of samples (1 - beta^n) / (1 - beta) (Cui et al. 2019); 0 = equal weights")
 
     @property
     def per_sample_grad(self) -> bool:
@@ -82,8 +92,22 @@ class OptimConfig(StrictModel):
     unrolled_k: int = Field(0, ge=0, description="unrolled GAN: G step through k virtual D steps (Metz et al. 2017); 0 = off")
 
 
+DIFFAUG_AUTO_POLICY = "color,translation,cutout"
+DIFFAUG_AUTO_BELOW = 1000
+
+
 class TricksConfig(StrictModel):
-    diffaug: str = Field("", description="DiffAugment policy, comma-separated subset of color,translation,cutout; empty = off")
+    diffaug: str = Field(
+        "auto", description=f"DiffAugment policy, comma-separated subset of color,translation,cutout; empty = off; auto = "
+        f"{DIFFAUG_AUTO_POLICY} when the smallest class has fewer than {DIFFAUG_AUTO_BELOW} images, else off (resolved from the data)"
+    )
+    ada_target: Optional[float] = Field(
+        None, gt=0.0, lt=1.0, description="adaptive DiffAugment probability (Karras et al. 2020, ADA): every 4 D steps p moves toward "
+        "E[sign D(real)] = target (0.6); each op is applied to a sample with probability p; None = always applied"
+    )
+    ada_kimg: float = Field(100.0, gt=0.0, description="ADA speed: real images (in thousands) for p to go from 0 to 1 (500 in ADA; lower for short runs)")
+    cond_start: int = Field(0, ge=0, description="transitional conditioning (Shahbazi et al. 2022): G step at which class conditioning starts ramping in")
+    cond_length: int = Field(0, ge=0, description="G steps over which conditioning ramps from 0 to 1; 0 = conditional from the start (off)")
     pac: int = Field(1, ge=1, le=8, description="PacGAN packing m: D sees m samples stacked on channels")
     ema: bool = Field(False, description="keep an EMA copy of G's weights (used for sampling)")
     ema_decay: float = Field(0.999, gt=0.0, lt=1.0)
@@ -92,11 +116,30 @@ class TricksConfig(StrictModel):
     @model_validator(mode="after")
     def _policy(self) -> "TricksConfig":
         allowed = {"color", "translation", "cutout"}
+        if self.diffaug.strip() == "auto":
+            return self
         ops = [p.strip() for p in self.diffaug.split(",") if p.strip()]
         bad = [p for p in ops if p not in allowed]
         if bad:
-            raise ValueError(f"unknown DiffAugment op(s) {bad}; use a comma-separated subset of {sorted(allowed)}")
+            raise ValueError(f"unknown DiffAugment op(s) {bad}; use auto, or a comma-separated subset of {sorted(allowed)}")
         return self
+
+    def cond_scale(self, g_step: int) -> float:
+        """Transitional conditioning's lambda_t at G step ``g_step`` (steps done): 0 before ``cond_start``,
+        a linear ramp over ``cond_length`` steps, then 1; always 1 when ``cond_length`` is 0."""
+        if self.cond_length == 0:
+            return 1.0
+        return min(max((g_step - self.cond_start) / self.cond_length, 0.0), 1.0)
+
+
+def resolve_diffaug(policy: str, class_counts) -> tuple[str, Optional[str]]:  # noqa: ANN001 - any int sequence
+    """``tricks.diffaug`` with ``auto`` decided from the class counts: (policy, a note saying why, or None)."""
+    if policy.strip() != "auto":
+        return policy, None
+    smallest = int(min(class_counts)) if len(class_counts) else 0
+    if smallest < DIFFAUG_AUTO_BELOW:
+        return DIFFAUG_AUTO_POLICY, f"tricks.diffaug auto -> {DIFFAUG_AUTO_POLICY}: the smallest class has {smallest} images (< {DIFFAUG_AUTO_BELOW})"
+    return "", f"tricks.diffaug auto -> off: every class has {DIFFAUG_AUTO_BELOW} images or more (smallest {smallest})"
 
 
 class GANConfig(StrictModel):

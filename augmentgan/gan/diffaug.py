@@ -94,11 +94,13 @@ def parse_policy(policy: str) -> list[str]:
     return ops
 
 
-def diff_augment(x: Tensor, policy: str, *, generator: Optional[torch.Generator] = None) -> Tensor:
+def diff_augment(x: Tensor, policy: str, *, generator: Optional[torch.Generator] = None, p: Optional[Tensor] = None) -> Tensor:
     """Apply the ops of ``policy`` (e.g. ``"color,translation,cutout"``) to ``x`` [B, C, H, W].
 
     Differentiable with respect to ``x``; every random number is drawn from ``generator``.
-    An empty policy returns ``x`` itself.
+    An empty policy returns ``x`` itself. ``p`` (a 0-dim tensor, ADA's adaptive probability,
+    Karras et al. 2020): each op group of the policy is applied to a sample with probability ``p``
+    (one uniform per sample and group, drawn after the op's own numbers); None = always applied.
     """
     ops = parse_policy(policy)
     if not ops:
@@ -106,6 +108,11 @@ def diff_augment(x: Tensor, policy: str, *, generator: Optional[torch.Generator]
     if x.ndim != 4:
         raise ValueError(f"diff_augment expects images [B, C, H, W], got shape {tuple(x.shape)}")
     for name in ops:
+        y = x
         for op in DIFFAUG_OPS[name]:
-            x = op(x, generator)
+            y = op(y, generator)
+        if p is not None:
+            keep = _per_sample(x, generator) >= p.to(x.dtype)
+            y = torch.where(keep, x, y)
+        x = y
     return x.contiguous()

@@ -17,14 +17,15 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from augmentgan.errors import ConfigError
-from augmentgan.gan.config import GANConfig, OptimConfig
+from augmentgan.gan.config import GANConfig, OptimConfig, resolve_diffaug
 from augmentgan.gan.diffaug import diff_augment
-from augmentgan.gan.distributed import SINGLE, DistInfo, convert_global_bn, rank_seed
+from augmentgan.gan.distributed import SINGLE, DistInfo, all_reduce_mean, convert_global_bn, rank_seed
 from augmentgan.gan.ema import EMA
+from augmentgan.gan.layers import set_cond_scale
 from augmentgan.gan.losses import get_loss
 from augmentgan.gan.models import build_discriminator, build_generator
 from augmentgan.gan.pacgan import pack, pack_labels
-from augmentgan.gan.regularizers import D_PENALTIES, clip_weights_, orthogonal_reg
+from augmentgan.gan.regularizers import D_PENALTIES, GroupSpectralReg, LeCamEMA, clip_weights_, lecam_reg, mode_seeking_loss, orthogonal_reg
 from augmentgan.gan.sampling import FakeLabels, LatentSampler, derive_seeds, torch_generator
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -44,6 +45,7 @@ _PENALTY_CALLS: dict[str, Callable[..., Tensor]] = {
     "r1": lambda D, real, fake, y, g: D_PENALTIES["r1"](D, real, y),
 }
 _PENALTY_SCALE = {"gp": 1.0, "dragan": 1.0, "r1": 0.5}
+ADA_INTERVAL = 4  # D steps between adjustments of the adaptive augmentation probability (stylegan2-ada)
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -152,13 +154,56 @@ class ConditionalGAN:
         self.penalty_gen = torch_generator(rank_seed(seeds.penalty, dist.rank), self.device)
         self.num_d_steps = 0
         self.num_g_steps = 0
+        # --- techniques against collapse on small data (issue 13); each keeps its state in state_dict() ---
+        t, reg = cfg.tricks, cfg.reg
+        if class_counts is not None:
+            self.diffaug = resolve_diffaug(t.diffaug, counts)[0]
+        else:  # no data to decide from: auto is off
+            self.diffaug = "" if t.diffaug.strip() == "auto" else t.diffaug
+        self.lecam = LeCamEMA(reg.lecam_decay, reg.lecam_start, self.device) if reg.lecam > 0 else None
+        if reg.gsr > 0 and not hasattr(self.G, "class_affines"):
+            raise ConfigError(f"reg.gsr={reg.gsr:g} regularizes class-conditional BatchNorm, which model.arch={cfg.model.arch!r} does not have; use resnet, sagan or biggan, or set reg.gsr=0")
+        self.gsr = GroupSpectralReg(counts, reg.gsr_beta) if reg.gsr > 0 else None
+        # ADA (Karras et al. 2020): p starts at 0 and follows E[sign D(real)] toward tricks.ada_target
+        self.ada_p = torch.zeros((), device=self.device) if t.ada_target is not None and self.diffaug else None
+        self._ada_acc = torch.zeros(2, device=self.device)  # sum of mean sign D(real) over the interval, D steps counted
+        # transitional conditioning (Shahbazi et al. 2022): lambda_t from the G step counter
+        self.transitional = t.cond_length > 0
+        self._split = self.transitional and bool(getattr(self.D, "has_projection", False))
+        self.cond_scale = -1.0
+        self._set_cond_scale()
 
     # --- the pieces of a step -----------------------------------------------------------
     @property
     def metric_names(self) -> list[str]:
         """The keys :meth:`train_iteration` can return, in a fixed order."""
         names = ["d_loss", "g_loss", "d_real", "d_fake", *self.penalties]
-        return names + (["ortho"] if self.cfg.reg.ortho > 0 else [])
+        names += ["ortho"] if self.cfg.reg.ortho > 0 else []
+        names += ["lecam"] if self.lecam is not None else []
+        names += ["mode_seeking"] if self.cfg.reg.mode_seeking > 0 else []
+        names += ["gsr"] if self.gsr is not None else []
+        names += ["ada_p"] if self.ada_p is not None else []
+        return names + (["cond_scale"] if self.transitional else [])
+
+    def _set_cond_scale(self) -> None:
+        """Put transitional conditioning's lambda_t for the current G step into G, D and the EMA copy."""
+        if not self.transitional:
+            return
+        value = self.cfg.tricks.cond_scale(self.num_g_steps)
+        if value != self.cond_scale:
+            self.cond_scale = value
+            for net in (self.G, self.D, self.ema.model if self.ema is not None else None):
+                if net is not None:
+                    set_cond_scale(net, value)
+
+    def _logits(self, D: Callable[..., Tensor], x: Tensor, y: Tensor) -> Tensor:
+        """D's logits in fp32: ``[B]``, or ``[B, 2]`` (unconditional, projection) under transitional conditioning."""
+        with self._autocast():
+            return (D(x, y, split=True) if self._split else D(x, y)).float()
+
+    def _combined(self, logits: Tensor) -> Tensor:
+        """What D outputs at the current lambda_t: unconditional + lambda_t x projection."""
+        return logits[:, 0] + self.cond_scale * logits[:, 1] if self._split else logits
 
     def fake_latents(self, n: int) -> tuple[Tensor, Tensor]:
         """``n`` latents and fake labels: this rank's slice of a global draw under torchrun."""
@@ -175,8 +220,8 @@ class ConditionalGAN:
 
     def d_inputs(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """What D sees: DiffAugment (each sample its own draw), then PacGAN packing."""
-        if self.cfg.tricks.diffaug:
-            x = diff_augment(x, self.cfg.tricks.diffaug, generator=self.aug_gen)
+        if self.diffaug:
+            x = diff_augment(x, self.diffaug, generator=self.aug_gen, p=self.ada_p)
         m = self.cfg.tricks.pac
         return (pack(x, m), pack_labels(y, m)) if m > 1 else (x, y)
 
@@ -197,12 +242,26 @@ class ConditionalGAN:
             x_fake = self.G_train(z, y_fake)
         real_in, real_y = self.d_inputs(x_real, y_real)
         fake_in, fake_y = self.d_inputs(x_fake, y_fake)
-        with self._autocast():
-            real_logits = self.D_train(real_in, real_y).float()
-            fake_logits = self.D_train(fake_in, fake_y).float()
-        loss = self.loss.d_loss(real_logits, fake_logits, label_smoothing=self.cfg.loss.label_smoothing)
+        real_raw = self._logits(self.D_train, real_in, real_y)
+        fake_raw = self._logits(self.D_train, fake_in, fake_y)
+        smoothing = self.cfg.loss.label_smoothing
+        if self._split:  # transitional: L(unconditional) + lambda_t L(projection), as in transitional-cGAN's loss.py
+            loss = self.loss.d_loss(real_raw[:, 0], fake_raw[:, 0], label_smoothing=smoothing)
+            loss = loss + self.cond_scale * self.loss.d_loss(real_raw[:, 1], fake_raw[:, 1], label_smoothing=smoothing)
+        else:
+            loss = self.loss.d_loss(real_raw, fake_raw, label_smoothing=smoothing)
+        real_logits, fake_logits = self._combined(real_raw), self._combined(fake_raw)
         out = {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+        if self.lecam is not None:
+            self.lecam.update(real_logits, fake_logits, self.num_g_steps)
+            if self.lecam.active(self.num_g_steps):
+                value = lecam_reg(real_logits, fake_logits, self.lecam.value[0], self.lecam.value[1])
+                loss = loss + self.cfg.reg.lecam * value
+                out["lecam"] = value.detach()
         self.num_d_steps += 1
+        if self.ada_p is not None:
+            self._ada_update(real_logits.detach(), x_real.shape[0] * self.dist.world_size)
+            out["ada_p"] = self.ada_p.clone()
         every = self.cfg.reg.every
         if self.penalties and self.num_d_steps % every == 0:
             for name in self.penalties:  # in fp32: gradient penalties are fragile in half precision
@@ -213,6 +272,19 @@ class ConditionalGAN:
         if self.cfg.reg.clip is not None:
             clip_weights_(self.D, self.cfg.reg.clip)
         return out
+
+    @torch.no_grad()
+    def _ada_update(self, real_logits: Tensor, global_batch: int) -> None:
+        """ADA's heuristic (stylegan2-ada training_loop.py): every 4 D steps move p by
+        ``sign(E[sign D(real)] - target) * batch * 4 / (ada_kimg * 1000)``, clamped to [0, 1]."""
+        self._ada_acc += torch.stack([real_logits.sign().mean(), torch.ones((), device=real_logits.device)])
+        if self.num_d_steps % ADA_INTERVAL:
+            return
+        acc = all_reduce_mean(self.dist, self._ada_acc)
+        rt = acc[0] / acc[1].clamp(min=1.0)
+        step = global_batch * ADA_INTERVAL / (self.cfg.tricks.ada_kimg * 1000.0)
+        self.ada_p.copy_((self.ada_p + torch.sign(rt - self.cfg.tricks.ada_target) * step).clamp(0.0, 1.0))
+        self._ada_acc.zero_()
 
     def unrolled_d(self, real_in: Tensor, real_y: Tensor, fake_in: Tensor, fake_y: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
         """D after ``optim.unrolled_k`` virtual steps on a copy of its parameters (Metz et al. 2017).
@@ -232,7 +304,7 @@ class ConditionalGAN:
             loss = self.loss.d_loss(r, f, label_smoothing=self.cfg.loss.label_smoothing)
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)
             params = {n: p if g is None else p - lr * g for (n, p), g in zip(params.items(), grads)}
-        return lambda x, y: functional_call(self.D, (params, buffers), (x, y))
+        return lambda x, y, **kw: functional_call(self.D, (params, buffers), (x, y), kw)
 
     def g_step(self, x_real: Tensor, y_real: Tensor) -> dict[str, Tensor]:
         """One G update with a batch as large as ``x_real``.
@@ -240,6 +312,9 @@ class ConditionalGAN:
         The real batch (the last one D saw) is used only by relativistic losses and unrolling.
         """
         z, y_fake = self.fake_latents(x_real.shape[0])
+        ms, half = self.cfg.reg.mode_seeking, x_real.shape[0] // 2
+        if ms > 0 and half:  # MSGAN: the second half repeats the first half's classes with other latents
+            y_fake = torch.cat([y_fake[:half], y_fake[:half], y_fake[2 * half:]])
         relativistic, unrolled = self.loss.relativistic, self.cfg.optim.unrolled_k > 0
         self.D.requires_grad_(False)  # no D weight gradients in the G step
         try:
@@ -248,15 +323,26 @@ class ConditionalGAN:
             fake_in, fake_y = self.d_inputs(x_fake, y_fake)
             real_in, real_y = self.d_inputs(x_real, y_real) if relativistic or unrolled else (None, None)
             D = self.unrolled_d(real_in, real_y, fake_in, fake_y) if unrolled else self.D
-            with self._autocast():
-                fake_logits = D(fake_in, fake_y).float()
-                real_logits = D(real_in, real_y).float() if relativistic else None
-            loss = self.loss.g_loss(fake_logits, real_logits)
+            fake_raw = self._logits(D, fake_in, fake_y)
+            real_raw = self._logits(D, real_in, real_y) if relativistic else None
+            if self._split:
+                loss = self.loss.g_loss(fake_raw[:, 0], real_raw[:, 0] if real_raw is not None else None)
+                loss = loss + self.cond_scale * self.loss.g_loss(fake_raw[:, 1], real_raw[:, 1] if real_raw is not None else None)
+            else:
+                loss = self.loss.g_loss(fake_raw, real_raw)
             out = {"g_loss": loss.detach()}
             if self.cfg.reg.ortho > 0:
                 ortho = orthogonal_reg(self.G)
                 loss = loss + self.cfg.reg.ortho * ortho
                 out["ortho"] = ortho.detach()
+            if ms > 0 and half:
+                value = mode_seeking_loss(x_fake[:half], x_fake[half : 2 * half], z[:half], z[half : 2 * half])
+                loss = loss + ms * value
+                out["mode_seeking"] = value.detach()
+            if self.gsr is not None:
+                value = self.gsr(self.G)
+                loss = loss + self.cfg.reg.gsr * value
+                out["gsr"] = value.detach()
             self._apply(loss, self.opt_g, self.scaler_g)
         finally:
             self.D.requires_grad_(True)
@@ -271,6 +357,7 @@ class ConditionalGAN:
         Returns detached 0-dim float tensors (means over the D steps; penalties over the D steps
         that computed them) without a device sync.
         """
+        self._set_cond_scale()
         sums: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
         for _ in range(self.cfg.optim.n_dis):
@@ -280,6 +367,8 @@ class ConditionalGAN:
                 counts[k] = counts.get(k, 0) + 1
         out = {k: v / counts[k] if counts[k] > 1 else v for k, v in sums.items()}
         out.update(self.g_step(x, y))
+        if self.transitional:
+            out["cond_scale"] = torch.tensor(self.cond_scale, device=out["g_loss"].device)
         return out
 
     # --- sampling -------------------------------------------------------------------------
@@ -319,6 +408,10 @@ class ConditionalGAN:
                 "augment": self.aug_gen.get_state(),
                 "penalty": self.penalty_gen.get_state(),
             },
+            # issue 13's techniques (absent = off): LeCam EMAs, gSR power-iteration vectors, ADA p
+            "lecam": self.lecam.state_dict() if self.lecam is not None else None,
+            "gsr": self.gsr.state_dict() if self.gsr is not None else None,
+            "ada": {"p": self.ada_p.clone(), "acc": self._ada_acc.clone()} if self.ada_p is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -339,3 +432,15 @@ class ConditionalGAN:
         self.latent.generator.set_state(gens["latent"].cpu())
         self.aug_gen.set_state(gens["augment"].cpu())
         self.penalty_gen.set_state(gens["penalty"].cpu())
+        for name, part in (("lecam", self.lecam), ("gsr", self.gsr)):
+            if part is not None:
+                if state.get(name) is None:
+                    raise ValueError(f"the checkpoint has no {name} state but reg.{name} is on")
+                part.load_state_dict(state[name])
+        if self.ada_p is not None:
+            if state.get("ada") is None:
+                raise ValueError("the checkpoint has no ADA state but tricks.ada_target is set")
+            self.ada_p.copy_(state["ada"]["p"])
+            self._ada_acc.copy_(state["ada"]["acc"])
+        self.cond_scale = -1.0
+        self._set_cond_scale()

@@ -74,6 +74,46 @@ def raw_weight(module: nn.Module) -> Tensor:
     return module.weight
 
 
+def set_cond_scale(module: nn.Module, value: float) -> None:
+    """Set transitional conditioning's lambda_t (Shahbazi et al. 2022) in every submodule that has a
+    ``cond_scale`` buffer (generators scale their class input by it, discriminators their class term)."""
+    with torch.no_grad():
+        for m in module.modules():
+            buf = m._buffers.get("cond_scale")
+            if buf is not None:
+                buf.fill_(float(value))
+
+
+def mbstd_group(n: int, group_size: int) -> int:
+    """The largest divisor of ``n`` not above ``group_size`` (ProGAN needs groups that tile the batch)."""
+    return max(g for g in range(1, min(group_size, n) + 1) if n % g == 0)
+
+
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, ProGAN; StyleGAN2's ``MinibatchStdLayer``).
+
+    The batch is split into groups of ``group_size`` samples (strided, as in StyleGAN2: sample ``i``
+    belongs to group ``i mod (N / G)``; ``G`` is the largest divisor of ``N`` not above ``group_size``),
+    the standard deviation of every feature over each group is averaged into one number per group,
+    and that number is appended to each of the group's samples as one constant feature map. D can
+    then see how varied a batch is, which a collapsed generator cannot fake.
+    """
+
+    def __init__(self, group_size: int) -> None:
+        super().__init__()
+        if group_size < 1:
+            raise ValueError(f"minibatch std group size must be >= 1, got {group_size} (model.mbstd)")
+        self.group_size = group_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        g = mbstd_group(n, self.group_size)
+        y = x.reshape(g, n // g, c, h, w)
+        y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt()  # [N/G, C, H, W]
+        y = y.mean(dim=(1, 2, 3)).reshape(-1, 1, 1, 1).repeat(g, 1, h, w)  # [N, 1, H, W]
+        return torch.cat([x, y.to(x.dtype)], dim=1)
+
+
 class ConditionalBatchNorm2d(nn.Module):
     """BatchNorm without affine, then a per-sample gain ``1 + g`` and bias ``b``.
 
@@ -104,14 +144,33 @@ class ConditionalBatchNorm2d(nn.Module):
             with torch.no_grad():
                 nn.init.normal_(self.gain.weight, 0.0, 0.02)
                 nn.init.zeros_(self.bias.weight)
+            # transitional conditioning's lambda_t scales the class part (not in the state dict)
+            self.register_buffer("cond_scale", torch.ones(()), persistent=False)
         else:
             self.gain = linear(cond_dim, num_features, bias=False)
             self.bias = linear(cond_dim, num_features, bias=False)
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         h = self.bn(x)
-        gain = 1.0 + self.gain(cond)
-        return h * gain[:, :, None, None] + self.bias(cond)[:, :, None, None]
+        g, b = self.gain(cond), self.bias(cond)
+        scale = self._buffers.get("cond_scale")
+        if scale is not None:
+            g, b = g * scale, b * scale
+        return h * (1.0 + g)[:, :, None, None] + b[:, :, None, None]
+
+    def class_affine(self, embedding: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        """The per-class gains and biases ``(gamma [K, C], beta [K, C])`` that gSR regularizes.
+
+        Class mode: the embedding tables. Vector mode (BigGAN): the maps applied to the class part of the
+        condition, ``embedding [K, E]`` (the shared class embedding) against the first ``E`` input columns
+        (the z chunk zero-padded, as in val-iisc/gSRGAN).
+        """
+        if self._buffers.get("cond_scale") is not None:
+            return self.gain.weight, self.bias.weight
+        if embedding is None:
+            raise ValueError("class_affine of a vector-mode ConditionalBatchNorm2d needs the class embedding")
+        e = embedding.shape[1]
+        return embedding @ self.gain.weight[:, :e].t(), embedding @ self.bias.weight[:, :e].t()
 
 
 class SelfAttention(nn.Module):

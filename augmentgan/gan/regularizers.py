@@ -8,18 +8,24 @@ of channels.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional, Union
+import math
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from augmentgan.gan._random import rand
 
 __all__ = [
     "D_PENALTIES",
+    "GroupSpectralReg",
+    "LeCamEMA",
     "clip_weights_",
     "dragan_penalty",
     "gradient_penalty",
+    "lecam_reg",
+    "mode_seeking_loss",
     "orthogonal_reg",
     "r1_penalty",
 ]
@@ -147,3 +153,122 @@ D_PENALTIES: dict[str, Callable[..., Tensor]] = {
     "dragan": dragan_penalty,
     "r1": r1_penalty,
 }
+
+
+# --- LeCam (Tseng et al. 2021) -----------------------------------------------------------------
+def lecam_reg(real_logits: Tensor, fake_logits: Tensor, ema_real: Tensor, ema_fake: Tensor) -> Tensor:
+    """LeCam regularization (Tseng et al. 2021, google/lecam-gan ``lecam_reg``):
+    ``E[relu(D(x) - ema_fake)^2] + E[relu(ema_real - D(G(z)))^2]``, the anchors being the EMAs of
+    D's mean outputs on fakes and reals. It keeps D's predictions from drifting apart on few data."""
+    return F.relu(real_logits - ema_fake).pow(2).mean() + F.relu(ema_real - fake_logits).pow(2).mean()
+
+
+class LeCamEMA:
+    """The EMAs of mean D(real) and D(fake) that anchor :func:`lecam_reg`, kept on the device (no sync).
+
+    As google/lecam-gan's ``ema_losses``: before G step ``start`` the average is the last value
+    (decay 0), from then on ``ema <- decay * ema + (1 - decay) * value``. Its state (the two
+    averages) belongs in the checkpoint.
+    """
+
+    def __init__(self, decay: float, start: int, device: torch.device | str | None = None) -> None:
+        self.decay, self.start = float(decay), int(start)
+        self.value = torch.zeros(2, device=device)  # [ema_real, ema_fake]
+
+    def update(self, real_logits: Tensor, fake_logits: Tensor, g_step: int) -> None:
+        cur = torch.stack([real_logits.detach().mean(), fake_logits.detach().mean()]).to(self.value.dtype)
+        if g_step < self.start:
+            self.value.copy_(cur)
+        else:
+            self.value.lerp_(cur, 1.0 - self.decay)
+
+    def active(self, g_step: int) -> bool:
+        return g_step >= self.start
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"value": self.value.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.value.copy_(state["value"].to(self.value.device))
+
+
+# --- mode seeking (Mao et al. 2019, MSGAN) ------------------------------------------------------
+MS_EPS = 1e-5
+
+
+def mode_seeking_loss(fake_a: Tensor, fake_b: Tensor, z_a: Tensor, z_b: Tensor) -> Tensor:
+    """MSGAN's term for G (Mao et al. 2019): ``1 / (mean|G(z1) - G(z2)| / mean|z1 - z2| + eps)``, the two
+    halves generated for the same classes; minimizing it pushes different latents to different images."""
+    ratio = (fake_a.float() - fake_b.float()).abs().mean() / (z_a.float() - z_b.float()).abs().mean()
+    return 1.0 / (ratio + MS_EPS)
+
+
+# --- group spectral regularization (Rangwani et al. 2022, gSR) ---------------------------------
+def group_shape(channels: int) -> tuple[int, int]:
+    """gSRGAN's ``get_dimensions``: ``(h, w)`` with ``h * w = channels`` and ``h`` the largest divisor <= sqrt."""
+    h = max(i for i in range(1, int(math.isqrt(channels)) + 1) if channels % i == 0)
+    return h, channels // h
+
+
+def class_balanced_weights(class_counts: Sequence[int], beta: float) -> Tensor:
+    """gSR's per-class weights: inversely proportional to the effective number of samples
+    ``(1 - beta^n) / (1 - beta)`` (Cui et al. 2019), normalised to average 1 over classes (all 1 when beta is 0)."""
+    n = torch.tensor([float(c) for c in class_counts], dtype=torch.float64)
+    if beta <= 0:
+        return torch.ones_like(n)
+    inv = (1.0 - beta) / (1.0 - beta**n)
+    return inv * len(n) / inv.sum()
+
+
+class GroupSpectralReg:
+    """gSR (Rangwani et al. 2022, val-iisc/gSRGAN): each class's conditional-BatchNorm gain (and bias)
+    vector of C values is grouped into an ``h x w`` matrix (:func:`group_shape`) and the square of its largest
+    singular value, from persistent power iterations (4 per step, 40 the first time, as in gSRGAN), is
+    penalised, weighted per class by :func:`class_balanced_weights` and averaged over layers and classes.
+    Tail classes are the ones whose spectral norms explode; this keeps them from collapsing.
+
+    The power-iteration vectors are state: :meth:`state_dict` goes into the checkpoint.
+    """
+
+    def __init__(self, class_counts: Sequence[int], beta: float = 0.99, n_iter: int = 4) -> None:
+        self.weights = class_balanced_weights(class_counts, beta)
+        self.n_iter = n_iter
+        self.vectors: list[Tensor] = []  # per matrix set: [K, h] u then [K, w] v, alternating
+
+    def _sigma(self, w: Tensor, index: int) -> Tensor:
+        k, c = w.shape
+        h, wd = group_shape(c)
+        mats = w.reshape(k, h, wd)
+        with torch.no_grad():
+            m = mats.detach().float()
+            if len(self.vectors) <= 2 * index:
+                self.vectors += [torch.ones(k, h, device=w.device) / math.sqrt(h), torch.ones(k, wd, device=w.device) / math.sqrt(wd)]
+                iters = 10 * self.n_iter
+            else:
+                iters = self.n_iter
+            if self.vectors[2 * index].device != w.device:  # loaded from a checkpoint on another device
+                self.vectors[2 * index : 2 * index + 2] = [t.to(w.device) for t in self.vectors[2 * index : 2 * index + 2]]
+            u, v = self.vectors[2 * index], self.vectors[2 * index + 1]
+            for _ in range(iters):
+                v = F.normalize(torch.einsum("khw,kh->kw", m, u), dim=1, eps=1e-3)
+                u = F.normalize(torch.einsum("khw,kw->kh", m, v), dim=1, eps=1e-3)
+            self.vectors[2 * index].copy_(u)
+            self.vectors[2 * index + 1].copy_(v)
+        return torch.einsum("kh,khw,kw->k", u, mats.float(), v)
+
+    def __call__(self, G: nn.Module) -> Tensor:
+        affines = getattr(G, "class_affines", None)
+        if affines is None:
+            raise ValueError(f"gSR needs a generator with class-conditional BatchNorm (resnet, sagan, biggan), not {type(G).__name__}")
+        pairs = affines()
+        lam = self.weights.to(device=pairs[0][0].device, dtype=torch.float32)
+        total = torch.zeros((), device=pairs[0][0].device)
+        for i, (gamma, beta) in enumerate(pairs):
+            total = total + (lam * (self._sigma(gamma, 2 * i).pow(2) + self._sigma(beta, 2 * i + 1).pow(2))).sum()
+        return total / (len(pairs) * len(lam))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"vectors": [v.clone() for v in self.vectors]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.vectors = [v.clone() for v in state["vectors"]]

@@ -31,7 +31,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Iterator, Literal, Optional, Sequence
 
 import numpy as np
 import torch
@@ -45,7 +45,8 @@ from augmentgan.data.types import LabeledImages
 from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError, OutputExistsError, TrainingError, TrainingInterrupted
 from augmentgan.gan import checkpoint as ckpt
 from augmentgan.gan import distributed as ddp
-from augmentgan.gan.config import GANConfig
+from augmentgan.gan.config import GANConfig, resolve_diffaug
+from augmentgan.gan.layers import set_cond_scale
 from augmentgan.gan.distributed import DistInfo
 from augmentgan.gan.gan import ConditionalGAN, Precision, resolve_device
 from augmentgan.gan.models import attention_sizes, build_generator, resolve_attn_res, resolve_d_norm, resolve_init
@@ -135,13 +136,21 @@ def resolve_img_size(data: LabeledImages, requested: Optional[int]) -> int:
     return fits[0]
 
 
-def resolve_gan_config(gan: GANConfig, img_size: int) -> tuple[GANConfig, list[str]]:
-    """Adapt preset values that do not fit the image size; returns the config and what changed.
+def resolve_gan_config(gan: GANConfig, img_size: int, class_counts: Optional[Sequence[int]] = None) -> tuple[GANConfig, list[str]]:
+    """Adapt preset values that do not fit the image size or the data; returns the config and what changed.
 
-    Self-attention must sit at a feature-map size the model has at ``img_size``; a preset's
-    ``attn_res`` that does not exist there (e.g. sagan's 32 on 16x16 data) becomes the largest
-    valid size not above it (the smallest valid one if none is).
+    ``tricks.diffaug: auto`` becomes the DiffAugment policy the class counts call for (all three ops
+    when the smallest class has fewer than 1,000 images, else off). Self-attention must sit at a
+    feature-map size the model has at ``img_size``; a preset's ``attn_res`` that does not exist there
+    (e.g. sagan's 32 on 16x16 data) becomes the largest valid size not above it (the smallest valid one if none is).
     """
+    if class_counts is not None and gan.tricks.diffaug.strip() == "auto":  # recorded resolved in config.yaml, no warning
+        policy, _ = resolve_diffaug(gan.tricks.diffaug, class_counts)
+        gan = gan.model_copy(update={"tricks": gan.tricks.model_copy(update={"diffaug": policy})})
+    return _resolve_attention(gan, img_size)
+
+
+def _resolve_attention(gan: GANConfig, img_size: int) -> tuple[GANConfig, list[str]]:
     attn = gan.model.attn_res
     valid = attention_sizes(gan.model.arch, img_size)
     if attn is None or attn in valid or not valid:
@@ -330,7 +339,7 @@ class _Run:
         self.cfg, self.out, self.dist = cfg, out, dist
         check_class_counts(data.class_counts(), data.class_names)
         self.img_size = resolve_img_size(data, cfg.img_size)
-        self.gan_cfg, self.notes = resolve_gan_config(gan_cfg, self.img_size)
+        self.gan_cfg, self.notes = resolve_gan_config(gan_cfg, self.img_size, data.class_counts().tolist())
         pac, world = self.gan_cfg.tricks.pac, dist.world_size
         if cfg.batch % (pac * world):
             where = f"tricks.pac={pac}" + (f" x {world} processes (train.batch is the global batch; each rank gets batch/{world})" if world > 1 else "")
@@ -618,6 +627,7 @@ def load_generator(
         with torch.random.fork_rng(devices=[]):
             G = build_generator(gan.model, img_size=data["img_size"], channels=data["channels"], num_classes=len(data["class_names"]))
         G.load_state_dict(weights)
+        set_cond_scale(G, gan.tricks.cond_scale(int(payload["step"])))  # transitional conditioning's lambda_t at that step
     except (KeyError, TypeError, ValidationError, RuntimeError) as err:
         detail = format_validation_error(err) if isinstance(err, ValidationError) else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         raise CheckpointError(f"{path} does not match this augmentgan's GAN models ({detail[:200]}); it was written by another version or edited") from None

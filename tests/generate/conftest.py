@@ -59,7 +59,7 @@ def run_dir(tmp_path_factory, real) -> Path:
     """A tiny DCGAN (EMA on, BCE loss) trained for a few steps; its data spec is recorded."""
     root = tmp_path_factory.mktemp("gan")
     spec = save(real, root / "real.h5")
-    gan = get_preset("dcgan", {"model.g_ch": 8, "model.d_ch": 8, "model.z_dim": 16, "model.embed_dim": 8, "tricks.ema": True, "tricks.ema_decay": 0.9})
+    gan = get_preset("dcgan", {"model.g_ch": 8, "model.d_ch": 8, "model.z_dim": 16, "model.embed_dim": 8, "tricks.ema": True, "tricks.ema_decay": 0.9, "tricks.diffaug": ""})
     cfg = TrainConfig(steps=40, batch=16, device="cpu", sample_every=0, ckpt_every=40, log_every=20)
     with one_thread():
         return train(real, gan, cfg, root / "run", data_spec=str(spec)).run_dir

@@ -48,7 +48,7 @@ def _dcgan_g(cfg: ModelConfig, **kw) -> nn.Module:
 
 def _dcgan_d(cfg: ModelConfig, *, per_sample_grad: bool, **kw) -> nn.Module:
     norm = resolve_d_norm(cfg, per_sample_grad)
-    return DCGANDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, norm=norm, **kw)
+    return DCGANDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, norm=norm, mbstd=cfg.mbstd, **kw)
 
 
 def _resnet_g(cfg: ModelConfig, **kw) -> nn.Module:
@@ -57,7 +57,7 @@ def _resnet_g(cfg: ModelConfig, **kw) -> nn.Module:
 
 def _resnet_d(cfg: ModelConfig, *, per_sample_grad: bool, **kw) -> nn.Module:
     # residual Ds have no BatchNorm (spectral norm only): per-sample penalties need no change
-    return ResNetDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, **kw)
+    return ResNetDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, mbstd=cfg.mbstd, **kw)
 
 
 def _biggan_g(cfg: ModelConfig, **kw) -> nn.Module:
@@ -66,7 +66,7 @@ def _biggan_g(cfg: ModelConfig, **kw) -> nn.Module:
 
 def _biggan_d(cfg: ModelConfig, *, per_sample_grad: bool, **kw) -> nn.Module:
     # no BatchNorm in D, as for resnet
-    return BigGANDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, **kw)
+    return BigGANDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, mbstd=cfg.mbstd, **kw)
 
 
 MODELS: dict[str, ModelEntry] = {

@@ -102,9 +102,16 @@ class BigGANGenerator(nn.Module):
         self.attn_after = sizes.index(attn_res) if attn_res is not None else -1
         self.attention = SelfAttention(widths[self.attn_after + 1], conv) if attn_res is not None else None
         self.out = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU(), conv(widths[-1], channels, 3, padding=1), nn.Tanh())
+        # transitional conditioning's lambda_t scales the shared class embedding (not in the state dict)
+        self.register_buffer("cond_scale", torch.ones(()), persistent=False)
+
+    def class_affines(self) -> list[tuple[Tensor, Tensor]]:
+        """Per-class (gain, bias) matrices ``[K, C]`` of every conditional BatchNorm (for gSR)."""
+        e = self.shared.weight
+        return [bn.class_affine(e) for block in self.blocks for bn in (block.bn1, block.bn2)]
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
-        e = self.shared(y).to(z.dtype)
+        e = (self.shared(y) * self.cond_scale).to(z.dtype)
         if self.hier:
             z0, *zs = z.tensor_split(self.n_chunks, dim=1)
             conds = [torch.cat([e, zc], dim=1) for zc in zs]

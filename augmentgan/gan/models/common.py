@@ -36,6 +36,8 @@ class ConditionalDiscriminator(nn.Module, ABC):
         self.d_cond = d_cond
         self.in_channels = channels * pac + (num_classes * pac if d_cond == "channels" else 0)
         self.embed: nn.Module | None = None
+        # transitional conditioning's lambda_t: weight of the class term (not in the state dict)
+        self.register_buffer("cond_scale", torch.ones(()), persistent=False)
 
     def _make_embedding(self, embedding: Callable[..., nn.Module], feat_dim: int) -> None:
         if self.d_cond == "projection":
@@ -49,13 +51,23 @@ class ConditionalDiscriminator(nn.Module, ABC):
     def output(self, h: Tensor) -> Tensor:
         """psi: feature map -> unconditional logits ``[B]``."""
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    @property
+    def has_projection(self) -> bool:
+        """True when the class enters as a separate projection term (``split=True`` is meaningful)."""
+        return self.embed is not None
+
+    def forward(self, x: Tensor, y: Tensor, *, split: bool = False) -> Tensor:
+        """Logits ``[B]``: unconditional + ``cond_scale`` x projection term; with ``split`` the two terms
+        as ``[B, 2]`` (unconditional, projection) for transitional conditioning's two-part loss."""
         labels = label_matrix(y, self.pac)
         if self.d_cond == "channels":
-            maps = F.one_hot(labels, self.num_classes).flatten(1).to(x.dtype)
+            maps = F.one_hot(labels, self.num_classes).flatten(1).to(x.dtype) * self.cond_scale.to(x.dtype)
             x = torch.cat([x, maps[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
         h = self.features(x)
         out = self.output(h)
-        if self.embed is not None:
-            out = out + (self.embed(labels).mean(1) * h.sum(dim=(2, 3))).sum(1)
-        return out
+        if self.embed is None:
+            return torch.stack([out, torch.zeros_like(out)], dim=1) if split else out
+        proj = (self.embed(labels).mean(1) * h.sum(dim=(2, 3))).sum(1)
+        if split:
+            return torch.stack([out, proj], dim=1)
+        return out + self.cond_scale * proj

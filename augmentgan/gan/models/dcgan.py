@@ -17,7 +17,7 @@ from typing import Literal, Optional
 import torch
 from torch import Tensor, nn
 
-from augmentgan.gan.layers import InitScheme, SelfAttention, conv_factory, embedding_factory
+from augmentgan.gan.layers import InitScheme, MinibatchStd, SelfAttention, conv_factory, embedding_factory
 from augmentgan.gan.models.common import ConditionalDiscriminator, DCond
 
 DNorm = Literal["batch", "none", "layer"]
@@ -87,9 +87,11 @@ class DCGANGenerator(nn.Module):
             in_ch = out_ch
         layers += [conv_t(in_ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        # transitional conditioning's lambda_t scales the class embedding (not in the state dict)
+        self.register_buffer("cond_scale", torch.ones(()), persistent=False)
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
-        h = torch.cat([z, self.embed(y).to(z.dtype)], dim=1)
+        h = torch.cat([z, (self.embed(y) * self.cond_scale).to(z.dtype)], dim=1)
         return self.net(h[:, :, None, None])
 
 
@@ -109,6 +111,7 @@ class DCGANDiscriminator(ConditionalDiscriminator):
         d_cond: DCond = "projection",
         attn_res: Optional[int] = None,
         init: InitScheme = "normal",
+        mbstd: int = 0,
     ) -> None:
         super().__init__(channels=channels, num_classes=num_classes, pac=pac, d_cond=d_cond)
         conv = conv_factory(sn, init)
@@ -125,11 +128,13 @@ class DCGANDiscriminator(ConditionalDiscriminator):
                 layers.append(SelfAttention(out_ch, conv))
             in_ch = out_ch
         self.net = nn.Sequential(*layers)
-        self.head = conv(in_ch, 1, 4, 1, 0)
+        # minibatch std (ProGAN) feeds the last layer only; the projection term sees the plain features
+        self.mbstd = MinibatchStd(mbstd) if mbstd else None
+        self.head = conv(in_ch + (1 if mbstd else 0), 1, 4, 1, 0)
         self._make_embedding(embedding_factory(sn, init), in_ch)
 
     def features(self, x: Tensor) -> Tensor:
         return self.net(x)
 
     def output(self, h: Tensor) -> Tensor:
-        return self.head(h).flatten()
+        return self.head(self.mbstd(h) if self.mbstd is not None else h).flatten()

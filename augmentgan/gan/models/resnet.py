@@ -23,6 +23,7 @@ from augmentgan.gan.layers import (
     DBlock,
     GBlock,
     InitScheme,
+    MinibatchStd,
     SelfAttention,
     conv_factory,
     embedding_factory,
@@ -104,6 +105,10 @@ class ResNetGenerator(nn.Module):
         self.attention = SelfAttention(widths[self.attn_after + 1], conv) if attn_res is not None else None
         self.out = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU(), conv(widths[-1], channels, 3, padding=1), nn.Tanh())
 
+    def class_affines(self) -> list[tuple[Tensor, Tensor]]:
+        """Per-class (gain, bias) matrices ``[K, C]`` of every conditional BatchNorm (for gSR)."""
+        return [bn.class_affine() for block in self.blocks for bn in (block.bn1, block.bn2)]
+
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
         h = self.linear(z).reshape(z.shape[0], -1, 4, 4)
         for i, block in enumerate(self.blocks):
@@ -130,12 +135,16 @@ class ResidualDiscriminator(ConditionalDiscriminator):
         d_cond: DCond = "projection",
         attn_res: Optional[int] = None,
         init: InitScheme = "xavier",
+        mbstd: int = 0,
     ) -> None:
         super().__init__(channels=channels, num_classes=num_classes, pac=pac, d_cond=d_cond)
         conv = conv_factory(sn, init)
         widths = [self.in_channels] + [m * ch for m in d_arch[0]]
+        last = len(d_arch[0]) - 1
+        # minibatch std (ProGAN) is one more input map of the last block (4x4 here, as in StyleGAN2's epilogue)
+        self.mbstd = MinibatchStd(mbstd) if mbstd else None
         self.blocks = nn.ModuleList(
-            DBlock(c_in, c_out, conv=conv, downsample=down, preactivation=i > 0, wide=wide)
+            DBlock(c_in + (1 if mbstd and i == last else 0), c_out, conv=conv, downsample=down, preactivation=i > 0, wide=wide)
             for i, (c_in, c_out, down) in enumerate(zip(widths[:-1], widths[1:], d_arch[1]))
         )
         sizes = down_sizes(img_size, d_arch)
@@ -146,7 +155,10 @@ class ResidualDiscriminator(ConditionalDiscriminator):
 
     def features(self, x: Tensor) -> Tensor:
         h = x
+        last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
+            if i == last and self.mbstd is not None:
+                h = self.mbstd(h)
             h = block(h)
             if i == self.attn_after:
                 h = self.attention(h)
