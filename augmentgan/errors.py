@@ -19,6 +19,11 @@ class DataError(AugmentganError):
     exit_code = 3
 
 
+class ImageArrayError(DataError, ValueError):
+    """An array given to :class:`augmentgan.GANOverSampler` that does not hold images (wrong
+    shape, pixel values out of range): a DataError, and a ValueError as scikit-learn expects."""
+
+
 class ConfigError(AugmentganError):
     """A bad preset, override, recipe key or option value."""
 

@@ -18,17 +18,26 @@ from augmentgan.errors import DataError
 
 class H5ImageDataset(Dataset):
     """Items are ``(image, label)``: image a float32 (C, H, W) tensor in [0, 1] (like
-    torchvision's ``ToTensor``), passed through ``transform`` if given; label an int.
+    torchvision's ``ToTensor``), passed through ``transform`` if given; label an int, passed
+    through ``target_transform`` if given.
 
-    Labels, class names and sources are read once at construction (``targets``,
-    ``class_names``, ``source``: small). Images are read one at a time from a file handle
-    opened on first use in each process, so DataLoader workers each get their own handle
-    (the handle is dropped when pickled and reopened after a fork).
+    Like torchvision's datasets: ``classes`` (class names in label order), ``class_to_idx``
+    (name -> label) and ``targets``; augmentgan adds ``source`` (per-sample
+    :class:`~augmentgan.data.types.Source` values, e.g. to weight or drop synthetic rows).
+    Labels, class names and sources are read once at construction (small). Images are read one
+    at a time from a file handle opened on first use in each process, so DataLoader workers each
+    get their own handle (the handle is dropped when pickled and reopened after a fork).
     """
 
-    def __init__(self, path: str | os.PathLike, transform: Callable[[torch.Tensor], Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        transform: Callable[[torch.Tensor], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.transform = transform
+        self.target_transform = target_transform
         with open_hdf5(self.path) as f:
             if not is_augmentgan_hdf5(f):
                 raise DataError(f"{self.path} is not an augmentgan HDF5 file; convert it first: augmentgan convert {self.path} OUT.h5 --keys IMAGES,LABELS")
@@ -36,6 +45,8 @@ class H5ImageDataset(Dataset):
             self.targets = require_dataset(f, "labels", self.path, "labels")[()].astype(np.int64)
             self.source = require_dataset(f, "source", self.path, "source")[()].astype(np.uint8)
             self.class_names = tuple(decode_names(require_dataset(f, "class_names", self.path, "class names")[()], f"{self.path}:class_names"))
+        self.classes: list[str] = list(self.class_names)
+        self.class_to_idx: dict[str, int] = {name: i for i, name in enumerate(self.classes)}
         self._file: h5py.File | None = None
         self._pid: int | None = None
 
@@ -55,7 +66,10 @@ class H5ImageDataset(Dataset):
         image = torch.from_numpy(self._images()[index]).permute(2, 0, 1).float().div_(255.0)
         if self.transform is not None:
             image = self.transform(image)
-        return image, int(self.targets[index])
+        target: Any = int(self.targets[index])
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
 
     def close(self) -> None:
         """Close this process's file handle (it reopens on the next access)."""

@@ -26,6 +26,14 @@ def test_items_are_chw_floats_in_unit_range(tmp_path, small_data):
         ds[12]
 
 
+def test_classes_and_target_transform_like_torchvision(tmp_path, small_data):
+    ds = H5ImageDataset(save(small_data, tmp_path / "d.h5"), target_transform=lambda t: ds.classes[t])
+    assert ds.classes == ["ant", "bee", "Kühe"]
+    assert ds.class_to_idx == {"ant": 0, "bee": 1, "Kühe": 2}
+    _, name = ds[2]
+    assert name == "Kühe" and ds.class_to_idx[name] == small_data.labels[2]
+
+
 def test_pickling_drops_the_handle(tmp_path, small_data):
     ds = H5ImageDataset(save(small_data, tmp_path / "d.h5"))
     ds[0]
