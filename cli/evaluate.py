@@ -85,7 +85,7 @@ def register_evaluate(app: typer.Typer) -> None:
         classifier_steps: int = typer.Option(400, "--classifier-steps", min=1, help="Training steps of the domain feature classifier (cached per data and settings)."),
         max_samples: int = typer.Option(10000, "--max-samples", min=2, help="Subsample larger sets (seeded) for the metrics."),
         seed: int = typer.Option(0, "--seed", help="Seed of the classifiers and subsampling."),
-        device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N, mps or auto."),
+        device: str = typer.Option("auto", "--device", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
         """Sample quality of a synthetic set against real data: FID, KID, precision/recall, density/coverage, diversity, memorization, CAS."""
@@ -149,7 +149,7 @@ def register_utility(app: typer.Typer) -> None:
         set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a recipe key, e.g. --set gan.steps=300; repeatable."),
         method: Optional[List[str]] = typer.Option(None, "--method", help="Only these methods (none, ros, classical, smote, recipe); repeatable."),
         split: str = typer.Option("train", "--split", help="NPZ only: the x_<split>/y_<split> arrays of DATA."),
-        device: str = typer.Option("cpu", "--device", help="Device of the classifiers (the GAN uses the recipe's gan.device)."),
+        device: str = typer.Option("auto", "--device", help="Device of the classifiers: auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps (the GAN uses the recipe's gan.device)."),
         report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the tables as a self-contained HTML file."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
@@ -19,7 +20,7 @@ app = typer.Typer(
     name="augmentgan",
     help="Expand small, imbalanced labeled image datasets with class-conditional GANs, classical augmentation and SMOTE.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
 )
 
@@ -57,6 +58,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point."""
     args = sys.argv[1:] if argv is None else argv
     console.state.debug = "--debug" in args
+    console.state.json = "--json" in args
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = console.show_warning  # type: ignore[assignment]
@@ -72,6 +74,8 @@ def main(argv: Optional[list[str]] = None) -> None:
                 console.fail(err, 130, "interrupted")
             if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
                 err.show()  # usage errors: click's own message with the usage line
+                if console.state.json and hasattr(err, "format_message"):
+                    sys.stdout.write(json.dumps({"error": err.format_message(), "type": "UsageError", "exit_code": err.exit_code}) + "\n")
                 sys.exit(err.exit_code)
             console.fail(err, 1, f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)")
     sys.exit(rc if isinstance(rc, int) else 0)

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from augmentgan.cli.console import err_console, out_console
 from augmentgan.errors import ConfigError
+from augmentgan.gan.presets import preset_names
 from augmentgan.overrides import apply_overrides, parse_pairs
 from augmentgan.progress import ProgressEvent
 
@@ -57,7 +58,7 @@ def register(app: typer.Typer) -> None:
     def train_cmd(
         data: str = typer.Argument(..., help="The dataset: a class folder, .h5/.hdf5, .npz or builtin:NAME."),
         out: Path = typer.Option(..., "--out", help="Run folder, e.g. runs/NAME."),
-        preset: Optional[str] = typer.Option(None, "--preset", help="GAN preset (default sngan; with --resume, the run's own)."),
+        preset: Optional[str] = typer.Option(None, "--preset", help=f"GAN preset: {', '.join(preset_names())} (default sngan; with --resume, the run's own)."),
         steps: Optional[int] = typer.Option(None, "--steps", help="Generator steps [default: 20000]."),
         batch: Optional[int] = typer.Option(None, "--batch", help="Batch size [default: 64]."),
         set_: Optional[List[str]] = typer.Option(

@@ -1,0 +1,81 @@
+"""CLI output as a pipeline sees it: no hard wraps when piped, JSON errors under --json, shell
+completion, presets in --help, one device default."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+NO_GAN = {
+    "seed": 0,
+    "data": {"path": "builtin:digits-lt"},
+    "plan": {"target": 20, "mix": {"classical": 0.5, "copy": 0.5}},
+    "classical": {"pipeline": "light"},
+}
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    # stdout and stderr are pipes, as in `augmentgan ... | cat` or `> log 2>&1`
+    full_env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", **(env or {})}
+    full_env.pop("COLUMNS", None)
+    return subprocess.run([sys.executable, "-m", "augmentgan", *args], capture_output=True, text=True, timeout=120, env=full_env, cwd=cwd)
+
+
+def test_piped_output_keeps_a_long_path_on_one_line(tmp_path: Path) -> None:
+    out = tmp_path / ("a-rather-long-folder-name-for-the-expanded-dataset-" * 2) / "expanded-digits-lt-classical-and-copies"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({**NO_GAN, "output": {"path": str(out)}}), encoding="utf-8")
+    assert len(str(out / "train.h5")) > 160
+    r = run("expand", str(recipe))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any(str(out / "train.h5") in line for line in lines), r.stdout  # the "wrote ..." line
+    assert any(str(out) in line for line in lines if "->" in line), r.stdout  # the table title
+
+
+def test_errors_under_json_are_a_json_object_on_stdout(tmp_path: Path) -> None:
+    r = run("expand", str(tmp_path / "missing.yaml"), "--json")
+    assert r.returncode == 4
+    err = json.loads(r.stdout)
+    assert err["exit_code"] == 4 and err["type"] == "ConfigError" and "missing.yaml" in err["error"]
+    assert r.stderr.strip().startswith("error: ")  # the usual line stays on stderr
+    r = run("inspect", "builtin:nope", "--json")
+    assert r.returncode == 3 and json.loads(r.stdout)["type"] == "DataError"
+    r = run("inspect", "builtin:digits", "--json", "--no-such-option")  # usage error
+    assert r.returncode == 2 and json.loads(r.stdout)["exit_code"] == 2
+    r = run("inspect", str(tmp_path / "missing"))  # without --json stdout stays empty
+    assert r.returncode == 3 and r.stdout == ""
+
+
+def test_shell_completion_is_enabled(tmp_path: Path) -> None:
+    r = run("--help")
+    assert "--install-completion" in r.stdout and "--show-completion" in r.stdout
+    env = {"_AUGMENTGAN_COMPLETE": "complete_bash", "COMP_WORDS": "augmentgan tr", "COMP_CWORD": "1"}
+    r = subprocess.run([sys.executable, "-m", "augmentgan"], capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    assert r.returncode == 0 and r.stdout.split() == ["train"]
+    r = run("--install-completion", "bash", env={"HOME": str(tmp_path), "SHELL": "/bin/bash"})
+    assert r.returncode == 0, r.stderr
+    assert "augmentgan" in (tmp_path / ".bashrc").read_text(encoding="utf-8")
+
+
+def test_train_help_lists_the_presets_and_every_device_defaults_to_auto() -> None:
+    from augmentgan.gan.presets import preset_names
+
+    r = run("train", "--help", env={"COLUMNS": "300"})
+    assert all(name in r.stdout for name in preset_names())
+    from augmentgan.cli.main import app
+    import typer.main
+
+    command = typer.main.get_command(app)
+    defaults = {}
+    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+        for param in sub.params:
+            if param.name == "device":
+                defaults[name] = param.default
+    assert {"train", "generate", "evaluate", "utility"} <= set(defaults)
+    assert set(defaults.values()) <= {"auto", None}, defaults  # None: train resolves it to TrainConfig's auto
