@@ -35,8 +35,14 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    cache_dir: Optional[str] = typer.Option(
+        None, "--cache-dir", envvar="AUGMENTGAN_CACHE_DIR", show_envvar=True,
+        help="Folder of the cache of trained GAN runs and domain classifiers (default: the user cache folder, see README).",
+    ),
 ) -> None:
     console.state.debug = debug
+    if cache_dir:
+        os.environ["AUGMENTGAN_CACHE_DIR"] = cache_dir  # the library reads it where it caches
 
 
 def _register() -> None:

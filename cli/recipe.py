@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -23,19 +23,41 @@ def register(app: typer.Typer) -> None:
 
     @group.command("validate")
     def validate_cmd(
-        file: Path = typer.Argument(..., help="Recipe YAML file."),
-        set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a key by its dotted path (key=value), repeatable."),
-        json_out: bool = typer.Option(False, "--json", help="Print the resolved recipe as JSON."),
+        files: List[Path] = typer.Argument(..., help="Recipe YAML files (several: each is checked, e.g. recipes/*.yaml)."),
+        set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a key by its dotted path (key=value), repeatable; applied to every file."),
+        json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
-        """Check a recipe (schema, GAN preset and overrides, classical pipeline); print it resolved."""
+        """Check recipes (schema, GAN preset and overrides, classical pipeline); print one resolved.
+
+        Every file is checked, a bad one does not stop the others; the exit code is that of the
+        first bad file (4 for a bad key or value). With one file the resolved recipe is printed.
+        """
+        from augmentgan.errors import AugmentganError
         from augmentgan.recipe import check_recipe, dump_recipe, load_recipe
 
-        recipe = check_recipe(load_recipe(file, set_ or []))
+        results: list[dict[str, Any]] = []
+        first_error: Optional[AugmentganError] = None
+        for file in files:
+            try:
+                recipe = check_recipe(load_recipe(file, set_ or []))
+            except AugmentganError as err:
+                first_error = first_error or err
+                results.append({"path": str(file), "valid": False, "error": str(err), "exit_code": err.exit_code})
+                if not json_out:
+                    err_console.print(f"error: {err}", markup=False)
+                continue
+            results.append({"path": str(file), "valid": True, "recipe": recipe.model_dump(mode="json")})
+            if not json_out:
+                err_console.print(f"{file}: valid", markup=False)
+                if len(files) == 1:
+                    out_console.print(dump_recipe(recipe), end="", markup=False, highlight=False)
         if json_out:
-            out_console.print_json(json.dumps({"valid": True, "recipe": recipe.model_dump(mode="json")}))
-            return
-        err_console.print(f"{file}: valid")
-        out_console.print(dump_recipe(recipe), end="", markup=False, highlight=False)
+            summary: dict[str, Any] = {"valid": first_error is None, "files": results}
+            if len(files) == 1 and first_error is None:
+                summary["recipe"] = results[0]["recipe"]
+            out_console.print_json(json.dumps(summary))
+        if first_error is not None:
+            raise typer.Exit(first_error.exit_code)
 
     @group.command("init")
     def init_cmd(

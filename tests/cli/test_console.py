@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 NO_GAN = {
@@ -79,3 +80,28 @@ def test_train_help_lists_the_presets_and_every_device_defaults_to_auto() -> Non
                 defaults[name] = param.default
     assert {"train", "generate", "evaluate", "utility"} <= set(defaults)
     assert set(defaults.values()) <= {"auto", None}, defaults  # None: train resolves it to TrainConfig's auto
+
+
+def test_recipe_validate_checks_several_files_and_reports_each(tmp_path: Path) -> None:
+    recipes = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {path: x}\noutput: {path: o}\nsmote: {method: smoote}\n", encoding="utf-8")
+    r = run("recipe", "validate", *map(str, recipes))
+    assert r.returncode == 0 and r.stderr.count(": valid") == len(recipes) >= 2
+    r = run("recipe", "validate", str(bad), *map(str, recipes), "--json")
+    assert r.returncode == 4
+    summary = json.loads(r.stdout)
+    assert summary["valid"] is False and [f["valid"] for f in summary["files"]] == [False] + [True] * len(recipes)
+    assert "bad.yaml line 3: smote.method" in summary["files"][0]["error"]
+
+
+def test_cache_dir_option_reads_and_sets_the_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from augmentgan.cli.main import app
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", "unused")
+    r = CliRunner().invoke(app, ["--cache-dir", str(tmp_path / "c"), "recipe", "schema"])
+    assert r.exit_code == 0 and os.environ["AUGMENTGAN_CACHE_DIR"] == str(tmp_path / "c")
+    r = run("--help", env={"COLUMNS": "300"})
+    assert "AUGMENTGAN_CACHE_DIR" in r.stdout  # shown in --help
