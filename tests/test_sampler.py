@@ -103,7 +103,7 @@ def test_in_an_imblearn_pipeline_with_a_classifier_on_flattened_digits() -> None
     f1 = f1_score(y_test, pipe.predict(X_test), average="macro")
     plain = LogisticRegression(max_iter=300).fit(X / 255.0, y)
     f1_plain = f1_score(y_test, plain.predict(X_test), average="macro")
-    assert f1 > 0.8, (f1, f1_plain)
+    assert f1 > 0.78 and f1 > f1_plain + 0.03, (f1, f1_plain)  # measured: 0.827 vs 0.722 without the sampler
     # the classifier was trained on the balanced expansion
     assert set(Counter(pipe.named_steps["expand"].sample_source_.tolist())) == {"real", "classical", "smote", "copy"}
     fitted = clone(pipe).fit(X / 255.0, y)
