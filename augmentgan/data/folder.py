@@ -24,7 +24,7 @@ from PIL import Image
 from augmentgan.data.atomic import StagedOutput, staged_output
 from augmentgan.data.images import Channels, decode_image
 from augmentgan.data.metadata import output_metadata, plain
-from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch
+from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch, source_value
 from augmentgan.errors import AugmentganWarning, DataError, OutputError
 from augmentgan.progress import ProgressCallback, report
 
@@ -183,7 +183,7 @@ def read_folder(
         names = tuple(by_label[k] for k in old_labels)
         new_index = {k: i for i, k in enumerate(old_labels)}
         labels = [new_index[int(r["label"])] for r in manifest]
-        sources = [Source[r["source"]].value for r in manifest]
+        sources = [source_value(r["source"]) for r in manifest]
         parents = [int(r["parent"]) for r in manifest]
     else:
         order = list(range(len(paths)))

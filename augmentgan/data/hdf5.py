@@ -7,7 +7,7 @@ dataset        shape, dtype                notes
 =============  ==========================  ==============================================
 images         (N, H, W, C) uint8          chunks of one image, optional gzip (level 4) / lzf
 labels         (N,) int64                  class index in 0..K-1
-source         (N,) enum uint8             real=0, classical=1, smote=2, gan=3, copy=4
+source         (N,) enum uint8             real=0, classical=1, smote=2, gan=3, copy=4, latent-smote=5
 parent         (N,) int64                  index of the real sample it came from, -1 if none
 class_names    (K,) UTF-8 variable string  class index -> name
 extra/<name>   (N,) any numeric or string  optional per-sample datasets (e.g. truncation)
@@ -31,12 +31,12 @@ import numpy as np
 from augmentgan.data.arrays import decode_names, labeled_from_arrays
 from augmentgan.data.atomic import StagedOutput
 from augmentgan.data.metadata import FORMAT_VERSION, output_metadata, plain
-from augmentgan.data.types import LabeledImages, Source, check_batch
+from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch
 from augmentgan.errors import ConfigError, DataError, OutputError
 
 FORMAT_NAME = "augmentgan-hdf5"
 EXTRA_GROUP = "extra"
-SOURCE_DTYPE = h5py.enum_dtype({s.name: s.value for s in Source}, basetype="u1")
+SOURCE_DTYPE = h5py.enum_dtype({name: s.value for name, s in zip(SOURCE_NAMES, Source)}, basetype="u1")
 COMPRESSIONS: dict[str | None, dict[str, Any]] = {
     "gzip": {"compression": "gzip", "compression_opts": 4},
     "lzf": {"compression": "lzf"},

@@ -20,9 +20,20 @@ class Source(enum.IntEnum):
     smote = 2
     gan = 3
     copy = 4  # random oversampling: an exact copy of a real sample
+    latent_smote = 5  # SMOTE between two real images' GAN latent codes, decoded by the generator
 
 
-SOURCE_NAMES: tuple[str, ...] = tuple(s.name for s in Source)
+SOURCE_NAMES: tuple[str, ...] = tuple(s.name.replace("_", "-") for s in Source)
+"""What users see (HDF5 enum labels, manifest.csv, counts.csv, file names, plan.mix keys):
+``latent-smote`` for :attr:`Source.latent_smote`; the other names are the enum's own."""
+
+
+def source_value(name: str) -> int:
+    """The stored value of a source name as users see it (``latent-smote``) or as the enum spells it."""
+    key = str(name)
+    if key in SOURCE_NAMES:
+        return SOURCE_NAMES.index(key)
+    return Source[key].value  # KeyError for an unknown name
 
 
 def check_batch(

@@ -1,0 +1,106 @@
+"""GAN inversion (augmentgan encode) on the tiny run of conftest.py, and the source names users see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from augmentgan.data import load, save
+from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
+from augmentgan.errors import DataError, OutputExistsError
+from augmentgan.gan.trainer import load_generator
+from augmentgan.generate.encode import EncodeSettings, _resize, _to_uint8, check_data, decode, encode, encode_images, read_codes, report_path
+
+FAST = EncodeSettings(encoder_steps=60, refine_steps=60, feature_weight=0.0, seed=1)
+
+
+def _own_samples(G, info, n: int = 24, seed: int = 5) -> tuple[LabeledImages, torch.Tensor]:  # noqa: ANN001
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, G.z_dim, generator=g)
+    y = torch.arange(n) % len(info.class_names)
+    with torch.no_grad():
+        images = _to_uint8(_resize(G(z, y), tuple(info.data_size)))
+    return LabeledImages(images, y.numpy(), info.class_names), z
+
+
+def test_encoding_g_samples_recovers_codes_that_redraw_them(run_dir: Path) -> None:
+    G, info = load_generator(run_dir)
+    own, _ = _own_samples(G, info)
+    codes = encode_images(G, info, own, settings=FAST)
+    redrawn = decode(G, codes.codes, codes.labels, tuple(info.data_size), info.channels, torch.device("cpu"))
+    diff = np.abs(redrawn.astype(np.int64) - own.images.astype(np.int64))
+    spread = np.abs(own.images.astype(np.int64) - own.images[::-1].astype(np.int64)).mean()  # two different samples differ this much
+    assert diff.mean() < 0.1 * spread and diff.mean() < 4, (diff.mean(), spread)
+    assert (redrawn == codes.reconstructions).all()
+    # refinement never loses to the encoder's guess, and is what brings the error down
+    assert (codes.error <= codes.error_encoder + 1e-7).all() and codes.error.mean() < 0.5 * codes.error_encoder.mean()
+
+
+def test_feature_loss_uses_the_domain_classifier(run_dir: Path, real: LabeledImages, classifier) -> None:  # noqa: ANN001
+    G, info = load_generator(run_dir)
+    codes = encode_images(G, info, real[:12], classifier=classifier, settings=EncodeSettings(encoder_steps=10, refine_steps=5, seed=1))
+    assert (codes.feature_distance > 0).all() and (codes.feature_distance <= 2).all()
+    per_class = codes.per_class()
+    assert set(per_class) == {real.class_names[c] for c in np.unique(real.labels[:12])}
+
+
+def test_encode_writes_codes_and_worst_first_pairs(run_dir: Path, real: LabeledImages, tmp_path: Path) -> None:
+    out = tmp_path / "codes.h5"
+    result = encode(run_dir, real, out, settings=FAST, device="cpu")
+    codes = read_codes(out)
+    assert codes.codes.shape == (len(real), 16) and (codes.labels == real.labels).all()
+    assert codes.class_names == real.class_names and codes.reconstructions.shape == real.images.shape
+    assert np.allclose(codes.error, result.codes.error) and codes.attrs["format"] == "augmentgan-codes"
+    assert codes.attrs["data_fingerprint"] == real.fingerprint() and result.report == report_path(out) and result.report.is_file()
+    with pytest.raises(OutputExistsError):
+        encode(run_dir, real, out, settings=FAST)
+    encode(run_dir, real[:6], out, settings=EncodeSettings(encoder_steps=2, refine_steps=0, feature_weight=0), force=True)
+    assert len(read_codes(out)) == 6 and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_other_classes_or_size_are_refused_naming_both(run_dir: Path, real: LabeledImages) -> None:
+    _, info = load_generator(run_dir)
+    renamed = LabeledImages(real.images, real.labels, ("a", "b", "c"))
+    with pytest.raises(DataError, match=r"\['a', 'b', 'c'\].*\['zero', 'one', 'two'\]"):
+        check_data(renamed, info)
+    bigger = LabeledImages(np.zeros((3, 16, 16, 1), np.uint8), np.arange(3), real.class_names)
+    with pytest.raises(DataError, match=r"16x16x1.*8x8x1.*--size 8"):
+        check_data(bigger, info)
+
+
+def test_encode_command_exit_codes_and_one_line_errors(capsys, run_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    import json
+
+    from augmentgan.cli.main import main
+
+    def run(*args):  # noqa: ANN002, ANN202
+        with pytest.raises(SystemExit) as info:
+            main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return info.value.code, out, err
+
+    data = run_dir.parent / "real.h5"
+    out = tmp_path / "codes.h5"
+    fast = ["--encoder-steps", "5", "--refine-steps", "2", "--feature-weight", "0", "--device", "cpu"]
+    code, stdout, err = run("encode", run_dir, data, "--out", out, *fast, "--json")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["images"] == 76 and set(summary["per_class"]) == {"zero", "one", "two"} and (tmp_path / "codes-reconstructions.png").is_file()
+    code, _, err = run("encode", run_dir, data, "--out", out, *fast)
+    assert code == 5 and "--force" in err
+    code, _, err = run("encode", run_dir, "builtin:digits", "--out", tmp_path / "other.h5", *fast)
+    lines = err.strip().splitlines()
+    assert code == 3 and len(lines) == 1 and "['0', '1'" in lines[0] and "['zero', 'one', 'two']" in lines[0]
+    code, _, err = run("encode", run_dir, data, "--out", tmp_path / "big.h5", "--size", "16", *fast)
+    assert code == 3 and "16x16x1" in err and "8x8x1" in err and not (tmp_path / "big.h5").exists()
+
+
+def test_source_names_keep_old_files_readable(tmp_path: Path) -> None:
+    assert SOURCE_NAMES == ("real", "classical", "smote", "gan", "copy", "latent-smote")
+    data = LabeledImages(np.zeros((6, 4, 4, 1), np.uint8), np.arange(6) % 2, ("a", "b"), np.arange(6, dtype=np.uint8), np.full(6, -1))
+    for name in ("x.h5", "x"):
+        back = load(save(data, tmp_path / name))
+        assert (back.source == data.source).all()
