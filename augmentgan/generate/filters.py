@@ -6,6 +6,8 @@ Syntax (CLI ``--filter``, repeatable; API: the same strings, :class:`FilterSpec`
     memorization[:q=0.01]                   reject near-copies of the training images
     dedup[:r=0.1 | :d=DIST]                 reject near-duplicates of samples already kept
     discriminator[:keep=0.8 | :percentile=95][,mode=auto|drs|top][,burn=512]
+    harmful[:k=5]                           reject samples the real data places in another class
+    informative[:keep=0.5]                  over-generate 1/keep x, keep the most uncertain in-class ones
 
 Filters run in the order given (dedup always last, as it compares with the final kept set);
 each sees only the candidates the ones before it kept, and the report counts, per class, how
@@ -41,6 +43,21 @@ distances in [0, 2]), computed once per chunk and shared.
   ``top`` when ``keep`` is given, else ``drs`` for bce/minimax and ``top`` otherwise. D's
   BatchNorm layers (DCGAN presets) run with their running statistics. Not available for
   PacGAN runs (D judges packs, not single images).
+
+Usefulness filters (DiffuLT, Shao et al. 2024; Askari-Hemmat et al., TMLR 2024: generated data
+helps long-tailed recognition once samples a classifier of the real data finds harmful are
+dropped and the informative ones kept):
+
+- ``harmful``: a candidate is harmful when the domain classifier (trained on the real images)
+  assigns it to another class, or when fewer than half of its ``k`` nearest real images (all
+  classes, domain features) are of its class - it sits inside another class's neighbourhood and
+  would teach a classifier the wrong boundary.
+- ``informative``: over-generation with selection. Of the candidates still alive in each chunk
+  of the sampler (aligned per class, so the outcome does not depend on batch size or on how many
+  samples are asked for), only those the classifier assigns to their class count, and the
+  fraction ``keep`` of them with the highest predictive entropy (the most uncertain under the
+  real-data classifier, i.e. the most informative while still in-class) is kept: about
+  ``1/keep`` candidates are drawn per kept sample. Put it after ``harmful``/``confidence``.
 """
 
 from __future__ import annotations
@@ -170,12 +187,15 @@ class Chunk:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def probs(self) -> np.ndarray:
+        """Classifier probabilities of every class, float64 (n, K)."""
+        if "probs" not in self._cache:
+            self._cache["probs"] = self.context.classifier.predict_proba(self.images).double().cpu().numpy()  # type: ignore[union-attr]
+        return self._cache["probs"]
+
     def proba(self) -> np.ndarray:
         """Classifier probability of the conditioned class, float64 (n,)."""
-        if "proba" not in self._cache:
-            p = self.context.classifier.predict_proba(self.images)[:, self.cls]  # type: ignore[union-attr]
-            self._cache["proba"] = p.double().cpu().numpy()
-        return self._cache["proba"]
+        return self.probs()[:, self.cls]
 
     def features(self) -> Tensor:
         """Classifier features (n, feature_dim) on the device."""
@@ -310,6 +330,63 @@ class DedupFilter(QualityFilter):
         return f"samples of the class are too alike: lower {what}, raise --truncation, or ask for fewer samples"
 
 
+class HarmfulParams(StrictModel):
+    k: int = Field(5, ge=1, le=50, description="nearest real images (all classes) whose majority must be of the sample's class")
+
+
+class HarmfulFilter(QualityFilter):
+    name = "harmful"
+    Params = HarmfulParams
+    needs_classifier = True
+
+    def setup(self, context: FilterContext) -> None:
+        super().setup(context)
+        self._bank: Optional[tuple[Tensor, np.ndarray]] = None
+
+    def bank(self) -> tuple[Tensor, np.ndarray]:
+        """Features and labels of every real image (built once)."""
+        if self._bank is None:
+            ctx = self.context
+            feats = [ctx.real_features(c) for c in range(len(ctx.class_names))]  # type: ignore[union-attr]
+            labels = np.concatenate([np.full(len(f), c) for c, f in enumerate(feats)])
+            self._bank = (torch.cat(feats), labels)
+        return self._bank
+
+    def keep(self, chunk: Chunk, alive: np.ndarray) -> np.ndarray:
+        in_class = chunk.probs().argmax(axis=1) == chunk.cls
+        feats, labels = self.bank()
+        k = min(self.params.k, len(labels))
+        nearest = distances(chunk.features(), feats).topk(k, dim=1, largest=False).indices.cpu().numpy()
+        own = (labels[nearest] == chunk.cls).sum(axis=1)
+        return in_class & (2 * own > k)
+
+    def hint(self) -> str:
+        return "the GAN's samples of this class look like other classes: train longer, lower --truncation, or leave the GAN out of this class (plan.mix: auto does)"
+
+
+class InformativeParams(StrictModel):
+    keep: float = Field(0.5, gt=0.0, le=1.0, description="fraction of the in-class candidates kept (the most uncertain); 1/keep = over-generation factor")
+
+
+class InformativeFilter(QualityFilter):
+    name = "informative"
+    Params = InformativeParams
+    needs_classifier = True
+
+    def keep(self, chunk: Chunk, alive: np.ndarray) -> np.ndarray:
+        probs = chunk.probs()
+        eligible = alive & (probs.argmax(axis=1) == chunk.cls)
+        entropy = -(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum(axis=1)
+        n = int(np.ceil(self.params.keep * eligible.sum()))
+        order = np.flatnonzero(eligible)[np.argsort(-entropy[eligible], kind="stable")]
+        out = np.zeros(len(probs), bool)
+        out[order[:n]] = True
+        return out
+
+    def hint(self) -> str:
+        return f"raise informative:keep (now {self.params.keep}) or raise --max-tries (it draws about {1 / self.params.keep:.1f} candidates per sample)"
+
+
 class DiscriminatorParams(StrictModel):
     mode: Literal["auto", "drs", "top"] = Field("auto", description="drs: rejection sampling (bce/minimax D); top: keep the best-scored fraction")
     keep: float = Field(0.8, gt=0.0, le=1.0, description="top: fraction of the burn-in score distribution kept")
@@ -373,7 +450,7 @@ def _drs_f(score: np.ndarray, d_max: np.ndarray | float) -> np.ndarray:
 
 
 FILTERS: dict[str, type[QualityFilter]] = {
-    f.name: f for f in (ConfidenceFilter, MemorizationFilter, DedupFilter, DiscriminatorFilter)
+    f.name: f for f in (ConfidenceFilter, MemorizationFilter, DedupFilter, DiscriminatorFilter, HarmfulFilter, InformativeFilter)
 }
 
 

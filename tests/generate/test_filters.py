@@ -83,6 +83,28 @@ def scored(ctx, scores, start=0) -> Chunk:
     return chunk(ctx, np.zeros((len(scores), 4, 4, 1), np.uint8), 0, start, x)
 
 
+def test_harmful_rejects_samples_of_another_class_and_noise(real, heldout, classifier):
+    ctx = context(real, classifier)
+    right = heldout.images[heldout.labels == 0][:10]
+    other = heldout.images[heldout.labels == 1][:10]
+    (rejected,) = run(["harmful:k=5"], ctx, chunk(ctx, np.concatenate([right, other]), cls=0))
+    assert (rejected[10:] == 0).all(), "a 'one' among the 'zeros' sits in another class's neighbourhood"
+    assert (rejected[:10] == -1).sum() >= 8, "unseen zeros are kept"
+
+
+def test_informative_keeps_the_most_uncertain_in_class_fraction(real, heldout, classifier):
+    ctx = context(real, classifier)
+    images = np.concatenate([heldout.images[heldout.labels == 0][:12], heldout.images[heldout.labels == 1][:4]])
+    c = chunk(ctx, images, cls=0)
+    (rejected,) = run(["informative:keep=0.5"], ctx, c)
+    probs = c.probs()
+    in_class = probs.argmax(axis=1) == 0
+    kept = rejected == -1
+    assert kept.sum() == int(np.ceil(0.5 * in_class.sum())) and not kept[~in_class].any()
+    entropy = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(axis=1)
+    assert entropy[kept].min() >= entropy[in_class & ~kept].max(), "the kept ones are the most uncertain"
+
+
 def test_discriminator_top_keeps_scores_above_the_burn_in_quantile():
     burn = np.linspace(-5, 5, 101)
     ctx = context(discriminator=Brightness(), loss="hinge", burn_in=lambda cls, n: burn[:n])

@@ -1,0 +1,339 @@
+"""``plan.mix: auto``: the expansion chooses its own blend of sources by cross-validation.
+
+A user wants a better classifier, not GAN samples; which sources help depends on their data. So
+inside the training set (the user's holdout is never touched):
+
+1. **Folds.** The real training images are split into ``plan.auto.folds`` (3) stratified folds:
+   each class with at least :data:`MIN_VALIDATED` (4) images is shuffled (seeded) and dealt round
+   robin into the folds. **Classes with 1-3 images are never validated**: they stay in the
+   training part of every fold (a class of 3 would leave 2 to learn from and 1 to score on) and get
+   the mix chosen for the other classes. Without any validated class (every class below 4 images)
+   there is nothing to score on, and the mix falls back to random oversampling (``{copy: 1}``),
+   with a note.
+2. **GAN checks, per class.** The GAN is trained once on all training images. A pool of its
+   samples is drawn per class (as many as a GAN-only plan needs, through the recipe's generation
+   filters), and a class's GAN samples are ruled out for that class when (a) the class has a
+   single real image (its samples cannot be checked), (b) the filters could not fill the pool,
+   (c) they look like another class: the domain classifier trained on the real images assigns
+   most of them to one other class and fewer than :data:`MIN_RECOGNIZED` (25%) to theirs (the
+   bar is low because a classifier that saw 5 images of a class recognizes only about a third of
+   unseen real images of it), (d) fewer than :data:`MIN_REALISTIC` (10%)
+   of them lie on the real images' manifold (improved precision in the domain features: inside
+   the 5-nearest-neighbour ball of some real image of the class; noise and blur fail), or (e)
+   they are collapsed: their diversity in the domain features is below ``COLLAPSE_RATIO`` (0.5)
+   of the real images' (the flag of ``augmentgan evaluate``). The reasons are recorded.
+3. **No leakage from the GAN.** The GAN saw every training image, so it could copy a validation
+   image into the fold's training set. When a fold is scored, GAN samples whose nearest real
+   image of their class (domain features) is one of that fold's validation images are withheld
+   from it: the GAN candidate learns only from samples near images the fold trains on, roughly
+   what a GAN trained without the fold would give (and biased against the GAN, not for it).
+4. **Candidates.** Every single source (``copy`` = random oversampling, ``classical``, ``smote``,
+   ``gan``; those in ``plan.auto.sources`` that can serve some class) and, with
+   ``plan.auto.blends``, the 50/50 blends of the best single source with each other one. Each
+   candidate expands every fold's training part to the plan's target with the same seeds
+   (common random numbers), the proxy classifier (the evaluation CNN, ``plan.auto.steps`` steps,
+   batches drawn uniformly over images as in ``augmentgan utility``) is trained on it with the
+   same seed, and scores macro-F1 on the fold's validation images.
+5. **Choice.** The candidate with the best mean macro-F1 over the folds wins (ties: the simpler
+   one, in the order listed); its shares are used for the export, with the GAN ruled out of the
+   classes that failed the checks. The decision (candidates, per-fold scores, mean and spread,
+   the chosen shares, the GAN checks and why the GAN got its share) is returned as a
+   :class:`MixDecision`.
+
+The exported GAN samples are the first ones of the same pool (drawn from the GAN trained on all
+training images), so generation runs once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+from augmentgan.augment.planner import AutoMixConfig
+from augmentgan.data.types import LabeledImages
+from augmentgan.errors import ConfigError
+from augmentgan.progress import ProgressCallback, report
+
+__all__ = ["MIN_RECOGNIZED", "MIN_VALIDATED", "CandidateScore", "GanCheck", "MixDecision", "check_gan_pool", "choose_mix", "stratified_folds"]
+
+MIN_VALIDATED = 4
+"""A class needs this many real training images to be split across validation folds."""
+MIN_RECOGNIZED = 0.25
+"""Share of a class's GAN samples the real-data classifier must assign to the class (when most go to another)."""
+MIN_REALISTIC = 0.1
+"""Share of a class's GAN samples that must lie on the real images' manifold (improved precision)."""
+PREFERENCE: tuple[str, ...] = ("copy", "classical", "smote", "gan")
+"""Order of the single-source candidates; ties go to the earlier (simpler) one."""
+
+# (fold training part, mix, sources ruled out per class, GAN samples for counts, seed) -> expanded set
+BuildFn = Callable[[LabeledImages, Mapping[str, float], Mapping[int, Mapping[str, str]], Optional[Callable[[Mapping[int, int]], LabeledImages]], int], LabeledImages]
+
+
+@dataclass
+class CandidateScore:
+    name: str
+    mix: dict[str, float]
+    fold_scores: list[float]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.fold_scores))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.fold_scores))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "mix": dict(self.mix), "macro_f1": {"mean": self.mean, "std": self.std, "folds": list(self.fold_scores)}}
+
+
+@dataclass
+class GanCheck:
+    """Whether the GAN's samples of one class may be used, and why not."""
+
+    pool: int  # samples drawn for the class
+    recognized: Optional[float] = None  # share the domain classifier assigns to the class
+    realistic: Optional[float] = None  # improved precision against the real images of the class
+    diversity_ratio: Optional[float] = None  # diversity of the samples / of the real images
+    reason: Optional[str] = None  # why the GAN is ruled out for the class (None: usable)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pool": self.pool, "recognized": self.recognized, "realistic": self.realistic, "diversity_ratio": self.diversity_ratio, "usable": self.reason is None, "reason": self.reason}
+
+
+@dataclass
+class MixDecision:
+    mix: dict[str, float]  # the chosen shares (sources with a share > 0)
+    candidates: list[CandidateScore]
+    folds: int
+    steps: int
+    validated_classes: list[str]
+    gan: dict[str, GanCheck] = field(default_factory=dict)  # class name -> check (classes the GAN was asked for)
+    unavailable: dict[int, dict[str, str]] = field(default_factory=dict)  # class index -> source -> reason
+    why: list[str] = field(default_factory=list)  # the decision in words
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def winner(self) -> Optional[CandidateScore]:
+        return max(self.candidates, key=lambda c: c.mean) if self.candidates else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mix": dict(self.mix), "winner": None if self.winner is None else self.winner.name,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "proxy": {"model": "evaluation CNN", "steps": self.steps, "sampling": "uniform", "metric": "macro-F1", "folds": self.folds},
+            "validated_classes": list(self.validated_classes), "gan_checks": {k: v.to_dict() for k, v in self.gan.items()},
+            "why": list(self.why), "notes": list(self.notes),
+        }
+
+
+def stratified_folds(labels: np.ndarray, num_classes: int, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold number of every image (-1: never validated; classes below :data:`MIN_VALIDATED`)."""
+    out = np.full(len(labels), -1, np.int64)
+    offset = 0
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        if len(members) < MIN_VALIDATED:
+            continue
+        order = rng.permutation(members)
+        out[order] = (np.arange(len(order)) + offset) % folds  # rotate, so small classes do not all start in fold 0
+        offset += len(order)
+    return out
+
+
+def _diversity(features: torch.Tensor) -> float:
+    from augmentgan.evaluate.metrics import diversity
+
+    return diversity(features.double().cpu())
+
+
+def check_gan_pool(pool: LabeledImages, train: LabeledImages, wanted: Mapping[int, int], failed: Mapping[int, str], classifier: Any) -> dict[int, GanCheck]:
+    """The per-class GAN checks of the module docstring (step 2), for the classes in ``wanted``."""
+    from augmentgan.evaluate.metrics import COLLAPSE_RATIO, precision_recall
+
+    checks: dict[int, GanCheck] = {}
+    counts = train.class_counts()
+    for c in sorted(wanted):
+        rows = pool.images[pool.labels == c]
+        check = GanCheck(pool=len(rows))
+        checks[c] = check
+        if c in failed:
+            check.reason = f"the generation filters could not fill the pool ({failed[c]})"
+            continue
+        if len(rows) == 0:
+            check.reason = "no GAN samples"
+            continue
+        predicted = classifier.predict(rows).cpu().numpy()
+        check.recognized = float(np.mean(predicted == c))
+        most = int(np.bincount(predicted, minlength=train.num_classes).argmax())
+        if counts[c] < 2:
+            check.reason = "the class has 1 real image: its GAN samples cannot be checked for collapse"
+            continue
+        real_f, synth_f = classifier.features(train.images[train.labels == c]).double().cpu(), classifier.features(rows).double().cpu()
+        check.realistic = precision_recall(real_f, synth_f)[0]
+        if len(rows) >= 2:
+            real_div = _diversity(real_f)
+            check.diversity_ratio = _diversity(synth_f) / real_div if real_div > 0 else math.nan
+        if check.recognized < MIN_RECOGNIZED and most != c:
+            check.reason = (f"off-class: the classifier trained on the real images takes most of its GAN samples for {train.class_names[most]!r} "
+                            f"and {check.recognized:.0%} for the class (needs {MIN_RECOGNIZED:.0%})")
+        elif math.isfinite(check.realistic) and check.realistic < MIN_REALISTIC:
+            check.reason = f"unrealistic: {check.realistic:.0%} of its GAN samples lie near the real images of the class (improved precision; needs {MIN_REALISTIC:.0%})"
+        elif check.diversity_ratio is not None and math.isfinite(check.diversity_ratio) and check.diversity_ratio < COLLAPSE_RATIO:
+            check.reason = f"collapsed: its GAN samples have {check.diversity_ratio:.2f} of the real images' diversity (flagged below {COLLAPSE_RATIO})"
+    return checks
+
+
+def _nearest_real(pool: LabeledImages, train: LabeledImages, classifier: Any) -> np.ndarray:
+    """For each pool sample, the index (into ``train``) of its nearest real image of its class."""
+    out = np.full(len(pool), -1, np.int64)
+    for c in np.unique(pool.labels):
+        rows = np.flatnonzero(pool.labels == c)
+        members = np.flatnonzero(train.labels == c)
+        if len(members) == 0:
+            continue
+        d = torch.cdist(classifier.features(pool.images[rows]).double(), classifier.features(train.images[members]).double())
+        out[rows] = members[d.argmin(dim=1).cpu().numpy()]
+    return out
+
+
+def _gan_source(pool: LabeledImages, allowed: np.ndarray) -> Callable[[Mapping[int, int]], LabeledImages]:
+    """GAN samples for a fold: the allowed pool rows of each class in order, cycled if too few."""
+
+    def take(counts: Mapping[int, int]) -> LabeledImages:
+        parts = []
+        for c, n in sorted(counts.items()):
+            rows = np.flatnonzero((pool.labels == c) & allowed)
+            if len(rows) == 0:
+                rows = np.flatnonzero(pool.labels == c)  # every sample is near a validation image: still better than none
+            parts.append(rows[np.arange(n) % len(rows)])
+        return pool[np.concatenate(parts)] if parts else pool[np.zeros(0, np.int64)]
+
+    return take
+
+
+def _score(expanded: LabeledImages, val: LabeledImages, *, steps: int, seed: int, device: Any) -> float:
+    from augmentgan.evaluate.classifier import train_classifier
+
+    model = train_classifier(expanded, seed=seed, steps=steps, sampling="uniform", use_cache=False, device=device)
+    predicted = model.predict(val.images).cpu().numpy()
+    present = np.unique(val.labels)
+    return float(f1_score(val.labels, predicted, labels=present, average="macro", zero_division=0))
+
+
+def choose_mix(
+    train: LabeledImages,
+    cfg: AutoMixConfig,
+    build: BuildFn,
+    *,
+    seed: int,
+    gan_pool: Optional[LabeledImages] = None,
+    gan_failed: Mapping[int, str] = {},
+    gan_wanted: Mapping[int, int] = {},
+    classifier: Any = None,
+    unavailable_sources: Sequence[str] = (),
+    device: Any = "cpu",
+    callback: Optional[ProgressCallback] = None,
+) -> MixDecision:
+    """Choose the mix for expanding ``train`` (real images) as the module docstring says.
+
+    ``build(part, mix, unavailable, gan, seed)`` expands a fold's training part with a mix (the
+    pipeline's stages). ``gan_pool``: samples of the GAN trained on ``train`` (None: no GAN), with
+    ``gan_failed`` (class -> why the filters could not fill it) and ``gan_wanted`` (class -> pool
+    size asked); ``classifier``: the domain classifier of ``train`` (needed with a pool).
+    ``unavailable_sources``: sources the run cannot use at all (with the reason in a note).
+    """
+    notes: list[str] = []
+    sources = [s for s in PREFERENCE if s in cfg.sources and s not in unavailable_sources]
+    for s in cfg.sources:
+        if s in unavailable_sources:
+            notes.append(f"{s} is not available in this run and was not considered")
+    if "gan" in sources and gan_pool is None:
+        sources.remove("gan")
+    if not sources:
+        raise ConfigError(f"plan.mix auto: none of plan.auto.sources {list(cfg.sources)} can be used in this run; add copy or classical to plan.auto.sources")
+    counts = train.class_counts()
+    unavailable: dict[int, dict[str, str]] = {}
+    checks: dict[int, GanCheck] = {}
+    why: list[str] = []
+    if "gan" in sources:
+        checks = check_gan_pool(gan_pool, train, gan_wanted, gan_failed, classifier)  # type: ignore[arg-type]
+        for c, check in checks.items():
+            if check.reason is not None:
+                unavailable.setdefault(c, {})["gan"] = check.reason
+                why.append(f"gan ruled out for class {train.class_names[c]!r}: {check.reason}")
+        for c in range(train.num_classes):  # a fold's part can fall below a fixed target that all images reach
+            if c not in checks:
+                unavailable.setdefault(c, {})["gan"] = "no GAN samples were drawn for it (no deficit on all training images)"
+        if checks and all(ch.reason is not None for ch in checks.values()):
+            sources.remove("gan")
+            why.append("gan: share 0, its samples failed the checks for every class that needs samples")
+    if "smote" in sources and not np.any(counts >= 2):
+        sources.remove("smote")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA070]))
+    fold_of = stratified_folds(train.labels, train.num_classes, cfg.folds, rng)
+    validated = [train.class_names[c] for c in range(train.num_classes) if np.any(fold_of[train.labels == c] >= 0)]
+    small = [train.class_names[c] for c in range(train.num_classes) if 0 < counts[c] < MIN_VALIDATED]
+    if small:
+        notes.append(f"class(es) {small} have fewer than {MIN_VALIDATED} images: never validated, they get the mix chosen for the others")
+    decision = MixDecision({}, [], cfg.folds, cfg.steps, validated, {train.class_names[c]: ch for c, ch in checks.items()}, unavailable, why, notes)
+    if len(validated) == 0 or len(sources) == 1:
+        fallback = "copy" if not validated and "copy" in sources else sources[0]
+        decision.mix = {fallback: 1.0}
+        decision.why.append(
+            f"no class has {MIN_VALIDATED} or more images to validate on: {fallback} is used without scoring" if len(validated) == 0
+            else f"{fallback} is the only usable source"
+        )
+        return decision
+
+    nearest = _nearest_real(gan_pool, train, classifier) if "gan" in sources else None
+    folds = []
+    for f in range(cfg.folds):
+        val_idx = np.flatnonzero(fold_of == f)
+        part_idx = np.flatnonzero(fold_of != f)
+        part = LabeledImages(train.images[part_idx], train.labels[part_idx], train.class_names)
+        val = train[val_idx]
+        gan_fn = _gan_source(gan_pool, ~np.isin(nearest, val_idx)) if nearest is not None else None  # type: ignore[arg-type]
+        fold_seed = int(np.random.SeedSequence([seed, 0xF01D, f]).generate_state(1, np.uint32)[0])
+        folds.append((part, val, gan_fn, fold_seed))
+
+    total = len(sources) * cfg.folds + (max(len(sources) - 1, 0) * cfg.folds if cfg.blends else 0)
+    done = 0
+
+    def run(name: str, mix: dict[str, float]) -> CandidateScore:
+        nonlocal done
+        scores = []
+        for part, val, gan_fn, fold_seed in folds:
+            report(callback, "auto mix", done, total, name=name)
+            expanded = build(part, mix, unavailable, gan_fn, fold_seed)
+            scores.append(_score(expanded, val, steps=cfg.steps, seed=fold_seed, device=device))
+            done += 1
+        return CandidateScore(name, mix, scores)
+
+    singles = [run(s, {s: 1.0}) for s in sources]
+    decision.candidates.extend(singles)
+    if cfg.blends and len(singles) > 1:
+        best = max(singles, key=lambda c: c.mean)  # max keeps the first of equals: the simpler source
+        b = best.name
+        for other in sources:
+            if other != b:
+                decision.candidates.append(run(f"{b}+{other}", {b: 0.5, other: 0.5}))
+    report(callback, "auto mix", total, total)
+    winner = max(decision.candidates, key=lambda c: c.mean)
+    decision.mix = {s: v for s, v in winner.mix.items() if v > 0}
+    runner_up = max((c for c in decision.candidates if c is not winner), key=lambda c: c.mean, default=None)
+    decision.why.append(
+        f"{winner.name} scored the best mean macro-F1 over {cfg.folds} folds: {winner.mean:.3f} ± {winner.std:.3f}"
+        + (f" (next: {runner_up.name} {runner_up.mean:.3f} ± {runner_up.std:.3f})" if runner_up is not None else "")
+    )
+    if "gan" in sources and "gan" not in decision.mix:
+        with_gan = [c for c in decision.candidates if c.mix.get("gan", 0) > 0]
+        best_gan = max(with_gan, key=lambda c: c.mean)
+        decision.why.append(f"gan: share 0, the best candidate with it ({best_gan.name}, {best_gan.mean:.3f} ± {best_gan.std:.3f}) scored below {winner.name}")
+    return decision
+

@@ -1,0 +1,165 @@
+"""plan.mix: auto - the expansion chooses its blend by cross-validation inside the training set."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from augmentgan.augment.planner import AutoMixConfig, PlanConfig, make_plan
+from augmentgan.automix import MIN_VALIDATED, choose_mix, stratified_folds
+from augmentgan.data.io import load
+from augmentgan.data.types import LabeledImages, Source
+from augmentgan.errors import ConfigError
+from augmentgan.evaluate.classifier import train_classifier
+from augmentgan.pipeline import expand, expand_data, fold_builder
+from augmentgan.recipe import load_recipe
+
+CLASSES, COUNTS = (3, 5, 8, 9), (60, 40, 8, 5)  # a long tail over digits that look alike
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """(train: the first COUNTS[i] images of digit CLASSES[i], held back: 80 other images of each)."""
+    data = load("builtin:digits")
+    keep, other = [], []
+    for k, n in zip(CLASSES, COUNTS):
+        members = np.flatnonzero(data.labels == k)
+        keep.append(members[:n])
+        other.append(members[n : n + 80])
+    names = tuple(str(k) for k in CLASSES)
+    index = np.full(10, -1)
+    index[list(CLASSES)] = np.arange(len(CLASSES))
+
+    def sub(idx):
+        idx = np.concatenate(idx)
+        return LabeledImages(data.images[idx], index[data.labels[idx]], names)
+
+    return sub(keep), sub(other)
+
+
+@pytest.fixture(scope="module")
+def classifier(digits, tmp_path_factory):
+    return train_classifier(digits[0], steps=200, cache_dir=tmp_path_factory.mktemp("clf"))
+
+
+def _recipe(tmp_path, **plan):
+    return load_recipe({"seed": 0, "data": {"path": "unused"}, "output": {"path": str(tmp_path / "out")}, "plan": {"mix": "auto", **plan}})
+
+
+def _pool(train, images_per_class):
+    """A GAN pool as the pipeline builds it: the GAN-only deficit of every class, in class order."""
+    plan = make_plan(train.class_counts(), train.class_names, PlanConfig(), mix={"gan": 1.0})
+    wanted = plan.counts("gan")
+    parts = [images_per_class(c, n) for c, n in sorted(wanted.items())]
+    images = np.concatenate(parts)
+    labels = np.concatenate([np.full(n, c) for c, n in sorted(wanted.items())])
+    pool = LabeledImages(images, labels, train.class_names, np.full(len(labels), Source.gan.value, np.uint8), np.full(len(labels), -1))
+    return pool, wanted
+
+
+def _choose(train, pool, wanted, classifier, tmp_path, sources=("copy", "gan"), seed=0):
+    recipe = _recipe(tmp_path, auto={"sources": list(sources), "steps": 100, "folds": 2})
+    return choose_mix(train, recipe.plan.auto, fold_builder(recipe), seed=seed, gan_pool=pool, gan_wanted=wanted, classifier=classifier)
+
+
+def test_folds_are_stratified_and_small_classes_never_validated():
+    labels = np.repeat(np.arange(4), [9, 4, 3, 1])
+    folds = stratified_folds(labels, 4, 3, np.random.default_rng(0))
+    assert set(folds[labels == 0]) == {0, 1, 2} and np.bincount(folds[labels == 0]).tolist() == [3, 3, 3]
+    assert sorted(np.bincount(folds[labels == 1], minlength=3).tolist()) == [1, 1, 2]  # 4 images: every fold keeps >= 2 to train on
+    assert (folds[labels >= 2] == -1).all() and MIN_VALIDATED == 4
+
+
+def test_a_collapsed_generator_gets_no_share_and_the_reason_is_given(digits, classifier, tmp_path):
+    train, _ = digits
+    first = {c: train.images[np.flatnonzero(train.labels == c)[0]] for c in range(train.num_classes)}
+    pool, wanted = _pool(train, lambda c, n: np.repeat(first[c][None], n, axis=0))  # one image per class, repeated
+    decision = _choose(train, pool, wanted, classifier, tmp_path)
+    assert "gan" not in decision.mix and decision.mix == {"copy": 1.0}
+    assert all(not check.reason is None and "collapsed" in check.reason for check in decision.gan.values())
+    assert any("gan: share 0" in w for w in decision.why)
+
+
+def test_a_noise_generator_gets_no_share(digits, classifier, tmp_path):
+    train, _ = digits
+    rng = np.random.default_rng(0)
+    pool, wanted = _pool(train, lambda c, n: rng.integers(0, 256, (n, *train.image_shape), dtype=np.uint8))
+    decision = _choose(train, pool, wanted, classifier, tmp_path)
+    assert "gan" not in decision.mix
+    reasons = [check.reason for check in decision.gan.values()]
+    assert all(r is not None and ("off-class" in r or "unrealistic" in r) for r in reasons), reasons
+
+
+def test_a_generator_of_real_unseen_images_gets_a_share_and_reruns_agree(digits, classifier, tmp_path):
+    train, other = digits
+    pool, wanted = _pool(train, lambda c, n: other.images[np.flatnonzero(other.labels == c)[:n]])
+    decision = _choose(train, pool, wanted, classifier, tmp_path)
+    assert all(check.reason is None for check in decision.gan.values())
+    assert decision.mix.get("gan", 0) > 0, decision.to_dict()
+    again = _choose(train, pool, wanted, classifier, tmp_path)
+    assert again.to_dict() == decision.to_dict()
+    scored = {c.name for c in decision.candidates}
+    assert {"copy", "gan"} <= scored and len(decision.candidates[0].fold_scores) == 2
+
+
+def test_samples_near_a_folds_validation_images_are_withheld_from_it(digits, classifier, tmp_path):
+    """A 'GAN' that returns the training images themselves would win by copying the validation fold."""
+    train, _ = digits
+
+    def copies(c, n):
+        members = np.flatnonzero(train.labels == c)
+        return train.images[members[np.arange(n) % len(members)]]
+
+    pool, wanted = _pool(train, copies)
+    recipe = _recipe(tmp_path, auto={"sources": ["gan"], "steps": 20})
+    seen = []
+
+    def spy(part, mix, unavailable, gan_fn, seed):
+        samples = gan_fn({c: 5 for c in wanted})
+        part_keys = {img.tobytes() for img in part.images}
+        seen.append(all(img.tobytes() in part_keys for img in samples.images))
+        return fold_builder(recipe)(part, mix, unavailable, gan_fn, seed)
+
+    choose_mix(train, AutoMixConfig(sources=["gan", "copy"], steps=20, blends=False), spy, seed=0, gan_pool=pool, gan_wanted=wanted, classifier=classifier)
+    assert seen and all(seen)  # every GAN sample a fold trained on is a copy of one of its own training images
+
+
+def test_auto_expansion_records_the_decision_everywhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    recipe = {
+        "seed": 1, "data": {"path": "builtin:digits-lt"}, "output": {"path": str(tmp_path / "out")},
+        "plan": {"mix": "auto", "auto": {"sources": ["copy", "classical", "smote"], "steps": 40, "folds": 2, "blends": False}},
+    }
+    dry = expand(recipe, dry_run=True)
+    assert any("plan.mix is auto" in n and "2-fold" in n for n in dry.notes)
+    result = expand(recipe)
+    d = result.mix_decision.to_dict()
+    assert sum(d["mix"].values()) == pytest.approx(1.0) and d["winner"] in {"copy", "classical", "smote"}
+    assert {c["name"] for c in d["candidates"]} == {"copy", "classical", "smote"}
+    assert json.loads((tmp_path / "out" / "mix.json").read_text())["mix"] == d["mix"]
+    assert json.loads((tmp_path / "out" / "lock.json").read_text())["mix"] == d["mix"]
+    import h5py
+
+    with h5py.File(tmp_path / "out" / "train.h5") as f:
+        assert json.loads(f.attrs["mix_decision"])["winner"] == d["winner"]
+    assert "How the mix was chosen" in (tmp_path / "out" / "report.html").read_text()
+    assert result.to_dict()["mix_decision"]["winner"] == d["winner"]
+    assert any(n.startswith("plan.mix auto chose") for n in result.notes)
+
+
+def test_auto_falls_back_when_nothing_can_be_validated_and_refuses_no_sources(tmp_path):
+    data = load("builtin:digits")
+    idx = np.concatenate([np.flatnonzero(data.labels == k)[:n] for k, n in ((0, 3), (1, 1), (2, 2))])
+    tiny = LabeledImages(data.images[idx], data.labels[idx], data.class_names[:3])
+    recipe = {"seed": 0, "data": {"path": "x"}, "output": {"path": "y"}, "plan": {"mix": "auto", "auto": {"sources": ["copy", "classical"]}}}
+    done = expand_data(tiny, recipe)
+    assert done.mix_decision.mix == {"copy": 1.0} and "no class has 4 or more images" in done.mix_decision.why[0]
+    assert done.data.class_counts().tolist() == [3, 3, 3]
+    one_class = LabeledImages(data.images[:20], np.zeros(20, np.int64), ("0",))
+    assert expand_data(one_class, recipe).data.class_counts().tolist() == [20]  # nothing to balance
+    with pytest.raises(ConfigError, match="plan.auto.sources"):
+        load_recipe({**recipe, "plan": {"mix": "auto", "auto": {"sources": []}}})
+    with pytest.raises(ConfigError, match="plan.mix"):
+        load_recipe({**recipe, "plan": {"mix": "automatic"}})
