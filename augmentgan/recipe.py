@@ -46,9 +46,10 @@ class GanSection(StrictModel):
     batch: int = Field(64, ge=1, description="images per D step")
     img_size: Optional[Literal[16, 32, 64, 128]] = Field(None, description="training size; null = smallest supported size >= the data's")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N, mps")
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 autocast where the CPU/GPU computes bf16 natively (decided at run time), else fp32")
+    eval_every: int = Field(100, ge=0, description="G steps between quality evaluations (per-class diversity + KID); the best step is generated from; 0 = off")
     run: Optional[str] = Field(None, description="reuse this run folder or .pt checkpoint instead of training")
-    checkpoint: str = Field("final", description="with run: final, last or a step number")
+    checkpoint: str = Field("auto", description="auto (best.pt when the run has one, else final), best, final, last or a step number")
     cache: bool = Field(True, description="reuse a cached run trained on the same data with the same GAN settings")
 
 
@@ -273,6 +274,7 @@ classical:
 
 smote:
   method: smote              # smote, borderline-smote, adasyn, svm-smote, kmeans-smote
+  eval_every: 100            # quality (per-class diversity + KID) every N steps; generation uses the best step
   k_neighbors: 5
 
 plan:

@@ -138,6 +138,9 @@ class GANOverSampler(BaseOverSampler):
     sample_parent_ : ndarray of int64, shape (n_samples_resampled,)
         The row of X a derived row was made from (classical, copy; the nearer end for SMOTE),
         -1 for real rows and GAN samples.
+    recipe_ : dict
+        The recipe the call ran (``seed`` included; ``data.path`` and ``output.path`` are
+        placeholders, unused by ``expand_data``): ``augmentgan.load_recipe(recipe_)`` validates it.
     plan_ : augmentgan.augment.planner.Plan
         Per class: target and samples per source.
     notes_ : list of str
@@ -223,7 +226,7 @@ class GANOverSampler(BaseOverSampler):
             return seed
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
-    def recipe(self, class_counts: Mapping[str, int], seed: int) -> dict[str, Any]:
+    def _recipe(self, class_counts: Mapping[str, int], seed: int) -> dict[str, Any]:
         """The recipe (a mapping) this sampler runs for classes with these final counts."""
         gan: dict[str, Any] = {
             "preset": self.preset, "steps": self.steps, "batch": self.batch, "overrides": dict(self.gan_overrides or {}),
@@ -265,10 +268,12 @@ class GANOverSampler(BaseOverSampler):
             if add > 0:
                 targets[names[index]] = int(counts[index]) + int(add)
 
-        done = expand_data(data, self.recipe(targets, self._seed()), callback=self.callback)
+        recipe = self._recipe(targets, self._seed())
+        done = expand_data(data, recipe, callback=self.callback)
         expanded, n = done.data, len(X)
         if len(expanded) < n or np.any(expanded.source[:n] != 0) or np.any(expanded.labels[:n] != data.labels):
             raise DataError("internal check: the expansion did not keep X's rows first and in order; rerun with --debug and report it")
+        self.recipe_ = recipe
         self.plan_ = done.plan
         self.notes_ = list(done.notes)
         self.gan_run_ = done.gan_run

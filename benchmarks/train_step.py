@@ -57,6 +57,7 @@ from torch.utils.flop_counter import flop_registry
 
 from augmentgan.gan.diffaug import diff_augment
 from augmentgan.gan.gan import AMP_DTYPES, ConditionalGAN, resolve_device
+from augmentgan.gan.precision import resolve_precision
 from augmentgan.gan.presets import get_preset, preset_names
 from augmentgan.gan.regularizers import orthogonal_reg
 from augmentgan.gan.sampling import RealBatches, RealSampler
@@ -332,6 +333,7 @@ def machine(device: torch.device) -> dict:
     flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
     info["cpu"] = model
     info["cpu_flags"] = {f: f in flags for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")}
+    info["precision_auto"] = " - ".join(resolve_precision("auto", device))  # what `precision: auto` picks here, and why
     info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     info["mkldnn"] = torch.backends.mkldnn.is_available()
     return info

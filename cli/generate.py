@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         format_: Optional[str] = typer.Option(None, "--format", help="h5 or folder (default: from the --out suffix: .h5/.hdf5 is h5)."),
         batch: int = typer.Option(512, "--batch", help="Samples per write (memory stays at about this many images)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the latents and of every random decision."),
-        checkpoint: str = typer.Option("final", "--checkpoint", help="final, last, a step number, or a .pt file."),
+        checkpoint: str = typer.Option("auto", "--checkpoint", help="auto (best when the run kept a best.pt, else final), best, final, last, a step number, or a .pt file."),
         real: Optional[str] = typer.Option(None, "--real", help="The GAN's training data, for confidence/memorization/dedup filters and --truncation auto (default: the data recorded in the run)."),
         size: Optional[int] = typer.Option(None, "--size", help="Load --real / --balance-to resized to SIZE x SIZE, as for training."),
         channels: str = typer.Option("auto", "--channels", help="Load --real / --balance-to with auto, 1 or 3 channels, as for training."),

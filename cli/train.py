@@ -17,7 +17,8 @@ from augmentgan.gan.presets import preset_names
 from augmentgan.overrides import apply_overrides, parse_pairs
 from augmentgan.progress import ProgressEvent
 
-_SHORT = {"d_loss": "D", "g_loss": "G", "d_real": "D(x)", "d_fake": "D(G(z))", "gp": "gp", "dragan": "dragan", "r1": "r1", "ortho": "ortho"}
+_SHORT = {"d_loss": "D", "g_loss": "G", "d_real": "D(x)", "d_fake": "D(G(z))", "gp": "gp", "dragan": "dragan", "r1": "r1", "ortho": "ortho", "score": "quality", "best_score": "best"}
+EVAL_EVERY = 1000  # quality evaluations of a fresh `augmentgan train` run (TrainConfig's own default is 0: no monitor)
 
 
 def _stats(info: dict) -> str:
@@ -67,13 +68,16 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
         force: bool = typer.Option(False, "--force", help="Start over in a non-empty --out."),
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps [default: auto]."),
-        precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 or fp16 (CUDA) [default: fp32]."),
+        precision: Optional[str] = typer.Option(None, "--precision", help="auto (bf16 where the CPU/GPU has native bf16, else fp32), fp32, bf16 or fp16 (CUDA) [default: auto]."),
         channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="Channels-last memory format [default: off]."),
         compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the training step (one-off compile time) [default: off]."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random stream [default: 0]."),
         sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Steps between sample grids [default: 1000]."),
         ckpt_every: Optional[int] = typer.Option(None, "--ckpt-every", help="Steps between checkpoints [default: 1000]."),
         log_every: Optional[int] = typer.Option(None, "--log-every", help="Steps between metrics lines [default: 50]."),
+        eval_every: Optional[int] = typer.Option(
+            None, "--eval-every", help=f"Steps between quality evaluations (per-class diversity + KID); the best step is kept as checkpoints/best.pt; 0 = off [default: {EVAL_EVERY}]."
+        ),
         size: Optional[int] = typer.Option(None, "--size", help="Load images resized (center crop) to SIZE x SIZE."),
         channels: str = typer.Option("auto", "--channels", help="Load images with auto, 1 or 3 channels."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
@@ -95,7 +99,7 @@ def register(app: typer.Typer) -> None:
         options = {
             "steps": steps, "batch": batch, "device": device, "precision": precision, "seed": seed,
             "sample_every": sample_every, "ckpt_every": ckpt_every, "log_every": log_every,
-            "channels_last": channels_last, "compile": compile_,
+            "channels_last": channels_last, "compile": compile_, "eval_every": eval_every,
         }
         given = {k: v for k, v in options.items() if v is not None}
         if resume and preset is None:
@@ -103,7 +107,7 @@ def register(app: typer.Typer) -> None:
             gan = apply_overrides(gan_base, gan_pairs)
         else:
             gan = get_preset(preset or "sngan", gan_pairs)
-            train_base = TrainConfig()
+            train_base = TrainConfig(eval_every=EVAL_EVERY)
         cfg = apply_overrides(train_base, {**given, **train_pairs}, where="train option")
 
         if channels not in ("auto", "1", "3"):
@@ -118,7 +122,12 @@ def register(app: typer.Typer) -> None:
         with progress:
             view = _ProgressView(progress) if main else None
             dataset = load(data, channels=channels if channels == "auto" else int(channels), size=size, callback=view)
-            result = train(dataset, gan, cfg, out, resume=resume, force=force, callback=view, data_spec=data)
+            monitor = None
+            if cfg.eval_every:
+                from augmentgan.evaluate.monitor import quality_monitor
+
+                monitor = quality_monitor(dataset, device=cfg.device, callback=view)
+            result = train(dataset, gan, cfg, out, resume=resume, force=force, callback=view, data_spec=data, monitor=monitor)
         if not main:
             return
 
@@ -129,6 +138,8 @@ def register(app: typer.Typer) -> None:
             "checkpoint": str(result.checkpoint),
             "samples": str(result.samples) if result.samples else None,
             "seconds": round(result.seconds, 2),
+            "precision": result.precision,
+            "best": result.best,
             "metrics": result.metrics,
             "world_size": result.world_size,
             "state_digests": list(result.state_digests),
@@ -137,7 +148,9 @@ def register(app: typer.Typer) -> None:
             out_console.print_json(json.dumps(summary))
             return
         table = Table(title="augmentgan train", show_header=False)
-        for key in ("run", "step", "resumed_from", "checkpoint", "samples", "seconds", "world_size"):
+        for key in ("run", "step", "resumed_from", "checkpoint", "samples", "seconds", "precision", "world_size"):
             table.add_row(key, str(summary[key]))
+        if result.best is not None:
+            table.add_row("best", f"step {result.best['step']}, quality score {result.best['score']:.3f} ({result.best['checkpoint']})")
         table.add_row("metrics", _stats(result.metrics))
         out_console.print(table)

@@ -133,6 +133,7 @@ def test_same_seed_same_output_clone_included_and_provenance() -> None:
     copies = np.flatnonzero(source == "copy")
     np.testing.assert_array_equal(X1[copies], X[parent[copies]])
     assert sampler.plan_.total == len(X1)
+    assert sampler.recipe_["seed"] == 0 and sampler.recipe_["plan"]["mix"] == CHEAP["mix"]
 
 
 @pytest.mark.parametrize(

@@ -105,8 +105,8 @@ def balance_png(before: np.ndarray, after: np.ndarray, class_names: Sequence[str
 
 def loss_png(rows: list[dict[str, Any]]) -> Optional[bytes]:
     """Loss curves of a run's ``metrics.jsonl`` rows (every logged quantity except time and lr)."""
-    skip = {"step", "time", "elapsed_s", "steps_per_s", "lr_g", "lr_d"}
-    keys = sorted({k for r in rows for k, v in r.items() if k not in skip and isinstance(v, (int, float))})
+    skip = {"step", "time", "elapsed_s", "steps_per_s", "lr_g", "lr_d", "eval_s"}
+    keys = sorted({k for r in rows for k, v in r.items() if k not in skip and not k.startswith("eval/") and isinstance(v, (int, float))})
     if not rows or not keys:
         return None
     fig = _new_figure(8, 3.2)
@@ -118,6 +118,32 @@ def loss_png(rows: list[dict[str, Any]]) -> Optional[bytes]:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _figure_png(fig)
+
+
+def quality_png(rows: list[dict[str, Any]]) -> Optional[bytes]:
+    """Quality curves of a run's evaluation rows (``eval/...`` keys of metrics.jsonl): score, diversity, KID."""
+    rows = [r for r in rows if "eval/score" in r]
+    if not rows:
+        return None
+    fig = _new_figure(8, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    steps = [r["step"] for r in rows]
+    for key, label in (("eval/score", "score"), ("eval/diversity_mean", "diversity ratio, mean"), ("eval/diversity_min", "diversity ratio, worst class")):
+        ax.plot(steps, [r.get(key) if r.get(key) is not None else math.nan for r in rows], marker=".", label=label)
+    ax.axhline(0.5, color="#c44e52", linestyle=":", linewidth=1, label="collapse flag (0.5)")
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+    kid = ax.twinx()
+    kid.plot(steps, [r.get("eval/kid") if r.get("eval/kid") is not None else math.nan for r in rows], color="#8172b3", linestyle="--", label="KID (right axis)")
+    kid.set_ylabel("KID")
+    handles = ax.get_legend_handles_labels()[0] + kid.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, fontsize=8)
+    return _figure_png(fig)
+
+
+def rarest_first(counts: Sequence[int]) -> list[int]:
+    """Class indices ordered by their real image counts, smallest first (ties: class order)."""
+    return [int(c) for c in np.argsort(np.asarray(counts), kind="stable")]
 
 
 # --- html ----------------------------------------------------------------------------------------
@@ -187,14 +213,17 @@ def utility_section(result: Any) -> str:
 
 
 def _class_grids(real: LabeledImages, expanded: LabeledImages) -> str:
-    rows = ['<h2>Real vs synthetic, per class</h2><table class="grid"><tr><th class="l">class</th><th class="l">source</th><th class="l">samples</th></tr>']
-    for c, name in enumerate(expanded.class_names):
+    rows = ['<h2>Real vs synthetic, per class</h2><p class="note">rarest class first (by real training images)</p>'
+            '<table class="grid"><tr><th class="l">class</th><th class="l">source</th><th class="l">samples</th></tr>']
+    counts = real.class_counts()
+    for c in rarest_first(counts):
+        name = expanded.class_names[c]
         groups = [("real", real.images[real.labels == c])]
         for s in (Source.gan, Source.classical, Source.smote, Source.copy):
-            groups.append((s.name, expanded.images[(expanded.labels == c) & (expanded.source == s.value)]))
+            groups.append((SOURCE_NAMES[s.value], expanded.images[(expanded.labels == c) & (expanded.source == s.value)]))
         shown = [(label, imgs[:_PER_ROW]) for label, imgs in groups if len(imgs)]
         for i, (label, imgs) in enumerate(shown):
-            head = f'<td class="l" rowspan="{len(shown)}">{html.escape(name)}</td>' if i == 0 else ""
+            head = f'<td class="l" rowspan="{len(shown)}">{html.escape(name)}<br>({int(counts[c])} real)</td>' if i == 0 else ""
             rows.append(f'<tr>{head}<td class="l">{label}</td><td class="l">{_img(grid_png(imgs), f"{name} {label}")}</td></tr>')
     return "".join(rows) + "</table>"
 
@@ -232,33 +261,58 @@ def _suspicious_section(real: LabeledImages, expanded: LabeledImages) -> str:
     return head + "".join(cells)
 
 
-def truncation_png(run: Path, class_names: Sequence[str], per_class: int = 4, seed: int = 0) -> Optional[bytes]:
-    """The GAN's samples at each threshold of :data:`TRUNCATIONS` (rows: classes; column groups: thresholds)."""
+def truncation_rows(run: Path, per_class: int = 4, seed: int = 0, checkpoint: str = "auto") -> tuple[Any, list[tuple[int, bytes]]]:
+    """The GAN's samples at each threshold of :data:`TRUNCATIONS`, one PNG row per class, rarest class first.
+
+    Returns the checkpoint's :class:`~augmentgan.gan.trainer.GeneratorInfo` (``checkpoint``: the one
+    generation uses by default, ``best.pt`` when the run kept one) and ``[(class index, png)]``
+    ordered by the real class counts the GAN was trained on, smallest first.
+    """
     from augmentgan.gan.trainer import load_generator
     from augmentgan.gan.truncation import class_latents
     from augmentgan.generate.sampler import checkpoint_target
 
-    path, which = checkpoint_target(run, "final")
+    path, which = checkpoint_target(run, checkpoint)
     G, info = load_generator(path, which, device="cpu")
-    tiles = []
+    rows = []
     with torch.no_grad():
-        for c in range(len(class_names)):
-            row = []
+        for c in rarest_first(info.class_counts):
+            tiles = []
             for t in TRUNCATIONS:
                 z = class_latents(seed, c, 0, per_class, G.z_dim, t)
-                row.append(G(z, torch.full((per_class,), c, dtype=torch.long)))
-            tiles.append(torch.cat(row))
-    x = torch.cat(tiles).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return grid_png(x, nrow=per_class * len(TRUNCATIONS), min_tile=32)
+                tiles.append(G(z, torch.full((per_class,), c, dtype=torch.long)))
+            x = torch.cat(tiles).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            rows.append((c, grid_png(x, nrow=per_class * len(TRUNCATIONS), min_tile=32)))
+    return info, rows
 
 
 def _truncation_section(run: Optional[Path], class_names: Sequence[str]) -> str:
     if run is None:
         return ""
-    png = truncation_png(run, class_names)
+    info, rows = truncation_rows(run)
     labels = ", ".join("none" if t is None else str(t) for t in TRUNCATIONS)
-    return (f"<h2>Truncation sweep</h2><p class=\"note\">one row per class; groups of 4 columns at thresholds {labels} "
-            "(the same latents, resampled inside the threshold).</p>" + _img(png, "truncation sweep"))  # type: ignore[arg-type]
+    which = "best.pt (the best quality score)" if info.checkpoint.name == "best.pt" else info.checkpoint.name
+    table = ['<table class="grid"><tr><th class="l">class (real images)</th><th class="l">samples</th></tr>']
+    for c, png in rows:
+        name = info.class_names[c]
+        table.append(f'<tr><td class="l">{html.escape(name)} ({int(info.class_counts[c])})</td><td class="l">{_img(png, f"{name} truncation sweep")}</td></tr>')
+    return (f"<h2>Truncation sweep</h2><p class=\"note\">{html.escape(which)}, step {info.step}; one row per class, rarest class first; "
+            f"groups of 4 columns at thresholds {labels} (the same latents, resampled inside the threshold).</p>" + "".join(table) + "</table>")
+
+
+def _quality_section(run: Optional[Path]) -> str:
+    if run is None:
+        return ""
+    rows = _read_metrics(run / "metrics.jsonl")
+    png = quality_png(rows)
+    if png is None:
+        return ""
+    evals = [r for r in rows if "eval/score" in r and r["eval/score"] is not None]
+    best = max(evals, key=lambda r: r["eval/score"]) if evals else None
+    note = (f'<p class="note">best score {best["eval/score"]:.3f} at step {best["step"]} (kept as checkpoints/best.pt); score = mean over classes '
+            "of min(diversity ratio, 1) x fidelity, fidelity = clip(1 - KID / KID of another class's real images, 0, 1), "
+            "in the domain classifier's features.</p>") if best else ""
+    return "<h2>Sample quality during training</h2>" + _img(png, "quality curves") + note
 
 
 def _loss_section(run: Optional[Path]) -> str:
@@ -312,18 +366,23 @@ def write_expansion_report(
 
 
 def write_run_report(run_dir: str | Path) -> Path:
-    """Write ``run_dir/report.html`` for a training run: loss curves, the latest sample grids, the truncation sweep."""
+    """Write ``run_dir/report.html`` for a training run: loss and quality curves, the latest sample grids, the truncation sweep."""
     run = Path(run_dir)
-    sections = [_loss_section(run)]
-    grids = sorted((run / "samples").glob("step-*.png"))[-3:]
-    if grids:
-        sections.append("<h2>Samples (fixed noise, one row per class)</h2>")
-        sections += [f"<h3>{html.escape(p.stem)}</h3>" + _img(p.read_bytes(), p.stem) for p in grids]
+    sections = [_loss_section(run), _quality_section(run)]
     final = run / "checkpoints" / "final.pt"
+    info = None
     if final.is_file():
         from augmentgan.gan.trainer import load_generator
 
         _, info = load_generator(final, "final", device="cpu")
+    grids = sorted((run / "samples").glob("step-*.png"))[-3:]
+    if grids:
+        order = ""
+        if info is not None:
+            order = ": " + ", ".join(f"{info.class_names[c]} ({info.class_counts[c]})" for c in rarest_first(info.class_counts))
+        sections.append(f'<h2>Samples (fixed noise, one row per class)</h2><p class="note">rows from the top, rarest class first{html.escape(order)}</p>')
+        sections += [f"<h3>{html.escape(p.stem)}</h3>" + _img(p.read_bytes(), p.stem) for p in grids]
+    if info is not None:
         sections.append(_truncation_section(run, info.class_names))
     return _atomic_write(run / REPORT_NAME, _page(f"augmentgan training run {run.name}", sections))
 

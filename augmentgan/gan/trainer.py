@@ -1,28 +1,41 @@
-"""The training loop: run folder, logging, sample grids, checkpoints, resume and faults.
+"""The training loop: run folder, logging, sample grids, quality tracking, checkpoints, resume and faults.
 
 The loop itself is small: :class:`~augmentgan.gan.gan.ConditionalGAN` owns the train step; this
 module feeds it real batches, keeps the books and writes the run folder::
 
     runs/NAME/
-      config.yaml            resolved GAN + training configuration, data fingerprint, versions
-      metrics.jsonl          one JSON object per logged step
-      samples/step-NNNNNN.png  one row per class, fixed noise, EMA generator when enabled
+      config.yaml            resolved GAN + training configuration (and what ``auto`` resolved to:
+                             device, precision, image size...), data fingerprint, versions
+      metrics.jsonl          one JSON object per logged step, and one per quality evaluation
+      samples/step-NNNNNN.png  one row per class (rarest class first), fixed noise, EMA generator when enabled
       checkpoints/step-NNNNNN.pt  the last ``keep_last`` (2) periodic checkpoints
+      checkpoints/best.pt    the checkpoint of the step with the best quality score (with a monitor)
       checkpoints/final.pt   the checkpoint of the last step of a finished run
       tensorboard/           scalars and grids, only when TensorBoard is installed
-      report.html            loss curves, the last sample grids and a truncation sweep (self-contained)
+      report.html            loss and quality curves, sample grids, a truncation sweep (self-contained)
+
+Quality: with ``train.eval_every`` > 0 the caller passes a *monitor*
+(:mod:`augmentgan.gan.monitoring`; :func:`augmentgan.evaluate.monitor.quality_monitor` measures
+per-class diversity and KID in the domain classifier's features). It is called every
+``eval_every`` G steps and at the last step; its numbers go to metrics.jsonl (``eval/...`` keys)
+and TensorBoard, and a step whose ``score`` beats every earlier one is written to ``best.pt``
+(atomically; its ``monitor`` entry holds the step and score). Collapse often sets in late: the
+best checkpoint survives it, and generation uses ``best.pt`` when a run has one. Monitoring runs on
+rank 0 on its own latents and draws from no training stream, so it changes no weight; the best
+score (and the monitor's own state, if any) is in every checkpoint, so resume stays bit-exact.
+
+``precision: auto`` resolves at run time (:mod:`augmentgan.gan.precision`): bf16 autocast where
+the device computes bf16 natively, else fp32.
 
 Under ``torchrun`` (several processes) the same loop runs on every rank with DDP-wrapped models
 (:mod:`augmentgan.gan.distributed`); rank 0 alone writes the run folder and reports progress.
-
-There is no ``best`` checkpoint: the loop computes no quality metric that could define one
-(losses of a GAN do not measure sample quality).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import platform
 import shutil
 import signal
@@ -48,15 +61,17 @@ from augmentgan.gan import distributed as ddp
 from augmentgan.gan.config import GANConfig, resolve_diffaug
 from augmentgan.gan.layers import set_cond_scale
 from augmentgan.gan.distributed import DistInfo
-from augmentgan.gan.gan import ConditionalGAN, Precision, resolve_device
+from augmentgan.gan.gan import ConditionalGAN, resolve_device
+from augmentgan.gan.monitoring import Best, QualityMonitor, sample_fn
 from augmentgan.gan.models import attention_sizes, build_generator, resolve_attn_res, resolve_d_norm, resolve_init
+from augmentgan.gan.precision import Requested, resolve_precision
 from augmentgan.gan.sampling import FakeLabels, RealBatches, RealSampler, RealSampling, check_class_counts, derive_seeds, fixed_noise
 from augmentgan.overrides import StrictModel, format_validation_error
 from augmentgan.progress import ProgressCallback, report
 
 IMG_SIZES = (16, 32, 64, 128)
 # Settings that may change when a run is resumed: how and where it runs, not what it trains.
-RESUMABLE = {"steps", "device", "precision", "channels_last", "compile", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"}
+RESUMABLE = {"steps", "device", "precision", "channels_last", "compile", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last", "eval_every"}
 _RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "samples", "checkpoints", "tensorboard", "report.html")
 _LABELS = {
     "d_loss": "D loss", "g_loss": "G loss", "d_real": "D(real)", "d_fake": "D(fake)",
@@ -77,7 +92,9 @@ class TrainConfig(StrictModel):
     batch: int = Field(64, ge=1, description="real (and fake) images per D step")
     seed: int = Field(0, ge=0, description="the one seed every random stream derives from")
     device: str = Field("auto", description="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N, mps")
-    precision: Precision = Field("fp32", description="fp32; bf16 autocast (CPU or GPU); fp16 autocast + GradScaler (CUDA only)")
+    precision: Requested = Field(
+        "auto", description="auto (bf16 where the CPU/GPU computes bf16 natively, else fp32; decided at run time); fp32; bf16 autocast; fp16 autocast + GradScaler (CUDA only)"
+    )
     channels_last: bool = Field(False, description="channels-last memory format for models and batches")
     compile: bool = Field(False, description="torch.compile the training forward passes (pays a one-off compile time; see benchmarks/RESULTS.md)")
     sync_bn: bool = Field(True, description="under torchrun: BatchNorm statistics over the global batch (as in one process) instead of per rank")
@@ -88,7 +105,8 @@ class TrainConfig(StrictModel):
     sample_per_class: int = Field(8, ge=1, le=64, description="images per class row of a sample grid")
     ckpt_every: int = Field(1000, ge=1, description="G steps between checkpoints (and one at the end)")
     log_every: int = Field(50, ge=1, description="G steps between metrics lines / progress updates")
-    keep_last: int = Field(2, ge=1, description="periodic checkpoints kept (final.pt is kept besides)")
+    keep_last: int = Field(2, ge=1, description="periodic checkpoints kept (final.pt and best.pt are kept besides)")
+    eval_every: int = Field(0, ge=0, description="G steps between quality evaluations by the monitor passed to train() (and one at the last step); the best is kept as best.pt; 0 = off")
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,8 @@ class TrainResult:
     samples: Optional[Path]  # the last sample grid
     world_size: int = 1  # processes that trained (torchrun)
     state_digests: tuple[str, ...] = ()  # sha256 of G, D (and EMA) weights on each rank at the end: equal = in sync
+    precision: str = "fp32"  # what train.precision resolved to (auto -> bf16 or fp32)
+    best: Optional[dict[str, Any]] = None  # {"step", "score", "metrics", "checkpoint"} of best.pt when a monitor ran
     # (BatchNorm running statistics left out with train.sync_bn=false: each rank keeps its own)
 
 
@@ -345,6 +365,7 @@ class _Run:
             where = f"tricks.pac={pac}" + (f" x {world} processes (train.batch is the global batch; each rank gets batch/{world})" if world > 1 else "")
             raise ConfigError(f"train.batch={cfg.batch} is not divisible by {where}; use a multiple of {pac * world}")
         self.device = resolve_device(device or cfg.device)
+        self.precision, self.precision_reason = resolve_precision(cfg.precision, self.device)
         counts = data.class_counts()
         self.data_info = {
             "fingerprint": data.fingerprint(),
@@ -358,7 +379,7 @@ class _Run:
         }
         self.gan = ConditionalGAN(
             self.gan_cfg, img_size=self.img_size, channels=data.channels, num_classes=data.num_classes,
-            device=self.device, precision=cfg.precision, channels_last=cfg.channels_last,
+            device=self.device, precision=self.precision, channels_last=cfg.channels_last,
             class_counts=counts, fake_labels=cfg.fake_labels, seed=cfg.seed,
             dist=dist, sync_bn=cfg.sync_bn, compile=cfg.compile,
         )
@@ -369,7 +390,15 @@ class _Run:
         images = prepare_images(data, self.img_size, self.device)
         labels = torch.from_numpy(data.labels).to(self.device)
         self.batches = RealBatches(images, labels, sampler, cfg.batch, self.gan.memory_format, dist.shard(cfg.batch) if dist.active else None)
-        self.grid_noise = fixed_noise(seeds.fixed_noise, data.num_classes, cfg.sample_per_class, self.gan.G.z_dim)
+        z, y = fixed_noise(seeds.fixed_noise, data.num_classes, cfg.sample_per_class, self.gan.G.z_dim)
+        rarest_first = torch.from_numpy(np.argsort(counts, kind="stable"))  # grid rows: the rarest class on top
+        self.grid_noise = (z, rarest_first[y])
+        self.sample = sample_fn(
+            lambda z, y: self.gan.generate(z, y, batch=cfg.batch), seed=cfg.seed, num_classes=data.num_classes,
+            z_dim=self.gan.G.z_dim, data_size=tuple(data.image_shape[:2]),
+        )
+        self.monitor: Optional[QualityMonitor] = None
+        self.best = Best()
         self.ckpt_dir = out / "checkpoints"
         self.elapsed = 0.0
         self.digests: tuple[str, ...] = ()
@@ -390,8 +419,14 @@ class _Run:
             "rng": {"batches": self.batch_rng.bit_generator.state, "global": ckpt.capture_global_rng()},
             "world_size": self.dist.world_size,
             "rank_streams": rank_streams,
+            "monitor": self.monitor_state(),
             "versions": _versions(),
         }
+
+    def monitor_state(self) -> dict[str, Any]:
+        """The best score so far and the monitor's own state (plain data), saved in every checkpoint."""
+        own = getattr(self.monitor, "state_dict", None)
+        return {"best": self.best.to_dict(), "state": own() if callable(own) else None}
 
     def resume(self) -> int:
         def read() -> tuple[Path, dict[str, Any]]:
@@ -425,6 +460,11 @@ class _Run:
             )
         self.batch_rng.bit_generator.state = payload["rng"]["batches"]
         ckpt.restore_global_rng(payload["rng"]["global"])
+        saved = payload.get("monitor") or {}
+        self.best = Best.from_dict(saved.get("best"))
+        load = getattr(self.monitor, "load_state_dict", None)
+        if callable(load) and saved.get("state") is not None:
+            load(saved["state"])
         self.elapsed = float(payload["elapsed_s"])
         return step
 
@@ -443,6 +483,33 @@ class _Run:
             ckpt.prune(self.ckpt_dir, self.cfg.keep_last)
         return path
 
+    def evaluate(self, step: int) -> tuple[dict[str, float], bool]:
+        """Rank 0: the monitor's numbers at ``step`` and whether they beat the best so far.
+
+        Runs inside ``fork_rng``: whatever the monitor draws from the global RNGs (building a
+        classifier, say) leaves them as they were, and it never sees the training generators.
+        """
+        assert self.monitor is not None
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        t0 = time.perf_counter()
+        with torch.random.fork_rng(devices=devices):
+            values = {k: float(v) for k, v in self.monitor(step, self.sample).items()}
+        if "score" not in values:
+            raise ConfigError(f"the quality monitor returned no 'score' (keys {sorted(values)}); a monitor must return a score, higher is better")
+        improved = self.best.improved_by(values["score"])
+        if improved:
+            self.best = Best(step, values["score"], dict(values))
+        values["eval_s"] = time.perf_counter() - t0
+        return values, improved
+
+    def save_best(self, step: int) -> Path:
+        """Write ``best.pt`` (the state at ``step``, the best score so far), atomically (rank 0)."""
+        path = self.ckpt_dir / "best.pt"
+        streams = ddp.gather_objects(self.dist, self.rank_streams())
+        if self.dist.is_main:
+            ckpt.save_checkpoint(self.payload(step, streams), path)
+        return path
+
     def check_in_sync(self, step: int) -> None:
         ema = self.gan.ema.model if self.gan.ema is not None else None
         self.digests = tuple(ddp.gather_objects(self.dist, ddp.state_digest(self.gan.G, self.gan.D, ema, bn_stats=self.cfg.sync_bn or not self.dist.active)))
@@ -454,7 +521,7 @@ class _Run:
         where = self.gan.nonfinite_weights() if bad is None else None
         if bad is not None or where is not None:
             step, what = bad if bad is not None else (self.gan.num_g_steps, where)
-            raise _nonfinite_error(step, what, self.gan_cfg, self.cfg.precision, latest_checkpoint(self.out))
+            raise _nonfinite_error(step, what, self.gan_cfg, self.precision, latest_checkpoint(self.out))
 
     def write_config(self) -> None:
         m = self.gan_cfg.model
@@ -467,6 +534,8 @@ class _Run:
             "train": self.cfg.model_dump(mode="json"),
             "resolved": {
                 "device": str(self.device),
+                "precision": self.precision,
+                "precision_reason": self.precision_reason,
                 "img_size": self.img_size,
                 "model": {
                     "attn_res": resolve_attn_res(m, self.img_size),
@@ -490,6 +559,7 @@ def train(
     force: bool = False,
     callback: Optional[ProgressCallback] = None,
     data_spec: Optional[str] = None,
+    monitor: Optional[QualityMonitor] = None,
 ) -> TrainResult:
     """Train a class-conditional GAN on ``data`` into the run folder ``out``.
 
@@ -500,20 +570,36 @@ def train(
     good checkpoint is kept) and TrainingInterrupted after Ctrl-C (a checkpoint is written).
     ``data_spec`` (where the data came from) is only recorded.
 
+    ``monitor`` (needed when ``cfg.eval_every`` > 0, ignored otherwise): called every
+    ``eval_every`` G steps and at the last step on rank 0 as ``monitor(step, sample)``
+    (:mod:`augmentgan.gan.monitoring`); the step with the best ``score`` is kept as
+    ``checkpoints/best.pt``. :func:`augmentgan.evaluate.monitor.quality_monitor` makes one.
+
     Started by ``torchrun`` with several processes (or inside a process group the caller set up),
     every rank calls this with the same arguments and trains its share of each global batch; see
     :mod:`augmentgan.gan.distributed`. Only rank 0 writes ``out`` and calls ``callback``.
     """
     with ddp.setup(cfg.device) as (dist, device):
-        return _train(data, gan, cfg, Path(out), resume, force, callback if dist.is_main else None, data_spec, dist, device)
+        return _train(data, gan, cfg, Path(out), resume, force, callback if dist.is_main else None, data_spec, dist, device, monitor)
+
+
+def _eval_due(cfg: TrainConfig, step: int) -> bool:
+    """Every ``eval_every`` steps, and at the last step of a run long enough to have had one."""
+    every = cfg.eval_every
+    return bool(every) and (step % every == 0 or (step == cfg.steps and step >= every))
 
 
 def _train(
     data: LabeledImages, gan: GANConfig, cfg: TrainConfig, out: Path, resume: bool, force: bool,
     callback: Optional[ProgressCallback], data_spec: Optional[str], dist: DistInfo, device: str,
+    monitor: Optional[QualityMonitor] = None,
 ) -> TrainResult:
     t0 = time.perf_counter()
     main = dist.is_main
+    if cfg.eval_every and monitor is None:
+        raise ConfigError(
+            f"train.eval_every={cfg.eval_every} needs a quality monitor: pass monitor=augmentgan.evaluate.monitor.quality_monitor(data) to train(), or set eval_every=0"
+        )
 
     def check_out() -> None:
         if not resume:
@@ -523,6 +609,7 @@ def _train(
 
     ddp.main_first(dist, check_out)
     run = _Run(data, gan, cfg, out, data_spec, dist, device)
+    run.monitor = monitor if main else None
     if main:
         for note in run.notes:
             warnings.warn(note, AugmentganWarning, stacklevel=3)
@@ -535,15 +622,37 @@ def _train(
         _truncate_metrics(metrics_path, start)
     meter = _Meter(run.gan.metric_names, run.device)
     metrics: dict[str, float] = {}
+    quality: dict[str, float] = {}  # the last evaluation's summary, shown with the training numbers
     grid_path: Optional[Path] = None
     tb = _tensorboard(out) if main else None
     report(callback, "train", start, cfg.steps, resumed_from=start if resume else None)
     last_t, last_step, t_run = time.perf_counter(), start, time.perf_counter()
+
+    def evaluate(step: int, log: Any, tb: Any) -> dict[str, float]:
+        """Score ``step`` (rank 0), log it, keep ``best.pt`` when it is the best so far (all ranks)."""
+        improved, summary = False, quality
+        if main:
+            values, improved = run.evaluate(step)
+            row = {"step": step, "time": time.time(), **{(k if k == "eval_s" else f"eval/{k}"): v for k, v in values.items()}, "eval/best": run.best.score if math.isfinite(run.best.score) else None}
+            if log is not None:
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+            if tb is not None:
+                for key, value in values.items():
+                    if key != "eval_s" and math.isfinite(value):
+                        tb.add_scalar(f"eval/{key}", value, step)
+            summary = {"score": values["score"], "best_score": run.best.score}
+        if ddp.broadcast_object(dist, improved if main else None):
+            run.save_best(step)
+        return summary
+
     try:
         with _sigint_flag(dist.active) as interrupted, (open(metrics_path, "a", encoding="utf-8") if main else contextlib.nullcontext()) as log:
             for step in range(start + 1, cfg.steps + 1):
                 meter.add(run.gan.train_iteration(run.batches), step)
                 if ddp.any_rank(dist, interrupted.is_set(), run.device):
+                    if _eval_due(cfg, step):  # the resumed run starts after this step: evaluate it now
+                        quality = evaluate(step, log, tb)
                     run.elapsed += time.perf_counter() - t_run
                     path = run.save(step, meter)
                     raise TrainingInterrupted(f"interrupted at step {step}; checkpoint {path} written; continue with --resume")
@@ -562,12 +671,17 @@ def _train(
                     if tb is not None:
                         for key, value in metrics.items():
                             tb.add_scalar(f"train/{key}", value, step)
-                    report(callback, "train", step, cfg.steps, steps_per_s=speed, **metrics)
+                    report(callback, "train", step, cfg.steps, steps_per_s=speed, **metrics, **quality)
                 if main and ((cfg.sample_every and step % cfg.sample_every == 0) or last):
                     grid_path = out / "samples" / f"step-{step:06d}.png"
                     grid = _save_grid(run.gan.generate(*run.grid_noise, batch=cfg.batch), cfg.sample_per_class, grid_path)
                     if tb is not None:
                         tb.add_image("samples", grid, step)
+                if _eval_due(cfg, step):
+                    t_eval = time.perf_counter()
+                    quality = evaluate(step, log, tb)
+                    last_t += time.perf_counter() - t_eval  # steps/s measures training alone
+                    report(callback, "train", step, cfg.steps, **metrics, **quality)
                 if step % cfg.ckpt_every == 0 or last:
                     run.elapsed += time.perf_counter() - t_run
                     t_run = time.perf_counter()
@@ -587,7 +701,10 @@ def _train(
         write_run_report(out)
     if not run.digests:
         run.check_in_sync(cfg.steps)
-    return TrainResult(out, final, cfg.steps, start, time.perf_counter() - t0, metrics, grid_path, dist.world_size, run.digests)
+    best = None
+    if main and run.best.step is not None and (run.ckpt_dir / "best.pt").is_file():
+        best = {**run.best.to_dict(), "checkpoint": str(run.ckpt_dir / "best.pt")}
+    return TrainResult(out, final, cfg.steps, start, time.perf_counter() - t0, metrics, grid_path, dist.world_size, run.digests, run.precision, best)
 
 
 # --- loading a trained generator ----------------------------------------------------------------
@@ -595,8 +712,11 @@ def _checkpoint_file(run_or_ckpt: str | Path, which: str | int) -> Path:
     path = Path(run_or_ckpt)
     if not path.is_dir():
         return path
-    if which == "final":
-        return path / "checkpoints" / "final.pt"
+    if which in ("final", "best"):
+        target = path / "checkpoints" / f"{which}.pt"
+        if which == "best" and not target.is_file():
+            raise CheckpointError(f"run folder {path} has no checkpoints/best.pt (it was trained without quality tracking, train.eval_every=0); use final")
+        return target
     if which == "last":
         last = latest_checkpoint(path)
         if last is None:
@@ -604,7 +724,7 @@ def _checkpoint_file(run_or_ckpt: str | Path, which: str | int) -> Path:
         return last
     if isinstance(which, int) or str(which).isdigit():
         return ckpt.step_path(path / "checkpoints", int(which))
-    raise ConfigError(f"which={which!r}: use 'final', 'last' or a step number")
+    raise ConfigError(f"which={which!r}: use 'final', 'best', 'last' or a step number")
 
 
 def load_generator(
@@ -612,7 +732,7 @@ def load_generator(
 ) -> tuple[torch.nn.Module, GeneratorInfo]:
     """The trained generator (eval mode, no grad) and what it was trained on.
 
-    ``run_or_ckpt`` is a run folder (``which``: ``"final"``, ``"last"`` or a step number) or a
+    ``run_or_ckpt`` is a run folder (``which``: ``"final"``, ``"best"``, ``"last"`` or a step number) or a
     checkpoint file. ``ema=True`` loads the EMA weights when the run kept them (``info.ema`` says
     which weights were loaded).
     """

@@ -129,7 +129,7 @@ def generate(
     format: Optional[str] = None,
     batch: int = 512,
     seed: int = 0,
-    checkpoint: str | int = "final",
+    checkpoint: str | int = "auto",
     ema: bool = True,
     real: Optional[LabeledImages] = None,
     classifier: Optional[DomainClassifier] = None,
@@ -147,8 +147,8 @@ def generate(
     ``balance_to`` (top every class of that dataset up to its largest). ``truncation``: None, a
     threshold, ``{class: threshold}``, ``"cat=0.5,dog=1"`` or ``"auto"``. ``filters``: see
     :mod:`augmentgan.generate.filters`. ``format``: "h5" or "folder" (default from the suffix).
-    ``batch``: samples per write (memory: ``batch`` images). ``checkpoint``: final, last, a step
-    or a .pt path. ``real``: the GAN's training data (needed by classifier-based filters and
+    ``batch``: samples per write (memory: ``batch`` images). ``checkpoint``: auto (best.pt when
+    the run kept one, else final), best, final, last, a step or a .pt path. ``real``: the GAN's training data (needed by classifier-based filters and
     auto truncation; default: re-read from the run's recorded data spec). Raises
     OutputExistsError (output or grids exist, no ``force``), ConfigError, DataError, and
     GenerationError when a class cannot be filled within ``max_tries`` x its count; nothing is
@@ -213,7 +213,7 @@ def sample_dataset(
     truncation: Truncation = None,
     filters: Sequence[FilterSpec | str | Mapping[str, Any]] = (),
     seed: int = 0,
-    checkpoint: str | int = "final",
+    checkpoint: str | int = "auto",
     ema: bool = True,
     real: Optional[LabeledImages] = None,
     classifier: Optional[DomainClassifier] = None,

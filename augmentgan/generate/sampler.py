@@ -48,21 +48,27 @@ Counts = Union[Mapping[Union[int, str], int], str]
 
 
 # --- loading ------------------------------------------------------------------------------------
-def checkpoint_target(run_or_ckpt: str | os.PathLike, checkpoint: str | int = "final") -> tuple[Path, str | int]:
-    """``(path, which)`` for :func:`load_generator` from a run folder or .pt file and ``--checkpoint``."""
+def checkpoint_target(run_or_ckpt: str | os.PathLike, checkpoint: str | int = "auto") -> tuple[Path, str | int]:
+    """``(path, which)`` for :func:`load_generator` from a run folder or .pt file and ``--checkpoint``.
+
+    ``auto`` (the default) is ``best`` when the run kept a best checkpoint (trained with quality
+    tracking, ``train.eval_every`` > 0) and ``final`` otherwise; ``best`` requires one.
+    """
     path, choice = Path(run_or_ckpt), str(checkpoint)
-    if choice == "best":
-        raise ConfigError("--checkpoint best: runs keep no best checkpoint (training computes no quality metric); use final, last, a step number or a .pt file")
     if choice.endswith(".pt") or os.sep in choice:
         return Path(choice), "final"
     if not path.is_dir():
         if not path.exists():
             raise CheckpointError(f"{path} does not exist; give a run folder of `augmentgan train` or one of its .pt checkpoints")
-        if choice != "final":
+        if choice not in ("final", "auto"):
             raise ConfigError(f"--checkpoint {choice}: {path} is a checkpoint file already; give the run folder to choose another checkpoint")
         return path, "final"
-    if choice not in ("final", "last") and not choice.isdigit():
-        raise ConfigError(f"--checkpoint {choice!r}: use final, last, a step number or a .pt file")
+    if choice == "auto":
+        return path, "best" if (path / "checkpoints" / "best.pt").is_file() else "final"
+    if choice == "best" and not (path / "checkpoints" / "best.pt").is_file():
+        raise ConfigError(f"--checkpoint best: run folder {path} has no best checkpoint (checkpoints/best.pt): it was trained without quality tracking (--eval-every 0); use final or auto")
+    if choice not in ("final", "best", "last") and not choice.isdigit():
+        raise ConfigError(f"--checkpoint {choice!r}: use auto, best, final, last, a step number or a .pt file")
     return path, int(choice) if choice.isdigit() else choice
 
 
@@ -240,7 +246,7 @@ class Sampler:
         truncation: Truncation = None,
         filters: Sequence[FilterSpec | str | Mapping[str, Any]] = (),
         seed: int = 0,
-        checkpoint: str | int = "final",
+        checkpoint: str | int = "auto",
         ema: bool = True,
         real: Optional[LabeledImages] = None,
         classifier: Optional[DomainClassifier] = None,
