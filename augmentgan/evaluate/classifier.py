@@ -16,9 +16,11 @@ Training: Adam (lr 1e-3) on class-balanced batches (every class equally often, l
 real batches; ``sampling="uniform"`` draws every image equally often instead, which the utility
 benchmark uses so that imbalance is left to the method it measures) with DiffAugment's random translation, for a fixed number of steps; fully
 determined by ``seed``. The trained weights are cached in
-``$AUGMENTGAN_CACHE_DIR/classifiers/<data fingerprint>-<settings hash>.pt`` (default
-``~/.cache/augmentgan``), written atomically and read with ``weights_only=True``; the first
-copy trained is reused on any device.
+``CACHE/classifiers/<data fingerprint>-<settings hash>.pt`` (CACHE: :func:`augmentgan.cache.cache_root`,
+``$AUGMENTGAN_CACHE_DIR``, ``$XDG_CACHE_HOME/augmentgan`` or ``~/.cache/augmentgan``), written
+atomically and read with ``weights_only=True``; the first copy trained is reused on any device.
+The entry is locked while it is looked up and trained: a second process that needs the same
+classifier waits (saying so) and then reads it instead of training it again.
 
 Every forward pass runs on fixed-size, freshly laid out chunks of :data:`EVAL_CHUNK` images (the
 last one zero-padded), so the outputs for an image never depend on how many images are evaluated
@@ -32,6 +34,7 @@ import json
 import math
 import os
 import warnings
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -41,8 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from augmentgan.cache import cache_root, entry_lock
 from augmentgan.data.types import LabeledImages
-from augmentgan.errors import AugmentganWarning, ConfigError, DataError
+from augmentgan.errors import AugmentganWarning, ConfigError, DataError, OutputError
 from augmentgan.gan import checkpoint as ckpt
 from augmentgan.gan.diffaug import rand_translation
 from augmentgan.gan.gan import resolve_device
@@ -168,13 +172,7 @@ class DomainClassifier(nn.Module):
         return self.predict_proba(images).argmax(dim=1)
 
 
-# --- training and the cache -------------------------------------------------------------------
-def cache_root() -> Path:
-    """``$AUGMENTGAN_CACHE_DIR`` or ``~/.cache/augmentgan``."""
-    env = os.environ.get("AUGMENTGAN_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "augmentgan"
-
-
+# --- training and the cache (root: augmentgan.cache.cache_root, re-exported here) -------------
 def _build(data: LabeledImages, seed: int) -> DomainClassifier:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -252,8 +250,25 @@ def train_classifier(
     check_class_counts(data.class_counts(), data.class_names)
     fingerprint = data.fingerprint()
     path = cache_path(data, settings, cache_dir, fingerprint)
-    folder = path.parent
     device = resolve_device(device)
+    held = ExitStack()
+    if use_cache:
+        try:  # another process training the same classifier: wait for it, then read its file
+            held.enter_context(entry_lock(path, "cached domain classifier", callback=callback))
+        except OutputError as err:
+            warnings.warn(f"{err}; training the classifier without caching it", AugmentganWarning, stacklevel=2)
+            use_cache = False
+    with held:
+        model = _train_or_load(data, settings, fingerprint, path, device, use_cache, callback)
+    model.info["cache"] = str(path) if use_cache else None
+    return model.to(device).eval().requires_grad_(False)
+
+
+def _train_or_load(
+    data: LabeledImages, settings: ClassifierSettings, fingerprint: str, path: Path, device: torch.device, use_cache: bool,
+    callback: Optional[ProgressCallback],
+) -> DomainClassifier:
+    folder = path.parent
     model = _load_cached(path, data, settings, fingerprint) if use_cache else None
     if model is None:
         model = _build(data, settings.seed).to(device)
@@ -269,6 +284,5 @@ def train_classifier(
                 folder.mkdir(parents=True, exist_ok=True)
                 ckpt.atomic_write(path, lambda f: torch.save(payload, f))
             except OSError as err:
-                warnings.warn(f"cannot cache the classifier in {folder} ({err.strerror}); set AUGMENTGAN_CACHE_DIR to a writable folder", AugmentganWarning, stacklevel=2)
-    model.info["cache"] = str(path) if use_cache else None
-    return model.to(device).eval().requires_grad_(False)
+                warnings.warn(f"cannot cache the classifier in {folder} ({err.strerror}); set AUGMENTGAN_CACHE_DIR to a writable folder", AugmentganWarning, stacklevel=3)
+    return model

@@ -430,9 +430,9 @@ class _Run:
 
     def resume(self) -> int:
         def read() -> tuple[Path, dict[str, Any]]:
-            path = latest_checkpoint(self.out)
+            path = ckpt.newest_intact(self.ckpt_dir)  # damaged ones are set aside with a warning
             if path is None:
-                raise CheckpointError(f"--resume: no checkpoint in {self.ckpt_dir}; start the run without --resume")
+                raise CheckpointError(f"--resume: no checkpoint in {self.ckpt_dir} that is intact; start the run without --resume")
             return path, ckpt.load_checkpoint(path)
 
         # rank 0 reads (the run folder need not be visible from other nodes) and sends it to all
@@ -695,7 +695,7 @@ def _train(
     final = run.ckpt_dir / "final.pt"
     if main:
         with open(final_step, "rb") as src:
-            ckpt.atomic_write(final, lambda f: shutil.copyfileobj(src, f))
+            ckpt.atomic_write(final, lambda f: shutil.copyfileobj(src, f), record_sha256=True)
         from augmentgan.evaluate.report import write_run_report
 
         write_run_report(out)

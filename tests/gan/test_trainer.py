@@ -124,7 +124,7 @@ def test_sigkill_then_resume_is_bit_identical_to_a_straight_run(tmp_path, data, 
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000020.pt"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000020.pt", "step-000020.pt.sha256"]
 
     gan = tiny("dcgan", **RESUME_GAN)
     resumed = train(data, gan, TrainConfig(**cfg), out, resume=True)
@@ -172,7 +172,7 @@ def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint
     assert msg.startswith("step 7: D loss is not finite")
     assert "lower optim.lr_d" in msg and "reg.gp" in msg and "step-000005.pt" in msg
     assert "\n" not in msg
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000005.pt"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000005.pt", "step-000005.pt.sha256"]
 
 
 def test_nonfinite_weights_are_found(data):
@@ -242,7 +242,7 @@ def test_run_folder_holds_config_metrics_grids_and_checkpoints(tmp_path, data):
     out = tmp_path / "run"
     gan = tiny("wgan-gp", optim__n_dis=1)
     result = train(data, gan, config(steps=4, keep_last=1, sample_per_class=5), out, data_spec="bars")
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["final.pt", "step-000004.pt"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["final.pt", "final.pt.sha256", "step-000004.pt", "step-000004.pt.sha256"]
     assert result.checkpoint == out / "checkpoints" / "final.pt"
 
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

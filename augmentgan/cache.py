@@ -1,0 +1,94 @@
+"""The user cache: where it lives, and one lock per cache entry.
+
+Root: ``$AUGMENTGAN_CACHE_DIR``; when that is unset, ``$XDG_CACHE_HOME/augmentgan``; when that
+is unset too, ``~/.cache/augmentgan``. GAN runs live in ``ROOT/runs/<key>/``, domain classifiers
+in ``ROOT/classifiers/<key>.pt``.
+
+Several processes may need the same entry at once (two terminals, a CI matrix): whoever takes an
+entry's lock builds it; the others wait, saying so (an :class:`~augmentgan.errors.AugmentganWarning`
+the CLI shows, and a ``"wait"`` progress event), then reuse what was built. The lock is an OS
+file lock (``filelock``: ``flock`` on Unix, ``LockFileEx`` on Windows) on ``<entry>.lock`` beside
+the entry: the operating system drops it when its holder exits, however it exits (SIGKILL
+included), so a lock left by a killed process never blocks anyone.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+from filelock import FileLock, Timeout
+
+from augmentgan.errors import AugmentganWarning, OutputError
+from augmentgan.progress import ProgressCallback, report
+
+__all__ = ["cache_root", "entry_lock", "lock_path", "in_use"]
+
+
+def cache_root() -> Path:
+    """``$AUGMENTGAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/augmentgan``, else ``~/.cache/augmentgan``."""
+    env = os.environ.get("AUGMENTGAN_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    # the XDG spec: a relative path is invalid and must be ignored
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "augmentgan"
+
+
+def lock_path(entry: str | os.PathLike) -> Path:
+    """The lock file of a cache entry: ``<entry>.lock`` beside it (never inside a folder that may be cleared)."""
+    entry = Path(entry)
+    return entry.with_name(entry.name + ".lock")
+
+
+@contextmanager
+def entry_lock(entry: str | os.PathLike, what: str = "cache entry", *, callback: Optional[ProgressCallback] = None, timeout: Optional[float] = None) -> Iterator[Path]:
+    """Hold the lock of ``entry`` for the ``with`` block; wait (saying so) while another process holds it.
+
+    ``timeout`` (seconds, ``None``: wait as long as the holder works) ends the wait with an
+    OutputError naming the entry. Not re-entrant: never nest two locks of one entry.
+    """
+    entry = Path(entry)
+    path = lock_path(entry)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the cache folder {path.parent} ({err.strerror}); set AUGMENTGAN_CACHE_DIR to a writable folder") from None
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        message = f"another augmentgan process is using the {what} {entry} (lock {path}); waiting for it to finish, then reusing its result"
+        warnings.warn(message, AugmentganWarning, stacklevel=3)
+        report(callback, "wait", 0, 1, message=message, entry=str(entry))
+        try:
+            lock.acquire(timeout=-1 if timeout is None else timeout)
+        except Timeout:
+            raise OutputError(f"the {what} {entry} stayed locked by another process for {timeout:g} s (lock {path}); try again when it is done") from None
+        report(callback, "wait", 1, 1, message=f"{entry} is free", entry=str(entry))
+    except OSError as err:
+        raise OutputError(f"cannot lock the {what} {entry} ({err.strerror or err}); set AUGMENTGAN_CACHE_DIR to a writable local folder") from None
+    try:
+        yield path
+    finally:
+        lock.release()
+
+
+def in_use(entry: str | os.PathLike) -> bool:
+    """Whether another process holds the lock of ``entry`` right now (a moment's answer)."""
+    path = lock_path(entry)
+    if not path.exists():
+        return False
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    except OSError:
+        return False
+    lock.release()
+    return False

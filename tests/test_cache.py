@@ -1,0 +1,93 @@
+"""The cache root and the per-entry locks: waiting is said, a killed holder never blocks."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from augmentgan.cache import cache_root, entry_lock, in_use, lock_path
+from augmentgan.errors import AugmentganWarning, OutputError
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from augmentgan.cache import entry_lock
+
+entry, flag = Path(sys.argv[1]), Path(sys.argv[2])
+with entry_lock(entry, "test entry"):
+    flag.write_text("held")
+    deadline = time.monotonic() + 120
+    while not flag.with_name("release").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+"""
+
+
+def _hold(tmp_path: Path, entry: Path) -> subprocess.Popen:
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    flag = tmp_path / "held"
+    proc = subprocess.Popen([sys.executable, str(script), str(entry), str(flag)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "the holder never took the lock"
+        time.sleep(0.02)
+    return proc
+
+
+def test_cache_root_follows_augmentgan_then_xdg_then_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("AUGMENTGAN_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert cache_root() == tmp_path / "home" / ".cache" / "augmentgan"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG spec: relative paths are invalid
+    assert cache_root() == tmp_path / "home" / ".cache" / "augmentgan"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "augmentgan"
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache_root() == tmp_path / "mine"
+    # both caches use it
+    from augmentgan.evaluate.classifier import cache_root as classifier_root
+    from augmentgan.pipeline import cache_dir
+
+    assert cache_dir() == classifier_root() == tmp_path / "mine"
+
+
+def test_a_sigkilled_holder_leaves_no_lock_that_blocks(tmp_path: Path) -> None:
+    entry = tmp_path / "runs" / "abc"
+    proc = _hold(tmp_path, entry)
+    assert in_use(entry) and lock_path(entry) == tmp_path / "runs" / "abc.lock"
+    with pytest.raises(OutputError, match=r"test entry .*abc stayed locked by another process for 0\.2 s"):
+        with pytest.warns(AugmentganWarning, match="waiting"):
+            with entry_lock(entry, "test entry", timeout=0.2):
+                pass
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and lock_path(entry).exists()  # the file stays; the OS lock went with the process
+    assert not in_use(entry)
+    t0 = time.monotonic()
+    with entry_lock(entry, "test entry", timeout=5):
+        assert in_use(entry)  # held by us now
+    assert time.monotonic() - t0 < 2
+
+
+def test_a_waiter_says_so_then_gets_the_entry(tmp_path: Path) -> None:
+    entry = tmp_path / "classifiers" / "x.pt"
+    proc = _hold(tmp_path, entry)
+    events = []
+
+    def callback(event) -> None:  # noqa: ANN001
+        events.append(event)
+        if event.stage == "wait" and event.done == 0:
+            (tmp_path / "release").write_text("")  # the holder finishes once someone waits
+
+    with pytest.warns(AugmentganWarning, match=r"another augmentgan process is using the test entry .*x\.pt .*waiting for it to finish"):
+        with entry_lock(entry, "test entry", callback=callback):
+            assert proc.wait(timeout=60) == 0
+    assert [(e.stage, e.done, e.total) for e in events] == [("wait", 0, 1), ("wait", 1, 1)]
+    assert "x.pt" in events[0].info["message"]
