@@ -128,6 +128,9 @@ class GANOverSampler(BaseOverSampler):
         ``gan.cache``: reuse a GAN trained on the same rows with the same settings.
     callback : callable, default=None
         Progress callback (:class:`augmentgan.progress.ProgressEvent`), as for ``expand``.
+    recipe_overrides : dict, default=None
+        Any other recipe key by its dotted path, applied last as ``--set`` does, e.g.
+        ``{"gan.eval_every": 0, "gan.precision": "fp32", "generate.max_tries": 20}``.
 
     Attributes
     ----------
@@ -139,8 +142,8 @@ class GANOverSampler(BaseOverSampler):
         The row of X a derived row was made from (classical, copy; the nearer end for SMOTE),
         -1 for real rows and GAN samples.
     recipe_ : dict
-        The recipe the call ran (``seed`` included; ``data.path`` and ``output.path`` are
-        placeholders, unused by ``expand_data``): ``augmentgan.load_recipe(recipe_)`` validates it.
+        The resolved recipe the call ran, every key (``seed`` included; ``data.path`` and
+        ``output.path`` are placeholders, unused by ``expand_data``).
     plan_ : augmentgan.augment.planner.Plan
         Per class: target and samples per source.
     notes_ : list of str
@@ -170,6 +173,7 @@ class GANOverSampler(BaseOverSampler):
         "k_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "cache": ["boolean"],
         "callback": [callable, None],
+        "recipe_overrides": [dict, None],
     }
 
     def __init__(
@@ -192,6 +196,7 @@ class GANOverSampler(BaseOverSampler):
         random_state: Union[None, int, np.random.RandomState] = None,
         cache: bool = True,
         callback: Optional[ProgressCallback] = None,
+        recipe_overrides: Optional[dict[str, Any]] = None,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy)
         self.image_shape = image_shape
@@ -210,6 +215,7 @@ class GANOverSampler(BaseOverSampler):
         self.random_state = random_state
         self.cache = cache
         self.callback = callback
+        self.recipe_overrides = recipe_overrides
 
     # --- imbalanced-learn hooks ---------------------------------------------------------------
     def _check_X_y(self, X: Any, y: Any, accept_sparse: Any = None) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -250,6 +256,7 @@ class GANOverSampler(BaseOverSampler):
 
     def _fit_resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from augmentgan.pipeline import expand_data
+        from augmentgan.recipe import load_recipe
 
         shape = _image_shape(X, self.image_shape)
         factor = _pixel_factor(X)
@@ -268,12 +275,12 @@ class GANOverSampler(BaseOverSampler):
             if add > 0:
                 targets[names[index]] = int(counts[index]) + int(add)
 
-        recipe = self._recipe(targets, self._seed())
+        recipe = load_recipe(self._recipe(targets, self._seed()), dict(self.recipe_overrides or {}))
         done = expand_data(data, recipe, callback=self.callback)
         expanded, n = done.data, len(X)
         if len(expanded) < n or np.any(expanded.source[:n] != 0) or np.any(expanded.labels[:n] != data.labels):
             raise DataError("internal check: the expansion did not keep X's rows first and in order; rerun with --debug and report it")
-        self.recipe_ = recipe
+        self.recipe_ = recipe.model_dump(mode="json")
         self.plan_ = done.plan
         self.notes_ = list(done.notes)
         self.gan_run_ = done.gan_run

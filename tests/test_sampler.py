@@ -19,7 +19,7 @@ from sklearn.utils._testing import SkipTest
 
 from augmentgan import GANOverSampler
 from augmentgan.data.builtin import digits_lt, digits_lt_test
-from augmentgan.errors import DataError, ImageArrayError
+from augmentgan.errors import ConfigError, DataError, ImageArrayError
 
 # no GAN: what the API tests need is the sampler's shape, not minutes of training
 CHEAP: dict[str, Any] = {"mix": {"classical": 0.4, "smote": 0.4, "copy": 0.2}, "random_state": 0}
@@ -174,6 +174,8 @@ def test_inputs_that_are_not_images_are_refused_with_the_fix() -> None:
         GANOverSampler(**CHEAP).fit_resample(np.full((12, 16), -1.0), y)
     with pytest.raises(ImageArrayError, match="has 12 pixels, X has 10"):
         GANOverSampler(image_shape=(3, 4), **CHEAP).fit_resample(np.zeros((12, 10)), y)
+    with pytest.raises(ConfigError, match="gan.stpes"):
+        GANOverSampler(recipe_overrides={"gan.stpes": 3}, **CHEAP).fit_resample(np.zeros((12, 16)), y)
     err = ImageArrayError("x")
     assert isinstance(err, ValueError) and isinstance(err, DataError)  # scikit-learn's and augmentgan's
 
@@ -184,7 +186,7 @@ def test_a_tiny_gan_expansion_is_cached_and_repeatable(tmp_path: Path, monkeypat
     X, y = d.images[..., 0], d.labels  # (N, 8, 8) uint8
     sampler = GANOverSampler(
         preset="dcgan", steps=10, batch=8, mix={"gan": 0.5, "copy": 0.5}, device="cpu", random_state=0,
-        gan_overrides={"model": {"g_ch": 8, "d_ch": 8, "z_dim": 16}},
+        gan_overrides={"model": {"g_ch": 8, "d_ch": 8, "z_dim": 16}}, recipe_overrides={"gan.eval_every": 0},
     )
     X1, y1 = sampler.fit_resample(X, y)
     assert Counter(y1.tolist()) == {0: 150, 8: 150, 9: 150}
