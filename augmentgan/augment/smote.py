@@ -97,6 +97,31 @@ def _resample(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int
     return np.asarray(X_res[len(X):], np.float32), np.asarray(y_res[len(X):], np.int64)
 
 
+def resample_exact(
+    method: str, X: np.ndarray, y: np.ndarray, strategy: Mapping[int, int], *, seed: int, k: int, names: tuple[str, ...], what: str = "samples"
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """New rows only (X's dtype), exactly ``strategy[c] - count(c)`` of each class, in ``strategy``
+    order, and notes. A variant's shortfall is topped up with plain SMOTE (said in a note), a
+    surplus is cut; a shortfall of plain SMOTE is a DataError."""
+    have = np.bincount(y, minlength=len(names))
+    new, new_y = _resample(method, X, y, dict(strategy), seed, k, names)
+    parts_x, parts_y, notes = [], [], []
+    for c, target in strategy.items():
+        want = target - int(have[c])
+        got_x = new[new_y == c][:want]
+        if len(got_x) < want:
+            missing = want - len(got_x)
+            if method != "smote":
+                notes.append(f"{method} made {len(got_x)} of {want} {what} for class {names[c]!r}; the other {missing} come from plain SMOTE")
+                more, more_y = _resample("smote", X, y, {c: int(have[c]) + missing}, seed, min(k, int(have[c]) - 1), names)
+                got_x = np.concatenate([got_x, more[more_y == c][:missing]])
+            if len(got_x) < want:
+                raise DataError(f"SMOTE made {len(got_x)} of {want} {what} for class {names[c]!r}; use smote.method=smote or another source")
+        parts_x.append(got_x)
+        parts_y.append(np.full(want, c, np.int64))
+    return np.concatenate(parts_x), np.concatenate(parts_y), notes
+
+
 def _parents(X: np.ndarray, y: np.ndarray, new: np.ndarray, new_y: np.ndarray) -> np.ndarray:
     """Index in X of the nearest endpoint of a segment of reals the new sample lies on, else -1."""
     from sklearn.neighbors import NearestNeighbors
@@ -179,26 +204,9 @@ def smote_class_counts(
     X = data.images.reshape(len(data), -1).astype(np.float32)[keep]
     y = data.labels[keep]
     index = np.flatnonzero(keep)
-    new, new_y = _resample(method, X, y, strategy, seed, k, names)
-    parts_x, parts_y = [], []
-    for c, target in strategy.items():
-        want = target - int(counts[c])
-        got_x = new[new_y == c][:want]
-        if len(got_x) < want:
-            missing = want - len(got_x)
-            if method != "smote":
-                warnings.warn(
-                    f"{method} made {len(got_x)} of {want} samples for class {names[c]!r}; the other {missing} come from plain SMOTE",
-                    AugmentganWarning, stacklevel=2,
-                )
-                more, more_y = _resample("smote", X, y, {c: int(counts[c]) + missing}, seed, min(k, int(counts[c]) - 1), names)
-                got_x = np.concatenate([got_x, more[more_y == c][:missing]])
-            if len(got_x) < want:
-                raise DataError(f"SMOTE made {len(got_x)} of {want} samples for class {names[c]!r}; use smote.method=smote or another source")
-        parts_x.append(got_x)
-        parts_y.append(np.full(want, c, np.int64))
-    new = np.concatenate(parts_x)
-    new_y = np.concatenate(parts_y)
+    new, new_y, shortfalls = resample_exact(method, X, y, strategy, seed=seed, k=k, names=names)
+    for note in shortfalls:
+        warnings.warn(note, AugmentganWarning, stacklevel=2)
     parents = _parents(X, y, new, new_y)
     parents = np.where(parents >= 0, index[np.maximum(parents, 0)], -1)
     images = np.rint(np.clip(new, 0, 255)).astype(np.uint8).reshape((len(new), *data.image_shape))

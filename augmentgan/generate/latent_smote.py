@@ -1,0 +1,175 @@
+"""``latent-smote``: SMOTE between the GAN latent codes of two real images of a class, decoded by G.
+
+Pixel SMOTE blends two images into a ghost; interpolating in a learned representation instead
+(DeVries & Taylor 2017, "Dataset augmentation in feature space") keeps samples on the class's
+manifold, and a GAN is the decoder that turns a code back into an image. Steps:
+
+1. every real training image is encoded (:mod:`augmentgan.generate.encode`: an encoder fitted to
+   the generator, then per-image latent optimisation);
+2. images whose reconstruction error is above the ``quantile`` of their class's errors (default
+   0.9: the worst-reconstructed tenth of every class; per class, so that a class G draws badly
+   overall is not left without parents) are not used as parents, since G cannot draw them; a
+   class left with fewer than two parents keeps its two best-reconstructed images (noted);
+3. imbalanced-learn's SMOTE (or the recipe's ``smote.method``: borderline-smote, adasyn,
+   svm-smote, kmeans-smote) runs on the codes of the parents of every class, float64, with the
+   plan's counts as its ``sampling_strategy``; shortfalls of a variant are topped up with plain
+   SMOTE, as for pixel SMOTE;
+4. each new code is decoded by the (EMA) generator with its class, at the data's size.
+
+Provenance: a new code lies on a segment between two parent codes of its class; both ends are
+found again (imbalanced-learn keeps no indices) by checking, for the nearest parent codes of the
+sample, which other parent of the class the sample lies in line with. ``parent`` is the nearer
+end, ``parent2`` the other (indices of the real rows given); a sample on no such segment
+(SVM-SMOTE's extrapolation) gets ``parent`` = its nearest parent code and ``parent2`` = -1.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import torch
+
+from augmentgan.augment.smote import MIN_IMAGES, SMOTE_METHODS, resample_exact
+from augmentgan.data.types import LabeledImages, Source
+from augmentgan.errors import ConfigError, DataError
+from augmentgan.evaluate.classifier import DomainClassifier
+from augmentgan.gan.gan import resolve_device
+from augmentgan.gan.trainer import load_generator
+from augmentgan.generate.encode import Codes, EncodeSettings, check_data, decode, encode_images
+from augmentgan.progress import ProgressCallback, report
+
+__all__ = ["LatentSmoteResult", "latent_smote", "segment_parents"]
+
+_CANDIDATES = 8
+
+
+@dataclass
+class LatentSmoteResult:
+    samples: LabeledImages  # source latent-smote, parent = the nearer parent (a row of the real data given)
+    parent2: np.ndarray  # int64 (len(samples),): the other parent, -1 if none was found
+    codes: Codes  # the codes of every real image given
+    thresholds: dict[str, float]  # class -> reconstruction error above which its real images are not parents
+    quantile: float
+    excluded: dict[str, int]  # class -> real images not used as parents
+    notes: list[str] = field(default_factory=list)
+
+
+def segment_parents(X: np.ndarray, y: np.ndarray, new: np.ndarray, new_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nearer, other) end of a segment between two rows of ``X`` of the sample's class that each
+    ``new`` row lies on; (nearest row of the class, -1) for a sample on no such segment."""
+    p1 = np.full(len(new), -1, np.int64)
+    p2 = np.full(len(new), -1, np.int64)
+    for c in np.unique(new_y):
+        members = np.flatnonzero(y == c)
+        if not len(members):
+            continue
+        Xc = X[members].astype(np.float64)
+        for r in np.flatnonzero(new_y == c):
+            s = new[r].astype(np.float64)
+            dist = np.linalg.norm(Xc - s, axis=1)
+            order = np.argsort(dist, kind="stable")[:_CANDIDATES]
+            p1[r] = members[order[0]]
+            scale = 1e-6 * (1.0 + np.abs(s).max())
+            if dist[order[0]] <= scale:  # the parent itself (a step of 0): no second end to tell
+                continue
+            for a in order:
+                diff = Xc - Xc[a]
+                norm2 = np.einsum("ij,ij->i", diff, diff)
+                ok = norm2 > 0
+                t = np.where(ok, diff @ (s - Xc[a]) / np.where(ok, norm2, 1.0), -1.0)
+                resid = np.abs(Xc[a] + t[:, None] * diff - s).max(axis=1)
+                valid = ok & (t >= -1e-9) & (t <= 1 + 1e-9) & (resid <= scale)
+                if valid.any():
+                    p1[r] = members[a]
+                    p2[r] = members[int(np.argmin(np.where(valid, resid, np.inf)))]
+                    break
+    return p1, p2
+
+
+def latent_smote(
+    run_or_ckpt: str | os.PathLike,
+    real: LabeledImages,
+    counts: Mapping[int, int],
+    *,
+    seed: int,
+    method: str = "smote",
+    k_neighbors: int = 5,
+    quantile: float = 0.9,
+    checkpoint: str | int = "auto",
+    ema: bool = True,
+    settings: Optional[EncodeSettings] = None,
+    classifier: Optional[DomainClassifier] = None,
+    device: str | torch.device = "cpu",
+    callback: Optional[ProgressCallback] = None,
+) -> LatentSmoteResult:
+    """``counts[c]`` new samples of class c (see the module docstring); ``real`` is the GAN's real
+    training data (its classes and size must be the checkpoint's). ``parent``/``parent2`` index
+    ``real``. Progress: the encoding stages, then ``"latent-smote"``."""
+    from augmentgan.generate.sampler import checkpoint_target
+
+    if method not in SMOTE_METHODS:
+        raise ConfigError(f"smote.method {method!r}: choose one of {', '.join(SMOTE_METHODS)}")
+    if not 0 < float(quantile) <= 1:
+        raise ConfigError(f"latent_smote.quantile {quantile}: must be in (0, 1] (1 = every real image may be a parent)")
+    if int(k_neighbors) < 1:
+        raise ConfigError(f"smote.k_neighbors {k_neighbors}: must be >= 1")
+    names = real.class_names
+    counts = {int(c): int(n) for c, n in counts.items() if int(n) > 0}
+    have = real.class_counts()
+    for c in counts:
+        if have[c] < MIN_IMAGES:
+            raise DataError(f"class {names[c]!r} has {have[c]} image(s); latent-smote needs at least {MIN_IMAGES} to interpolate, give its share to gan, classical or copy")
+    device = resolve_device(device)
+    path, which = checkpoint_target(run_or_ckpt, checkpoint)
+    G, info = load_generator(path, which, ema=ema, device=device)
+    check_data(real, info, where="the real training images")
+    settings = settings or EncodeSettings(seed=seed)
+    empty = LabeledImages(np.zeros((0, *real.image_shape), np.uint8), np.zeros(0, np.int64), names, np.zeros(0, np.uint8), np.zeros(0, np.int64))
+    if not counts:
+        return LatentSmoteResult(empty, np.zeros(0, np.int64), Codes(np.zeros((0, G.z_dim), np.float32), np.zeros(0, np.int64), names, *[np.zeros(0, np.float32)] * 4, np.zeros((0, *real.image_shape), np.uint8)), {}, float(quantile), {})
+    if np.count_nonzero(have) < 2:
+        raise DataError(f"latent-smote needs at least two classes with images (imbalanced-learn's SMOTE does), the data has {np.count_nonzero(have)}; use gan, classical or copy instead")
+    codes = encode_images(G, info, real, classifier=classifier, settings=settings, device=device, callback=callback)
+    notes: list[str] = []
+    thresholds: dict[str, float] = {}
+    excluded: dict[str, int] = {}
+    eligible = np.zeros(len(real), bool)
+    for c in range(real.num_classes):
+        members = np.flatnonzero(real.labels == c)
+        if not len(members):
+            continue
+        errors = codes.error[members]
+        thresholds[names[c]] = float(np.quantile(errors, quantile)) if quantile < 1 else float(errors.max())
+        eligible[members] = errors <= thresholds[names[c]]
+        if c in counts and np.count_nonzero(eligible[members]) < MIN_IMAGES:
+            eligible[members[np.argsort(errors, kind="stable")[:MIN_IMAGES]]] = True
+            notes.append(f"latent-smote: class {names[c]!r} had fewer than {MIN_IMAGES} images under its error threshold; its {MIN_IMAGES} best-reconstructed images are parents")
+        excluded[names[c]] = int(len(members) - np.count_nonzero(eligible[members]))
+    grown = [names[c] for c in counts]
+    notes.append(
+        f"latent-smote: {len(real)} real images encoded (reconstruction error mean {codes.error.mean():.4f}, median {np.median(codes.error):.4f}); "
+        f"parents: images at or under their class's {quantile:g} error quantile ("
+        + ", ".join(f"{n} {thresholds[n]:.4f}" for n in grown) + f"); {sum(excluded[n] for n in grown)} images of the grown classes left out"
+    )
+    index = np.flatnonzero(eligible)
+    X, y = codes.codes[index].astype(np.float64), real.labels[index]
+    parents_per_class = np.bincount(y, minlength=real.num_classes)
+    strategy = {c: int(parents_per_class[c]) + n for c, n in sorted(counts.items())}
+    k = int(k_neighbors)
+    smallest = min(int(parents_per_class[c]) for c in strategy)
+    if smallest - 1 < k:
+        notes.append(f"latent-smote: k_neighbors lowered from {k} to {smallest - 1} (a class has {smallest} parent images)")
+        k = smallest - 1
+    report(callback, "latent-smote", 0, sum(counts.values()))
+    new, new_y, shortfalls = resample_exact(method, X, y, strategy, seed=int(seed), k=k, names=names, what="codes")
+    notes += [f"latent-smote: {n}" for n in shortfalls]
+    p1, p2 = segment_parents(X, y, new, new_y)
+    p1 = np.where(p1 >= 0, index[np.maximum(p1, 0)], -1)
+    p2 = np.where(p2 >= 0, index[np.maximum(p2, 0)], -1)
+    images = decode(G, new.astype(np.float32), new_y, tuple(int(v) for v in info.data_size), info.channels, device)
+    report(callback, "latent-smote", len(new), sum(counts.values()))
+    samples = LabeledImages(images, new_y, names, np.full(len(new), Source.latent_smote.value, np.uint8), p1)
+    return LatentSmoteResult(samples, p2, codes, thresholds, float(quantile), excluded, notes)
