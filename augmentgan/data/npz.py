@@ -44,7 +44,7 @@ def read_npz(path: str | os.PathLike, *, keys: Sequence[str] | None = None, spli
     path = Path(path)
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # EOFError: an empty file
         raise DataError(f"{path} is not a readable .npz archive ({' '.join(str(err).split())}); check the file") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path} holds a single array, not an .npz archive of images and labels; save it with numpy.savez(path, x=..., y=...)")
@@ -59,6 +59,6 @@ def read_npz(path: str | os.PathLike, *, keys: Sequence[str] | None = None, spli
         try:
             images, labels = archive[keys[0]], archive[keys[1]]
             names = decode_names(archive[keys[2]], f"{path}:{keys[2]}") if len(keys) > 2 else None
-        except (ValueError, OSError, zipfile.BadZipFile) as err:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
             raise DataError(f"{path}: cannot read arrays {keys[0]!r}/{keys[1]!r} ({' '.join(str(err).split())}); object (pickled) arrays are not loaded") from None
     return labeled_from_arrays(images, labels, f"{path}:{keys[0]}", names)
