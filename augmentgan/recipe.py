@@ -47,7 +47,7 @@ class GanSection(StrictModel):
     img_size: Optional[Literal[16, 32, 64, 128]] = Field(None, description="training size; null = smallest supported size >= the data's")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N, mps")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 autocast where the CPU/GPU computes bf16 natively (decided at run time), else fp32")
-    eval_every: int = Field(100, ge=0, description="G steps between quality evaluations (per-class diversity + KID); the best step is generated from; 0 = off")
+    eval_every: int = Field(50, ge=0, description="G steps between quality evaluations (per-class diversity + KID); the best step is generated from; 0 = off")
     run: Optional[str] = Field(None, description="reuse this run folder or .pt checkpoint instead of training")
     checkpoint: str = Field("auto", description="auto (best.pt when the run has one, else final), best, final, last or a step number")
     cache: bool = Field(True, description="reuse a cached run trained on the same data with the same GAN settings")
@@ -263,6 +263,7 @@ gan:
   preset: small-data         # dcgan, wgan-gp, sngan, biggan, small-data, ...
   steps: 2000                # G steps (cached: the same data + settings train only once)
   overrides: {}              # e.g. {model: {g_ch: 16, d_ch: 16}}
+  eval_every: 50             # quality (per-class diversity + KID) every N steps; generation uses the best step
   run: null                  # reuse a run folder or .pt checkpoint instead of training
 
 generate:
@@ -274,7 +275,6 @@ classical:
 
 smote:
   method: smote              # smote, borderline-smote, adasyn, svm-smote, kmeans-smote
-  eval_every: 100            # quality (per-class diversity + KID) every N steps; generation uses the best step
   k_neighbors: 5
 
 plan:

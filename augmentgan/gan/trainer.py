@@ -394,7 +394,7 @@ class _Run:
         rarest_first = torch.from_numpy(np.argsort(counts, kind="stable"))  # grid rows: the rarest class on top
         self.grid_noise = (z, rarest_first[y])
         self.sample = sample_fn(
-            lambda z, y: self.gan.generate(z, y, batch=cfg.batch), seed=cfg.seed, num_classes=data.num_classes,
+            lambda z, y: self.gan.generate(z, y, batch=max(cfg.batch, 256)), seed=cfg.seed, num_classes=data.num_classes,
             z_dim=self.gan.G.z_dim, data_size=tuple(data.image_shape[:2]),
         )
         self.monitor: Optional[QualityMonitor] = None
