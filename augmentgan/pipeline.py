@@ -22,10 +22,13 @@ Seeds: ``numpy.random.SeedSequence(recipe.seed).spawn(6)`` gives the holdout spl
 training, the sampling, classical augmentation, SMOTE and copies/undersampling their own streams.
 The same recipe gives the same arrays (HDF5 files differ only in their ``created`` attribute).
 
-GAN cache: a run is trained into ``$AUGMENTGAN_CACHE_DIR/runs/<key>`` (default
-``~/.cache/augmentgan``), the key hashing the training split's fingerprint, the resolved GAN
-config and the training settings; a later recipe with the same key reuses its final checkpoint
-(``result.gan_cached`` and a note say so).
+GAN cache: a run is trained into ``CACHE/runs/<key>`` (CACHE: :func:`augmentgan.cache.cache_root`,
+``$AUGMENTGAN_CACHE_DIR``, ``$XDG_CACHE_HOME/augmentgan`` or ``~/.cache/augmentgan``), the key
+hashing the training split's fingerprint, the resolved GAN config and the training settings; a
+later recipe with the same key reuses its final checkpoint (``result.gan_cached`` and a note say
+so). The entry is locked while it is trained and sampled: a concurrent expansion with the same
+key waits, then reuses it. A damaged cached checkpoint is set aside and the run is resumed from
+its newest intact checkpoint (see :func:`_gan_run`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import io
 import json
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -44,6 +48,7 @@ from typing import Any, Iterable, Mapping, Optional, Union
 import numpy as np
 
 from augmentgan.augment.planner import SOURCES, Plan, make_plan
+from augmentgan.cache import cache_root, entry_lock
 from augmentgan.data.atomic import check_output, staged_output
 from augmentgan.data.io import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
@@ -99,8 +104,8 @@ class ExpandResult:
 
 # --- small helpers ------------------------------------------------------------------------------
 def cache_dir() -> Path:
-    """``$AUGMENTGAN_CACHE_DIR`` or ``~/.cache/augmentgan``."""
-    return Path(os.environ.get("AUGMENTGAN_CACHE_DIR") or Path.home() / ".cache" / "augmentgan")
+    """The cache root (:func:`augmentgan.cache.cache_root`): ``$AUGMENTGAN_CACHE_DIR``, ``$XDG_CACHE_HOME/augmentgan`` or ``~/.cache/augmentgan``."""
+    return cache_root()
 
 
 def _int_seed(seq: np.random.SeedSequence) -> int:
@@ -189,9 +194,20 @@ def estimate_gan_seconds(recipe: Recipe, gan_cfg: Any, image_side: int) -> float
 
 
 # --- stages -------------------------------------------------------------------------------------
-def _gan_run(recipe: Recipe, train: LabeledImages, seed: int, notes: list[str], callback: Optional[ProgressCallback]) -> tuple[Path, str, bool]:
-    """(run folder or checkpoint, checkpoint choice, cached?) - training when needed."""
-    from augmentgan.gan.trainer import latest_checkpoint, train as train_gan
+def _gan_run(
+    recipe: Recipe, train: LabeledImages, seed: int, notes: list[str], callback: Optional[ProgressCallback], held: ExitStack,
+) -> tuple[Path, str, bool]:
+    """(run folder or checkpoint, checkpoint choice, cached?) - training when needed.
+
+    A cached run is used under its entry lock (:func:`augmentgan.cache.entry_lock`), pushed onto
+    ``held`` so that the caller keeps it while it samples the run: another process with the same
+    key waits (saying so), then reuses the finished run; nobody retrains or clears a run that
+    another process is training or reading. A cached ``final.pt`` that fails its recorded sha256
+    or cannot be read is set aside (renamed, with a warning naming it) and training resumes from
+    the newest intact checkpoint (bit-identical on CPU), or starts again when none is left.
+    """
+    from augmentgan.gan import checkpoint as ckpt
+    from augmentgan.gan.trainer import train as train_gan
     from augmentgan.generate.sampler import checkpoint_target
 
     g = recipe.gan
@@ -201,10 +217,15 @@ def _gan_run(recipe: Recipe, train: LabeledImages, seed: int, notes: list[str], 
     gan_cfg = gan_config(recipe)
     train_cfg = _gan_train_config(recipe, seed)
     run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg)
-    if g.cache and (run_dir / "checkpoints" / "final.pt").is_file():
-        notes.append(f"GAN: cached run {run_dir} has the same data and settings; training skipped")
-        return run_dir, checkpoint_target(run_dir, "auto")[1], True
-    resume = g.cache and run_dir.is_dir() and latest_checkpoint(run_dir) is not None
+    held.enter_context(entry_lock(run_dir, "cached GAN run", callback=callback))
+    final = run_dir / "checkpoints" / "final.pt"
+    if g.cache and final.is_file():
+        if ckpt.set_aside_if_damaged(final) is None:
+            notes.append(f"GAN: cached run {run_dir} has the same data and settings; training skipped")
+            if (run_dir / "checkpoints" / "best.pt").is_file():
+                ckpt.set_aside_if_damaged(run_dir / "checkpoints" / "best.pt")  # a damaged best.pt: warned, final.pt is used
+            return run_dir, checkpoint_target(run_dir, "auto")[1], True
+    resume = g.cache and run_dir.is_dir() and ckpt.newest_intact(run_dir / "checkpoints") is not None
     monitor = None
     if train_cfg.eval_every:  # per-class diversity + KID every eval_every steps; the best step is kept as best.pt
         from augmentgan.evaluate.monitor import quality_monitor
@@ -342,11 +363,12 @@ def expand_data(
     cached: Optional[bool] = None
     gan_lock: dict[str, Any] = {}
     if plan.source_total("gan") > 0:
-        run, checkpoint, cached = _gan_run(recipe, train, _int_seed(seq_gan), notes, callback)
-        sha = _check_reused_gan(run, checkpoint, train, notes)
-        gan_lock = {"checkpoint_sha256": sha, "checkpoint": checkpoint}
-        report(callback, "expand", next(step), len(STAGES), name="generate")
-        parts.append(_generate(recipe, run, checkpoint, train, plan.counts("gan"), _int_seed(seq_gen), callback))
+        with ExitStack() as held:  # a cached run stays locked until it has been sampled
+            run, checkpoint, cached = _gan_run(recipe, train, _int_seed(seq_gan), notes, callback, held)
+            sha = _check_reused_gan(run, checkpoint, train, notes)
+            gan_lock = {"checkpoint_sha256": sha, "checkpoint": checkpoint}
+            report(callback, "expand", next(step), len(STAGES), name="generate")
+            parts.append(_generate(recipe, run, checkpoint, train, plan.counts("gan"), _int_seed(seq_gen), callback))
     else:
         next(step)
     report(callback, "expand", next(step), len(STAGES), name="classical")
