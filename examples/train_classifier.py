@@ -2,7 +2,7 @@
 
     python examples/train_classifier.py                      # digits-lt, the quick-start recipe (~3-4 min on 2 cores)
     python examples/train_classifier.py --compare            # also train on the real images alone
-    python examples/train_classifier.py --gan-steps 20 --steps 50 --out /tmp/x   # a smoke run
+    python examples/train_classifier.py --gan-steps 20 --steps 50 --set gan.eval_every=0 --out /tmp/x   # a smoke run
 
 Steps: ``augmentgan.expand`` runs a recipe (the GAN is cached, so a second run skips training) and
 writes ``OUT/train.h5`` (real rows, then GAN/classical/SMOTE rows) and ``OUT/holdout.h5``;
@@ -83,6 +83,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     p.add_argument("--out", default=None, help="expansion folder (default: a temporary folder, deleted afterwards)")
     p.add_argument("--gan-steps", type=int, default=None, help="override gan.steps (default: the recipe's)")
     p.add_argument("--gan-width", type=int, default=None, help="override the GAN's g_ch and d_ch (default: the recipe's)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override any recipe key (as augmentgan expand --set); repeatable")
     p.add_argument("--steps", type=int, default=600, help="classifier training steps (default 600)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="device of the classifier (the GAN uses the recipe's gan.device)")
@@ -90,16 +91,17 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     args = p.parse_args(argv)
 
-    overrides: dict[str, Any] = {"seed": args.seed}
+    overrides = [f"seed={args.seed}"]  # --set pairs, as the CLI takes them
     if args.gan_steps is not None:
-        overrides["gan.steps"] = args.gan_steps
+        overrides.append(f"gan.steps={args.gan_steps}")
     if args.gan_width is not None:
-        overrides["gan.overrides.model.g_ch"] = overrides["gan.overrides.model.d_ch"] = args.gan_width
+        overrides += [f"gan.overrides.model.g_ch={args.gan_width}", f"gan.overrides.model.d_ch={args.gan_width}"]
+    overrides += args.sets
     test = augmentgan.load(args.test)
     torch.manual_seed(args.seed)  # the CNN's initial weights (a script may seed globally; the library does not)
 
     with tempfile.TemporaryDirectory() as tmp:
-        overrides["output.path"] = args.out or str(Path(tmp) / "expanded")
+        overrides.append(f"output.path={args.out or Path(tmp) / 'expanded'}")
         result = augmentgan.expand(args.recipe, overrides=overrides, force=args.out is not None, callback=_show)
         assert result.train is not None
         expanded = H5ImageDataset(result.train)
