@@ -3,11 +3,17 @@
 An interrupted or failed write never leaves anything under the final name. With ``force`` an
 existing output (file or folder) is first renamed away, the new one renamed in, and only then
 the old one deleted, so a crash never leaves a mix of old and new files.
+
+A write that fails on the way (a full disk, a read-only or vanished folder) removes the
+temporary output and becomes an :class:`OutputError` naming the output, the file that failed and
+why (:func:`write_failure`), never a bare ``OSError``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +28,33 @@ def check_output(path: str | os.PathLike, *, force: bool) -> Path:
     if (path.exists() or path.is_symlink()) and not force:
         raise OutputExistsError(f"output {path} already exists; pass --force (force=True) to replace it or choose another path")
     return path
+
+
+_HINTS = {
+    errno.ENOSPC: "free some disk space (or choose a folder on another disk) and run it again",
+    errno.EDQUOT: "free some space in your disk quota and run it again",
+    errno.EROFS: "the file system is read-only: choose a writable folder",
+    errno.EACCES: "you may not write there: choose a writable folder or fix its permissions",
+    errno.EPERM: "you may not write there: choose a writable folder or fix its permissions",
+}
+
+
+def _final_name(path: str | os.PathLike) -> str:
+    """A path inside a staged output (``DIR/.NAME.tmp-PID/x``) as the user named it (``DIR/NAME/x``)."""
+    return re.sub(r"(^|/)\.([^/]+)\.tmp-\d+(?=/|$)", r"\1\2", os.fspath(path))
+
+
+def write_failure(path: str | os.PathLike, err: OSError) -> OutputError:
+    """The one-line error for writing output ``path`` that failed with ``err`` (the temporary output is already gone)."""
+    text = " ".join(str(err).split())
+    code = err.errno
+    if code is None and (m := re.search(r"errno = (\d+)", text)):  # h5py puts the C errno into its message
+        code = int(m.group(1))
+    reason = err.strerror or (os.strerror(code) if code else "") or text[:200] or type(err).__name__
+    path = _final_name(path)
+    where = f" at {_final_name(err.filename)}" if err.filename and _final_name(err.filename) != path else ""
+    hint = _HINTS.get(code, "check the folder and the free space") if code is not None else "check the folder and the free space"
+    return OutputError(f"cannot write {path}{where}: {reason}; nothing was left under {path} - {hint}")
 
 
 def _remove(path: Path) -> None:
@@ -80,6 +113,9 @@ def staged_output(path: str | os.PathLike, *, force: bool) -> Iterator[Path]:
     staged = StagedOutput(path, force=force)
     try:
         yield staged.tmp
+    except OSError as err:
+        staged.abort()
+        raise write_failure(staged.path, err) from None
     except BaseException:
         staged.abort()
         raise

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from augmentgan.data.atomic import StagedOutput, staged_output
+from augmentgan.data.atomic import StagedOutput, staged_output, write_failure
 from augmentgan.data.images import Channels, decode_image
 from augmentgan.data.metadata import output_metadata, plain
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch, source_value
@@ -367,6 +367,9 @@ class FolderWriter:
             self._csv = csv.writer(self._manifest)
             self._csv.writerow(MANIFEST_COLUMNS + self._extra)
             self._pool = ThreadPoolExecutor(max_workers=default_workers() if workers is None else max(1, workers))
+        except OSError as err:
+            self.abort()
+            raise write_failure(self.path, err) from None
         except BaseException:
             self.abort()
             raise
@@ -436,7 +439,12 @@ class FolderWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+        try:
+            if exc_type is None:
+                self.close()
+                return
+        except OSError as err:  # close aborted already
+            exc = err
+        self.abort()
+        if isinstance(exc, OSError):  # a full disk or a vanished folder: say which output, not a traceback
+            raise write_failure(self.path, exc) from None

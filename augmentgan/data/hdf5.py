@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 
 from augmentgan.data.arrays import decode_names, labeled_from_arrays
-from augmentgan.data.atomic import StagedOutput
+from augmentgan.data.atomic import StagedOutput, write_failure
 from augmentgan.data.metadata import FORMAT_VERSION, output_metadata, plain
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch
 from augmentgan.errors import ConfigError, DataError, OutputError
@@ -109,6 +109,9 @@ class H5Writer:
                     f.attrs[key] = value
                 except (TypeError, ValueError):
                     raise OutputError(f"extra attribute {key!r}: cannot store a {type(value).__name__} in HDF5; use a string, number or list of them") from None
+        except OSError as err:
+            self.abort()
+            raise write_failure(self.path, err) from None
         except BaseException:
             self.abort()
             raise
@@ -156,10 +159,15 @@ class H5Writer:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+        try:
+            if exc_type is None:
+                self.close()
+                return
+        except OSError as err:  # the last flush on close
+            exc = err
+        self.abort()
+        if isinstance(exc, OSError):  # a full disk or a vanished folder: say which output, not a traceback
+            raise write_failure(self.path, exc) from None
 
 
 def write_hdf5(
