@@ -74,7 +74,7 @@ EXIT_CODES = {
     2: "command-line usage error (unknown option, missing argument)",
     3: "bad input data (missing path, corrupt image, wrong HDF5/NPZ keys...)",
     4: "bad configuration (preset, --set override, recipe key)",
-    5: "output problem (output exists without --force, unsafe class name)",
+    5: "output problem (output exists without --force, unsafe class name, full disk, read-only folder)",
     6: "training failed (non-finite loss/weights, bad checkpoint)",
     7: "generation could not meet the request",
     130: "interrupted (Ctrl-C); training writes a checkpoint first",
