@@ -10,22 +10,28 @@ the CLI shows, and a ``"wait"`` progress event), then reuse what was built. The 
 file lock (``filelock``: ``flock`` on Unix, ``LockFileEx`` on Windows) on ``<entry>.lock`` beside
 the entry: the operating system drops it when its holder exits, however it exits (SIGKILL
 included), so a lock left by a killed process never blocks anyone.
+
+:func:`cache_entries` lists what the cache holds and :func:`clear_cache` prunes it (``augmentgan
+cache list | clear``); an entry another process holds is never removed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from filelock import FileLock, Timeout
 
 from augmentgan.errors import AugmentganWarning, OutputError
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["cache_root", "entry_lock", "lock_path", "in_use"]
+__all__ = ["CacheEntry", "cache_entries", "cache_root", "clear_cache", "entry_lock", "in_use", "lock_path"]
 
 
 def cache_root() -> Path:
@@ -92,3 +98,67 @@ def in_use(entry: str | os.PathLike) -> bool:
         return False
     lock.release()
     return False
+
+
+# --- what the cache holds, and pruning it ----------------------------------------------------------
+@dataclass(frozen=True)
+class CacheEntry:
+    kind: str  # "gan-run" or "classifier"
+    path: Path
+    bytes: int
+    modified: float  # newest modification time of its files (seconds since the epoch)
+    complete: bool  # a GAN run with checkpoints/final.pt; a classifier file
+    in_use: bool  # locked by a process right now
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "path": str(self.path)}
+
+
+def _size_and_mtime(path: Path) -> tuple[int, float]:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    stats = [p.stat() for p in files]
+    return sum(s.st_size for s in stats), max((s.st_mtime for s in stats), default=path.stat().st_mtime)
+
+
+def cache_entries(root: Optional[str | os.PathLike] = None) -> list[CacheEntry]:
+    """Every GAN run (``runs/<key>/``) and domain classifier (``classifiers/*.pt``) in the cache, oldest first."""
+    root = Path(root) if root is not None else cache_root()
+    found = []
+    for kind, folder, pick in (("gan-run", root / "runs", Path.is_dir), ("classifier", root / "classifiers", lambda p: p.suffix == ".pt" and p.is_file())):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith(".") or not pick(path):
+                continue
+            size, mtime = _size_and_mtime(path)
+            complete = (path / "checkpoints" / "final.pt").is_file() if kind == "gan-run" else True
+            found.append(CacheEntry(kind, path, size, mtime, complete, in_use(path)))
+    return sorted(found, key=lambda e: e.modified)
+
+
+def clear_cache(*, older_than: Optional[float] = None, root: Optional[str | os.PathLike] = None) -> tuple[list[CacheEntry], list[CacheEntry]]:
+    """Remove cache entries (those untouched for ``older_than`` seconds; all when ``None``).
+
+    Returns (removed, skipped): an entry another process holds is skipped, never removed. Each
+    removal happens under the entry's lock, so no process can start using it halfway.
+    """
+    now = time.time()
+    removed, skipped = [], []
+    for entry in cache_entries(root):
+        if older_than is not None and now - entry.modified < older_than:
+            continue
+        lock = FileLock(str(lock_path(entry.path)))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            skipped.append(entry)
+            continue
+        try:
+            if entry.path.is_dir():
+                shutil.rmtree(entry.path)
+            else:
+                entry.path.unlink(missing_ok=True)
+        finally:
+            lock.release()
+        removed.append(entry)
+    return removed, skipped

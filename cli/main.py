@@ -46,6 +46,7 @@ def _root(
 
 
 def _register() -> None:
+    from augmentgan.cli import cache as cache_cmds
     from augmentgan.cli import data as data_cmds
     from augmentgan.cli import encode as encode_cmds
     from augmentgan.cli import evaluate as evaluate_cmds
@@ -54,7 +55,7 @@ def _register() -> None:
     from augmentgan.cli import recipe as recipe_cmds
     from augmentgan.cli import train as train_cmds
 
-    for module in (data_cmds, train_cmds, generate_cmds, encode_cmds, expand_cmds, recipe_cmds, evaluate_cmds):
+    for module in (data_cmds, train_cmds, generate_cmds, encode_cmds, expand_cmds, recipe_cmds, evaluate_cmds, cache_cmds):
         module.register(app)
 
 

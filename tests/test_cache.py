@@ -91,3 +91,46 @@ def test_a_waiter_says_so_then_gets_the_entry(tmp_path: Path) -> None:
             assert proc.wait(timeout=60) == 0
     assert [(e.stage, e.done, e.total) for e in events] == [("wait", 0, 1), ("wait", 1, 1)]
     assert "x.pt" in events[0].info["message"]
+
+
+def test_cache_list_and_clear_keep_what_another_process_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import json
+    import os
+
+    from augmentgan.cli.main import main
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    runs, classifiers = tmp_path / "cache" / "runs", tmp_path / "cache" / "classifiers"
+    for name, final in (("old", True), ("busy", True), ("partial", False)):
+        (runs / name / "checkpoints").mkdir(parents=True)
+        (runs / name / "checkpoints" / ("final.pt" if final else "step-000002.pt")).write_bytes(b"x" * 100)
+    classifiers.mkdir()
+    (classifiers / "abc.pt").write_bytes(b"y" * 10)
+    week = 8 * 86400
+    for path in [runs / "old", *(runs / "old").rglob("*")]:
+        os.utime(path, (path.stat().st_atime - week, path.stat().st_mtime - week))
+
+    def cli(*args: str) -> dict:
+        with pytest.raises(SystemExit) as stop:
+            main([*args, "--json"])
+        out = capsys.readouterr().out
+        assert stop.value.code == 0, out
+        return json.loads(out)
+
+    listed = {Path(e["path"]).name: e for e in cli("cache", "list")["entries"]}
+    assert listed.keys() == {"old", "busy", "partial", "abc.pt"}
+    assert listed["old"]["complete"] and not listed["partial"]["complete"] and listed["abc.pt"]["kind"] == "classifier"
+    assert listed["old"]["bytes"] == 100 and not listed["busy"]["in_use"]
+    assert [Path(e["path"]).name for e in cli("cache", "clear", "--older-than", "7d")["removed"]] == ["old"]
+    proc = _hold(tmp_path, runs / "busy")  # another process uses this run
+    try:
+        assert {Path(e["path"]).name: e["in_use"] for e in cli("cache", "list")["entries"]}["busy"] is True
+        cleared = cli("cache", "clear")
+        assert sorted(Path(e["path"]).name for e in cleared["removed"]) == ["abc.pt", "partial"]
+        assert [Path(e["path"]).name for e in cleared["in_use"]] == ["busy"] and (runs / "busy" / "checkpoints" / "final.pt").is_file()
+    finally:
+        (tmp_path / "release").write_text("")
+        proc.wait(timeout=60)
+    with pytest.raises(SystemExit) as stop:
+        main(["cache", "clear", "--older-than", "soon"])
+    assert stop.value.code == 2
