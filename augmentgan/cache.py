@@ -45,6 +45,9 @@ def cache_root() -> Path:
     return base / "augmentgan"
 
 
+_HELD: set[str] = set()  # entries this process holds (their locks conflict with a second fd of our own)
+
+
 def lock_path(entry: str | os.PathLike) -> Path:
     """The lock file of a cache entry: ``<entry>.lock`` beside it (never inside a folder that may be cleared)."""
     entry = Path(entry)
@@ -78,16 +81,19 @@ def entry_lock(entry: str | os.PathLike, what: str = "cache entry", *, callback:
         report(callback, "wait", 1, 1, message=f"{entry} is free", entry=str(entry))
     except OSError as err:
         raise OutputError(f"cannot lock the {what} {entry} ({err.strerror or err}); set AUGMENTGAN_CACHE_DIR to a writable local folder") from None
+    key = str(entry.absolute())
+    _HELD.add(key)
     try:
         yield path
     finally:
+        _HELD.discard(key)
         lock.release()
 
 
 def in_use(entry: str | os.PathLike) -> bool:
-    """Whether another process holds the lock of ``entry`` right now (a moment's answer)."""
+    """Whether another process holds the lock of ``entry`` right now (a moment's answer; ``False`` for an entry this process holds)."""
     path = lock_path(entry)
-    if not path.exists():
+    if not path.exists() or str(Path(entry).absolute()) in _HELD:
         return False
     lock = FileLock(str(path))
     try:

@@ -72,7 +72,7 @@ def test_a_sigkilled_holder_leaves_no_lock_that_blocks(tmp_path: Path) -> None:
     assert not in_use(entry)
     t0 = time.monotonic()
     with entry_lock(entry, "test entry", timeout=5):
-        assert in_use(entry)  # held by us now
+        assert not in_use(entry)  # held by this process, not by another
     assert time.monotonic() - t0 < 2
 
 
@@ -134,3 +134,24 @@ def test_cache_list_and_clear_keep_what_another_process_holds(tmp_path: Path, mo
     with pytest.raises(SystemExit) as stop:
         main(["cache", "clear", "--older-than", "soon"])
     assert stop.value.code == 2
+
+
+def test_train_force_does_not_clear_a_run_another_process_holds(tmp_path: Path) -> None:
+    from augmentgan.errors import OutputExistsError
+    from augmentgan.gan.trainer import _clear_run
+
+    run = tmp_path / "runs" / "abc"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "final.pt").write_bytes(b"x")
+    proc = _hold(tmp_path, run)
+    try:
+        with pytest.raises(OutputExistsError, match=r"abc is in use by another augmentgan process .*--force does not clear it"):
+            _clear_run(run, force=True)
+        assert (run / "checkpoints" / "final.pt").is_file()
+    finally:
+        (tmp_path / "release").write_text("")
+        proc.wait(timeout=60)
+    with entry_lock(run, "test entry"):  # our own lock does not stop us
+        assert not in_use(run)
+        _clear_run(run, force=True)
+    assert not (run / "checkpoints").exists()

@@ -54,6 +54,7 @@ from pydantic import Field, ValidationError
 from torchvision.utils import make_grid, save_image
 
 from augmentgan._version import __version__
+from augmentgan.cache import in_use, lock_path
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError, OutputExistsError, TrainingError, TrainingInterrupted
 from augmentgan.gan import checkpoint as ckpt
@@ -199,6 +200,8 @@ def _clear_run(out: Path, force: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if not force:
             raise OutputExistsError(f"run folder {out} exists and is not empty; pass --resume to continue it or --force to start over")
+        if in_use(out):  # a cached run that an expansion is training or sampling right now
+            raise OutputExistsError(f"run folder {out} is in use by another augmentgan process (lock {lock_path(out)}); --force does not clear it: wait for that process or choose another --out")
         for name in _RUN_ENTRIES:
             path = out / name
             if path.is_dir():
