@@ -332,7 +332,7 @@ def _plan_and_base(recipe: Recipe, train: LabeledImages, rng_copy: np.random.Gen
         np.sort(rng_copy.choice(np.flatnonzero(train.labels == c.index), c.keep, replace=False)) if c.keep < c.real else np.flatnonzero(train.labels == c.index)
         for c in plan.classes
     ])
-    return plan, train[np.sort(keep)]
+    return plan, (train if len(keep) == len(train) else train[np.sort(keep)])  # no copy of the whole set when nothing is undersampled
 
 
 def expand_data(
@@ -444,12 +444,14 @@ def expand(
     train, holdout = data[train_idx], data[hold_idx]
     train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion
     holdout = LabeledImages(holdout.images, holdout.labels, holdout.class_names)
+    data_fingerprint, data_shape = data.fingerprint(), data.image_shape
+    del data  # train + holdout hold its images now: one copy of the dataset, not two
 
     if dry_run:
         report(callback, "expand", next(step), len(STAGES), name="plan")
         plan, _ = _plan_and_base(recipe, train, np.random.default_rng(seq_copy))
         holdout_counts = {name: int(n) for name, n in zip(holdout.class_names, holdout.class_counts())}
-        h, w, c = data.image_shape
+        h, w, c = data_shape
         estimates: dict[str, Any] = {"output_bytes_uncompressed": (plan.total + len(holdout)) * h * w * c, "gan_seconds": 0.0, "gan_seconds_note": "no GAN samples planned"}
         if plan.source_total("gan") > 0:
             gcfg = gan_config(recipe)
@@ -476,7 +478,7 @@ def expand(
     text = dump_recipe(recipe)
     lock = {
         "recipe_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        "input": {"spec": d.path, "fingerprint": data.fingerprint(), "train_fingerprint": train.fingerprint(), "holdout_fingerprint": holdout.fingerprint()},
+        "input": {"spec": d.path, "fingerprint": data_fingerprint, "train_fingerprint": train.fingerprint(), "holdout_fingerprint": holdout.fingerprint()},
         "output": {names[0]: {"samples": len(expanded), "arrays_sha256": arrays_sha256(expanded)}, names[1]: {"samples": len(holdout), "arrays_sha256": arrays_sha256(holdout)}},
         "gan": {"run": None if run is None else str(run), **gan_lock},
         "seed": recipe.seed,
