@@ -97,3 +97,18 @@ def test_describe_summarises_big_hdf5_files_without_loading_images(tmp_path, sma
     assert summary.describe(path) == expected
     monkeypatch.undo()
     assert summary.describe(path, size=3)["height"] == 3
+
+
+def test_a_resize_that_cannot_fit_in_memory_is_a_config_error(monkeypatch):
+    import augmentgan.data.images as images_module
+
+    real_empty = np.empty
+
+    def no_memory(shape, dtype=float, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if np.prod(shape) > 10**9:
+            raise MemoryError(f"Unable to allocate {np.prod(shape)} bytes")
+        return real_empty(shape, dtype, *args, **kwargs)
+
+    monkeypatch.setattr(images_module.np, "empty", no_memory)
+    with pytest.raises(ConfigError, match=r"resizing 1797 images to 8192x8192 needs 120\.6 GB of memory, .*choose a smaller size"):
+        load("builtin:digits", size=8192)
