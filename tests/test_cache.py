@@ -155,3 +155,52 @@ def test_train_force_does_not_clear_a_run_another_process_holds(tmp_path: Path) 
         assert not in_use(run)
         _clear_run(run, force=True)
     assert not (run / "checkpoints").exists()
+
+
+HOLD_THEN_WRITE = """
+import shutil, sys, time
+from pathlib import Path
+from augmentgan.cache import entry_lock
+
+entry, ready, flag = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+with entry_lock(entry, "cached domain classifier"):
+    flag.write_text("held")
+    deadline = time.monotonic() + 120
+    while not flag.with_name("release").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    shutil.copyfile(ready, entry)  # what a process training the classifier leaves when it is done
+"""
+
+
+def test_a_second_process_reads_the_classifier_another_one_is_training(tmp_path: Path) -> None:
+    import numpy as np
+
+    from augmentgan.data.types import LabeledImages
+    from augmentgan.evaluate.classifier import train_classifier
+
+    rng = np.random.default_rng(0)
+    data = LabeledImages(rng.integers(0, 256, (12, 8, 8, 1), dtype=np.uint8), np.arange(12) % 2, ("a", "b"))
+    first = train_classifier(data, steps=3, batch=4, cache_dir=tmp_path / "elsewhere")
+    entry = tmp_path / "classifiers" / Path(first.info["cache"]).name  # where train_classifier will look
+    entry.parent.mkdir()
+    script = tmp_path / "writer.py"
+    script.write_text(HOLD_THEN_WRITE)
+    proc = subprocess.Popen([sys.executable, str(script), str(entry), first.info["cache"], str(tmp_path / "held")], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "held").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
+        time.sleep(0.02)
+    events = []
+
+    def callback(event) -> None:  # noqa: ANN001
+        events.append(event.stage)
+        if event.stage == "wait":
+            (tmp_path / "release").write_text("")
+
+    with pytest.warns(AugmentganWarning, match="another augmentgan process is using the cached domain classifier"):
+        again = train_classifier(data, steps=3, batch=4, cache_dir=tmp_path / "classifiers", callback=callback)
+    assert proc.wait(timeout=60) == 0
+    assert "classifier" not in events and events == ["wait", "wait"]  # it waited, then read; it did not train
+    assert again.info["cache"] == str(entry) and again.info["train_accuracy"] == first.info["train_accuracy"]
+    for key, value in first.state_dict().items():
+        assert (value == again.state_dict()[key]).all(), key
