@@ -80,11 +80,11 @@ _REPORT_PAIRS = 64
 class EncodeSettings:
     """Everything that determines the codes besides the generator and the images."""
 
-    encoder_steps: int = 600
+    encoder_steps: int = 300
     encoder_batch: int = 64
     encoder_lr: float = 1e-3
     encoder_width: int = 32
-    refine_steps: int = 100
+    refine_steps: int = 50
     refine_lr: float = 0.1
     pixel_weight: float = 1.0
     feature_weight: float = 1.0

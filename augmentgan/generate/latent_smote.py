@@ -4,8 +4,9 @@ Pixel SMOTE blends two images into a ghost; interpolating in a learned represent
 (DeVries & Taylor 2017, "Dataset augmentation in feature space") keeps samples on the class's
 manifold, and a GAN is the decoder that turns a code back into an image. Steps:
 
-1. every real training image is encoded (:mod:`augmentgan.generate.encode`: an encoder fitted to
-   the generator, then per-image latent optimisation);
+1. the real training images SMOTE needs are encoded (:mod:`augmentgan.generate.encode`: an
+   encoder fitted to the generator, then per-image latent optimisation): with plain SMOTE those of
+   the classes that grow (it interpolates within a class), with the variants every image;
 2. images whose reconstruction error is above the ``quantile`` of their class's errors (default
    0.9: the worst-reconstructed tenth of every class; per class, so that a class G draws badly
    overall is not left without parents) are not used as parents, since G cannot draw them; a
@@ -35,7 +36,7 @@ import torch
 from augmentgan.augment.smote import MIN_IMAGES, SMOTE_METHODS, resample_exact
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
-from augmentgan.evaluate.classifier import DomainClassifier
+from augmentgan.evaluate.classifier import DomainClassifier, train_classifier
 from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.trainer import load_generator
 from augmentgan.generate.encode import Codes, EncodeSettings, check_data, decode, encode_images
@@ -50,7 +51,7 @@ _CANDIDATES = 8
 class LatentSmoteResult:
     samples: LabeledImages  # source latent-smote, parent = the nearer parent (a row of the real data given)
     parent2: np.ndarray  # int64 (len(samples),): the other parent, -1 if none was found
-    codes: Codes  # the codes of every real image given
+    codes: Codes  # one row per real image given; NaN codes and errors for images not encoded (plain SMOTE: classes that do not grow)
     thresholds: dict[str, float]  # class -> reconstruction error above which its real images are not parents
     quantile: float
     excluded: dict[str, int]  # class -> real images not used as parents
@@ -87,6 +88,33 @@ def segment_parents(X: np.ndarray, y: np.ndarray, new: np.ndarray, new_y: np.nda
                     p2[r] = members[int(np.argmin(np.where(valid, resid, np.inf)))]
                     break
     return p1, p2
+
+
+def _rows_to_encode(real: LabeledImages, counts: Mapping[int, int], method: str) -> np.ndarray:
+    """Rows of ``real`` whose codes SMOTE needs. Plain SMOTE interpolates within each class: the grown
+    classes (plus the smallest other one when a single class grows: imbalanced-learn needs two).
+    The variants (borderline, ADASYN, SVM, k-means) look at the other classes too: every row."""
+    if method != "smote":
+        return np.arange(len(real))
+    classes = sorted(counts)
+    have = real.class_counts()
+    if len(classes) < 2:
+        others = [c for c in np.argsort(have, kind="stable") if have[c] > 0 and c not in classes]
+        classes += [int(others[0])] if others else []
+    return np.flatnonzero(np.isin(real.labels, classes))
+
+
+def _full(codes: Codes, rows: np.ndarray, n: int) -> Codes:
+    """``codes`` of ``rows`` spread over all ``n`` rows (NaN codes and errors, black reconstructions elsewhere)."""
+    def spread(values: np.ndarray, fill: float) -> np.ndarray:
+        out = np.full((n, *values.shape[1:]), fill, values.dtype)
+        out[rows] = values
+        return out
+
+    return Codes(
+        spread(codes.codes, np.nan), spread(codes.labels, -1), codes.class_names, spread(codes.error, np.nan), spread(codes.error_encoder, np.nan),
+        spread(codes.pixel_rmse, np.nan), spread(codes.feature_distance, np.nan), spread(codes.reconstructions, 0), codes.attrs,
+    )
 
 
 def latent_smote(
@@ -132,13 +160,16 @@ def latent_smote(
         return LatentSmoteResult(empty, np.zeros(0, np.int64), Codes(np.zeros((0, G.z_dim), np.float32), np.zeros(0, np.int64), names, *[np.zeros(0, np.float32)] * 4, np.zeros((0, *real.image_shape), np.uint8)), {}, float(quantile), {})
     if np.count_nonzero(have) < 2:
         raise DataError(f"latent-smote needs at least two classes with images (imbalanced-learn's SMOTE does), the data has {np.count_nonzero(have)}; use gan, classical or copy instead")
-    codes = encode_images(G, info, real, classifier=classifier, settings=settings, device=device, callback=callback)
+    if classifier is None and settings.feature_weight > 0:  # of all the real images, as generation filters train it
+        classifier = train_classifier(real, steps=settings.classifier_steps, device=device, callback=callback)
+    rows = _rows_to_encode(real, counts, method)
+    codes = _full(encode_images(G, info, real[rows], classifier=classifier, settings=settings, device=device, callback=callback), rows, len(real))
     notes: list[str] = []
     thresholds: dict[str, float] = {}
     excluded: dict[str, int] = {}
     eligible = np.zeros(len(real), bool)
     for c in range(real.num_classes):
-        members = np.flatnonzero(real.labels == c)
+        members = np.intersect1d(np.flatnonzero(real.labels == c), rows)
         if not len(members):
             continue
         errors = codes.error[members]
@@ -150,7 +181,7 @@ def latent_smote(
         excluded[names[c]] = int(len(members) - np.count_nonzero(eligible[members]))
     grown = [names[c] for c in counts]
     notes.append(
-        f"latent-smote: {len(real)} real images encoded (reconstruction error mean {codes.error.mean():.4f}, median {np.median(codes.error):.4f}); "
+        f"latent-smote: {len(rows)} real images encoded (reconstruction error mean {np.nanmean(codes.error):.4f}, median {np.nanmedian(codes.error):.4f}); "
         f"parents: images at or under their class's {quantile:g} error quantile ("
         + ", ".join(f"{n} {thresholds[n]:.4f}" for n in grown) + f"); {sum(excluded[n] for n in grown)} images of the grown classes left out"
     )

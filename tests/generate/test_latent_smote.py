@@ -46,6 +46,7 @@ def test_latent_smote_parents_are_of_the_class_and_reconstructed_well(run_dir: P
         used = np.union1d(s.parent[s.labels == c], result.parent2[s.labels == c])
         assert (result.codes.error[used] <= result.thresholds[name] + 1e-7).all()
         assert result.excluded[name] >= 1
+    assert np.isnan(result.codes.error[real.labels == 0]).all()  # plain SMOTE: a class that does not grow is not encoded
     with pytest.raises(DataError, match="needs at least 2"):
         latent_smote(run_dir, real[np.r_[0:40, 40:64, 64]], {2: 3}, seed=0, settings=FAST)
 
