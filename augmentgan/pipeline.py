@@ -2,17 +2,19 @@
 
 Stages (each a plain library call): load the data -> split off a stratified, seeded holdout ->
 plan per-class targets and sources -> train the GAN (or reuse a cached run, a given run or a
-checkpoint) -> sample it -> classical copies -> SMOTE -> random copies -> write everything.
+checkpoint) -> sample it (and/or encode the real images and run SMOTE between their latent
+codes: latent-smote) -> classical copies -> SMOTE -> random copies -> write everything.
 
 Output folder (written under a temporary name and renamed into place at the very end, so a
 failure at any stage leaves nothing under ``output.path``)::
 
-    OUT/train.h5 | train/     real training images first, then gan, classical, smote, copy samples
+    OUT/train.h5 | train/     real training images first, then gan, classical, smote, copy, latent-smote
+                              samples (with latent-smote: extra/parent2, the second parent, -1 elsewhere)
     OUT/holdout.h5 | holdout/ the untouched holdout (never augmented, never seen by the GAN)
     OUT/recipe.yaml           the resolved recipe (every key, defaults included)
     OUT/lock.json             input fingerprints, sha256 of the output arrays, GAN checkpoint,
                               package versions (no timestamp: the same recipe gives the same lock)
-    OUT/counts.csv            per class: real, gan, classical, smote, copy, total
+    OUT/counts.csv            per class: real, classical, smote, gan, copy, latent-smote, total
     OUT/report.html           self-contained report: class balance, real vs synthetic grids, nearest
                               real neighbours, truncation sweep, loss curves, GAN sample metrics
 
@@ -83,6 +85,7 @@ class ExpandResult:
     lock: dict[str, Any] = field(default_factory=dict)
     estimates: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    mix_decision: Optional[Any] = None  # augmentgan.automix.MixDecision with plan.mix: auto
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +102,7 @@ class ExpandResult:
             "lock": self.lock,
             "estimates": self.estimates,
             "seconds": self.seconds,
+            "mix_decision": None if self.mix_decision is None else self.mix_decision.to_dict(),
         }
 
 
@@ -264,6 +268,22 @@ def _generate(recipe: Recipe, run: Path, checkpoint: str, train: LabeledImages, 
     return LabeledImages(samples.images, samples.labels, train.class_names, samples.source, samples.parent)
 
 
+def _latent_smote(recipe: Recipe, run: Path, checkpoint: str, base: LabeledImages, counts: dict[int, int], seed: int, notes: list[str],
+                  callback: Optional[ProgressCallback]) -> tuple[LabeledImages, np.ndarray]:
+    """latent-smote samples of ``base``'s classes and their second parents (:mod:`augmentgan.generate.latent_smote`)."""
+    from augmentgan.generate.encode import EncodeSettings
+    from augmentgan.generate.latent_smote import latent_smote
+
+    ls = recipe.latent_smote
+    settings = EncodeSettings(encoder_steps=ls.encoder_steps, refine_steps=ls.refine_steps, feature_weight=ls.feature_weight, seed=seed)
+    result = latent_smote(
+        run, base, counts, seed=seed, method=recipe.smote.method, k_neighbors=recipe.smote.k_neighbors, quantile=ls.quantile,
+        checkpoint=checkpoint, ema=recipe.generate.ema, settings=settings, device=recipe.gan.device, callback=callback,
+    )
+    notes += result.notes
+    return result.samples, result.parent2
+
+
 def _classical(recipe: Recipe, base: LabeledImages, counts: dict[int, int], seq: np.random.SeedSequence) -> LabeledImages:
     from augmentgan.augment.classical import augment_class, build_pipeline
 
@@ -321,18 +341,108 @@ class ExpandedData:
     gan_run: Optional[Path] = None
     gan_cached: Optional[bool] = None
     gan_lock: dict[str, Any] = field(default_factory=dict)
+    mix_decision: Optional[Any] = None  # augmentgan.automix.MixDecision with plan.mix: auto
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # per-row arrays written as extra/<name> (parent2 with latent-smote)
 
 
-def _plan_and_base(recipe: Recipe, train: LabeledImages, rng_copy: np.random.Generator) -> tuple[Plan, LabeledImages]:
+def _plan_and_base(
+    recipe: Recipe, train: LabeledImages, rng_copy: np.random.Generator, *,
+    mix: Optional[Mapping[str, float]] = None, unavailable: Optional[Mapping[int, Mapping[str, str]]] = None,
+) -> tuple[Plan, LabeledImages]:
     """The plan and the real rows it keeps (all of them unless undersampling)."""
     from augmentgan.augment.smote import MIN_IMAGES
 
-    plan = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES)
+    if mix is None and recipe.plan.mix == "auto":  # a dry run: equal shares of the candidate sources stand in
+        mix = {s: 1.0 / len(recipe.plan.auto.sources) for s in recipe.plan.auto.sources}
+    plan = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix=mix, unavailable=unavailable)
     keep = np.concatenate([
         np.sort(rng_copy.choice(np.flatnonzero(train.labels == c.index), c.keep, replace=False)) if c.keep < c.real else np.flatnonzero(train.labels == c.index)
         for c in plan.classes
     ])
     return plan, (train if len(keep) == len(train) else train[np.sort(keep)])  # no copy of the whole set when nothing is undersampled
+
+
+def _gan_pool(recipe: Recipe, run: Path, checkpoint: str, train: LabeledImages, wanted: Mapping[int, int], seed: int, classifier: Any,
+              callback: Optional[ProgressCallback]) -> tuple[LabeledImages, dict[int, str]]:
+    """GAN samples per class for ``plan.mix: auto`` (the first ones of each class, as :func:`_generate`
+    draws them), and the classes whose request the generation filters could not fill (-> why)."""
+    from augmentgan.errors import GenerationError
+    from augmentgan.generate.sampler import Sampler
+
+    g = recipe.generate
+    sampler = Sampler(
+        run, truncation=g.truncation, filters=list(g.filters), seed=seed, checkpoint=checkpoint, ema=g.ema, real=train,
+        classifier=classifier if classifier.info.get("fingerprint") == train.fingerprint() else None,
+        max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
+    )
+    full = [int(wanted.get(c, 0)) for c in range(train.num_classes)]
+    sampler.resolve_truncation(full)  # auto truncation for every class at once, as _generate does
+    parts, failed = [], {}
+    for c, n in sorted(wanted.items()):
+        counts = [0] * train.num_classes
+        counts[c] = n
+        try:
+            batches = list(sampler.stream(counts))
+        except GenerationError as err:
+            failed[c] = str(err)
+            continue
+        images = np.concatenate([b.images for b in batches])
+        parts.append(LabeledImages(images, np.full(len(images), c, np.int64), train.class_names, np.full(len(images), Source.gan.value, np.uint8), np.full(len(images), -1, np.int64)))
+    return (LabeledImages.concatenate(parts) if parts else _empty(train)), failed
+
+
+def _first_of_pool(pool: LabeledImages, counts: Mapping[int, int]) -> LabeledImages:
+    rows = [np.flatnonzero(pool.labels == c)[:n] for c, n in sorted(counts.items())]
+    return pool[np.concatenate(rows)] if rows else _empty(pool)
+
+
+def fold_builder(recipe: Recipe) -> Any:
+    """How ``plan.mix: auto`` expands a fold's training part with a candidate mix: the recipe's plan
+    target, classical pipeline and SMOTE settings, GAN samples from ``gan_fn`` (see
+    :data:`augmentgan.automix.BuildFn`); every random stream derived from ``seed``."""
+
+    def build(part: LabeledImages, mix: Mapping[str, float], unavailable: Mapping[int, Mapping[str, str]], gan_fn: Any, seed: int) -> LabeledImages:
+        s_cl, s_sm, s_cp = np.random.SeedSequence(seed).spawn(3)
+        rng = np.random.default_rng(s_cp)
+        plan, base = _plan_and_base(recipe, part, rng, mix=mix, unavailable=unavailable)
+        parts = [base]
+        if plan.counts("gan"):
+            parts.append(gan_fn(plan.counts("gan")))
+        parts += [
+            _classical(recipe, base, plan.counts("classical"), s_cl),
+            _smote(recipe, base, plan.counts("smote"), _int_seed(s_sm)),
+            _copies(base, plan.counts("copy"), rng),
+        ]
+        return LabeledImages.concatenate(parts)
+
+    return build
+
+
+def _auto_mix(recipe: Recipe, train: LabeledImages, seqs: dict[str, np.random.SeedSequence], notes: list[str], callback: Optional[ProgressCallback], held: ExitStack) -> tuple[Any, Optional[LabeledImages], Optional[Path], Optional[bool], dict[str, Any]]:
+    """``plan.mix: auto``: (decision, GAN pool, run, cached?, gan lock) - see :mod:`augmentgan.automix`."""
+    from augmentgan.augment.smote import MIN_IMAGES
+    from augmentgan.automix import MixDecision, choose_mix
+    from augmentgan.evaluate.classifier import train_classifier
+
+    auto = recipe.plan.auto
+    pool, run, cached, gan_lock, failed, wanted, classifier = None, None, None, {}, {}, {}, None
+    if make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"copy": 1.0}).source_total("copy") == 0:
+        return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}
+    if "gan" in auto.sources:
+        gan_only = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"gan": 1.0})
+        wanted = gan_only.counts("gan")
+        if wanted:
+            run, checkpoint, cached = _gan_run(recipe, train, _int_seed(seqs["gan"]), notes, callback, held)
+            sha = _check_reused_gan(run, checkpoint, train, notes)
+            gan_lock = {"checkpoint_sha256": sha, "checkpoint": checkpoint}
+            classifier = train_classifier(train, device=recipe.gan.device, callback=callback)
+            pool, failed = _gan_pool(recipe, run, checkpoint, train, wanted, _int_seed(seqs["gen"]), classifier, callback)
+
+    decision = choose_mix(
+        train, auto, fold_builder(recipe), seed=_int_seed(seqs["auto"]), gan_pool=pool, gan_failed=failed, gan_wanted=wanted, classifier=classifier,
+        device=recipe.gan.device, callback=callback,
+    )
+    return decision, pool, run, cached, gan_lock
 
 
 def expand_data(
@@ -348,44 +458,74 @@ def expand_data(
     and ``output.*`` of the recipe are not used. :func:`expand` runs this on its training split; the
     utility benchmark runs it on its own splits. Seeds derive from ``recipe.seed`` exactly as in
     :func:`expand`; the GAN is cached by the training set's fingerprint (``gan.cache``).
+
+    With ``plan.mix: auto`` the mix is chosen first by cross-validation inside ``train``
+    (:mod:`augmentgan.automix`); ``result.mix_decision`` says what was scored and chosen.
     """
     recipe = check_recipe(load_recipe(recipe, overrides))
     train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion
-    _, seq_gan, seq_gen, seq_classical, seq_smote, seq_copy = np.random.SeedSequence(recipe.seed).spawn(6)
+    _, seq_gan, seq_gen, seq_classical, seq_smote, seq_copy, seq_auto, seq_latent = np.random.SeedSequence(recipe.seed).spawn(8)
     step = iter(range(3, len(STAGES))) if _step is None else iter(_step)
     notes: list[str] = []
     report(callback, "expand", next(step), len(STAGES), name="plan")
     rng_copy = np.random.default_rng(seq_copy)
-    plan, base = _plan_and_base(recipe, train, rng_copy)
-    report(callback, "expand", next(step), len(STAGES), name="gan")
-    parts = [base]
     run: Optional[Path] = None
     cached: Optional[bool] = None
     gan_lock: dict[str, Any] = {}
-    if plan.source_total("gan") > 0:
-        with ExitStack() as held:  # a cached run stays locked until it has been sampled
-            run, checkpoint, cached = _gan_run(recipe, train, _int_seed(seq_gan), notes, callback, held)
-            sha = _check_reused_gan(run, checkpoint, train, notes)
-            gan_lock = {"checkpoint_sha256": sha, "checkpoint": checkpoint}
-            report(callback, "expand", next(step), len(STAGES), name="generate")
-            parts.append(_generate(recipe, run, checkpoint, train, plan.counts("gan"), _int_seed(seq_gen), callback))
-    else:
-        next(step)
+    decision = None
+    latent: Optional[tuple[LabeledImages, np.ndarray]] = None
+    with ExitStack() as held:  # a cached run stays locked until it has been sampled
+        if recipe.plan.mix == "auto":
+            report(callback, "expand", next(step), len(STAGES), name="gan + auto mix")
+            decision, pool, run, cached, gan_lock = _auto_mix(recipe, train, {"gan": seq_gan, "gen": seq_gen, "auto": seq_auto}, notes, callback, held)
+            plan, base = _plan_and_base(recipe, train, rng_copy, mix=decision.mix, unavailable=decision.unavailable)
+            parts = [base]
+            next(step)
+            if plan.counts("gan"):
+                parts.append(_first_of_pool(pool, plan.counts("gan")))
+        else:
+            plan, base = _plan_and_base(recipe, train, rng_copy)
+            report(callback, "expand", next(step), len(STAGES), name="gan")
+            parts = [base]
+            if plan.source_total("gan") > 0 or plan.source_total("latent-smote") > 0:
+                run, checkpoint, cached = _gan_run(recipe, train, _int_seed(seq_gan), notes, callback, held)
+                sha = _check_reused_gan(run, checkpoint, train, notes)
+                gan_lock = {"checkpoint_sha256": sha, "checkpoint": checkpoint}
+                report(callback, "expand", next(step), len(STAGES), name="generate")
+                if plan.source_total("gan") > 0:
+                    parts.append(_generate(recipe, run, checkpoint, train, plan.counts("gan"), _int_seed(seq_gen), callback))
+                if plan.source_total("latent-smote") > 0:
+                    latent = _latent_smote(recipe, run, checkpoint, base, plan.counts("latent-smote"), _int_seed(seq_latent), notes, callback)
+            else:
+                next(step)
     report(callback, "expand", next(step), len(STAGES), name="classical")
     parts.append(_classical(recipe, base, plan.counts("classical"), seq_classical))
     report(callback, "expand", next(step), len(STAGES), name="smote")
     parts.append(_smote(recipe, base, plan.counts("smote"), _int_seed(seq_smote)))
     report(callback, "expand", next(step), len(STAGES), name="copy")
     parts.append(_copies(base, plan.counts("copy"), rng_copy))
+    extra: dict[str, np.ndarray] = {}
+    if latent is not None:  # last, so that recipes without latent-smote keep their row order
+        n_before = sum(len(p) for p in parts)
+        parts.append(latent[0])
+        extra["parent2"] = np.concatenate([np.full(n_before, -1, np.int64), latent[1]])
     expanded = LabeledImages.concatenate(parts)
     got = expanded.class_counts().tolist()
     want = [c.target for c in plan.classes]
     if got != want:
         raise DataError(f"internal check: the expanded set has {got} samples per class, the plan {want}; rerun with --debug and report it")
-    return ExpandedData(expanded, plan, notes + plan.notes, run, cached, gan_lock)
+    if decision is not None:
+        notes.append(f"plan.mix auto chose {_fmt_mix(decision.mix)}: " + "; ".join(decision.why))
+        notes += [f"auto mix: {n}" for n in decision.notes]
+    return ExpandedData(expanded, plan, notes + plan.notes, run, cached, gan_lock, decision, extra)
 
 
-def _write_report(folder: Path, expanded: LabeledImages, run: Optional[Path], notes: list[str], callback: Optional[ProgressCallback]) -> None:
+def _fmt_mix(mix: Mapping[str, float]) -> str:
+    return "{" + ", ".join(f"{s}: {v:g}" for s, v in mix.items()) + "}"
+
+
+def _write_report(folder: Path, expanded: LabeledImages, run: Optional[Path], notes: list[str], callback: Optional[ProgressCallback], decision: Any = None,
+                  parent2: Optional[np.ndarray] = None) -> None:
     """``report.html``. With GAN samples it includes their metrics against the real training rows
     (domain features, no CAS, at most 2,000 samples per set) when the domain classifier of the
     training rows is already cached (generation filters train it): training one only for the report
@@ -405,7 +545,7 @@ def _write_report(folder: Path, expanded: LabeledImages, run: Optional[Path], no
             metrics = evaluate(gan, real, cas=False, max_samples=2000, device="cpu", callback=callback)
         except AugmentganError as err:
             report_notes.append(f"metrics of the GAN samples not computed: {err}")
-    write_expansion_report(folder, real=real, expanded=expanded, gan_run=run, metrics=metrics, notes=report_notes)
+    write_expansion_report(folder, real=real, expanded=expanded, gan_run=run, metrics=metrics, notes=report_notes, mix_decision=decision, parent2=parent2)
 
 
 # --- the pipeline -------------------------------------------------------------------------------
@@ -450,10 +590,19 @@ def expand(
     if dry_run:
         report(callback, "expand", next(step), len(STAGES), name="plan")
         plan, _ = _plan_and_base(recipe, train, np.random.default_rng(seq_copy))
+        if recipe.plan.mix == "auto":
+            a = recipe.plan.auto
+            singles = len(a.sources)
+            notes.append(
+                f"plan.mix is auto: after the GAN is trained, {a.folds}-fold cross-validation inside the training split scores "
+                f"{', '.join(a.sources)}" + (f" and 50/50 blends of the best with each other ({singles + singles - 1} candidates)" if a.blends and singles > 1 else "")
+                + f" with the evaluation CNN ({a.steps} steps each, {a.folds * (singles + (singles - 1 if a.blends else 0))} trainings); the best mean macro-F1 gives the shares. "
+                "The per-source counts above are equal shares standing in until then"
+            )
         holdout_counts = {name: int(n) for name, n in zip(holdout.class_names, holdout.class_counts())}
         h, w, c = data_shape
         estimates: dict[str, Any] = {"output_bytes_uncompressed": (plan.total + len(holdout)) * h * w * c, "gan_seconds": 0.0, "gan_seconds_note": "no GAN samples planned"}
-        if plan.source_total("gan") > 0:
+        if plan.source_total("gan") > 0 or plan.source_total("latent-smote") > 0:
             gcfg = gan_config(recipe)
             if recipe.gan.run is not None:
                 estimates["gan_seconds_note"] = f"reusing {recipe.gan.run}"
@@ -468,7 +617,7 @@ def expand(
         return ExpandResult(plan, True, None, None, None, _planned_counts(plan), holdout_counts, notes + plan.notes, estimates=estimates, seconds=time.perf_counter() - t0)
 
     done = expand_data(train, recipe, callback=callback, _step=step)
-    expanded, plan, run, cached, gan_lock = done.data, done.plan, done.gan_run, done.gan_cached, done.gan_lock
+    expanded, plan, run, cached, gan_lock, decision = done.data, done.plan, done.gan_run, done.gan_cached, done.gan_lock, done.mix_decision
     notes += done.notes
     holdout_counts = {name: int(n) for name, n in zip(holdout.class_names, holdout.class_counts())}
 
@@ -482,19 +631,23 @@ def expand(
         "output": {names[0]: {"samples": len(expanded), "arrays_sha256": arrays_sha256(expanded)}, names[1]: {"samples": len(holdout), "arrays_sha256": arrays_sha256(holdout)}},
         "gan": {"run": None if run is None else str(run), **gan_lock},
         "seed": recipe.seed,
+        "mix": dict(plan.mix),
         "versions": _versions(),
     }
+    attrs = {"mix_decision": json.dumps(decision.to_dict(), sort_keys=True)} if decision is not None else None
     compression = None if recipe.output.compression == "none" else recipe.output.compression
     with staged_output(out, force=force) as tmp:
         tmp.mkdir()
-        save(expanded, tmp / names[0], format=fmt, compression=compression, seed=recipe.seed, recipe_text=text)
+        save(expanded, tmp / names[0], format=fmt, compression=compression, seed=recipe.seed, recipe_text=text, extra_attrs=attrs, extra=done.extra or None)
         if len(holdout):
             save(holdout, tmp / names[1], format=fmt, compression=compression, seed=recipe.seed, recipe_text=text)
         (tmp / "recipe.yaml").write_text(text, encoding="utf-8")
         (tmp / "lock.json").write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / "counts.csv").write_text(_counts_csv(expanded), encoding="utf-8")
-        _write_report(tmp, expanded, run, notes, callback)
+        if decision is not None:
+            (tmp / "mix.json").write_text(json.dumps(decision.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _write_report(tmp, expanded, run, notes, callback, decision, done.extra.get("parent2"))
     return ExpandResult(
         plan, False, out, out / names[0], (out / names[1]) if len(holdout) else None, _counts_table(expanded), holdout_counts,
-        notes, run, cached, lock, seconds=time.perf_counter() - t0,
+        notes, run, cached, lock, seconds=time.perf_counter() - t0, mix_decision=decision,
     )

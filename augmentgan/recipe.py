@@ -1,7 +1,7 @@
 """Recipes: one YAML file that makes an expansion repeatable (the one source of configuration truth).
 
 Top-level sections: ``seed``, ``data``, ``holdout``, ``gan``, ``generate``, ``classical``,
-``smote``, ``plan``, ``output``. Every section forbids unknown keys; an error names the file,
+``smote``, ``latent_smote``, ``plan``, ``output``. Every section forbids unknown keys; an error names the file,
 the line and the dotted key (``recipe.yaml line 12: gan.stpes: unknown key (valid: ...)``).
 ``--set a.b=value`` overrides any key by its dotted path before validation, so one recipe runs
 on other data (``--set data.path=DIR --set output.path=OUT``). Paths are relative to the
@@ -73,6 +73,16 @@ class SmoteSection(StrictModel):
     k_neighbors: int = Field(5, ge=1, description="lowered (with a warning) for classes with fewer than k + 1 images")
 
 
+class LatentSmoteSection(StrictModel):
+    """The ``latent-smote`` source (SMOTE between GAN latent codes of real images; smote.method and
+    smote.k_neighbors apply to it too); see :mod:`augmentgan.generate.latent_smote`."""
+
+    quantile: float = Field(0.9, gt=0, le=1, description="a real image is a parent only when its reconstruction error is at most this quantile of its class's errors (1: all)")
+    encoder_steps: int = Field(300, ge=0, description="training steps of the encoder on the generator's own (image, code) pairs")
+    refine_steps: int = Field(50, ge=0, description="per-image latent optimisation steps after the encoder's guess")
+    feature_weight: float = Field(1.0, ge=0, description="weight of the domain-feature distance in the reconstruction loss (pixels weigh 1)")
+
+
 class OutputSection(StrictModel):
     path: str = Field(..., description="output folder: train.h5 (or train/), holdout, recipe.yaml, lock.json, counts.csv")
     format: Literal["h5", "folder"] = Field("h5", description="h5 (HDF5 files) or folder (ImageFolder trees)")
@@ -87,6 +97,7 @@ class Recipe(StrictModel):
     generate: GenerateSection = Field(default_factory=GenerateSection)
     classical: ClassicalSection = Field(default_factory=ClassicalSection)
     smote: SmoteSection = Field(default_factory=SmoteSection)
+    latent_smote: LatentSmoteSection = Field(default_factory=LatentSmoteSection)
     plan: PlanConfig = Field(default_factory=PlanConfig)
     output: OutputSection
 

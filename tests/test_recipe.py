@@ -72,7 +72,7 @@ def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
 def test_schema_forbids_unknown_keys_everywhere() -> None:
     schema = recipe_schema()
     assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == {"seed", "data", "holdout", "gan", "generate", "classical", "smote", "plan", "output"}
+    assert set(schema["properties"]) == {"seed", "data", "holdout", "gan", "generate", "classical", "smote", "latent_smote", "plan", "output"}
     for name, definition in schema["$defs"].items():
         if definition.get("type") == "object" and "properties" in definition:
             assert definition.get("additionalProperties") is False, name

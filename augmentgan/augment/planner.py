@@ -4,11 +4,16 @@ Per class: ``target`` from :class:`PlanConfig` (``"max"`` = the majority count, 
 float ratio of the majority, or a per-class dict); classes at or above it are left alone
 (``undersample=True`` cuts them down to it instead). The deficit is capped at
 ``max_synthetic_ratio`` x real (the target is lowered, and this is noted), then split across
-``gan``, ``classical``, ``smote`` and ``copy`` by the ``mix`` fractions with largest-remainder
+``gan``, ``classical``, ``smote``, ``copy`` and ``latent-smote`` (SMOTE between the GAN latent codes
+of two real images, decoded by the generator) by the ``mix`` fractions with largest-remainder
 (Hamilton) rounding, so the per-source counts add up to the deficit exactly. A source that cannot
-serve a class (SMOTE needs two images; no source can grow a class without images; a source not
-enabled for this run) gives its share to the others in proportion to their fractions, and this is
+serve a class (SMOTE and latent-smote need two images; no source can grow a class without images; a source not
+enabled for this run, or ruled out for this class by ``unavailable``, e.g. a GAN whose samples of
+the class collapsed) gives its share to the others in proportion to their fractions, and this is
 noted. The plan is plain data: printing it (``--dry-run``) does nothing.
+
+``mix: auto`` is not resolved here: :mod:`augmentgan.automix` chooses a mix by cross-validation
+(settings in :class:`AutoMixConfig`) and calls :func:`make_plan` with it.
 """
 
 from __future__ import annotations
@@ -22,20 +27,41 @@ from pydantic import Field, field_validator
 from augmentgan.errors import ConfigError
 from augmentgan.overrides import StrictModel
 
-SourceName = Literal["gan", "classical", "smote", "copy"]
-SOURCES: tuple[str, ...] = ("gan", "classical", "smote", "copy")
+SourceName = Literal["gan", "classical", "smote", "copy", "latent-smote"]
+SOURCES: tuple[str, ...] = ("gan", "classical", "smote", "copy", "latent-smote")
+SMOTE_LIKE: frozenset[str] = frozenset({"smote", "latent-smote"})
+"""Sources that interpolate between two real images of a class (they need ``min_for_smote`` of them)."""
 FALLBACK: tuple[str, ...] = ("classical", "copy")
 """Sources used, in this order, when every source of the mix is impossible for a class."""
+
+
+class AutoMixConfig(StrictModel):
+    """How ``plan.mix: auto`` chooses the blend (see :mod:`augmentgan.automix`)."""
+
+    sources: list[SourceName] = Field(
+        default_factory=lambda: ["copy", "classical", "smote", "gan"], description="sources auto may use (gan is dropped when no GAN can be had); at least one"
+    )
+    folds: int = Field(3, ge=2, le=10, description="stratified cross-validation folds over the real training images")
+    steps: int = Field(400, ge=10, description="training steps of the proxy classifier (the evaluation CNN) per candidate and fold")
+    blends: bool = Field(True, description="also score 50/50 blends of the best single source with each other source")
+
+    @field_validator("sources")
+    @classmethod
+    def _some(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("plan.auto.sources is empty: give at least one of gan, classical, smote, copy")
+        return list(dict.fromkeys(value))
 
 
 class PlanConfig(StrictModel):
     target: Union[Literal["max"], int, float, dict[Union[int, str], int]] = Field(
         "max", description="per-class target: max (the majority count), a number, a ratio of the majority (float), or {class: count}"
     )
-    mix: dict[SourceName, float] = Field(
+    mix: Union[Literal["auto"], dict[SourceName, float]] = Field(
         default_factory=lambda: {"gan": 0.5, "classical": 0.5},
-        description="fraction of each class's deficit per source (gan, classical, smote, copy); sums to 1",
+        description="fraction of each class's deficit per source (gan, classical, smote, copy, latent-smote), summing to 1; or auto: chosen by cross-validation (plan.auto)",
     )
+    auto: AutoMixConfig = Field(default_factory=AutoMixConfig, description="how mix: auto chooses (used only with mix: auto)")
     max_synthetic_ratio: Optional[float] = Field(None, gt=0, description="at most this many new samples per real one in a class; None = no cap")
     undersample: bool = Field(False, description="cut classes above the target down to it (random real images kept)")
 
@@ -52,7 +78,9 @@ class PlanConfig(StrictModel):
 
     @field_validator("mix")
     @classmethod
-    def _fractions(cls, value: dict[str, float]) -> dict[str, float]:
+    def _fractions(cls, value: Union[str, dict[str, float]]) -> Union[str, dict[str, float]]:
+        if isinstance(value, str):
+            return value
         if any(f < 0 for f in value.values()):
             raise ValueError(f"mix fractions must be >= 0, got {value}")
         total = sum(value.values())
@@ -151,14 +179,16 @@ def resolve_targets(counts: Sequence[int], class_names: Sequence[str], target: A
     raise ConfigError(f"plan.target {target!r}: use max, a count, a ratio or {{class: count}}")
 
 
-def _possible(source: str, real: int, available: frozenset[str], min_for_smote: int) -> Optional[str]:
+def _possible(source: str, real: int, available: frozenset[str], min_for_smote: int, ruled_out: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """None if ``source`` can serve a class with ``real`` images, else the reason."""
+    if ruled_out and source in ruled_out:
+        return ruled_out[source]
     if source not in available:
         return "not enabled in this run"
     if real == 0:
         return "no real image"
-    if source == "smote" and real < min_for_smote:
-        return f"{real} image{'s' if real != 1 else ''}, SMOTE needs {min_for_smote}"
+    if source in SMOTE_LIKE and real < min_for_smote:
+        return f"{real} image{'s' if real != 1 else ''}, {'SMOTE' if source == 'smote' else source} needs {min_for_smote}"
     return None
 
 
@@ -169,8 +199,14 @@ def make_plan(
     *,
     available_sources: Sequence[str] = SOURCES,
     min_for_smote: int = 2,
+    mix: Optional[Mapping[str, float]] = None,
+    unavailable: Optional[Mapping[int, Mapping[str, str]]] = None,
 ) -> Plan:
-    """Targets and per-source counts for every class (see the module docstring)."""
+    """Targets and per-source counts for every class (see the module docstring).
+
+    ``mix`` replaces ``cfg.mix`` (needed when that is ``"auto"``); ``unavailable`` maps a class
+    index to the sources ruled out for it, each with the reason (noted in the class's plan).
+    """
     counts = [int(n) for n in counts]
     if len(counts) != len(class_names):
         raise ConfigError(f"{len(counts)} counts for {len(class_names)} classes")
@@ -179,7 +215,11 @@ def make_plan(
     if unknown:
         raise ConfigError(f"unknown source(s) {sorted(unknown)}; the sources are {list(SOURCES)}")
     targets = resolve_targets(counts, class_names, cfg.target)
-    mix = {s: float(cfg.mix.get(s, 0.0)) for s in SOURCES}
+    chosen = cfg.mix if mix is None else mix
+    if isinstance(chosen, str):
+        raise ConfigError("plan.mix is auto: the mix is chosen by augmentgan.automix, which passes it to make_plan(mix=...)")
+    mix = {s: float(chosen.get(s, 0.0)) for s in SOURCES}
+    unavailable = unavailable or {}
     plan = Plan([], {s: f for s, f in mix.items() if f > 0})
     for off in [s for s in SOURCES if mix[s] > 0 and s not in available]:
         plan.notes.append(f"{off} is not enabled in this run: its {mix[off]:g} share goes to the other sources")
@@ -207,13 +247,13 @@ def make_plan(
         for s in SOURCES:
             if mix[s] <= 0:
                 continue
-            reason = _possible(s, real, available, min_for_smote)
+            reason = _possible(s, real, available, min_for_smote, unavailable.get(index))
             if reason is None:
                 weights[s] = mix[s]
             elif s in available:  # global "not enabled" is said once, in plan.notes
                 cp.notes.append(f"{s} impossible ({reason}): its share moved to the other sources")
         if not weights:
-            fallback = [s for s in FALLBACK if _possible(s, real, available, min_for_smote) is None]
+            fallback = [s for s in FALLBACK if _possible(s, real, available, min_for_smote, unavailable.get(index)) is None]
             if not fallback:
                 cp.notes.append(f"no source can make samples for a class with {real} images: target lowered from {target} to {real}")
                 continue

@@ -8,7 +8,7 @@ Expansion report sections: class balance before and after (stacked bars by sourc
 of real vs synthetic samples (one row per source), nearest-real-neighbour pairs of the most
 suspicious synthetic samples, the truncation sweep of the GAN, its loss curves, and the metrics and
 utility tables when given. "Suspicious" is measured in pixel space, not with a learned feature: the
-Euclidean distance of a gan/classical/smote sample to the nearest real training image of its class,
+Euclidean distance of a gan/latent-smote/classical/smote sample to the nearest real training image of its class,
 divided by the class's median real-to-real nearest-neighbour distance (below 1: closer to a real
 image than real images are to each other); copies are left out, they are copies by design.
 """
@@ -36,7 +36,7 @@ REPORT_NAME = "report.html"
 TRUNCATIONS: tuple[Optional[float], ...] = (None, 2.0, 1.0, 0.5)
 _PER_ROW = 8
 _SUSPICIOUS = 8
-_SOURCE_COLORS = {"real": "#4c72b0", "gan": "#dd8452", "classical": "#55a868", "smote": "#c44e52", "copy": "#8172b3"}
+_SOURCE_COLORS = {"real": "#4c72b0", "gan": "#dd8452", "classical": "#55a868", "smote": "#c44e52", "copy": "#8172b3", "latent-smote": "#937860"}
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
@@ -219,7 +219,7 @@ def _class_grids(real: LabeledImages, expanded: LabeledImages) -> str:
     for c in rarest_first(counts):
         name = expanded.class_names[c]
         groups = [("real", real.images[real.labels == c])]
-        for s in (Source.gan, Source.classical, Source.smote, Source.copy):
+        for s in (Source.gan, Source.latent_smote, Source.classical, Source.smote, Source.copy):
             groups.append((SOURCE_NAMES[s.value], expanded.images[(expanded.labels == c) & (expanded.source == s.value)]))
         shown = [(label, imgs[:_PER_ROW]) for label, imgs in groups if len(imgs)]
         for i, (label, imgs) in enumerate(shown):
@@ -246,7 +246,7 @@ def suspicious_pairs(real: LabeledImages, synth: LabeledImages, n: int = _SUSPIC
 
 
 def _suspicious_section(real: LabeledImages, expanded: LabeledImages) -> str:
-    synth = expanded[np.flatnonzero(np.isin(expanded.source, [Source.gan.value, Source.classical.value, Source.smote.value]))]
+    synth = expanded[np.flatnonzero(np.isin(expanded.source, [Source.gan.value, Source.classical.value, Source.smote.value, Source.latent_smote.value]))]
     pairs = suspicious_pairs(real, synth)
     head = ("<h2>Most suspicious synthetic samples and their nearest real images</h2>"
             '<p class="note">pixel-space distance to the nearest real training image of the class, as a multiple of the '
@@ -259,6 +259,24 @@ def _suspicious_section(real: LabeledImages, expanded: LabeledImages) -> str:
         label = f"{expanded.class_names[synth.labels[s_i]]}, {SOURCE_NAMES[synth.source[s_i]]}: ratio {ratio:.2f}"
         cells.append(f'<div class="pair">{_img(png, label)}<br>{html.escape(label)}<br>synthetic | nearest real</div>')
     return head + "".join(cells)
+
+
+def _latent_smote_section(real: LabeledImages, expanded: LabeledImages, parent2: Optional[np.ndarray], per_class: int = 4) -> str:
+    """latent-smote samples between their two parents (parent | sample | second parent), rarest class first."""
+    rows = np.flatnonzero(expanded.source == Source.latent_smote.value)
+    if not len(rows) or parent2 is None:
+        return ""
+    cells = []
+    for c in rarest_first(real.class_counts()):
+        for i in rows[expanded.labels[rows] == c][:per_class]:
+            p1, p2 = int(expanded.parent[i]), int(parent2[i])
+            blank = np.zeros_like(expanded.images[i])
+            trio = [expanded.images[p1] if p1 >= 0 else blank, expanded.images[i], expanded.images[p2] if p2 >= 0 else blank]
+            label = f"{expanded.class_names[c]}: rows {p1}, {i}, {p2}"
+            cells.append(f'<div class="pair">{_img(grid_png(np.stack(trio), nrow=3), label)}<br>{html.escape(label)}</div>')
+    return ("<h2>latent-smote samples between their parents</h2>"
+            '<p class="note">first parent | sample (SMOTE between the two parents\' GAN latent codes, decoded by the generator) | second parent; '
+            "rarest class first.</p>" + "".join(cells))
 
 
 def truncation_rows(run: Path, per_class: int = 4, seed: int = 0, checkpoint: str = "auto") -> tuple[Any, list[tuple[int, bytes]]]:
@@ -337,8 +355,11 @@ def write_expansion_report(
     utility: Any = None,
     notes: Sequence[str] = (),
     title: str = "augmentgan expansion report",
+    mix_decision: Any = None,
+    parent2: Optional[np.ndarray] = None,
 ) -> Path:
-    """Write ``out_dir/report.html`` for an expansion of ``real`` (the real training rows) into ``expanded``."""
+    """Write ``out_dir/report.html`` for an expansion of ``real`` (the real training rows) into ``expanded``
+    (``parent2``: the second parents of latent-smote rows, ``extra/parent2`` of the output)."""
     run = Path(gan_run) if gan_run is not None else None
     before = real.class_counts()
     after = expanded.counts_by_class_and_source()
@@ -350,8 +371,10 @@ def write_expansion_report(
         "<h2>Class balance before and after</h2>" + _img(balance_png(before, after, real.class_names), "class balance"),
         _table(["class", "before", *SOURCE_NAMES, "after"],
                [[name, int(before[c]), *(int(v) for v in after[c]), int(after[c].sum())] for c, name in enumerate(real.class_names)]),
+        mix_section(mix_decision) if mix_decision is not None else "",
         _class_grids(real, expanded),
         _suspicious_section(real, expanded),
+        _latent_smote_section(real, expanded, parent2),
         _truncation_section(run, real.class_names),
         _loss_section(run),
     ]
@@ -360,6 +383,30 @@ def write_expansion_report(
     if utility is not None:
         sections.append(utility_section(utility))
     return _atomic_write(Path(out_dir) / REPORT_NAME, _page(title, sections))
+
+
+def mix_section(decision: Any) -> str:
+    """``plan.mix: auto``: the candidates with their cross-validated scores, the choice and the GAN checks."""
+    d = decision.to_dict()
+    winner = d["winner"]
+    rows = [[c["name"], ", ".join(f"{s} {v:g}" for s, v in c["mix"].items()), c["macro_f1"]["mean"], c["macro_f1"]["std"],
+             " ".join(f"{v:.3f}" for v in c["macro_f1"]["folds"])] for c in d["candidates"]]
+    best = next((i for i, c in enumerate(d["candidates"]) if c["name"] == winner), None)
+    proxy = d["proxy"]
+    parts = [
+        "<h2>How the mix was chosen (plan.mix: auto)</h2>",
+        f'<p>Chosen: <b>{html.escape(", ".join(f"{s} {v:g}" for s, v in d["mix"].items()))}</b>. '
+        f'Each candidate expanded the training part of {proxy["folds"]} stratified folds; the evaluation CNN ({proxy["steps"]} steps) '
+        f'trained on it was scored by macro-F1 on the fold\'s held-out real images.</p>',
+        _table(["candidate", "shares", "macro-F1 mean", "std", "per fold"], rows, highlight=best) if rows else "",
+        "".join(f'<p class="note">{html.escape(w)}</p>' for w in d["why"] + d["notes"]),
+    ]
+    if d["gan_checks"]:
+        parts.append("<h3>GAN samples checked per class</h3>" + _table(
+            ["class", "pool", "recognized", "realistic", "diversity ratio", "used", "why not"],
+            [[k, v["pool"], v["recognized"], v["realistic"], v["diversity_ratio"], "yes" if v["usable"] else "no", v["reason"] or ""] for k, v in d["gan_checks"].items()],
+        ))
+    return "".join(parts)
 
 
 def write_run_report(run_dir: str | Path) -> Path:

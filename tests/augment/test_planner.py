@@ -35,9 +35,9 @@ def test_largest_remainder_is_exact_and_within_one_of_the_quota() -> None:
 def test_max_target_split_exactly_by_the_mix() -> None:
     plan = make_plan([100, 40, 7, 100], NAMES, PlanConfig(mix={"gan": 0.5, "classical": 0.3, "smote": 0.2}))
     b = plan.classes[1]
-    assert (b.target, b.add) == (100, {"gan": 30, "classical": 18, "smote": 12, "copy": 0})
+    assert (b.target, b.add) == (100, {"gan": 30, "classical": 18, "smote": 12, "copy": 0, "latent-smote": 0})
     c = plan.classes[2]  # deficit 93: quotas 46.5, 27.9, 18.6 -> 46, 27, 18 + leftovers to .9, .6 -> 46, 28, 19
-    assert c.add == {"gan": 46, "classical": 28, "smote": 19, "copy": 0} and c.target == 100
+    assert c.add == {"gan": 46, "classical": 28, "smote": 19, "copy": 0, "latent-smote": 0} and c.target == 100
     assert plan.classes[0].synthetic == 0 and plan.classes[3].synthetic == 0
     assert plan.total == 400
 
@@ -90,7 +90,7 @@ def test_cap_lowers_the_target_and_says_so() -> None:
 def test_single_image_class_moves_smote_share_to_the_others() -> None:
     plan = make_plan([21, 1], ("a", "b"), PlanConfig(mix={"gan": 0.25, "classical": 0.25, "smote": 0.5}))
     b = plan.classes[1]
-    assert b.add == {"gan": 10, "classical": 10, "smote": 0, "copy": 0}
+    assert b.add == {"gan": 10, "classical": 10, "smote": 0, "copy": 0, "latent-smote": 0}
     assert any("smote impossible" in n for n in b.notes)
     only = make_plan([21, 1], ("a", "b"), PlanConfig(mix={"smote": 1.0})).classes[1]
     assert only.add["classical"] == 20 and any("classical used instead" in n for n in only.notes)
@@ -98,7 +98,7 @@ def test_single_image_class_moves_smote_share_to_the_others() -> None:
 
 def test_disabled_source_and_empty_class() -> None:
     plan = make_plan([10, 4, 0], ("a", "b", "c"), PlanConfig(mix={"gan": 0.5, "copy": 0.5}), available_sources=("classical", "smote", "copy"))
-    assert plan.classes[1].add == {"gan": 0, "classical": 0, "smote": 0, "copy": 6}
+    assert plan.classes[1].add == {"gan": 0, "classical": 0, "smote": 0, "copy": 6, "latent-smote": 0}
     assert any("gan is not enabled" in n for n in plan.notes)
     c = plan.classes[2]
     assert c.target == 0 and c.synthetic == 0 and "no source can make samples" in c.notes[0]
@@ -116,3 +116,12 @@ def test_bad_configs_are_refused(kwargs, word) -> None:  # noqa: ANN001
 def test_unknown_class_in_a_dict_target() -> None:
     with pytest.raises(ConfigError, match=r"unknown class 'zebra'.*\['a', 'b'\]"):
         make_plan([5, 3], ("a", "b"), PlanConfig(target={"zebra": 10}))
+
+
+def test_latent_smote_is_a_source_that_needs_two_images() -> None:
+    plan = make_plan([10, 1, 4], ("a", "b", "c"), PlanConfig(mix={"latent-smote": 0.5, "copy": 0.5}))
+    assert plan.classes[2].add["latent-smote"] == 3 and plan.classes[2].add["copy"] == 3
+    b = plan.classes[1]
+    assert b.add["latent-smote"] == 0 and b.add["copy"] == 9 and "latent-smote impossible (1 image, latent-smote needs 2)" in b.notes[0]
+    assert plan.to_dict()["per_source"]["latent-smote"] == 3
+    assert PlanConfig.model_validate({"mix": {"latent-smote": 1.0}}).mix == {"latent-smote": 1.0}
