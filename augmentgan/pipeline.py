@@ -222,14 +222,20 @@ def _gan_run(
     train_cfg = _gan_train_config(recipe, seed)
     run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg)
     held.enter_context(entry_lock(run_dir, "cached GAN run", callback=callback))
-    final = run_dir / "checkpoints" / "final.pt"
+    final, best = run_dir / "checkpoints" / "final.pt", run_dir / "checkpoints" / "best.pt"
+    restart = False
     if g.cache and final.is_file():
-        if ckpt.set_aside_if_damaged(final) is None:
+        best_damaged = best.is_file() and ckpt.set_aside_if_damaged(best) is not None
+        if ckpt.set_aside_if_damaged(final) is None and not best_damaged:
             notes.append(f"GAN: cached run {run_dir} has the same data and settings; training skipped")
-            if (run_dir / "checkpoints" / "best.pt").is_file():
-                ckpt.set_aside_if_damaged(run_dir / "checkpoints" / "best.pt")  # a damaged best.pt: warned, final.pt is used
             return run_dir, checkpoint_target(run_dir, "auto")[1], True
-    resume = g.cache and run_dir.is_dir() and ckpt.newest_intact(run_dir / "checkpoints") is not None
+        # the best step may lie before every kept checkpoint: only a run from the start rebuilds best.pt (bit-identical on CPU)
+        restart = best_damaged
+        if restart:
+            notes.append(f"GAN: {best} was damaged; the run is trained again from the start to rebuild it")
+    resume = g.cache and not restart and run_dir.is_dir() and ckpt.newest_intact(run_dir / "checkpoints") is not None
+    if not resume:
+        _keep_damaged(run_dir)
     monitor = None
     if train_cfg.eval_every:  # per-class diversity + KID every eval_every steps; the best step is kept as best.pt
         from augmentgan.evaluate.monitor import quality_monitor
@@ -240,6 +246,13 @@ def _gan_run(
     if result.best is not None:
         notes.append(f"GAN: best quality score {result.best['score']:.3f} at step {result.best['step']} (checkpoints/best.pt, used for generation)")
     return run_dir, checkpoint_target(run_dir, "auto")[1], False
+
+
+def _keep_damaged(run_dir: Path) -> None:
+    """Move set-aside checkpoints to ``RUN/damaged/`` before a fresh start clears ``checkpoints/`` (set aside, never deleted)."""
+    for path in sorted((run_dir / "checkpoints").glob("*.damaged*")):
+        (run_dir / "damaged").mkdir(exist_ok=True)
+        os.replace(path, run_dir / "damaged" / path.name)
 
 
 def _check_reused_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]) -> str:

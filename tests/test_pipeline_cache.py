@@ -141,3 +141,18 @@ def test_a_truncated_cached_checkpoint_is_set_aside_and_rebuilt(tmp_path: Path, 
     assert _arrays(tmp_path / "a") == _arrays(tmp_path / "b")
     assert (cks / "final.pt.damaged").is_file() and (cks / (last.name + ".damaged")).is_file()  # set aside, not deleted
     assert ckpt.verify(final) is None and ckpt.verify(last) is None
+
+
+def test_a_damaged_best_checkpoint_is_rebuilt_by_training_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(cache))
+    recipe = _recipe_file(tmp_path)
+    undamaged = expand(recipe, overrides=[f"output.path={tmp_path / 'a'}", "gan.eval_every=4"])
+    best = undamaged.gan_run / "checkpoints" / "best.pt"
+    assert best.is_file() and undamaged.lock["gan"]["checkpoint"] == "best"  # generation samples the best step
+    best.write_bytes(best.read_bytes()[:1000])
+    with pytest.warns(AugmentganWarning, match=r"best\.pt is damaged"):
+        again = expand(recipe, overrides=[f"output.path={tmp_path / 'b'}", "gan.eval_every=4"])
+    assert again.gan_cached is False and any("trained again from the start" in n for n in again.notes)
+    assert _arrays(tmp_path / "a") == _arrays(tmp_path / "b")
+    assert (undamaged.gan_run / "damaged" / "best.pt.damaged").is_file() and ckpt.verify(best) is None
