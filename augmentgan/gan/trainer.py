@@ -193,6 +193,16 @@ def prepare_images(data: LabeledImages, img_size: int, device: torch.device) -> 
 
 
 # --- the run folder ---------------------------------------------------------------------------
+def _with_defaults(model: Any, saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config with the fields added since it was written at their defaults (off for every
+    technique added later), so a run from an older version resumes; a config that no longer
+    validates is compared as saved (and so refused, naming the keys)."""
+    try:
+        return model.model_validate(saved).model_dump(mode="json")
+    except ValidationError:
+        return saved
+
+
 def _clear_run(out: Path, force: bool) -> None:
     """A fresh run needs an empty folder; ``force`` removes what an earlier run wrote (nothing else)."""
     if out.exists() and not out.is_dir():
@@ -440,9 +450,9 @@ class _Run:
 
         # rank 0 reads (the run folder need not be visible from other nodes) and sends it to all
         path, payload = ddp.broadcast_object(self.dist, ddp.main_first(self.dist, read))
-        diffs = [f"gan.{k}" for k in ckpt.diff_keys(payload["gan"], self.gan_cfg.model_dump(mode="json"))]
+        diffs = [f"gan.{k}" for k in ckpt.diff_keys(_with_defaults(GANConfig, payload["gan"]), self.gan_cfg.model_dump(mode="json"))]
         train_now = self.cfg.model_dump(mode="json")
-        diffs += [f"train.{k}" for k in ckpt.diff_keys(payload["train"], train_now) if k not in RESUMABLE]
+        diffs += [f"train.{k}" for k in ckpt.diff_keys(_with_defaults(TrainConfig, payload["train"]), train_now) if k not in RESUMABLE]
         if payload["data"]["fingerprint"] != self.data_info["fingerprint"]:
             diffs.append("data (fingerprint)")
         if diffs:

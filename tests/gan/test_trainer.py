@@ -90,6 +90,21 @@ def test_resume_to_more_steps_equals_a_straight_run(tmp_path, data):
     assert steps == [2, 4, 6]
 
 
+def test_a_run_saved_before_newer_config_fields_existed_still_resumes(tmp_path, data):
+    """Checkpoints written before a field was added (e.g. reg.lecam, model.mbstd) lack it: it counts as its default."""
+    from augmentgan.gan import checkpoint as ckpt
+
+    gan = tiny("dcgan")
+    train(data, gan, config(steps=2), tmp_path / "old")
+    for _, path in ckpt.step_checkpoints(tmp_path / "old" / "checkpoints"):
+        payload = ckpt.load_checkpoint(path)
+        del payload["gan"]["reg"]["lecam"], payload["gan"]["model"]["mbstd"]
+        ckpt.save_checkpoint(payload, path)
+    assert train(data, gan, config(steps=4), tmp_path / "old", resume=True).step == 4
+    with pytest.raises(CheckpointError, match="gan.optim.lr_d"):
+        train(data, gan.model_copy(update={"optim": gan.optim.model_copy(update={"lr_d": 1e-3})}), config(steps=6), tmp_path / "old", resume=True)
+
+
 KILL_SCRIPT = """
 import sys, time
 from pathlib import Path
