@@ -253,6 +253,8 @@ def choose_mix(
     for s in cfg.sources:
         if s in unavailable_sources:
             notes.append(f"{s} is not available in this run and was not considered")
+        elif s not in PREFERENCE:
+            notes.append(f"{s} is not scored by auto (yet) and was not considered; pin it with a fixed plan.mix")
     if "gan" in sources and gan_pool is None:
         sources.remove("gan")
     if not sources:

@@ -183,6 +183,8 @@ def register_utility(app: typer.Typer) -> None:
             delta = result.methods["recipe"]["macro_f1"]["mean"] - result.methods[best]["macro_f1"]["mean"]
             verdict = "beats" if delta > 0 else "does not beat"
             out_console.print(f"the recipe {verdict} the best baseline ({best}) in macro-F1 by {delta:+.3f}", markup=False)
+        for seed, decision in enumerate(result.mix_decisions.get("recipe", []), start=1):
+            out_console.print(f"recipe, seed {seed}: plan.mix auto chose {decision['mix']} ({decision['why'][-1] if decision['why'] else ''})", markup=False)
         out_console.print("* minority classes (the third with the fewest images); classifier batches drawn uniformly over images", markup=False)
         for note in result.notes:
             out_console.print(f"note: {note}", markup=False)

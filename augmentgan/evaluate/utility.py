@@ -76,6 +76,8 @@ class UtilityResult:
     settings: dict[str, Any]
     sizes: dict[str, list[int]]  # method -> training-set size per seed
     notes: list[str] = field(default_factory=list)
+    mixes: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # method -> the mix it used per seed (what plan.mix: auto chose)
+    mix_decisions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # method -> per seed: plan.mix auto's decision
 
     def best_baseline(self) -> Optional[str]:
         baselines = [m for m in self.methods if m != "recipe"]
@@ -87,7 +89,7 @@ class UtilityResult:
         if best is not None and "recipe" in self.methods:
             out["recipe_minus_best_baseline"] = {"baseline": best, "macro_f1": self.methods["recipe"]["macro_f1"]["mean"] - self.methods[best]["macro_f1"]["mean"]}
         out.update(class_names=list(self.class_names), minority_classes=self.minority_classes, seeds=self.seeds, settings=self.settings,
-                   train_sizes=self.sizes, notes=list(self.notes))
+                   train_sizes=self.sizes, mixes=self.mixes, mix_decisions=self.mix_decisions, notes=list(self.notes))
         return out
 
 
@@ -173,6 +175,8 @@ def utility(
     minority = minority_classes(counts)
     scores: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     sizes: dict[str, list[int]] = {m: [] for m in methods}
+    mixes: dict[str, list[dict[str, float]]] = {m: [] for m in methods if m != "none"}
+    decisions: dict[str, list[dict[str, Any]]] = {}
     notes: list[str] = []
     seed_values: list[int] = []
     total, done = seeds * len(methods), 0
@@ -201,6 +205,9 @@ def utility(
                     spec["plan"]["mix"] = BASELINE_MIX[method]
                 expanded = expand_data(train, spec, callback=callback)
                 train_set = expanded.data
+                mixes[method].append(dict(expanded.plan.mix))
+                if expanded.mix_decision is not None:
+                    decisions.setdefault(method, []).append(expanded.mix_decision.to_dict())
                 if i == 0:
                     notes += [f"{method}: {n}" for n in expanded.notes if not n.startswith("GAN: ")]
             model = train_classifier(train_set, seed=seed_i, steps=steps, sampling="uniform", use_cache=False, device=device)
@@ -221,4 +228,4 @@ def utility(
     settings = {"seeds": seeds, "scored_on": "holdout" if test is None else "test", "test_size": len(scored),
                 "holdout": holdout if test is None else None, "classifier_steps": steps, "classifier_sampling": "uniform",
                 "recipe_seed": base["seed"], "gan_steps": base["gan"]["steps"], "plan": base["plan"]}
-    return UtilityResult(results, winner, data.class_names, [data.class_names[c] for c in minority], seed_values, settings, sizes, list(dict.fromkeys(notes)))
+    return UtilityResult(results, winner, data.class_names, [data.class_names[c] for c in minority], seed_values, settings, sizes, list(dict.fromkeys(notes)), mixes, decisions)

@@ -52,6 +52,16 @@ def test_utility_reports_every_method_and_the_winner(imbalanced, tmp_path):
     assert again.methods["recipe"]["macro_f1"] == result.methods["recipe"]["macro_f1"]  # seeded: the same numbers
 
 
+def test_utility_records_what_an_auto_mix_chose_per_seed(imbalanced, tmp_path):
+    spec = recipe(tmp_path, mix="auto")
+    spec["plan"]["auto"] = {"sources": ["copy", "smote"], "steps": 20, "folds": 2, "blends": False}
+    result = utility(imbalanced, spec, seeds=2, steps=20, methods=["ros", "recipe"])
+    d = result.to_dict()
+    assert d["mixes"]["ros"] == [{"copy": 1.0}, {"copy": 1.0}]
+    chosen = [m["mix"] for m in d["mix_decisions"]["recipe"]]
+    assert len(chosen) == 2 and d["mixes"]["recipe"] == chosen and all(set(m) <= {"copy", "smote"} for m in chosen)
+
+
 def test_utility_rejects_bad_settings(imbalanced, tmp_path):
     with pytest.raises(ConfigError, match="unknown utility method"):
         utility(imbalanced, recipe(tmp_path), methods=["gan-only"])
