@@ -1,6 +1,6 @@
 """Expand a dataset with augmentgan, then train a PyTorch classifier on the expansion.
 
-    python examples/train_classifier.py                      # digits-lt, the quick-start recipe (~3-4 min on 2 cores)
+    python examples/train_classifier.py                      # digits-lt, the quick-start recipe (its GAN and plan.mix decide the time)
     python examples/train_classifier.py --compare            # also train on the real images alone
     python examples/train_classifier.py --gan-steps 20 --steps 50 --set gan.eval_every=0 --out /tmp/x   # a smoke run
 
