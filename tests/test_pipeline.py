@@ -138,7 +138,10 @@ def test_quick_start_runs_and_caches_the_gan(tmp_path: Path, monkeypatch: pytest
     train = load(tmp_path / "a" / "train.h5")
     assert (train.class_counts() == train.class_counts().max()).all()
     gan = train[train.source == Source.gan]
-    assert len(gan) == first.plan.source_total("gan") > 0 and (gan.parent == -1).all()
+    assert len(gan) == first.plan.source_total("gan") and (gan.parent == -1).all()
+    # the quick start chooses its mix (plan.mix: auto): the GAN was checked for every class it could grow
+    growing = [c.name for c in first.plan.classes if c.target > c.real]
+    assert sorted(first.mix_decision.gan) == sorted(growing) and sum(first.mix_decision.mix.values()) == pytest.approx(1.0)
     # same data + GAN settings: training skipped, and it says so; the output is the same
     cmd = [sys.executable, "-m", "augmentgan", "expand", str(quick), "--json", "--set", f"output.path={tmp_path / 'b'}", "--set", "gan.device=cpu"]
     for pair in TINY_GAN:
