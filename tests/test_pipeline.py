@@ -133,7 +133,8 @@ def test_every_shipped_recipe_plans(path: Path, tmp_path: Path, monkeypatch: pyt
 def test_quick_start_runs_and_caches_the_gan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
     quick = next(p for p in RECIPES if p.name == "digits-lt.yaml")
-    first = augmentgan.expand(quick, overrides=[*TINY_GAN, f"output.path={tmp_path / 'a'}", "gan.device=cpu"])
+    tiny = [*TINY_GAN, "plan.auto.steps=60"]  # the quick start's plan.mix auto with a cheaper proxy classifier
+    first = augmentgan.expand(quick, overrides=[*tiny, f"output.path={tmp_path / 'a'}", "gan.device=cpu"])
     assert first.gan_cached is False and first.gan_run.parent == tmp_path / "cache" / "runs"
     train = load(tmp_path / "a" / "train.h5")
     assert (train.class_counts() == train.class_counts().max()).all()
@@ -144,7 +145,7 @@ def test_quick_start_runs_and_caches_the_gan(tmp_path: Path, monkeypatch: pytest
     assert sorted(first.mix_decision.gan) == sorted(growing) and sum(first.mix_decision.mix.values()) == pytest.approx(1.0)
     # same data + GAN settings: training skipped, and it says so; the output is the same
     cmd = [sys.executable, "-m", "augmentgan", "expand", str(quick), "--json", "--set", f"output.path={tmp_path / 'b'}", "--set", "gan.device=cpu"]
-    for pair in TINY_GAN:
+    for pair in tiny:
         cmd += ["--set", pair]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "AUGMENTGAN_CACHE_DIR": str(tmp_path / "cache")})
     assert r.returncode == 0, r.stderr
