@@ -54,7 +54,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from augmentgan.augment.planner import AutoMixConfig
+from augmentgan.planner import AutoMixConfig
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError
 from augmentgan.progress import ProgressCallback, report
@@ -218,7 +218,7 @@ def _gan_source(pool: LabeledImages, allowed: np.ndarray) -> Callable[[Mapping[i
 
 
 def _score(expanded: LabeledImages, val: LabeledImages, *, steps: int, seed: int, device: Any) -> float:
-    from augmentgan.evaluate.classifier import train_classifier
+    from augmentgan.domain.classifier import train_classifier
 
     model = train_classifier(expanded, seed=seed, steps=steps, sampling="uniform", use_cache=False, device=device)
     predicted = model.predict(val.images).cpu().numpy()

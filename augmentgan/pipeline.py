@@ -49,12 +49,12 @@ from typing import Any, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
-from augmentgan.augment.planner import SOURCES, Plan, make_plan
 from augmentgan.cache import cache_root, entry_lock
 from augmentgan.data.atomic import check_output, staged_output
 from augmentgan.data.io import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
+from augmentgan.planner import SOURCES, Plan, make_plan
 from augmentgan.progress import ProgressCallback, report
 from augmentgan.recipe import Recipe, check_recipe, dump_recipe, gan_config, load_recipe
 
@@ -211,8 +211,8 @@ def _gan_run(
     the newest intact checkpoint (bit-identical on CPU), or starts again when none is left.
     """
     from augmentgan.gan import checkpoint as ckpt
-    from augmentgan.gan.trainer import train as train_gan
-    from augmentgan.generate.sampler import checkpoint_target
+    from augmentgan.gan.checkpoint import checkpoint_target
+    from augmentgan.training import train as train_gan
 
     g = recipe.gan
     if g.run is not None:
@@ -256,8 +256,7 @@ def _keep_damaged(run_dir: Path) -> None:
 
 
 def _check_reused_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]) -> str:
-    from augmentgan.gan.trainer import load_generator
-    from augmentgan.generate.sampler import checkpoint_target
+    from augmentgan.gan.checkpoint import checkpoint_target, load_generator
 
     path, which = checkpoint_target(run, checkpoint)
     _, info = load_generator(path, which, device="cpu")
@@ -271,7 +270,7 @@ def _check_reused_gan(run: Path, checkpoint: str, train: LabeledImages, notes: l
 
 
 def _generate(recipe: Recipe, run: Path, checkpoint: str, train: LabeledImages, counts: dict[int, int], seed: int, callback: Optional[ProgressCallback]) -> LabeledImages:
-    from augmentgan.generate import sample_dataset
+    from augmentgan.generate.generation import sample_dataset
 
     g = recipe.generate
     samples, _ = sample_dataset(
@@ -435,7 +434,7 @@ def _auto_mix(recipe: Recipe, train: LabeledImages, seqs: dict[str, np.random.Se
     """``plan.mix: auto``: (decision, GAN pool, run, cached?, gan lock) - see :mod:`augmentgan.automix`."""
     from augmentgan.augment.smote import MIN_IMAGES
     from augmentgan.automix import MixDecision, choose_mix
-    from augmentgan.evaluate.classifier import train_classifier
+    from augmentgan.domain.classifier import train_classifier
 
     auto = recipe.plan.auto
     pool, run, cached, gan_lock, failed, wanted, classifier = None, None, None, {}, {}, {}, None
@@ -544,9 +543,9 @@ def _write_report(folder: Path, expanded: LabeledImages, run: Optional[Path], no
     training rows is already cached (generation filters train it): training one only for the report
     would cost minutes on a CPU; otherwise the report says which command computes them."""
     from augmentgan.errors import AugmentganError
-    from augmentgan.evaluate.classifier import cache_path
+    from augmentgan.domain.classifier import cache_path
     from augmentgan.evaluate.evaluation import evaluate
-    from augmentgan.evaluate.report import write_expansion_report
+    from augmentgan.report import write_expansion_report
 
     real = expanded[np.flatnonzero(expanded.source == Source.real.value)]
     gan = expanded[np.flatnonzero(expanded.source == Source.gan.value)]

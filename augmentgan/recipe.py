@@ -18,10 +18,10 @@ from typing import Any, Iterable, Literal, Mapping, Optional, Union
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from augmentgan.augment.planner import PlanConfig
 from augmentgan.data.atomic import staged_output
 from augmentgan.errors import ConfigError
 from augmentgan.overrides import StrictModel, parse_pairs
+from augmentgan.planner import PlanConfig
 
 SMOTE_METHOD_NAMES = ("smote", "borderline-smote", "adasyn", "svm-smote", "kmeans-smote")
 

@@ -144,7 +144,7 @@ class GANOverSampler(BaseOverSampler):
     recipe_ : dict
         The resolved recipe the call ran, every key (``seed`` included; ``data.path`` and
         ``output.path`` are placeholders, unused by ``expand_data``).
-    plan_ : augmentgan.augment.planner.Plan
+    plan_ : augmentgan.planner.Plan
         Per class: target and samples per source.
     notes_ : list of str
         What the expansion decided (sources moved, GAN cached...).

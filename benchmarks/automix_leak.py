@@ -27,13 +27,13 @@ import numpy as np
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from augmentgan.augment.planner import make_plan  # noqa: E402
 from augmentgan.augment.smote import MIN_IMAGES  # noqa: E402
 from augmentgan.automix import _gan_source, _nearest_real, _score, stratified_folds  # noqa: E402
 from augmentgan.data.io import load  # noqa: E402
 from augmentgan.data.types import LabeledImages  # noqa: E402
-from augmentgan.evaluate.classifier import train_classifier  # noqa: E402
+from augmentgan.domain.classifier import train_classifier  # noqa: E402
 from augmentgan.pipeline import _check_reused_gan, _gan_pool, _gan_run, _int_seed, fold_builder  # noqa: E402
+from augmentgan.planner import make_plan  # noqa: E402
 from augmentgan.recipe import check_recipe, load_recipe  # noqa: E402
 
 

@@ -6,7 +6,7 @@
 What it does (the recipe is the quick start's ``recipes/digits-lt.yaml``: dcgan width 32, 800 steps,
 with ``gan.eval_every=0`` so every seed's GAN is its final step, as in the earlier utility numbers):
 
-1. ``augmentgan.evaluate.utility.utility`` on the training set, scored on the test set, with
+1. ``augmentgan.utility.utility`` on the training set, scored on the test set, with
    ``plan.mix={latent-smote: 1.0}`` and methods ros, smote and recipe (= latent-smote) over
    ``--seeds`` seeds; then again with ``plan.mix={gan: 1.0}`` and method recipe only (the same GANs,
    cached), so that plain GAN samples are scored the same way;
@@ -43,7 +43,7 @@ def _load(spec: str, split: str = "train"):  # noqa: ANN202
 def run(args: argparse.Namespace) -> dict:
     from augmentgan.data.types import LabeledImages
     from augmentgan.evaluate.evaluation import evaluate
-    from augmentgan.evaluate.utility import utility
+    from augmentgan.utility import utility
     from augmentgan.generate import sample_dataset
     from augmentgan.generate.encode import EncodeSettings, encode
     from augmentgan.generate.latent_smote import latent_smote

@@ -156,7 +156,7 @@ def register_utility(app: typer.Typer) -> None:
         """Does the recipe help a classifier? Compare it with none / random oversampling / classical / SMOTE on held-out real data or a --test set."""
         from augmentgan.data.io import load
         from augmentgan.errors import DataError
-        from augmentgan.evaluate.utility import METHODS, utility
+        from augmentgan.utility import METHODS, utility
 
         real = load(data, split=split)
         test_data = None
@@ -169,7 +169,7 @@ def register_utility(app: typer.Typer) -> None:
             result = utility(real, recipe, seeds=seeds, holdout=holdout, steps=steps, overrides=set_ or [], methods=method or METHODS,
                              device=device, callback=_Bars(progress), test=test_data, data_spec=data)
         if report_path is not None:
-            from augmentgan.evaluate.report import write_utility_report
+            from augmentgan.report import write_utility_report
 
             scored_on = f", scored on {test}" if test is not None else ""
             write_utility_report(report_path, result, title=f"augmentgan utility: {data} with {recipe}{scored_on}")

@@ -91,7 +91,8 @@ def register(app: typer.Typer) -> None:
         from augmentgan.data import load
         from augmentgan.gan.distributed import is_main_process
         from augmentgan.gan.presets import get_preset
-        from augmentgan.gan.trainer import TrainConfig, read_run_config, train
+        from augmentgan.gan.trainer import TrainConfig, read_run_config
+        from augmentgan.training import train
 
         pairs = parse_pairs(set_ or [])
         train_pairs = {k.removeprefix("train."): v for k, v in pairs.items() if k.startswith("train.")}

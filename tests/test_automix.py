@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from augmentgan.augment.planner import AutoMixConfig, PlanConfig, make_plan
+from augmentgan.planner import AutoMixConfig, PlanConfig, make_plan
 from augmentgan.automix import MIN_VALIDATED, choose_mix, stratified_folds
 from augmentgan.data.io import load
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError
-from augmentgan.evaluate.classifier import train_classifier
+from augmentgan.domain.classifier import train_classifier
 from augmentgan.pipeline import expand, expand_data, fold_builder
 from augmentgan.recipe import load_recipe
 

@@ -52,7 +52,7 @@ def test_cache_root_follows_augmentgan_then_xdg_then_home(tmp_path: Path, monkey
     monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "mine"))
     assert cache_root() == tmp_path / "mine"
     # both caches use it
-    from augmentgan.evaluate.classifier import cache_root as classifier_root
+    from augmentgan.domain.classifier import cache_root as classifier_root
     from augmentgan.pipeline import cache_dir
 
     assert cache_dir() == classifier_root() == tmp_path / "mine"
@@ -176,7 +176,7 @@ def test_a_second_process_reads_the_classifier_another_one_is_training(tmp_path:
     import numpy as np
 
     from augmentgan.data.types import LabeledImages
-    from augmentgan.evaluate.classifier import train_classifier
+    from augmentgan.domain.classifier import train_classifier
 
     rng = np.random.default_rng(0)
     data = LabeledImages(rng.integers(0, 256, (12, 8, 8, 1), dtype=np.uint8), np.arange(12) % 2, ("a", "b"))

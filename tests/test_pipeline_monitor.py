@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from augmentgan.evaluate.classifier import ClassifierSettings
+from augmentgan.domain.classifier import ClassifierSettings
 from augmentgan.gan.checkpoint import load_checkpoint
 from augmentgan.pipeline import expand
 

@@ -1,5 +1,6 @@
-"""Classical augmentation (albumentations), SMOTE variants (imbalanced-learn) and the expansion planner.
+"""Classical augmentation (albumentations) and SMOTE variants (imbalanced-learn).
 
 Submodules are imported on use: ``from augmentgan.augment.classical import build_pipeline``,
-``from augmentgan.augment.smote import smote_class_counts``, ``from augmentgan.augment.planner import make_plan``.
+``from augmentgan.augment.smote import smote_class_counts``. How many samples each source adds
+is the planner's business (:mod:`augmentgan.planner`).
 """

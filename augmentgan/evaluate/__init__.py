@@ -1,5 +1,4 @@
-"""Evaluation: the domain classifier / feature extractor trained on the real data."""
-
-from augmentgan.evaluate.classifier import ClassifierSettings, DomainClassifier, train_classifier
-
-__all__ = ["ClassifierSettings", "DomainClassifier", "train_classifier"]
+"""Quality metrics of generated samples: FID/KID, precision/recall, density/coverage, diversity,
+memorization and CAS (:mod:`~augmentgan.evaluate.metrics`, :mod:`~augmentgan.evaluate.evaluation`),
+and the training-time quality monitor (:mod:`~augmentgan.evaluate.monitor`). The features they
+are computed in come from :mod:`augmentgan.domain`."""

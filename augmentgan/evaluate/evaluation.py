@@ -28,10 +28,9 @@ from sklearn.metrics import balanced_accuracy_score, recall_score
 
 from augmentgan.data.io import conform
 from augmentgan.data.types import LabeledImages, Source
+from augmentgan.domain.features import RealFeatures, build_extractor
 from augmentgan.errors import DataError
 from augmentgan.evaluate import metrics as M
-from augmentgan.evaluate.features import build_extractor
-from augmentgan.generate.filters import FilterContext
 from augmentgan.progress import ProgressCallback, report
 
 __all__ = ["EvaluationResult", "evaluate", "synthetic_part", "align_classes"]
@@ -96,7 +95,7 @@ def _set_metrics(real_f: torch.Tensor, synth_f: torch.Tensor, k: int, rng: np.ra
 
 
 def _cas(synth: LabeledImages, real: LabeledImages, *, seed: int, steps: int, device: Any, callback: Optional[ProgressCallback]) -> dict[str, Any]:
-    from augmentgan.evaluate.classifier import train_classifier
+    from augmentgan.domain.classifier import train_classifier
 
     model = train_classifier(synth, seed=seed, steps=steps, device=device, use_cache=False, callback=callback)
     predicted = model.predict(real.images).cpu().numpy()
@@ -146,7 +145,7 @@ def evaluate(
         notes.append(f"synthetic images resized from {'x'.join(map(str, synth.image_shape))} to the real {h}x{w}x{c}")
         synth = conform(synth, channels=c, size=h)
     extractor = build_extractor(features, real, inception_weights=inception_weights, seed=seed, steps=classifier_steps, device=device, callback=callback)
-    ctx = FilterContext(seed=seed, class_names=real.class_names, classifier=extractor, real=real)  # type: ignore[arg-type]
+    ctx = RealFeatures(class_names=real.class_names, classifier=extractor, real=real)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xE7A1]))
 
     per_class: dict[str, dict[str, Any]] = {}

@@ -1,6 +1,6 @@
 """Sample-quality metrics of a synthetic set against real data, in a feature space.
 
-Everything here works on features (rows of an ``(N, D)`` array); :mod:`augmentgan.evaluate.features`
+Everything here works on features (rows of an ``(N, D)`` array); :mod:`augmentgan.domain.features`
 turns images into features (the domain classifier, or Inception-v3 when its weights are local).
 
 - **FID** (Heusel et al. 2017): ``||mu_r - mu_s||^2 + Tr(S_r + S_s - 2 (S_r S_s)^(1/2))``; the trace

@@ -2,7 +2,7 @@
 
 ``quality_monitor(real)`` measures, every ``train.eval_every`` G steps, ``per_class`` generated
 samples of every class against the real training images, in the features ``augmentgan evaluate``
-uses (the domain classifier of :mod:`augmentgan.evaluate.classifier`, trained once on the real
+uses (the domain classifier of :mod:`augmentgan.domain.classifier`, trained once on the real
 data and cached; built at the first evaluation, not before):
 
 - ``diversity/<class>``: the class's diversity ratio, mean pairwise feature distance of its
@@ -56,7 +56,7 @@ import torch
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError
 from augmentgan.evaluate import metrics as M
-from augmentgan.evaluate.features import FeatureExtractor, build_extractor
+from augmentgan.domain.features import FeatureExtractor, build_extractor
 from augmentgan.gan.monitoring import SampleFn
 from augmentgan.progress import ProgressCallback
 

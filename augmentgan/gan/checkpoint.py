@@ -20,6 +20,11 @@ Each checkpoint's sha256 is recorded beside it when it is written (``NAME.pt.sha
 a bad sector) is caught before the file is used: :func:`verify` checks a file against its record
 (or, for a file without one, reads it), :func:`newest_intact` finds the newest checkpoint of a
 run that verifies, setting aside (renaming, never deleting) the damaged ones with a warning.
+
+Reading a trained generator lives here too: :func:`checkpoint_target` turns a run folder and a
+``--checkpoint`` choice into a file, :func:`read_generator` reads that file once into a
+:class:`GeneratorCheckpoint`, which builds the generator (EMA or raw weights) on any device as
+often as its users need without reading the file again; :func:`load_generator` is both in one call.
 """
 
 from __future__ import annotations
@@ -29,13 +34,20 @@ import os
 import random
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
-from augmentgan.errors import AugmentganWarning, CheckpointError
+from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError
+from augmentgan.gan.config import GANConfig
+from augmentgan.gan.gan import resolve_device
+from augmentgan.gan.layers import set_cond_scale
+from augmentgan.gan.models import build_generator
+from augmentgan.overrides import format_validation_error
 
 FORMAT = "augmentgan-gan-checkpoint"
 VERSION = 1
@@ -232,3 +244,173 @@ def diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         a, b = list(a), list(b)
     return [] if a == b else [prefix.rstrip(".")]
+
+
+# --- reading a trained generator ----------------------------------------------------------------
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """What a generator was trained on, read from its checkpoint."""
+
+    gan: GANConfig
+    train: dict[str, Any]
+    img_size: int
+    channels: int
+    data_size: tuple[int, int]
+    class_names: tuple[str, ...]
+    class_counts: tuple[int, ...]
+    data_fingerprint: str
+    checkpoint: Path
+    sha256: str
+    step: int
+    ema: bool
+
+
+def latest_checkpoint(run_dir: Path) -> Optional[Path]:
+    """The newest step checkpoint of a run (``final.pt`` if only that is left)."""
+    found = step_checkpoints(run_dir / "checkpoints")
+    if found:
+        return found[-1][1]
+    final = run_dir / "checkpoints" / "final.pt"
+    return final if final.is_file() else None
+
+
+def checkpoint_target(run_or_ckpt: str | os.PathLike, checkpoint: str | int = "auto") -> tuple[Path, str | int]:
+    """``(path, which)`` for :func:`load_generator` from a run folder or .pt file and ``--checkpoint``.
+
+    ``auto`` (the default) is ``best`` when the run kept a best checkpoint (trained with quality
+    tracking, ``train.eval_every`` > 0) and ``final`` otherwise; ``best`` requires one.
+    """
+    path, choice = Path(run_or_ckpt), str(checkpoint)
+    if choice.endswith(".pt") or os.sep in choice:
+        return Path(choice), "final"
+    if not path.is_dir():
+        if not path.exists():
+            raise CheckpointError(f"{path} does not exist; give a run folder of `augmentgan train` or one of its .pt checkpoints")
+        if choice not in ("final", "auto"):
+            raise ConfigError(f"--checkpoint {choice}: {path} is a checkpoint file already; give the run folder to choose another checkpoint")
+        return path, "final"
+    if choice == "auto":
+        return path, "best" if (path / "checkpoints" / "best.pt").is_file() else "final"
+    if choice == "best" and not (path / "checkpoints" / "best.pt").is_file():
+        raise ConfigError(f"--checkpoint best: run folder {path} has no best checkpoint (checkpoints/best.pt): it was trained without quality tracking (--eval-every 0); use final or auto")
+    if choice not in ("final", "best", "last") and not choice.isdigit():
+        raise ConfigError(f"--checkpoint {choice!r}: use auto, best, final, last, a step number or a .pt file")
+    return path, int(choice) if choice.isdigit() else choice
+
+
+def checkpoint_file(run_or_ckpt: str | os.PathLike, which: str | int) -> Path:
+    """The checkpoint file ``which`` (``final``, ``best``, ``last`` or a step) of a run folder; a file is itself."""
+    path = Path(run_or_ckpt)
+    if not path.is_dir():
+        return path
+    if which in ("final", "best"):
+        target = path / "checkpoints" / f"{which}.pt"
+        if which == "best" and not target.is_file():
+            raise CheckpointError(f"run folder {path} has no checkpoints/best.pt (it was trained without quality tracking, train.eval_every=0); use final")
+        return target
+    if which == "last":
+        last = latest_checkpoint(path)
+        if last is None:
+            raise CheckpointError(f"run folder {path} has no checkpoint; train it first (augmentgan train)")
+        return last
+    if isinstance(which, int) or str(which).isdigit():
+        return step_path(path / "checkpoints", int(which))
+    raise ConfigError(f"which={which!r}: use 'final', 'best', 'last' or a step number")
+
+
+_KEPT_STATE = ("G", "G_ema", "D")  # what sampling needs; the optimizer states are dropped after reading
+
+
+class GeneratorCheckpoint:
+    """One checkpoint file, read once: builds its generator (and hands out its discriminator's
+    weights) as often as callers need, without reading the file again.
+
+    ``source`` is the run folder or file the user named (recorded in outputs); ``path`` the file read.
+    """
+
+    def __init__(self, path: Path, payload: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
+        self.path = Path(path)
+        self.source = str(self.path if source is None else source)
+        state = payload.get("state") if isinstance(payload, Mapping) else None
+        kept = {k: state[k] for k in _KEPT_STATE if k in state} if isinstance(state, Mapping) else state
+        self.payload: dict[str, Any] = {**payload, "state": kept}
+        self._sha256: Optional[str] = None
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.path)
+        return self._sha256
+
+    @property
+    def data_spec(self) -> Optional[str]:
+        """Where the training data came from (the run's recorded data spec), if recorded."""
+        return self.payload["data"].get("spec")
+
+    def _invalid(self, err: Exception) -> CheckpointError:
+        detail = format_validation_error(err) if isinstance(err, ValidationError) else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        return CheckpointError(f"{self.path} does not match this augmentgan's GAN models ({detail[:200]}); it was written by another version or edited")
+
+    def info(self, ema: bool = True) -> GeneratorInfo:
+        """What the generator was trained on (``ema``: whether the EMA weights would be used), without building it."""
+        payload = self.payload
+        try:
+            gan = GANConfig.model_validate(payload["gan"])
+            data = payload["data"]
+            use_ema = ema and payload["state"]["G_ema"] is not None
+            return GeneratorInfo(
+                gan=gan, train=payload["train"], img_size=int(data["img_size"]), channels=int(data["channels"]),
+                data_size=tuple(data["data_size"]), class_names=tuple(data["class_names"]), class_counts=tuple(data["class_counts"]),
+                data_fingerprint=data["fingerprint"], checkpoint=self.path, sha256=self.sha256, step=int(payload["step"]), ema=use_ema,
+            )
+        except (KeyError, TypeError, ValidationError) as err:
+            raise self._invalid(err) from None
+
+    def generator(self, ema: bool = True, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, GeneratorInfo]:
+        """The trained generator (eval mode, no grad) and what it was trained on.
+
+        ``ema=True`` loads the EMA weights when the run kept them (``info.ema`` says which weights
+        were loaded). Each call builds a new module from the weights read once.
+        """
+        info = self.info(ema)
+        state = self.payload["state"]
+        try:
+            weights = state["G_ema"]["model"] if info.ema else state["G"]
+            with torch.random.fork_rng(devices=[]):
+                G = build_generator(info.gan.model, img_size=info.img_size, channels=info.channels, num_classes=len(info.class_names))
+            G.load_state_dict(weights)
+            set_cond_scale(G, info.gan.tricks.cond_scale(info.step))  # transitional conditioning's lambda_t at that step
+        except (KeyError, TypeError, ValidationError, RuntimeError) as err:
+            raise self._invalid(err) from None
+        return G.to(resolve_device(device)).eval().requires_grad_(False), info
+
+
+def read_generator(run_or_ckpt: str | os.PathLike, checkpoint: str | int = "auto") -> GeneratorCheckpoint:
+    """Read the checkpoint ``checkpoint`` (see :func:`checkpoint_target`) of a run folder, or a .pt file, once."""
+    path, which = checkpoint_target(run_or_ckpt, checkpoint)
+    file = checkpoint_file(path, which)
+    return GeneratorCheckpoint(file, load_checkpoint(file), source=run_or_ckpt)
+
+
+GeneratorSource = Union[str, os.PathLike, GeneratorCheckpoint]
+"""A run folder, a .pt file, or a checkpoint read already (what generation and reports accept)."""
+
+
+def open_generator(source: GeneratorSource, checkpoint: str | int = "auto") -> GeneratorCheckpoint:
+    """``source`` itself when it was read already (``checkpoint`` is then ignored: the caller chose
+    it when reading), else :func:`read_generator` of it: a caller holding a checkpoint passes it on
+    instead of letting each stage read the file again."""
+    return source if isinstance(source, GeneratorCheckpoint) else read_generator(source, checkpoint)
+
+
+def load_generator(
+    run_or_ckpt: str | Path, which: str | int = "final", ema: bool = True, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, GeneratorInfo]:
+    """The trained generator (eval mode, no grad) and what it was trained on.
+
+    ``run_or_ckpt`` is a run folder (``which``: ``"final"``, ``"best"``, ``"last"`` or a step number) or a
+    checkpoint file. ``ema=True`` loads the EMA weights when the run kept them (``info.ema`` says
+    which weights were loaded).
+    """
+    path = checkpoint_file(run_or_ckpt, which)
+    return GeneratorCheckpoint(path, load_checkpoint(path)).generator(ema=ema, device=device)

@@ -12,7 +12,9 @@ module feeds it real batches, keeps the books and writes the run folder::
       checkpoints/best.pt    the checkpoint of the step with the best quality score (with a monitor)
       checkpoints/final.pt   the checkpoint of the last step of a finished run
       tensorboard/           scalars and grids, only when TensorBoard is installed
-      report.html            loss and quality curves, sample grids, a truncation sweep (self-contained)
+      report.html            loss and quality curves, sample grids, a truncation sweep (self-contained);
+                             written by the caller, not by this loop (:func:`augmentgan.training.train`,
+                             which ``augmentgan train`` and the expansion pipeline use)
 
 Quality: with ``train.eval_every`` > 0 the caller passes a *monitor*
 (:mod:`augmentgan.gan.monitoring`; :func:`augmentgan.evaluate.monitor.quality_monitor` measures
@@ -59,15 +61,15 @@ from augmentgan.data.types import LabeledImages
 from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError, OutputExistsError, TrainingError, TrainingInterrupted
 from augmentgan.gan import checkpoint as ckpt
 from augmentgan.gan import distributed as ddp
+from augmentgan.gan.checkpoint import latest_checkpoint
 from augmentgan.gan.config import GANConfig, resolve_diffaug
-from augmentgan.gan.layers import set_cond_scale
 from augmentgan.gan.distributed import DistInfo
 from augmentgan.gan.gan import ConditionalGAN, resolve_device
 from augmentgan.gan.monitoring import Best, QualityMonitor, sample_fn
-from augmentgan.gan.models import attention_sizes, build_generator, resolve_attn_res, resolve_d_norm, resolve_init
+from augmentgan.gan.models import attention_sizes, resolve_attn_res, resolve_d_norm, resolve_init
 from augmentgan.gan.precision import Requested, resolve_precision
 from augmentgan.gan.sampling import FakeLabels, RealBatches, RealSampler, RealSampling, check_class_counts, derive_seeds, fixed_noise
-from augmentgan.overrides import StrictModel, format_validation_error
+from augmentgan.overrides import StrictModel
 from augmentgan.progress import ProgressCallback, report
 
 IMG_SIZES = (16, 32, 64, 128)
@@ -124,24 +126,7 @@ class TrainResult:
     precision: str = "fp32"  # what train.precision resolved to (auto -> bf16 or fp32)
     best: Optional[dict[str, Any]] = None  # {"step", "score", "metrics", "checkpoint"} of best.pt when a monitor ran
     # (BatchNorm running statistics left out with train.sync_bn=false: each rank keeps its own)
-
-
-@dataclass(frozen=True)
-class GeneratorInfo:
-    """What a generator was trained on, read from its checkpoint."""
-
-    gan: GANConfig
-    train: dict[str, Any]
-    img_size: int
-    channels: int
-    data_size: tuple[int, int]
-    class_names: tuple[str, ...]
-    class_counts: tuple[int, ...]
-    data_fingerprint: str
-    checkpoint: Path
-    sha256: str
-    step: int
-    ema: bool
+    rank: int = 0  # this process's rank (torchrun): rank 0 wrote the run folder; its caller writes the run report
 
 
 # --- configuration resolution ------------------------------------------------------------------
@@ -218,15 +203,6 @@ def _clear_run(out: Path, force: bool) -> None:
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
-
-
-def latest_checkpoint(run_dir: Path) -> Optional[Path]:
-    """The newest step checkpoint of a run (``final.pt`` if only that is left)."""
-    found = ckpt.step_checkpoints(run_dir / "checkpoints")
-    if found:
-        return found[-1][1]
-    final = run_dir / "checkpoints" / "final.pt"
-    return final if final.is_file() else None
 
 
 def read_run_config(run_dir: str | Path) -> tuple[GANConfig, TrainConfig]:
@@ -709,65 +685,9 @@ def _train(
     if main:
         with open(final_step, "rb") as src:
             ckpt.atomic_write(final, lambda f: shutil.copyfileobj(src, f), record_sha256=True)
-        from augmentgan.evaluate.report import write_run_report
-
-        write_run_report(out)
     if not run.digests:
         run.check_in_sync(cfg.steps)
     best = None
     if main and run.best.step is not None and (run.ckpt_dir / "best.pt").is_file():
         best = {**run.best.to_dict(), "checkpoint": str(run.ckpt_dir / "best.pt")}
-    return TrainResult(out, final, cfg.steps, start, time.perf_counter() - t0, metrics, grid_path, dist.world_size, run.digests, run.precision, best)
-
-
-# --- loading a trained generator ----------------------------------------------------------------
-def _checkpoint_file(run_or_ckpt: str | Path, which: str | int) -> Path:
-    path = Path(run_or_ckpt)
-    if not path.is_dir():
-        return path
-    if which in ("final", "best"):
-        target = path / "checkpoints" / f"{which}.pt"
-        if which == "best" and not target.is_file():
-            raise CheckpointError(f"run folder {path} has no checkpoints/best.pt (it was trained without quality tracking, train.eval_every=0); use final")
-        return target
-    if which == "last":
-        last = latest_checkpoint(path)
-        if last is None:
-            raise CheckpointError(f"run folder {path} has no checkpoint; train it first (augmentgan train)")
-        return last
-    if isinstance(which, int) or str(which).isdigit():
-        return ckpt.step_path(path / "checkpoints", int(which))
-    raise ConfigError(f"which={which!r}: use 'final', 'best', 'last' or a step number")
-
-
-def load_generator(
-    run_or_ckpt: str | Path, which: str | int = "final", ema: bool = True, device: str | torch.device = "cpu"
-) -> tuple[torch.nn.Module, GeneratorInfo]:
-    """The trained generator (eval mode, no grad) and what it was trained on.
-
-    ``run_or_ckpt`` is a run folder (``which``: ``"final"``, ``"best"``, ``"last"`` or a step number) or a
-    checkpoint file. ``ema=True`` loads the EMA weights when the run kept them (``info.ema`` says
-    which weights were loaded).
-    """
-    path = _checkpoint_file(run_or_ckpt, which)
-    payload = ckpt.load_checkpoint(path)
-    try:
-        gan = GANConfig.model_validate(payload["gan"])
-        data = payload["data"]
-        state = payload["state"]
-        use_ema = ema and state["G_ema"] is not None
-        weights = state["G_ema"]["model"] if use_ema else state["G"]
-        with torch.random.fork_rng(devices=[]):
-            G = build_generator(gan.model, img_size=data["img_size"], channels=data["channels"], num_classes=len(data["class_names"]))
-        G.load_state_dict(weights)
-        set_cond_scale(G, gan.tricks.cond_scale(int(payload["step"])))  # transitional conditioning's lambda_t at that step
-    except (KeyError, TypeError, ValidationError, RuntimeError) as err:
-        detail = format_validation_error(err) if isinstance(err, ValidationError) else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        raise CheckpointError(f"{path} does not match this augmentgan's GAN models ({detail[:200]}); it was written by another version or edited") from None
-    G = G.to(resolve_device(device)).eval().requires_grad_(False)
-    info = GeneratorInfo(
-        gan=gan, train=payload["train"], img_size=int(data["img_size"]), channels=int(data["channels"]),
-        data_size=tuple(data["data_size"]), class_names=tuple(data["class_names"]), class_counts=tuple(data["class_counts"]),
-        data_fingerprint=data["fingerprint"], checkpoint=path, sha256=ckpt.file_sha256(path), step=int(payload["step"]), ema=use_ema,
-    )
-    return G, info
+    return TrainResult(out, final, cfg.steps, start, time.perf_counter() - t0, metrics, grid_path, dist.world_size, run.digests, run.precision, best, dist.rank)

@@ -17,17 +17,15 @@ every score are recorded in the output's metadata and the report.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from augmentgan.generate.filters import distances
-from augmentgan.progress import report
-
-if TYPE_CHECKING:
-    from augmentgan.generate.sampler import Sampler
+from augmentgan.domain.features import distances
+from augmentgan.generate.filters import CHUNK, Chunk, FilterContext
+from augmentgan.progress import ProgressCallback, report
 
 GRID: tuple[Optional[float], ...] = (0.5, 0.75, 1.0, 1.5, 2.0, None)
 SAMPLES = 256
@@ -55,12 +53,23 @@ def label(threshold: Optional[float]) -> str:
     return "none" if threshold is None else f"{threshold:g}"
 
 
+class Candidates(Protocol):
+    """What threshold choice needs of a sampler (:class:`augmentgan.generate.sampler.Sampler` is one):
+    the real features of each class and candidates rendered at a given threshold."""
+
+    context: FilterContext
+    callback: Optional[ProgressCallback]
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
+
+    def render(self, cls: int, start: int, threshold: Optional[float]) -> Chunk: ...
+
+
 def choose_thresholds(
-    sampler: "Sampler", classes: Sequence[int], grid: Sequence[Optional[float]] = GRID, samples: int = SAMPLES
+    sampler: Candidates, classes: Sequence[int], grid: Sequence[Optional[float]] = GRID, samples: int = SAMPLES
 ) -> tuple[dict[int, Optional[float]], dict[int, dict[str, float]]]:
     """``({class: threshold}, {class: {threshold label: score}})`` for ``classes`` (``samples`` >= 1)."""
-    from augmentgan.generate.sampler import CHUNK
-
     ctx = sampler.context
     spreads = {c: spread(ctx.real_features(c)) for c in range(len(sampler.class_names))}
     known = [s for s in spreads.values() if np.isfinite(s)]

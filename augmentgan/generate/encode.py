@@ -14,7 +14,7 @@ GAN inversion": an encoder for the initial guess, then per-image optimisation):
    ``refine_steps`` steps against ``pixel_weight * MSE(G(z, y), x)`` (both in [-1, 1], at the
    data's size) ``+ feature_weight * |f(G(z, y)) - f(x)|^2`` where ``f`` is the L2-normalised
    feature vector of the domain classifier trained on the real data
-   (:mod:`augmentgan.evaluate.classifier`; features in [0, 2]), plus a prior term
+   (:mod:`augmentgan.domain.classifier`; features in [0, 2]), plus a prior term
    ``prior_weight * max(mean(z^2) - 1, 0)`` that keeps codes inside the shell where N(0, I) puts
    G's training latents (zero for a typical code). The best code seen is kept,
    so refining never makes an image's error worse than the encoder's.
@@ -63,9 +63,9 @@ from augmentgan.data.atomic import StagedOutput, check_output
 from augmentgan.data.metadata import output_metadata
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError, DataError
-from augmentgan.evaluate.classifier import DomainClassifier, train_classifier
+from augmentgan.domain.classifier import DomainClassifier, train_classifier
 from augmentgan.gan.gan import resolve_device
-from augmentgan.gan.trainer import GeneratorInfo, load_generator
+from augmentgan.gan.checkpoint import GeneratorInfo, GeneratorSource, open_generator
 from augmentgan.progress import ProgressCallback, report
 
 __all__ = ["Codes", "EncodeSettings", "Encoder", "check_data", "decode", "encode", "encode_images", "fit_encoder", "read_codes", "report_path"]
@@ -400,7 +400,7 @@ class EncodeResult:
 
 
 def encode(
-    run_or_ckpt: str | os.PathLike,
+    run_or_ckpt: GeneratorSource,
     data: LabeledImages,
     out: str | os.PathLike,
     *,
@@ -416,17 +416,15 @@ def encode(
     """Encode every image of ``data`` with the run's (EMA) generator into ``out`` (HDF5), plus
     ``<out stem>-reconstructions.png`` beside it (``png``). Raises OutputExistsError (without
     ``force``), DataError (classes or image size differ from the checkpoint's; naming both)."""
-    from augmentgan.generate.sampler import checkpoint_target
-
     out = check_output(out, force=force)
     png_path = report_path(out) if png else None
     if png_path is not None:
         check_output(png_path, force=force)
-    path, which = checkpoint_target(run_or_ckpt, checkpoint)
-    G, info = load_generator(path, which, ema=ema, device=resolve_device(device))
+    source = open_generator(run_or_ckpt, checkpoint)
+    G, info = source.generator(ema=ema, device=resolve_device(device))
     check_data(data, info)
     codes = encode_images(G, info, data, classifier=classifier, settings=settings, device=device, callback=callback)
-    written = write_codes(codes, out, force=force, seed=settings.seed, extra_attrs={"run": str(run_or_ckpt)})
+    written = write_codes(codes, out, force=force, seed=settings.seed, extra_attrs={"run": source.source})
     if png_path is not None:
         staged = StagedOutput(png_path, force=force)
         try:

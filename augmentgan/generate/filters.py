@@ -14,7 +14,7 @@ each sees only the candidates the ones before it kept, and the report counts, pe
 many each rejected. Every decision depends only on the candidate and on samples of lower index
 of the same class, so batch boundaries never change the outcome.
 
-Features are those of :class:`~augmentgan.evaluate.classifier.DomainClassifier` (L2-normalised,
+Features are those of :class:`~augmentgan.domain.classifier.DomainClassifier` (L2-normalised,
 distances in [0, 2]), computed once per chunk and shared.
 
 - ``memorization``: a candidate whose nearest real image *of its class* is closer than the
@@ -73,14 +73,15 @@ from scipy.special import expit
 from torch import Tensor, nn
 
 from augmentgan.data.types import LabeledImages
+from augmentgan.domain.classifier import DomainClassifier
+from augmentgan.domain.features import EPS, RealFeatures, distances
 from augmentgan.errors import ConfigError
-from augmentgan.evaluate.classifier import DomainClassifier
 from augmentgan.overrides import StrictModel, format_validation_error, parse_value
 
-EPS = 1e-6
-"""Smallest distance threshold: exact copies (distance 0) are always below it."""
 DRS_LOSSES = frozenset({"bce", "minimax"})
-_NN_ROWS = 1024
+CHUNK = 64
+"""Candidates per generator call, aligned to the per-class index: part of the output format
+(a :class:`Chunk` holds this many; :mod:`augmentgan.generate.sampler` renders them)."""
 
 
 # --- specs ---------------------------------------------------------------------------------------
@@ -104,13 +105,6 @@ class FilterSpec:
         return cls(name.strip(), params)
 
 
-def distances(a: Tensor, b: Tensor) -> Tensor:
-    """Euclidean distances (len(a), len(b)) in float64, computed pair by pair (exact zeros for copies)."""
-    if len(a) == 0 or len(b) == 0:
-        return torch.empty(len(a), len(b), dtype=torch.float64, device=a.device)
-    return torch.cdist(a.double(), b.double(), compute_mode="donot_use_mm_for_euclid_dist")
-
-
 def uniforms(seed: int, cls: int, start: int, n: int) -> np.ndarray:
     """U[0, 1) numbers for candidates ``start .. start+n-1`` of a class (counter-based splitmix64)."""
     digest = hashlib.sha256(f"augmentgan-drs:{seed}:{cls}".encode()).digest()
@@ -124,8 +118,8 @@ def uniforms(seed: int, cls: int, start: int, n: int) -> np.ndarray:
 
 
 # --- what filters see ------------------------------------------------------------------------------
-class FilterContext:
-    """What the filters share: the classifier and real features, the discriminator, seeds."""
+class FilterContext(RealFeatures):
+    """What the filters share: the classifier and real features (:class:`~augmentgan.domain.features.RealFeatures`), the discriminator, seeds."""
 
     def __init__(
         self,
@@ -138,39 +132,8 @@ class FilterContext:
         loss: str = "bce",
         burn_in: Optional[Callable[[int, int], np.ndarray]] = None,
     ) -> None:
-        self.seed, self.class_names, self.classifier, self.real = seed, tuple(class_names), classifier, real
-        self.discriminator, self.loss, self.burn_in = discriminator, loss, burn_in
-        self._features: dict[int, Tensor] = {}
-        self._nn: dict[int, np.ndarray] = {}
-
-    def real_features(self, cls: int) -> Tensor:
-        """Classifier features of the real images of class ``cls`` (cached)."""
-        if cls not in self._features:
-            if self.classifier is None or self.real is None:
-                raise RuntimeError("real features need the classifier and the real data (Sampler.prepare sets them)")
-            self._features[cls] = self.classifier.features(self.real.images[self.real.labels == cls])
-        return self._features[cls]
-
-    def real_nn_distances(self, cls: int) -> np.ndarray:
-        """Distance from each real image of class ``cls`` to its nearest other one (empty for one image)."""
-        if cls not in self._nn:
-            feats = self.real_features(cls)
-            nearest = []
-            for i in range(0, len(feats), _NN_ROWS):
-                d = distances(feats[i : i + _NN_ROWS], feats)
-                rows = torch.arange(d.shape[0], device=d.device)
-                d[rows, rows + i] = float("inf")
-                nearest.append(d.min(dim=1).values)
-            values = torch.cat(nearest).cpu().numpy() if len(feats) > 1 else np.empty(0)
-            self._nn[cls] = values
-        return self._nn[cls]
-
-    def nn_quantile(self, cls: int, q: float) -> float:
-        """The ``q``-quantile of the class's real NN distances (all classes' if it has one image), >= EPS."""
-        values = self.real_nn_distances(cls)
-        if values.size == 0:
-            values = np.concatenate([self.real_nn_distances(c) for c in range(len(self.class_names))])
-        return max(float(np.quantile(values, q)), EPS) if values.size else EPS
+        super().__init__(class_names=class_names, classifier=classifier, real=real)
+        self.seed, self.discriminator, self.loss, self.burn_in = seed, discriminator, loss, burn_in
 
 
 @dataclass(eq=False)

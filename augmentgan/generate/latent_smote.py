@@ -26,7 +26,6 @@ end, ``parent2`` the other (indices of the real rows given); a sample on no such
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -36,9 +35,9 @@ import torch
 from augmentgan.augment.smote import MIN_IMAGES, SMOTE_METHODS, resample_exact
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
-from augmentgan.evaluate.classifier import DomainClassifier, train_classifier
+from augmentgan.domain.classifier import DomainClassifier, train_classifier
 from augmentgan.gan.gan import resolve_device
-from augmentgan.gan.trainer import load_generator
+from augmentgan.gan.checkpoint import GeneratorSource, open_generator
 from augmentgan.generate.encode import Codes, EncodeSettings, check_data, decode, encode_images
 from augmentgan.progress import ProgressCallback, report
 
@@ -118,7 +117,7 @@ def _full(codes: Codes, rows: np.ndarray, n: int) -> Codes:
 
 
 def latent_smote(
-    run_or_ckpt: str | os.PathLike,
+    run_or_ckpt: GeneratorSource,
     real: LabeledImages,
     counts: Mapping[int, int],
     *,
@@ -135,9 +134,8 @@ def latent_smote(
 ) -> LatentSmoteResult:
     """``counts[c]`` new samples of class c (see the module docstring); ``real`` is the GAN's real
     training data (its classes and size must be the checkpoint's). ``parent``/``parent2`` index
-    ``real``. Progress: the encoding stages, then ``"latent-smote"``."""
-    from augmentgan.generate.sampler import checkpoint_target
-
+    ``real``. Progress: the encoding stages, then ``"latent-smote"``. ``run_or_ckpt`` may be a
+    checkpoint read already (:class:`~augmentgan.gan.checkpoint.GeneratorCheckpoint`)."""
     if method not in SMOTE_METHODS:
         raise ConfigError(f"smote.method {method!r}: choose one of {', '.join(SMOTE_METHODS)}")
     if not 0 < float(quantile) <= 1:
@@ -151,8 +149,7 @@ def latent_smote(
         if have[c] < MIN_IMAGES:
             raise DataError(f"class {names[c]!r} has {have[c]} image(s); latent-smote needs at least {MIN_IMAGES} to interpolate, give its share to gan, classical or copy")
     device = resolve_device(device)
-    path, which = checkpoint_target(run_or_ckpt, checkpoint)
-    G, info = load_generator(path, which, ema=ema, device=device)
+    G, info = open_generator(run_or_ckpt, checkpoint).generator(ema=ema, device=device)
     check_data(real, info, where="the real training images")
     settings = settings or EncodeSettings(seed=seed)
     empty = LabeledImages(np.zeros((0, *real.image_shape), np.uint8), np.zeros(0, np.int64), names, np.zeros(0, np.uint8), np.zeros(0, np.int64))

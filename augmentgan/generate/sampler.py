@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -30,50 +28,24 @@ from torch import nn
 
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import CheckpointError, ConfigError, DataError, GenerationError
-from augmentgan.evaluate.classifier import DomainClassifier, train_classifier
-from augmentgan.gan import checkpoint as ckpt
+from augmentgan.domain.classifier import DomainClassifier, train_classifier
+from augmentgan.gan.checkpoint import GeneratorInfo, GeneratorSource, open_generator
 from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.models import build_discriminator
-from augmentgan.gan.trainer import GeneratorInfo, load_generator
 from augmentgan.gan.truncation import class_latents
-from augmentgan.generate.filters import Chunk, FilterContext, FilterPipeline, FilterSpec, build_filters
+from augmentgan.generate.auto_truncation import choose_thresholds
+from augmentgan.generate.filters import CHUNK, Chunk, FilterContext, FilterPipeline, FilterSpec, build_filters
 from augmentgan.generate.report import ClassReport
 from augmentgan.progress import ProgressCallback, report
-
-CHUNK = 64
-"""Candidates per generator call, aligned to the per-class index: part of the output format."""
 
 Truncation = Union[None, float, str, Mapping[Union[int, str], Optional[float]]]
 Counts = Union[Mapping[Union[int, str], int], str]
 
 
 # --- loading ------------------------------------------------------------------------------------
-def checkpoint_target(run_or_ckpt: str | os.PathLike, checkpoint: str | int = "auto") -> tuple[Path, str | int]:
-    """``(path, which)`` for :func:`load_generator` from a run folder or .pt file and ``--checkpoint``.
-
-    ``auto`` (the default) is ``best`` when the run kept a best checkpoint (trained with quality
-    tracking, ``train.eval_every`` > 0) and ``final`` otherwise; ``best`` requires one.
-    """
-    path, choice = Path(run_or_ckpt), str(checkpoint)
-    if choice.endswith(".pt") or os.sep in choice:
-        return Path(choice), "final"
-    if not path.is_dir():
-        if not path.exists():
-            raise CheckpointError(f"{path} does not exist; give a run folder of `augmentgan train` or one of its .pt checkpoints")
-        if choice not in ("final", "auto"):
-            raise ConfigError(f"--checkpoint {choice}: {path} is a checkpoint file already; give the run folder to choose another checkpoint")
-        return path, "final"
-    if choice == "auto":
-        return path, "best" if (path / "checkpoints" / "best.pt").is_file() else "final"
-    if choice == "best" and not (path / "checkpoints" / "best.pt").is_file():
-        raise ConfigError(f"--checkpoint best: run folder {path} has no best checkpoint (checkpoints/best.pt): it was trained without quality tracking (--eval-every 0); use final or auto")
-    if choice not in ("final", "best", "last") and not choice.isdigit():
-        raise ConfigError(f"--checkpoint {choice!r}: use auto, best, final, last, a step number or a .pt file")
-    return path, int(choice) if choice.isdigit() else choice
-
-
 def load_discriminator(info: GeneratorInfo, payload: Mapping[str, Any], device: torch.device) -> nn.Module:
-    """The discriminator of the checkpoint ``info`` was read from (eval mode, no grad)."""
+    """The discriminator of the checkpoint ``info`` was read from (``payload``: its contents, as
+    :attr:`~augmentgan.gan.checkpoint.GeneratorCheckpoint.payload` keeps them; eval mode, no grad)."""
     gan = info.gan
     if gan.tricks.pac != 1:
         raise ConfigError(f"the discriminator filter scores single images, but run {info.checkpoint} trained a PacGAN D on packs of {gan.tricks.pac}; drop --filter discriminator")
@@ -237,11 +209,14 @@ class Sampler:
     ``truncation="auto"`` need the real data (``real``, else the run's recorded data spec);
     ``classifier`` may pass an already trained :class:`DomainClassifier` of that data.
     ``max_tries``: a class gives up after ``max_tries * requested`` candidates (at least CHUNK).
+    ``run_or_ckpt`` is a run folder or .pt file (``checkpoint`` chooses which one of a run), or a
+    :class:`~augmentgan.gan.checkpoint.GeneratorCheckpoint` read already: the file is read once,
+    here or by the caller, and the discriminator and recorded data spec come from that read.
     """
 
     def __init__(
         self,
-        run_or_ckpt: str | os.PathLike,
+        run_or_ckpt: GeneratorSource,
         *,
         truncation: Truncation = None,
         filters: Sequence[FilterSpec | str | Mapping[str, Any]] = (),
@@ -260,11 +235,11 @@ class Sampler:
         if int(seed) < 0:
             raise ConfigError(f"--seed {seed}: must be >= 0")
         self.seed, self.max_tries, self.callback = int(seed), int(max_tries), callback
-        self.run = str(run_or_ckpt)
         self.device = resolve_device(device)
         self.filters = build_filters(filters)  # validate before the expensive parts
-        path, which = checkpoint_target(run_or_ckpt, checkpoint)
-        self.G, self.info = load_generator(path, which, ema=ema, device=self.device)
+        self.checkpoint = open_generator(run_or_ckpt, checkpoint)
+        self.run = self.checkpoint.source
+        self.G, self.info = self.checkpoint.generator(ema=ema, device=self.device)
         self.truncation_spec = parse_truncation(truncation, self.info.class_names)
         if classifier is not None and classifier.info.get("fingerprint") != self.info.data_fingerprint:
             raise ConfigError(f"the classifier given was trained on other data than checkpoint {self.info.checkpoint}; train it on the GAN's training data")
@@ -287,13 +262,10 @@ class Sampler:
         ctx = self.context
         need_classifier = [f"--filter {f.name}" for f in self.filters if f.needs_classifier] + (["--truncation auto"] if self.truncation_spec == "auto" else [])
         need_d = any(f.needs_discriminator for f in self.filters)
-        # the discriminator and the recorded data spec are only in the full checkpoint: read it once, then drop it
-        payload = ckpt.load_checkpoint(self.info.checkpoint) if need_d or (need_classifier and self._real is None) else None
-        if need_d:
-            ctx.discriminator = load_discriminator(self.info, payload, self.device)
+        if need_d:  # from the checkpoint read once in __init__
+            ctx.discriminator = load_discriminator(self.info, self.checkpoint.payload, self.device)
         if need_classifier:
-            spec = payload["data"].get("spec") if payload is not None else None
-            ctx.real = resolve_real(self._real, self.info, spec, ", ".join(need_classifier))
+            ctx.real = resolve_real(self._real, self.info, self.checkpoint.data_spec, ", ".join(need_classifier))
             classifier = self._classifier
             if classifier is None:  # a property of the data: its seed does not follow the generation seed
                 classifier = train_classifier(ctx.real, steps=self._classifier_steps, device=self.device, callback=self.callback)
@@ -342,8 +314,6 @@ class Sampler:
         """Per-class thresholds; ``auto`` is decided here for the classes with a nonzero count."""
         self.prepare()
         if self.truncation is None:
-            from augmentgan.generate.auto_truncation import choose_thresholds
-
             chosen, self.auto_scores = choose_thresholds(self, [c for c, n in enumerate(counts) if n > 0])
             self.truncation = [chosen.get(c) for c in range(len(self.class_names))]
         return list(self.truncation)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from augmentgan.cli.main import main
-from augmentgan.evaluate.classifier import ClassifierSettings
+from augmentgan.domain.classifier import ClassifierSettings
 
 TINY = ["--set", "model.g_ch=8", "--set", "model.d_ch=8", "--set", "model.z_dim=16", "--set", "model.embed_dim=8"]
 

@@ -69,7 +69,7 @@ def test_utility_cli_scores_on_the_test_split(capsys, utility_files):
 
 def test_utility_cli_table_titles(real3):
     from augmentgan.cli.evaluate import utility_tables
-    from augmentgan.evaluate.utility import UtilityResult
+    from augmentgan.utility import UtilityResult
 
     entry = {m: {"mean": 0.5, "std": 0.0, "values": [0.5]} for m in ("macro_f1", "balanced_accuracy", "minority_recall")}
     for settings, title in (({"scored_on": "holdout", "test_size": 10}, "augmentgan utility: holdout scores, mean ± std over 1 seed(s)"),

@@ -8,7 +8,7 @@ import pytest
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.evaluate.evaluation import evaluate
-from augmentgan.evaluate.features import find_inception_weights
+from augmentgan.domain.features import find_inception_weights
 
 FAST = dict(classifier_steps=60, cas_steps=80)
 

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from augmentgan.data.types import LabeledImages, Source
-from augmentgan.evaluate.report import REPORT_NAME, suspicious_pairs, write_expansion_report, write_run_report
+from augmentgan.report import REPORT_NAME, suspicious_pairs, write_expansion_report, write_run_report
 from augmentgan.gan.presets import get_preset
-from augmentgan.gan.trainer import TrainConfig, train
+from augmentgan.gan.trainer import TrainConfig
+from augmentgan.training import train
 from augmentgan.pipeline import expand
 
 CHROMIUM = Path("/usr/bin/chromium")

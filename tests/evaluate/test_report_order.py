@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from augmentgan.data.types import LabeledImages, Source
-from augmentgan.evaluate.report import rarest_first, truncation_rows, write_expansion_report, write_run_report
+from augmentgan.report import rarest_first, truncation_rows, write_expansion_report, write_run_report
 from augmentgan.gan.presets import get_preset
 from augmentgan.gan.trainer import TrainConfig, train
 

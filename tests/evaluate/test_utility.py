@@ -8,7 +8,7 @@ import pytest
 from augmentgan.data import load, save
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
-from augmentgan.evaluate.utility import minority_classes, score, utility
+from augmentgan.utility import minority_classes, score, utility
 from augmentgan.pipeline import expand, expand_data, split_holdout
 
 

@@ -13,7 +13,8 @@ import torch
 
 from augmentgan.errors import AugmentganWarning, CheckpointError
 from augmentgan.gan import checkpoint as ckpt
-from augmentgan.gan.trainer import TrainConfig, load_generator, train
+from augmentgan.gan.checkpoint import load_generator
+from augmentgan.gan.trainer import TrainConfig, train
 from trainer_data import bars, tiny
 
 

@@ -20,7 +20,8 @@ from augmentgan.gan.layers import MinibatchStd, set_cond_scale
 from augmentgan.gan.models import build_discriminator, build_generator
 from augmentgan.gan.presets import get_preset
 from augmentgan.gan.regularizers import GroupSpectralReg, LeCamEMA, class_balanced_weights, group_shape, lecam_reg, mode_seeking_loss
-from augmentgan.gan.trainer import TrainConfig, load_generator, resolve_gan_config, train
+from augmentgan.gan.checkpoint import load_generator
+from augmentgan.gan.trainer import TrainConfig, resolve_gan_config, train
 from trainer_data import bars, tiny
 
 ALL_ON = dict(

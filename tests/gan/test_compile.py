@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from augmentgan.gan.trainer import TrainConfig, load_generator, train
+from augmentgan.gan.checkpoint import load_generator
+from augmentgan.gan.trainer import TrainConfig, train
 from trainer_data import bars, tiny
 
 

@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from augmentgan.errors import ConfigError
-from augmentgan.gan.checkpoint import load_checkpoint
-from augmentgan.gan.trainer import TrainConfig, load_generator, train
+from augmentgan.gan.checkpoint import checkpoint_target, load_checkpoint, load_generator
+from augmentgan.gan.trainer import TrainConfig, train
 from augmentgan.generate import sample_dataset
-from augmentgan.generate.sampler import checkpoint_target
 from trainer_data import bars, tiny
 
 

@@ -21,11 +21,11 @@ from PIL import Image
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import CheckpointError, ConfigError, DataError, OutputExistsError, TrainingError, TrainingInterrupted
 from augmentgan.gan import gan as gan_module
-from augmentgan.gan.checkpoint import FORMAT, load_checkpoint
+from augmentgan.gan.checkpoint import FORMAT, load_checkpoint, load_generator
 from augmentgan.gan.gan import ConditionalGAN
 from augmentgan.gan.losses import get_loss
 from augmentgan.gan.sampling import LatentSampler, RealSampler, fixed_noise
-from augmentgan.gan.trainer import TrainConfig, load_generator, train
+from augmentgan.gan.trainer import TrainConfig, train
 from trainer_data import bars, tiny
 
 HERE = Path(__file__).parent

@@ -17,7 +17,8 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from augmentgan.gan.trainer import TrainConfig, load_generator, train
+from augmentgan.gan.checkpoint import load_generator
+from augmentgan.gan.trainer import TrainConfig, train
 from trainer_data import bars, tiny
 
 # preset -> (overrides of the toy-width preset, G steps)

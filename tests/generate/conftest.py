@@ -67,7 +67,7 @@ def run_dir(tmp_path_factory, real) -> Path:
 
 @pytest.fixture(scope="session")
 def classifier(real, cache_root):
-    from augmentgan.evaluate import train_classifier
+    from augmentgan.domain import train_classifier
 
     with one_thread():
         return train_classifier(real, seed=0, steps=CLASSIFIER_STEPS, cache_dir=cache_root / "classifiers")

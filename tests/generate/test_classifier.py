@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from augmentgan.errors import AugmentganWarning
-from augmentgan.evaluate import classifier as clf
-from augmentgan.evaluate import train_classifier
+from augmentgan.domain import classifier as clf
+from augmentgan.domain import train_classifier
 from generate_data import CLASSIFIER_STEPS
 
 

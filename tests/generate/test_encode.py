@@ -11,7 +11,7 @@ import torch
 from augmentgan.data import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
 from augmentgan.errors import DataError, OutputExistsError
-from augmentgan.gan.trainer import load_generator
+from augmentgan.gan.checkpoint import load_generator
 from augmentgan.generate.encode import EncodeSettings, _resize, _to_uint8, check_data, decode, encode, encode_images, read_codes, report_path
 
 FAST = EncodeSettings(encoder_steps=60, refine_steps=60, feature_weight=0.0, seed=1)

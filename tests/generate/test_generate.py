@@ -13,7 +13,7 @@ from augmentgan.data import load, read_hdf5_attrs, read_hdf5_extra
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError, GenerationError, OutputExistsError
 from augmentgan.gan.checkpoint import file_sha256
-from augmentgan.gan.trainer import load_generator
+from augmentgan.gan.checkpoint import load_generator
 from augmentgan.gan.truncation import class_latents
 from augmentgan.generate import CHUNK, generate, sample_dataset
 from augmentgan.generate.auto_truncation import GRID, label

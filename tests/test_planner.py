@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from augmentgan.augment.planner import SOURCES, PlanConfig, largest_remainder, make_plan
+from augmentgan.planner import SOURCES, PlanConfig, largest_remainder, make_plan
 from augmentgan.errors import ConfigError
 
 NAMES = ("a", "b", "c", "d")

@@ -22,7 +22,7 @@ For each seed ``i`` (``SeedSequence([recipe.seed, i])``):
    - ``recipe``: the recipe itself (:func:`augmentgan.pipeline.expand_data`), GAN included;
 
    every method uses the recipe's plan target, and a seed derived from ``i`` for its randomness;
-3. the same small domain CNN (:func:`~augmentgan.evaluate.classifier.train_classifier`, not cached)
+3. the same small domain CNN (:func:`~augmentgan.domain.classifier.train_classifier`, not cached)
    is trained on each set with the same seed and number of steps. Its batches are drawn
    **uniformly over images** (``sampling="uniform"``), not class-balanced: a balanced sampler would
    already rebalance ``none`` and hide what the methods do about the imbalance;
@@ -155,7 +155,7 @@ def utility(
     (seed, method), plus the inner stages. ``data_spec`` (where ``data`` came from) is only
     recorded, in the config.yaml of the GAN runs the recipe trains.
     """
-    from augmentgan.evaluate.classifier import train_classifier
+    from augmentgan.domain.classifier import train_classifier
     from augmentgan.pipeline import expand_data, split_holdout
     from augmentgan.recipe import check_recipe, load_recipe
 

@@ -2,7 +2,7 @@
 
 An extractor has ``features(images) -> Tensor (N, D)`` for uint8 ``(N, H, W, C)`` arrays.
 
-- ``domain``: :func:`~augmentgan.evaluate.classifier.train_classifier` on the real data (cached by
+- ``domain``: :func:`~augmentgan.domain.classifier.train_classifier` on the real data (cached by
   the data fingerprint), so evaluation works offline on any domain. Its numbers are comparable
   between runs on the same real data, not with papers.
 - ``inception``: torchvision's Inception-v3 pool3 features (2048-D), the space of published FID and
@@ -10,13 +10,17 @@ An extractor has ``features(images) -> Tensor (N, D)`` for uint8 ``(N, H, W, C)`
   when that is not given, from the torch hub cache (``torch.hub.get_dir()/checkpoints/
   inception_v3_google-*.pth``) if a copy is already there. Images are resized to 299x299
   (bilinear), gray is repeated to 3 channels, and ImageNet normalisation is applied.
+
+:class:`RealFeatures` holds the features of the real images of each class and their
+nearest-neighbour distances, computed once on demand; the generation filters (memorization,
+dedup, harmful), ``--truncation auto`` and the memorization metric measure against it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Optional, Protocol
+from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -30,10 +34,67 @@ from augmentgan.progress import ProgressCallback
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 _CHUNK = 32
+EPS = 1e-6
+"""Smallest distance threshold: exact copies (distance 0) are always below it."""
+_NN_ROWS = 1024
 
 
 class FeatureExtractor(Protocol):
     def features(self, images: np.ndarray) -> Tensor: ...
+
+
+# --- distances to the real data --------------------------------------------------------------------
+def distances(a: Tensor, b: Tensor) -> Tensor:
+    """Euclidean distances (len(a), len(b)) in float64, computed pair by pair (exact zeros for copies)."""
+    if len(a) == 0 or len(b) == 0:
+        return torch.empty(len(a), len(b), dtype=torch.float64, device=a.device)
+    return torch.cdist(a.double(), b.double(), compute_mode="donot_use_mm_for_euclid_dist")
+
+
+class RealFeatures:
+    """Features of the real images of each class (an extractor's, usually the domain classifier's)
+    and their nearest-neighbour distances, computed once per class on first use.
+
+    ``classifier`` and ``real`` may be set after construction (the sampler loads them only when a
+    filter needs them); they must be set before the first call.
+    """
+
+    def __init__(self, *, class_names: Sequence[str], classifier: Optional[FeatureExtractor] = None, real: Optional[LabeledImages] = None) -> None:
+        self.class_names, self.classifier, self.real = tuple(class_names), classifier, real
+        self._features: dict[int, Tensor] = {}
+        self._nn: dict[int, np.ndarray] = {}
+
+    def real_features(self, cls: int) -> Tensor:
+        """Classifier features of the real images of class ``cls`` (cached)."""
+        if cls not in self._features:
+            if self.classifier is None or self.real is None:
+                raise RuntimeError("real features need the classifier and the real data (Sampler.prepare sets them)")
+            self._features[cls] = self.classifier.features(self.real.images[self.real.labels == cls])
+        return self._features[cls]
+
+    def real_nn_distances(self, cls: int) -> np.ndarray:
+        """Distance from each real image of class ``cls`` to its nearest other one (empty for one image)."""
+        if cls not in self._nn:
+            feats = self.real_features(cls)
+            nearest = []
+            for i in range(0, len(feats), _NN_ROWS):
+                d = distances(feats[i : i + _NN_ROWS], feats)
+                rows = torch.arange(d.shape[0], device=d.device)
+                d[rows, rows + i] = float("inf")
+                nearest.append(d.min(dim=1).values)
+            values = torch.cat(nearest).cpu().numpy() if len(feats) > 1 else np.empty(0)
+            self._nn[cls] = values
+        return self._nn[cls]
+
+    def nn_quantile(self, cls: int, q: float) -> float:
+        """The ``q``-quantile of the class's real NN distances (all classes' if it has one image), >= EPS."""
+        values = self.real_nn_distances(cls)
+        if values.size == 0:
+            values = np.concatenate([self.real_nn_distances(c) for c in range(len(self.class_names))])
+        return max(float(np.quantile(values, q)), EPS) if values.size else EPS
+
+
+# --- extractors ---------------------------------------------------------------------------------------
 
 
 def find_inception_weights(path: Optional[str | os.PathLike] = None) -> Path:
@@ -88,7 +149,7 @@ def _inception(real: LabeledImages, *, inception_weights: Optional[str | os.Path
 
 
 def _domain(real: LabeledImages, *, seed: int, steps: Optional[int], device: str | torch.device, callback: Optional[ProgressCallback], **_: object) -> FeatureExtractor:
-    from augmentgan.evaluate.classifier import ClassifierSettings, train_classifier
+    from augmentgan.domain.classifier import ClassifierSettings, train_classifier
 
     return train_classifier(real, seed=seed, steps=steps or ClassifierSettings.steps, device=device, callback=callback)
 

@@ -29,6 +29,8 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
+from augmentgan.gan.checkpoint import GeneratorCheckpoint, GeneratorSource, checkpoint_file, checkpoint_target, open_generator, read_generator
+from augmentgan.gan.truncation import class_latents
 
 __all__ = ["write_expansion_report", "write_run_report", "write_utility_report", "REPORT_NAME"]
 
@@ -198,7 +200,7 @@ def metrics_section(result: Any) -> str:
 
 
 def utility_section(result: Any) -> str:
-    """The utility benchmark (a :class:`~augmentgan.evaluate.utility.UtilityResult`) as two tables."""
+    """The utility benchmark (a :class:`~augmentgan.utility.UtilityResult`) as two tables."""
     methods = list(result.methods)
     rows = [[m + (" (winner)" if m == result.winner else ""),
              *(f"{result.methods[m][k]['mean']:.3f} ± {result.methods[m][k]['std']:.3f}" for k in ("macro_f1", "balanced_accuracy", "minority_recall"))]
@@ -279,19 +281,15 @@ def _latent_smote_section(real: LabeledImages, expanded: LabeledImages, parent2:
             "rarest class first.</p>" + "".join(cells))
 
 
-def truncation_rows(run: Path, per_class: int = 4, seed: int = 0, checkpoint: str = "auto") -> tuple[Any, list[tuple[int, bytes]]]:
+def truncation_rows(run: GeneratorSource, per_class: int = 4, seed: int = 0, checkpoint: str = "auto") -> tuple[Any, list[tuple[int, bytes]]]:
     """The GAN's samples at each threshold of :data:`TRUNCATIONS`, one PNG row per class, rarest class first.
 
-    Returns the checkpoint's :class:`~augmentgan.gan.trainer.GeneratorInfo` (``checkpoint``: the one
-    generation uses by default, ``best.pt`` when the run kept one) and ``[(class index, png)]``
-    ordered by the real class counts the GAN was trained on, smallest first.
+    Returns the checkpoint's :class:`~augmentgan.gan.checkpoint.GeneratorInfo` (``checkpoint``: the one
+    generation uses by default, ``best.pt`` when the run kept one; or the
+    :class:`~augmentgan.gan.checkpoint.GeneratorCheckpoint` given, read already) and
+    ``[(class index, png)]`` ordered by the real class counts the GAN was trained on, smallest first.
     """
-    from augmentgan.gan.trainer import load_generator
-    from augmentgan.gan.truncation import class_latents
-    from augmentgan.generate.sampler import checkpoint_target
-
-    path, which = checkpoint_target(run, checkpoint)
-    G, info = load_generator(path, which, device="cpu")
+    G, info = open_generator(run, checkpoint).generator(device="cpu")
     rows = []
     with torch.no_grad():
         for c in rarest_first(info.class_counts):  # one generator call per class, all thresholds at once
@@ -301,7 +299,7 @@ def truncation_rows(run: Path, per_class: int = 4, seed: int = 0, checkpoint: st
     return info, rows
 
 
-def _truncation_section(run: Optional[Path], class_names: Sequence[str]) -> str:
+def _truncation_section(run: Optional[GeneratorSource]) -> str:
     if run is None:
         return ""
     info, rows = truncation_rows(run)
@@ -357,10 +355,18 @@ def write_expansion_report(
     title: str = "augmentgan expansion report",
     mix_decision: Any = None,
     parent2: Optional[np.ndarray] = None,
+    generator: Optional[GeneratorCheckpoint] = None,
 ) -> Path:
     """Write ``out_dir/report.html`` for an expansion of ``real`` (the real training rows) into ``expanded``
-    (``parent2``: the second parents of latent-smote rows, ``extra/parent2`` of the output)."""
+    (``parent2``: the second parents of latent-smote rows, ``extra/parent2`` of the output).
+
+    The truncation sweep shows the run's default checkpoint (``best.pt`` when kept, else
+    ``final.pt``); ``generator``, when it is that checkpoint read already, is used instead of
+    reading the file again."""
     run = Path(gan_run) if gan_run is not None else None
+    sweep: Optional[GeneratorSource] = run
+    if run is not None and generator is not None and generator.path == checkpoint_file(*checkpoint_target(run, "auto")):
+        sweep = generator
     before = real.class_counts()
     after = expanded.counts_by_class_and_source()
     totals = expanded.source_counts()
@@ -375,7 +381,7 @@ def write_expansion_report(
         _class_grids(real, expanded),
         _suspicious_section(real, expanded),
         _latent_smote_section(real, expanded, parent2),
-        _truncation_section(run, real.class_names),
+        _truncation_section(sweep),
         _loss_section(run),
     ]
     if metrics is not None:
@@ -413,12 +419,10 @@ def write_run_report(run_dir: str | Path) -> Path:
     """Write ``run_dir/report.html`` for a training run: loss and quality curves, the latest sample grids, the truncation sweep."""
     run = Path(run_dir)
     sections = [_loss_section(run), _quality_section(run)]
-    final = run / "checkpoints" / "final.pt"
-    info = None
-    if final.is_file():
-        from augmentgan.gan.trainer import load_generator
-
-        _, info = load_generator(final, "final", device="cpu")
+    generator, info = None, None
+    if (run / "checkpoints" / "final.pt").is_file():  # a finished run: read its default checkpoint once, for the names and the sweep
+        generator = read_generator(run, "auto")
+        info = generator.info()
     grids = sorted((run / "samples").glob("step-*.png"))[-3:]
     if grids:
         order = ""
@@ -426,8 +430,8 @@ def write_run_report(run_dir: str | Path) -> Path:
             order = ": " + ", ".join(f"{info.class_names[c]} ({info.class_counts[c]})" for c in rarest_first(info.class_counts))
         sections.append(f'<h2>Samples (fixed noise, one row per class)</h2><p class="note">rows from the top, rarest class first{html.escape(order)}</p>')
         sections += [f"<h3>{html.escape(p.stem)}</h3>" + _img(p.read_bytes(), p.stem) for p in grids]
-    if info is not None:
-        sections.append(_truncation_section(run, info.class_names))
+    if generator is not None:
+        sections.append(_truncation_section(generator))
     return _atomic_write(run / REPORT_NAME, _page(f"augmentgan training run {run.name}", sections))
 
 
