@@ -20,6 +20,12 @@ failure at any stage leaves nothing under ``output.path``)::
 
 ``parent`` of a derived sample indexes the real rows at the start of the training set.
 
+Reads: the recipe is resolved once (:func:`augmentgan.recipe.resolve_recipe`: validated, checked,
+its GAN configuration and YAML text derived) and that :class:`~augmentgan.recipe.ResolvedRecipe`
+is what every stage receives; the dataset is read once; the GAN checkpoint is read once
+(:func:`augmentgan.gan.checkpoint.read_generator`) and generation, latent-smote, the auto mix's
+GAN pool and the report's truncation sweep all build from that read.
+
 Seeds: ``numpy.random.SeedSequence(recipe.seed).spawn(6)`` gives the holdout split, the GAN
 training, the sampling, classical augmentation, SMOTE and copies/undersampling their own streams.
 The same recipe gives the same arrays (HDF5 files differ only in their ``created`` attribute).
@@ -54,11 +60,12 @@ from augmentgan.data.atomic import check_output, staged_output
 from augmentgan.data.io import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
+from augmentgan.gan.checkpoint import GeneratorCheckpoint, read_generator
 from augmentgan.planner import SOURCES, Plan, make_plan
 from augmentgan.progress import ProgressCallback, report
-from augmentgan.recipe import Recipe, check_recipe, dump_recipe, gan_config, load_recipe
+from augmentgan.recipe import Recipe, ResolvedRecipe, resolve_recipe
 
-RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe]
+RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe, ResolvedRecipe]
 STAGES = ("load", "split", "plan", "gan", "generate", "classical", "smote", "copy", "write")
 _PACKAGES = ("augmentgan", "numpy", "torch", "torchvision", "albumentations", "imbalanced-learn", "scikit-learn", "h5py", "pydantic")
 
@@ -199,7 +206,7 @@ def estimate_gan_seconds(recipe: Recipe, gan_cfg: Any, image_side: int) -> float
 
 # --- stages -------------------------------------------------------------------------------------
 def _gan_run(
-    recipe: Recipe, train: LabeledImages, seed: int, notes: list[str], callback: Optional[ProgressCallback], held: ExitStack,
+    spec: ResolvedRecipe, train: LabeledImages, seed: int, notes: list[str], callback: Optional[ProgressCallback], held: ExitStack,
 ) -> tuple[Path, str, bool]:
     """(run folder or checkpoint, checkpoint choice, cached?) - training when needed.
 
@@ -214,11 +221,12 @@ def _gan_run(
     from augmentgan.gan.checkpoint import checkpoint_target
     from augmentgan.training import train as train_gan
 
+    recipe = spec.recipe
     g = recipe.gan
     if g.run is not None:
         notes.append(f"GAN: reusing {g.run} (checkpoint {g.checkpoint}); no training")
         return Path(g.run), g.checkpoint, True
-    gan_cfg = gan_config(recipe)
+    gan_cfg = spec.gan
     train_cfg = _gan_train_config(recipe, seed)
     run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg)
     held.enter_context(entry_lock(run_dir, "cached GAN run", callback=callback))
@@ -255,32 +263,32 @@ def _keep_damaged(run_dir: Path) -> None:
         os.replace(path, run_dir / "damaged" / path.name)
 
 
-def _check_reused_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]) -> str:
-    from augmentgan.gan.checkpoint import checkpoint_target, load_generator
-
-    path, which = checkpoint_target(run, checkpoint)
-    _, info = load_generator(path, which, device="cpu")
+def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]) -> GeneratorCheckpoint:
+    """The checkpoint to sample, read once for the whole expansion (generation, latent-smote, the
+    auto mix's pool and the report all use this read), checked against the training split."""
+    generator = read_generator(run, checkpoint)
+    _, info = generator.generator(device="cpu")  # builds it once on the CPU: a checkpoint of other models fails here
     if tuple(info.class_names) != train.class_names:
         raise ConfigError(f"gan.run {run}: trained on classes {list(info.class_names)}, the data has {list(train.class_names)}; train a GAN on this data")
     if tuple(info.data_size) != train.image_shape[:2] or info.channels != train.channels:
         raise ConfigError(f"gan.run {run}: makes {info.data_size[0]}x{info.data_size[1]}x{info.channels} images, the data is {'x'.join(map(str, train.image_shape))}; set data.size/data.channels to match")
     if info.data_fingerprint != train.fingerprint():
         notes.append(f"GAN: {run} was trained on other data than this recipe's training split; holdout images may have been seen by it")
-    return info.sha256
+    return generator
 
 
-def _generate(recipe: Recipe, run: Path, checkpoint: str, train: LabeledImages, counts: dict[int, int], seed: int, callback: Optional[ProgressCallback]) -> LabeledImages:
+def _generate(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, counts: dict[int, int], seed: int, callback: Optional[ProgressCallback]) -> LabeledImages:
     from augmentgan.generate.generation import sample_dataset
 
     g = recipe.generate
     samples, _ = sample_dataset(
-        run, counts=counts, truncation=g.truncation, filters=list(g.filters), seed=seed, checkpoint=checkpoint, ema=g.ema,
+        generator, counts=counts, truncation=g.truncation, filters=list(g.filters), seed=seed, ema=g.ema,
         real=train, max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
     )
     return LabeledImages(samples.images, samples.labels, train.class_names, samples.source, samples.parent)
 
 
-def _latent_smote(recipe: Recipe, run: Path, checkpoint: str, base: LabeledImages, counts: dict[int, int], seed: int, notes: list[str],
+def _latent_smote(recipe: Recipe, generator: GeneratorCheckpoint, base: LabeledImages, counts: dict[int, int], seed: int, notes: list[str],
                   callback: Optional[ProgressCallback]) -> tuple[LabeledImages, np.ndarray]:
     """latent-smote samples of ``base``'s classes and their second parents (:mod:`augmentgan.generate.latent_smote`)."""
     from augmentgan.generate.encode import EncodeSettings
@@ -289,8 +297,8 @@ def _latent_smote(recipe: Recipe, run: Path, checkpoint: str, base: LabeledImage
     ls = recipe.latent_smote
     settings = EncodeSettings(encoder_steps=ls.encoder_steps, refine_steps=ls.refine_steps, feature_weight=ls.feature_weight, seed=seed)
     result = latent_smote(
-        run, base, counts, seed=seed, method=recipe.smote.method, k_neighbors=recipe.smote.k_neighbors, quantile=ls.quantile,
-        checkpoint=checkpoint, ema=recipe.generate.ema, settings=settings, device=recipe.gan.device, callback=callback,
+        generator, base, counts, seed=seed, method=recipe.smote.method, k_neighbors=recipe.smote.k_neighbors, quantile=ls.quantile,
+        ema=recipe.generate.ema, settings=settings, device=recipe.gan.device, callback=callback,
     )
     notes += result.notes
     return result.samples, result.parent2
@@ -355,6 +363,7 @@ class ExpandedData:
     gan_lock: dict[str, Any] = field(default_factory=dict)
     mix_decision: Optional[Any] = None  # augmentgan.automix.MixDecision with plan.mix: auto
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # per-row arrays written as extra/<name> (parent2 with latent-smote)
+    gan_checkpoint: Optional[GeneratorCheckpoint] = None  # the checkpoint sampled, read once (the report reuses it)
 
 
 def _plan_and_base(
@@ -374,7 +383,7 @@ def _plan_and_base(
     return plan, (train if len(keep) == len(train) else train[np.sort(keep)])  # no copy of the whole set when nothing is undersampled
 
 
-def _gan_pool(recipe: Recipe, run: Path, checkpoint: str, train: LabeledImages, wanted: Mapping[int, int], seed: int, classifier: Any,
+def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, wanted: Mapping[int, int], seed: int, classifier: Any,
               callback: Optional[ProgressCallback]) -> tuple[LabeledImages, dict[int, str]]:
     """GAN samples per class for ``plan.mix: auto`` (the first ones of each class, as :func:`_generate`
     draws them), and the classes whose request the generation filters could not fill (-> why)."""
@@ -383,7 +392,7 @@ def _gan_pool(recipe: Recipe, run: Path, checkpoint: str, train: LabeledImages, 
 
     g = recipe.generate
     sampler = Sampler(
-        run, truncation=g.truncation, filters=list(g.filters), seed=seed, checkpoint=checkpoint, ema=g.ema, real=train,
+        generator, truncation=g.truncation, filters=list(g.filters), seed=seed, ema=g.ema, real=train,
         classifier=classifier if classifier.info.get("fingerprint") == train.fingerprint() else None,
         max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
     )
@@ -430,31 +439,34 @@ def fold_builder(recipe: Recipe) -> Any:
     return build
 
 
-def _auto_mix(recipe: Recipe, train: LabeledImages, seqs: dict[str, np.random.SeedSequence], notes: list[str], callback: Optional[ProgressCallback], held: ExitStack) -> tuple[Any, Optional[LabeledImages], Optional[Path], Optional[bool], dict[str, Any]]:
-    """``plan.mix: auto``: (decision, GAN pool, run, cached?, gan lock) - see :mod:`augmentgan.automix`."""
+def _auto_mix(
+    spec: ResolvedRecipe, train: LabeledImages, seqs: dict[str, np.random.SeedSequence], notes: list[str], callback: Optional[ProgressCallback], held: ExitStack,
+) -> tuple[Any, Optional[LabeledImages], Optional[Path], Optional[bool], dict[str, Any], Optional[GeneratorCheckpoint]]:
+    """``plan.mix: auto``: (decision, GAN pool, run, cached?, gan lock, checkpoint read) - see :mod:`augmentgan.automix`."""
     from augmentgan.augment.smote import MIN_IMAGES
     from augmentgan.automix import MixDecision, choose_mix
     from augmentgan.domain.classifier import train_classifier
 
+    recipe = spec.recipe
     auto = recipe.plan.auto
-    pool, run, cached, gan_lock, failed, wanted, classifier = None, None, None, {}, {}, {}, None
+    pool, run, cached, gan_lock, failed, wanted, classifier, generator = None, None, None, {}, {}, {}, None, None
     if make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"copy": 1.0}).source_total("copy") == 0:
-        return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}
+        return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}, None
     if "gan" in auto.sources:
         gan_only = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"gan": 1.0})
         wanted = gan_only.counts("gan")
         if wanted:
-            run, checkpoint, cached = _gan_run(recipe, train, _int_seed(seqs["gan"]), notes, callback, held)
-            sha = _check_reused_gan(run, checkpoint, train, notes)
-            gan_lock = {"checkpoint_sha256": sha, "checkpoint": checkpoint}
+            run, checkpoint, cached = _gan_run(spec, train, _int_seed(seqs["gan"]), notes, callback, held)
+            generator = _read_gan(run, checkpoint, train, notes)
+            gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
             classifier = train_classifier(train, device=recipe.gan.device, callback=callback)
-            pool, failed = _gan_pool(recipe, run, checkpoint, train, wanted, _int_seed(seqs["gen"]), classifier, callback)
+            pool, failed = _gan_pool(recipe, generator, train, wanted, _int_seed(seqs["gen"]), classifier, callback)
 
     decision = choose_mix(
         train, auto, fold_builder(recipe), seed=_int_seed(seqs["auto"]), gan_pool=pool, gan_failed=failed, gan_wanted=wanted, classifier=classifier,
         device=recipe.gan.device, callback=callback,
     )
-    return decision, pool, run, cached, gan_lock
+    return decision, pool, run, cached, gan_lock, generator
 
 
 def expand_data(
@@ -473,8 +485,13 @@ def expand_data(
 
     With ``plan.mix: auto`` the mix is chosen first by cross-validation inside ``train``
     (:mod:`augmentgan.automix`); ``result.mix_decision`` says what was scored and chosen.
+
+    ``recipe`` may be a :class:`~augmentgan.recipe.ResolvedRecipe` (as :func:`expand` passes it):
+    it is then used as it is, not loaded and checked again. The GAN checkpoint is read once
+    (``result.gan_checkpoint``) and every stage that samples it uses that read.
     """
-    recipe = check_recipe(load_recipe(recipe, overrides))
+    spec = resolve_recipe(recipe, overrides)
+    recipe = spec.recipe
     train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion
     _, seq_gan, seq_gen, seq_classical, seq_smote, seq_copy, seq_auto, seq_latent = np.random.SeedSequence(recipe.seed).spawn(8)
     step = iter(range(3, len(STAGES))) if _step is None else iter(_step)
@@ -485,11 +502,12 @@ def expand_data(
     cached: Optional[bool] = None
     gan_lock: dict[str, Any] = {}
     decision = None
+    generator: Optional[GeneratorCheckpoint] = None
     latent: Optional[tuple[LabeledImages, np.ndarray]] = None
     with ExitStack() as held:  # a cached run stays locked until it has been sampled
         if recipe.plan.mix == "auto":
             report(callback, "expand", next(step), len(STAGES), name="gan + auto mix")
-            decision, pool, run, cached, gan_lock = _auto_mix(recipe, train, {"gan": seq_gan, "gen": seq_gen, "auto": seq_auto}, notes, callback, held)
+            decision, pool, run, cached, gan_lock, generator = _auto_mix(spec, train, {"gan": seq_gan, "gen": seq_gen, "auto": seq_auto}, notes, callback, held)
             plan, base = _plan_and_base(recipe, train, rng_copy, mix=decision.mix, unavailable=decision.unavailable)
             parts = [base]
             next(step)
@@ -500,14 +518,14 @@ def expand_data(
             report(callback, "expand", next(step), len(STAGES), name="gan")
             parts = [base]
             if plan.source_total("gan") > 0 or plan.source_total("latent-smote") > 0:
-                run, checkpoint, cached = _gan_run(recipe, train, _int_seed(seq_gan), notes, callback, held)
-                sha = _check_reused_gan(run, checkpoint, train, notes)
-                gan_lock = {"checkpoint_sha256": sha, "checkpoint": checkpoint}
+                run, checkpoint, cached = _gan_run(spec, train, _int_seed(seq_gan), notes, callback, held)
+                generator = _read_gan(run, checkpoint, train, notes)
+                gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
                 report(callback, "expand", next(step), len(STAGES), name="generate")
                 if plan.source_total("gan") > 0:
-                    parts.append(_generate(recipe, run, checkpoint, train, plan.counts("gan"), _int_seed(seq_gen), callback))
+                    parts.append(_generate(recipe, generator, train, plan.counts("gan"), _int_seed(seq_gen), callback))
                 if plan.source_total("latent-smote") > 0:
-                    latent = _latent_smote(recipe, run, checkpoint, base, plan.counts("latent-smote"), _int_seed(seq_latent), notes, callback)
+                    latent = _latent_smote(recipe, generator, base, plan.counts("latent-smote"), _int_seed(seq_latent), notes, callback)
             else:
                 next(step)
     report(callback, "expand", next(step), len(STAGES), name="classical")
@@ -529,7 +547,7 @@ def expand_data(
     if decision is not None:
         notes.append(f"plan.mix auto chose {_fmt_mix(decision.mix)}: " + "; ".join(decision.why))
         notes += [f"auto mix: {n}" for n in decision.notes]
-    return ExpandedData(expanded, plan, notes + plan.notes, run, cached, gan_lock, decision, extra)
+    return ExpandedData(expanded, plan, notes + plan.notes, run, cached, gan_lock, decision, extra, generator)
 
 
 def _fmt_mix(mix: Mapping[str, float]) -> str:
@@ -537,7 +555,7 @@ def _fmt_mix(mix: Mapping[str, float]) -> str:
 
 
 def _write_report(folder: Path, expanded: LabeledImages, run: Optional[Path], notes: list[str], callback: Optional[ProgressCallback], decision: Any = None,
-                  parent2: Optional[np.ndarray] = None) -> None:
+                  parent2: Optional[np.ndarray] = None, generator: Optional[GeneratorCheckpoint] = None) -> None:
     """``report.html``. With GAN samples it includes their metrics against the real training rows
     (domain features, no CAS, at most 2,000 samples per set) when the domain classifier of the
     training rows is already cached (generation filters train it): training one only for the report
@@ -557,7 +575,8 @@ def _write_report(folder: Path, expanded: LabeledImages, run: Optional[Path], no
             metrics = evaluate(gan, real, cas=False, max_samples=2000, device="cpu", callback=callback)
         except AugmentganError as err:
             report_notes.append(f"metrics of the GAN samples not computed: {err}")
-    write_expansion_report(folder, real=real, expanded=expanded, gan_run=run, metrics=metrics, notes=report_notes, mix_decision=decision, parent2=parent2)
+    write_expansion_report(folder, real=real, expanded=expanded, gan_run=run, metrics=metrics, notes=report_notes, mix_decision=decision, parent2=parent2,
+                           generator=generator)
 
 
 # --- the pipeline -------------------------------------------------------------------------------
@@ -577,7 +596,8 @@ def expand(
     is left under ``output.path`` on any error.
     """
     t0 = time.perf_counter()
-    recipe = check_recipe(load_recipe(recipe, overrides))
+    spec = resolve_recipe(recipe, overrides)  # once: every stage below receives it
+    recipe = spec.recipe
     out = Path(recipe.output.path)
     if not dry_run:
         check_output(out, force=force)
@@ -615,7 +635,7 @@ def expand(
         h, w, c = data_shape
         estimates: dict[str, Any] = {"output_bytes_uncompressed": (plan.total + len(holdout)) * h * w * c, "gan_seconds": 0.0, "gan_seconds_note": "no GAN samples planned"}
         if plan.source_total("gan") > 0 or plan.source_total("latent-smote") > 0:
-            gcfg = gan_config(recipe)
+            gcfg = spec.gan
             if recipe.gan.run is not None:
                 estimates["gan_seconds_note"] = f"reusing {recipe.gan.run}"
             else:
@@ -628,7 +648,7 @@ def expand(
                 )
         return ExpandResult(plan, True, None, None, None, _planned_counts(plan), holdout_counts, notes + plan.notes, estimates=estimates, seconds=time.perf_counter() - t0)
 
-    done = expand_data(train, recipe, callback=callback, _step=step)
+    done = expand_data(train, spec, callback=callback, _step=step)
     expanded, plan, run, cached, gan_lock, decision = done.data, done.plan, done.gan_run, done.gan_cached, done.gan_lock, done.mix_decision
     notes += done.notes
     holdout_counts = {name: int(n) for name, n in zip(holdout.class_names, holdout.class_counts())}
@@ -636,7 +656,7 @@ def expand(
     report(callback, "expand", next(step), len(STAGES), name="write")
     fmt = recipe.output.format
     names = ("train.h5", "holdout.h5") if fmt == "h5" else ("train", "holdout")
-    text = dump_recipe(recipe)
+    text = spec.text
     lock = {
         "recipe_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "input": {"spec": d.path, "fingerprint": data_fingerprint, "train_fingerprint": train.fingerprint(), "holdout_fingerprint": holdout.fingerprint()},
@@ -658,7 +678,7 @@ def expand(
         (tmp / "counts.csv").write_text(_counts_csv(expanded), encoding="utf-8")
         if decision is not None:
             (tmp / "mix.json").write_text(json.dumps(decision.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _write_report(tmp, expanded, run, notes, callback, decision, done.extra.get("parent2"))
+        _write_report(tmp, expanded, run, notes, callback, decision, done.extra.get("parent2"), done.gan_checkpoint)
     return ExpandResult(
         plan, False, out, out / names[0], (out / names[1]) if len(holdout) else None, _counts_table(expanded), holdout_counts,
         notes, run, cached, lock, seconds=time.perf_counter() - t0, mix_decision=decision,

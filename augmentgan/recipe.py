@@ -6,12 +6,17 @@ the line and the dotted key (``recipe.yaml line 12: gan.stpes: unknown key (vali
 ``--set a.b=value`` overrides any key by its dotted path before validation, so one recipe runs
 on other data (``--set data.path=DIR --set output.path=OUT``). Paths are relative to the
 working directory. ``augmentgan recipe schema`` prints the JSON Schema of :class:`Recipe`.
+
+An expansion resolves its recipe once (:func:`resolve_recipe`) into a :class:`ResolvedRecipe`:
+the validated recipe, its GAN configuration (preset + ``gan.overrides``) and its YAML text; every
+stage of :mod:`augmentgan.pipeline` receives that object instead of deriving them again.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Optional, Union
 
@@ -20,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from augmentgan.data.atomic import staged_output
 from augmentgan.errors import ConfigError
+from augmentgan.gan.config import GANConfig
 from augmentgan.overrides import StrictModel, parse_pairs
 from augmentgan.planner import PlanConfig
 
@@ -224,7 +230,7 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def gan_config(recipe: Recipe) -> Any:
+def gan_config(recipe: Recipe) -> GANConfig:
     """The recipe's :class:`~augmentgan.gan.config.GANConfig`: its preset with ``gan.overrides``."""
     from augmentgan.gan.presets import get_preset
 
@@ -234,13 +240,40 @@ def gan_config(recipe: Recipe) -> Any:
         raise ConfigError(f"gan: {err}") from None
 
 
-def check_recipe(recipe: Recipe) -> Recipe:
-    """Deeper checks than the schema: the GAN preset and overrides, the classical pipeline."""
+def _checked_gan_config(recipe: Recipe) -> GANConfig:
     from augmentgan.augment.classical import build_pipeline
 
-    gan_config(recipe)
+    gan = gan_config(recipe)
     build_pipeline(recipe.classical.pipeline, seed=recipe.seed)
+    return gan
+
+
+def check_recipe(recipe: Recipe) -> Recipe:
+    """Deeper checks than the schema: the GAN preset and overrides, the classical pipeline."""
+    _checked_gan_config(recipe)
     return recipe
+
+
+@dataclass(frozen=True)
+class ResolvedRecipe:
+    """A recipe validated and checked once, with what the stages of an expansion derive from it."""
+
+    recipe: Recipe
+    gan: GANConfig  # the preset with gan.overrides applied (:func:`gan_config`)
+    text: str  # the resolved recipe as YAML (:func:`dump_recipe`): recipe.yaml, the outputs' attributes, the lock's hash
+
+
+def resolve_recipe(
+    source: Union[str, os.PathLike, Mapping[str, Any], Recipe, ResolvedRecipe], overrides: Union[Mapping[str, Any], Iterable[str]] = ()
+) -> ResolvedRecipe:
+    """Load, validate and check a recipe (:func:`load_recipe`, :func:`check_recipe`) and resolve its
+    GAN configuration, once. A :class:`ResolvedRecipe` without ``overrides`` is returned as it is."""
+    if isinstance(source, ResolvedRecipe):
+        if not overrides:
+            return source
+        source = source.recipe
+    recipe = load_recipe(source, overrides)
+    return ResolvedRecipe(recipe, _checked_gan_config(recipe), dump_recipe(recipe))
 
 
 def dump_recipe(recipe: Recipe) -> str:

@@ -256,7 +256,7 @@ class GANOverSampler(BaseOverSampler):
 
     def _fit_resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from augmentgan.pipeline import expand_data
-        from augmentgan.recipe import load_recipe
+        from augmentgan.recipe import resolve_recipe
 
         shape = _image_shape(X, self.image_shape)
         factor = _pixel_factor(X)
@@ -275,8 +275,9 @@ class GANOverSampler(BaseOverSampler):
             if add > 0:
                 targets[names[index]] = int(counts[index]) + int(add)
 
-        recipe = load_recipe(self._recipe(targets, self._seed()), dict(self.recipe_overrides or {}))
-        done = expand_data(data, recipe, callback=self.callback)
+        spec = resolve_recipe(self._recipe(targets, self._seed()), dict(self.recipe_overrides or {}))
+        recipe = spec.recipe
+        done = expand_data(data, spec, callback=self.callback)
         expanded, n = done.data, len(X)
         if len(expanded) < n or np.any(expanded.source[:n] != 0) or np.any(expanded.labels[:n] != data.labels):
             raise DataError("internal check: the expansion did not keep X's rows first and in order; rerun with --debug and report it")

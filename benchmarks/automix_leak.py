@@ -32,18 +32,19 @@ from augmentgan.automix import _gan_source, _nearest_real, _score, stratified_fo
 from augmentgan.data.io import load  # noqa: E402
 from augmentgan.data.types import LabeledImages  # noqa: E402
 from augmentgan.domain.classifier import train_classifier  # noqa: E402
-from augmentgan.pipeline import _check_reused_gan, _gan_pool, _gan_run, _int_seed, fold_builder  # noqa: E402
+from augmentgan.pipeline import _gan_pool, _gan_run, _int_seed, _read_gan, fold_builder  # noqa: E402
 from augmentgan.planner import make_plan  # noqa: E402
-from augmentgan.recipe import check_recipe, load_recipe  # noqa: E402
+from augmentgan.recipe import resolve_recipe  # noqa: E402
 
 
-def _pool(recipe, data, seed_gan, seed_gen, notes):
+def _pool(spec, data, seed_gan, seed_gen, notes):
+    recipe = spec.recipe
     wanted = make_plan(data.class_counts(), data.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"gan": 1.0}).counts("gan")
     with ExitStack() as held:
-        run, checkpoint, _ = _gan_run(recipe, data, seed_gan, notes, None, held)
-        _check_reused_gan(run, checkpoint, data, notes)
+        run, checkpoint, _ = _gan_run(spec, data, seed_gan, notes, None, held)
+        generator = _read_gan(run, checkpoint, data, notes)
         classifier = train_classifier(data)
-        pool, failed = _gan_pool(recipe, run, checkpoint, data, wanted, seed_gen, classifier, None)
+        pool, failed = _gan_pool(recipe, generator, data, wanted, seed_gen, classifier, None)
     return pool, classifier, failed
 
 
@@ -54,7 +55,8 @@ def main() -> None:
     parser.add_argument("--proxy-seeds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    recipe = check_recipe(load_recipe(args.recipe, {"plan.mix": "auto"}))
+    spec = resolve_recipe(args.recipe, {"plan.mix": "auto"})
+    recipe = spec.recipe
     t0 = time.perf_counter()
     data = load(args.data or recipe.data.path, channels=recipe.data.channels, size=recipe.data.size)
     train = LabeledImages(data.images, data.labels, data.class_names)
@@ -65,8 +67,8 @@ def main() -> None:
     part = LabeledImages(train.images[part_idx], train.labels[part_idx], train.class_names)
     val = train[val_idx]
     notes: list[str] = []
-    full_pool, full_clf, _ = _pool(recipe, train, _int_seed(seq_gan), _int_seed(seq_gen), notes)
-    free_pool, _, _ = _pool(recipe, part, _int_seed(seq_gan), _int_seed(seq_gen), notes)
+    full_pool, full_clf, _ = _pool(spec, train, _int_seed(seq_gan), _int_seed(seq_gen), notes)
+    free_pool, _, _ = _pool(spec, part, _int_seed(seq_gan), _int_seed(seq_gen), notes)
     nearest = _nearest_real(full_pool, train, full_clf)
     variants = {
         "full+withheld": _gan_source(full_pool, ~np.isin(nearest, val_idx)),
