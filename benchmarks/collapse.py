@@ -82,6 +82,16 @@ CONFIGS: dict[str, tuple[str, dict[str, Any], str]] = {
          "tricks.cond_start": 100, "tricks.cond_length": 300},
         "DiffAugment + MS 0.1 + mbstd + LeCam + TC",
     ),
+    "winner-ema": (
+        "dcgan", {**_W32, "tricks.diffaug": "color,translation,cutout", "reg.mode_seeking": 1.0, "model.mbstd": 4, "reg.lecam": 0.3, "reg.lecam_start": 100,
+                  "tricks.ema": True, "tricks.ema_decay": 0.999, "tricks.ema_start": 200},
+        "DiffAugment + MS + mbstd + LeCam, EMA G 0.999 from step 200",
+    ),
+    "winner-ms0.3-ema": (
+        "dcgan", {**_W32, "tricks.diffaug": "color,translation,cutout", "reg.mode_seeking": 0.3, "model.mbstd": 4, "reg.lecam": 0.3, "reg.lecam_start": 100,
+                  "tricks.ema": True, "tricks.ema_decay": 0.999, "tricks.ema_start": 200},
+        "DiffAugment + MS 0.3 + mbstd + LeCam, EMA G 0.999 from step 200",
+    ),
     "small-data": ("small-data", {"model.g_ch": 16, "model.d_ch": 16, "optim.n_dis": 2}, "small-data preset w16 n_dis 2"),
     "small-data-all": (
         "small-data",
