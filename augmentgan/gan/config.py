@@ -7,6 +7,7 @@ neutral (presets carry the paper values).
 
 from __future__ import annotations
 
+import math
 from typing import Literal, Optional
 
 from pydantic import Field, model_validator
@@ -25,6 +26,64 @@ LossName = Literal[
     "ralsgan",  # relativistic average least squares
     "rahinge",  # relativistic average hinge
 ]
+
+
+CURRICULUM_EXP_RATE = 5.0  # the "exp" schedule's p(u) = (K-1)(1 - e^(-5u)) / (1 - e^(-5))
+
+
+class CurriculumConfig(StrictModel):
+    """Curriculum GAN (Sharma, Barratt, Ermon & Pande 2018, "Improved Training with Curriculum GANs",
+    arXiv:1807.09295; on WGAN-GP: WGAN-C): D is an ensemble of discriminators of increasing capacity
+    and the generator is trained against their mixture ``sum_i w_i(t) D_i``, whose weights move from
+    the weakest member to the strongest over training, so G faces an easy critic first and a strong one
+    later. Every member is trained on its own adversarial loss (and penalties) at every D step, so a
+    member is already a trained critic when its weight rises.
+
+    Schedule (this toolkit's; the paper's exact constants are not reproduced): a position
+    ``p(t)`` in ``[0, K-1]`` moves from 0 to ``K-1`` over ``length`` G steps from ``start``
+    (``u = clamp((t - start) / length, 0, 1)``): ``linear`` p = (K-1) u; ``exp`` p = (K-1)(1 - e^(-5u)) /
+    (1 - e^(-5)) (fast early, slow late); ``step`` p = min(floor(K u), K-1) (each member alone for
+    ``length / K`` steps). Member i's weight is ``max(0, 1 - |p - i|)``: at most two neighbouring
+    members are mixed and the weights sum to 1.
+    """
+
+    widths: list[float] = Field(
+        default_factory=list, description="D width of each ensemble member as a fraction of model.d_ch, weakest first "
+        "(wgan-c: [0.25, 0.5, 1.0]); [] = off (one discriminator)"
+    )
+    schedule: Literal["linear", "exp", "step"] = Field("linear", description="how the mixture weights move from the weakest member to the strongest")
+    start: int = Field(0, ge=0, description="G step at which the weights start moving (before it: the weakest member alone)")
+    length: int = Field(2000, ge=1, description="G steps over which the weights move from the weakest member to the strongest")
+
+    @model_validator(mode="after")
+    def _members(self) -> "CurriculumConfig":
+        w = self.widths
+        if len(w) == 1:
+            raise ValueError("model.curriculum.widths needs two members or more (weakest first), or [] for one discriminator")
+        if any(not 0.0 < x <= 4.0 for x in w) or any(b <= a for a, b in zip(w, w[1:])):
+            raise ValueError(f"model.curriculum.widths={w}: fractions of model.d_ch in (0, 4], strictly increasing (weakest first)")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return len(self.widths) > 1
+
+    def position(self, g_step: int) -> float:
+        """The schedule's position p(t) in [0, K-1] after ``g_step`` G steps (0 = weakest member alone)."""
+        k = len(self.widths)
+        if k < 2:
+            return 0.0
+        u = min(max((g_step - self.start) / self.length, 0.0), 1.0)
+        if self.schedule == "linear":
+            return (k - 1) * u
+        if self.schedule == "exp":
+            return (k - 1) * (1.0 - math.exp(-CURRICULUM_EXP_RATE * u)) / (1.0 - math.exp(-CURRICULUM_EXP_RATE))
+        return float(min(math.floor(k * u), k - 1))
+
+    def weights(self, g_step: int) -> list[float]:
+        """The mixture weights ``w_i(t)`` of the members after ``g_step`` G steps (sum 1; [] when off)."""
+        p = self.position(g_step)
+        return [max(0.0, 1.0 - abs(p - i)) for i in range(len(self.widths))]
 
 
 class ModelConfig(StrictModel):
@@ -48,6 +107,7 @@ class ModelConfig(StrictModel):
         0, ge=0, description="minibatch standard deviation group size in D (Karras et al. 2018, ProGAN): one extra feature map "
         "before D's last layer; 0 = off, 4 = ProGAN/StyleGAN. Groups are taken within the rows D sees (PacGAN rows, this rank's batch)"
     )
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig, description="curriculum GAN: an ensemble of Ds of increasing capacity (WGAN-C)")
 
 
 class LossConfig(StrictModel):

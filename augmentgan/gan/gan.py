@@ -24,6 +24,7 @@ from augmentgan.gan.ema import EMA
 from augmentgan.gan.layers import set_cond_scale
 from augmentgan.gan.losses import get_loss
 from augmentgan.gan.models import build_discriminator, build_generator
+from augmentgan.gan.models.curriculum import CurriculumDiscriminator, mix, set_curriculum_weights
 from augmentgan.gan.pacgan import pack, pack_labels
 from augmentgan.gan.regularizers import D_PENALTIES, GroupSpectralReg, LeCamEMA, clip_weights_, lecam_reg, mode_seeking_loss, orthogonal_reg
 from augmentgan.gan.sampling import FakeLabels, LatentSampler, derive_seeds, torch_generator
@@ -172,6 +173,10 @@ class ConditionalGAN:
         self._split = self.transitional and bool(getattr(self.D, "has_projection", False))
         self.cond_scale = -1.0
         self._set_cond_scale()
+        # curriculum GAN (Sharma et al. 2018): D is an ensemble whose mixture weights follow the G step counter
+        self.curriculum = isinstance(self.D, CurriculumDiscriminator)
+        self.curriculum_weights: list[float] = []
+        self._set_curriculum()
 
     # --- the pieces of a step -----------------------------------------------------------
     @property
@@ -183,7 +188,17 @@ class ConditionalGAN:
         names += ["mode_seeking"] if self.cfg.reg.mode_seeking > 0 else []
         names += ["gsr"] if self.gsr is not None else []
         names += ["ada_p"] if self.ada_p is not None else []
+        names += ["d_strength"] if self.curriculum else []
         return names + (["cond_scale"] if self.transitional else [])
+
+    def _set_curriculum(self) -> None:
+        """Put the curriculum's mixture weights for the current G step into D (a no-op without a curriculum)."""
+        if not self.curriculum:
+            return
+        weights = self.cfg.model.curriculum.weights(self.num_g_steps)
+        if weights != self.curriculum_weights:
+            self.curriculum_weights = weights
+            set_curriculum_weights(self.D, weights)
 
     def _set_cond_scale(self) -> None:
         """Put transitional conditioning's lambda_t for the current G step into G, D and the EMA copy."""
@@ -196,10 +211,32 @@ class ConditionalGAN:
                 if net is not None:
                     set_cond_scale(net, value)
 
-    def _logits(self, D: Callable[..., Tensor], x: Tensor, y: Tensor) -> Tensor:
-        """D's logits in fp32: ``[B]``, or ``[B, 2]`` (unconditional, projection) under transitional conditioning."""
+    def _logits(self, D: Callable[..., Tensor], x: Tensor, y: Tensor, *, members: bool = False) -> Tensor:
+        """D's logits in fp32: ``[B]``, or ``[B, 2]`` (unconditional, projection) under transitional conditioning;
+        ``members`` (curriculum only): every ensemble member's, ``[B, K]`` or ``[B, K, 2]``."""
+        kw = {"split": True} if self._split else {}
+        if members and self.curriculum:
+            kw["members"] = True
         with self._autocast():
-            return (D(x, y, split=True) if self._split else D(x, y)).float()
+            return D(x, y, **kw).float()
+
+    def _d_loss(self, real_raw: Tensor, fake_raw: Tensor) -> Tensor:
+        """The adversarial D loss; with a curriculum the mean of the members' own losses (members on dim 1)."""
+        if self.curriculum:
+            k = real_raw.shape[1]
+            return sum(self._d_loss_one(real_raw[:, i], fake_raw[:, i]) for i in range(k)) / k
+        return self._d_loss_one(real_raw, fake_raw)
+
+    def _d_loss_one(self, real_raw: Tensor, fake_raw: Tensor) -> Tensor:
+        smoothing = self.cfg.loss.label_smoothing
+        if self._split:  # transitional: L(unconditional) + lambda_t L(projection), as in transitional-cGAN's loss.py
+            loss = self.loss.d_loss(real_raw[:, 0], fake_raw[:, 0], label_smoothing=smoothing)
+            return loss + self.cond_scale * self.loss.d_loss(real_raw[:, 1], fake_raw[:, 1], label_smoothing=smoothing)
+        return self.loss.d_loss(real_raw, fake_raw, label_smoothing=smoothing)
+
+    def _mixed(self, raw: Tensor) -> Tensor:
+        """Members' logits -> the ensemble's (the curriculum mixture); other logits unchanged."""
+        return mix(raw, self.D.weights) if self.curriculum else raw
 
     def _combined(self, logits: Tensor) -> Tensor:
         """What D outputs at the current lambda_t: unconditional + lambda_t x projection."""
@@ -242,16 +279,13 @@ class ConditionalGAN:
             x_fake = self.G_train(z, y_fake)
         real_in, real_y = self.d_inputs(x_real, y_real)
         fake_in, fake_y = self.d_inputs(x_fake, y_fake)
-        real_raw = self._logits(self.D_train, real_in, real_y)
-        fake_raw = self._logits(self.D_train, fake_in, fake_y)
-        smoothing = self.cfg.loss.label_smoothing
-        if self._split:  # transitional: L(unconditional) + lambda_t L(projection), as in transitional-cGAN's loss.py
-            loss = self.loss.d_loss(real_raw[:, 0], fake_raw[:, 0], label_smoothing=smoothing)
-            loss = loss + self.cond_scale * self.loss.d_loss(real_raw[:, 1], fake_raw[:, 1], label_smoothing=smoothing)
-        else:
-            loss = self.loss.d_loss(real_raw, fake_raw, label_smoothing=smoothing)
-        real_logits, fake_logits = self._combined(real_raw), self._combined(fake_raw)
+        real_raw = self._logits(self.D_train, real_in, real_y, members=True)
+        fake_raw = self._logits(self.D_train, fake_in, fake_y, members=True)
+        loss = self._d_loss(real_raw, fake_raw)
+        real_logits, fake_logits = self._combined(self._mixed(real_raw)), self._combined(self._mixed(fake_raw))
         out = {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+        if self.curriculum:  # the schedule's position: 0 = the weakest member alone, 1 = the strongest
+            out["d_strength"] = torch.tensor(self.cfg.model.curriculum.position(self.num_g_steps) / (real_raw.shape[1] - 1), device=loss.device)
         if self.lecam is not None:
             self.lecam.update(real_logits, fake_logits, self.num_g_steps)
             if self.lecam.active(self.num_g_steps):
@@ -264,8 +298,9 @@ class ConditionalGAN:
             out["ada_p"] = self.ada_p.clone()
         every = self.cfg.reg.every
         if self.penalties and self.num_d_steps % every == 0:
+            critics = list(self.D.members) if self.curriculum else [self.D]  # a curriculum penalises each member
             for name in self.penalties:  # in fp32: gradient penalties are fragile in half precision
-                value = _PENALTY_CALLS[name](self.D, real_in, fake_in.float(), real_y, self.penalty_gen)
+                value = sum(_PENALTY_CALLS[name](c, real_in, fake_in.float(), real_y, self.penalty_gen) for c in critics) / len(critics)
                 loss = loss + (getattr(self.cfg.reg, name) * _PENALTY_SCALE[name] * every) * value
                 out[name] = value.detach()
         self._apply(loss, self.opt_d, self.scaler_d)
@@ -298,10 +333,11 @@ class ConditionalGAN:
         buffers = {n: b.clone() for n, b in self.D.named_buffers()}
         lr = self.cfg.optim.lr_d
         for _ in range(self.cfg.optim.unrolled_k):
+            kw = {"members": True, **({"split": True} if self._split else {})} if self.curriculum else {}
             with self._autocast():
-                r = functional_call(self.D, (params, buffers), (real_in, real_y)).float()
-                f = functional_call(self.D, (params, buffers), (fake_in, fake_y)).float()
-            loss = self.loss.d_loss(r, f, label_smoothing=self.cfg.loss.label_smoothing)
+                r = functional_call(self.D, (params, buffers), (real_in, real_y), kw).float()
+                f = functional_call(self.D, (params, buffers), (fake_in, fake_y), kw).float()
+            loss = self._d_loss(r, f) if self.curriculum else self.loss.d_loss(r, f, label_smoothing=self.cfg.loss.label_smoothing)
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)
             params = {n: p if g is None else p - lr * g for (n, p), g in zip(params.items(), grads)}
         return lambda x, y, **kw: functional_call(self.D, (params, buffers), (x, y), kw)
@@ -358,6 +394,7 @@ class ConditionalGAN:
         that computed them) without a device sync.
         """
         self._set_cond_scale()
+        self._set_curriculum()
         sums: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
         for _ in range(self.cfg.optim.n_dis):
@@ -444,3 +481,5 @@ class ConditionalGAN:
             self._ada_acc.copy_(state["ada"]["acc"])
         self.cond_scale = -1.0
         self._set_cond_scale()
+        self.curriculum_weights = []
+        self._set_curriculum()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Union
 
 from augmentgan.errors import ConfigError
-from augmentgan.gan.config import GANConfig, LossConfig, ModelConfig, OptimConfig, RegConfig, TricksConfig
+from augmentgan.gan.config import CurriculumConfig, GANConfig, LossConfig, ModelConfig, OptimConfig, RegConfig, TricksConfig
 from augmentgan.overrides import apply_overrides
 
 __all__ = ["PRESETS", "get_preset", "preset_names"]
@@ -42,6 +42,21 @@ PRESETS: dict[str, GANConfig] = {
     # as the drop-in replacement (its 64x64 DCGAN critic uses it). z 128 as in the code.
     "wgan-gp": GANConfig(
         model=ModelConfig(arch="dcgan", z_dim=128, g_sn=False, d_sn=False, d_norm="layer", init="normal"),
+        loss=LossConfig(name="wasserstein"),
+        reg=RegConfig(gp=10.0),
+        optim=OptimConfig(name="adam", lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, n_dis=5),
+    ),
+    # Sharma, Barratt, Ermon & Pande 2018 (Curriculum GANs, arXiv:1807.09295), on WGAN-GP as in the
+    # paper's WGAN-C: the wgan-gp preset above with D replaced by an ensemble of three critics of
+    # 1/4, 1/2 and the full width (model.d_ch); G is trained against their mixture, whose weight moves
+    # linearly from the weakest to the strongest over the first 2,000 G steps (the recipe's default
+    # run length); every critic trains on its own loss and gradient penalty all along.
+    # The widths, the linear shape and the 2,000 steps are this toolkit's choices (see CurriculumConfig).
+    "wgan-c": GANConfig(
+        model=ModelConfig(
+            arch="dcgan", z_dim=128, g_sn=False, d_sn=False, d_norm="layer", init="normal",
+            curriculum=CurriculumConfig(widths=[0.25, 0.5, 1.0], schedule="linear", start=0, length=2000),
+        ),
         loss=LossConfig(name="wasserstein"),
         reg=RegConfig(gp=10.0),
         optim=OptimConfig(name="adam", lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, n_dis=5),

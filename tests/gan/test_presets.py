@@ -16,6 +16,7 @@ PAPER = {
     "dcgan": ("dcgan", "bce", "adam", 2e-4, 2e-4, (0.5, 0.999), 1, (False, False), {}, {}),
     "wgan": ("dcgan", "wasserstein", "rmsprop", 5e-5, 5e-5, None, 5, (False, False), {"clip": 0.01}, {}),
     "wgan-gp": ("dcgan", "wasserstein", "adam", 1e-4, 1e-4, (0.0, 0.9), 5, (False, False), {"gp": 10.0}, {}),
+    "wgan-c": ("dcgan", "wasserstein", "adam", 1e-4, 1e-4, (0.0, 0.9), 5, (False, False), {"gp": 10.0}, {}),  # + the curriculum
     "lsgan": ("dcgan", "lsgan", "adam", 2e-4, 2e-4, (0.5, 0.999), 1, (False, False), {}, {}),
     "dragan": ("dcgan", "bce", "adam", 1e-4, 1e-4, (0.5, 0.9), 1, (False, False), {"dragan": 10.0}, {}),
     "ragan": ("dcgan", "ragan", "adam", 2e-4, 2e-4, (0.5, 0.999), 1, (False, False), {}, {}),

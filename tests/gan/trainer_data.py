@@ -44,3 +44,25 @@ def tiny(preset: str = "dcgan", **overrides) -> object:
         base["tricks.diffaug"] = ""
     base.update({k.replace("__", "."): v for k, v in overrides.items()})
     return get_preset(preset, base)
+
+
+def straight_and_resumed(data: LabeledImages, gan: object, out, *, steps: int, split: int, **cfg) -> tuple[dict, dict]:  # noqa: ANN001 - out: a folder
+    """The final checkpoint states of a run of ``steps`` straight and of one stopped at ``split`` and resumed."""
+    import torch
+
+    from augmentgan.gan.trainer import TrainConfig, train
+
+    straight = train(data, gan, TrainConfig(steps=steps, **cfg), out / "straight")
+    train(data, gan, TrainConfig(steps=split, **cfg), out / "split")
+    resumed = train(data, gan, TrainConfig(steps=steps, **cfg), out / "split", resume=True)
+    assert resumed.start_step == split
+    return tuple(torch.load(r.checkpoint, weights_only=True)["state"] for r in (straight, resumed))  # type: ignore[return-value]
+
+
+def assert_same_state(a: dict, b: dict, nets: tuple[str, ...] = ("G", "D")) -> None:
+    """Bit-identical weights (and buffers) of ``nets`` in two checkpoint states."""
+    import torch
+
+    for net in nets:
+        assert a[net].keys() == b[net].keys(), net
+        assert all(torch.equal(a[net][k], b[net][k]) for k in a[net]), net

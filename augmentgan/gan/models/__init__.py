@@ -21,6 +21,7 @@ from augmentgan.errors import AugmentganWarning, ConfigError
 from augmentgan.gan.config import ModelConfig
 from augmentgan.gan.layers import InitScheme
 from augmentgan.gan.models import biggan, dcgan, resnet
+from augmentgan.gan.models.curriculum import CurriculumDiscriminator, build_curriculum
 from augmentgan.gan.models.biggan import BigGANDiscriminator, BigGANGenerator
 from augmentgan.gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from augmentgan.gan.models.resnet import ResNetDiscriminator, ResNetGenerator
@@ -185,16 +186,22 @@ def build_discriminator(
     _check_data(img_size, channels, num_classes)
     if pac < 1:
         raise ConfigError(f"tricks.pac={pac}: the packing degree must be at least 1")
-    return _entry(cfg).discriminator(
-        cfg,
-        img_size=img_size,
-        channels=channels,
-        num_classes=num_classes,
-        pac=pac,
-        per_sample_grad=per_sample_grad,
-        attn_res=resolve_attn_res(cfg, img_size),
-        init=resolve_init(cfg),
-    )
+
+    def member(d_ch: int) -> nn.Module:
+        return _entry(cfg).discriminator(
+            cfg.model_copy(update={"d_ch": d_ch}),
+            img_size=img_size,
+            channels=channels,
+            num_classes=num_classes,
+            pac=pac,
+            per_sample_grad=per_sample_grad,
+            attn_res=resolve_attn_res(cfg, img_size),
+            init=resolve_init(cfg),
+        )
+
+    if cfg.curriculum.active:  # WGAN-C: an ensemble of Ds of increasing width, weakest first
+        return build_curriculum(member, cfg.d_ch, cfg.curriculum.widths)
+    return member(cfg.d_ch)
 
 
 __all__ = [
@@ -209,6 +216,7 @@ __all__ = [
     "resolve_d_norm",
     "resolve_init",
     "BigGANDiscriminator",
+    "CurriculumDiscriminator",
     "BigGANGenerator",
     "DCGANDiscriminator",
     "DCGANGenerator",
