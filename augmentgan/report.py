@@ -54,8 +54,10 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img src="{_data_uri(png)}" alt="{html.escape(alt)}">'
+def _img(png: bytes, alt: str, width: Optional[int] = None) -> str:
+    """An inline image; ``width`` (px) scales it, pixels kept sharp (smaller progressive-growing grids)."""
+    style = f' style="width:{width}px;image-rendering:pixelated"' if width else ""
+    return f'<img src="{_data_uri(png)}" alt="{html.escape(alt)}"{style}>'
 
 
 def grid_png(images: np.ndarray, nrow: int = _PER_ROW, min_tile: int = 48) -> bytes:
@@ -429,7 +431,12 @@ def write_run_report(run_dir: str | Path) -> Path:
         if info is not None:
             order = ": " + ", ".join(f"{info.class_names[c]} ({info.class_counts[c]})" for c in rarest_first(info.class_counts))
         sections.append(f'<h2>Samples (fixed noise, one row per class)</h2><p class="note">rows from the top, rarest class first{html.escape(order)}</p>')
-        sections += [f"<h3>{html.escape(p.stem)}</h3>" + _img(p.read_bytes(), p.stem) for p in grids]
+        pngs = [p.read_bytes() for p in grids]
+        widths = [Image.open(io.BytesIO(png)).width for png in pngs]  # progressive growing: earlier grids are smaller
+        sections += [
+            f"<h3>{html.escape(p.stem)}</h3>" + _img(png, p.stem, max(widths) if w < max(widths) else None)
+            for p, png, w in zip(grids, pngs, widths)
+        ]
     if generator is not None:
         sections.append(_truncation_section(generator))
     return _atomic_write(run / REPORT_NAME, _page(f"augmentgan training run {run.name}", sections))

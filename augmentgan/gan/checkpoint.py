@@ -46,7 +46,7 @@ from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError
 from augmentgan.gan.config import GANConfig
 from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.layers import set_cond_scale
-from augmentgan.gan.models import build_generator
+from augmentgan.gan.models import build_generator, growth_at, set_growth
 from augmentgan.overrides import format_validation_error
 
 FORMAT = "augmentgan-gan-checkpoint"
@@ -380,6 +380,7 @@ class GeneratorCheckpoint:
                 G = build_generator(info.gan.model, img_size=info.img_size, channels=info.channels, num_classes=len(info.class_names))
             G.load_state_dict(weights)
             set_cond_scale(G, info.gan.tricks.cond_scale(info.step))  # transitional conditioning's lambda_t at that step
+            set_growth(G, *growth_at(info.gan.model, info.img_size, info.step))  # progressive growing's resolution at that step
         except (KeyError, TypeError, ValidationError, RuntimeError) as err:
             raise self._invalid(err) from None
         return G.to(resolve_device(device)).eval().requires_grad_(False), info

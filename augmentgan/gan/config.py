@@ -86,6 +86,31 @@ class CurriculumConfig(StrictModel):
         return [max(0.0, 1.0 - abs(p - i)) for i in range(len(self.widths))]
 
 
+class GrowConfig(StrictModel):
+    """Progressive growing (Karras, Aila, Laine & Lehtinen 2018, "Progressive Growing of GANs", ICLR,
+    arXiv:1710.10196): G and D start at ``start`` x ``start`` pixels and grow by doubling to the training
+    size. Each new resolution is faded in over ``fade`` G steps (G's image and D's input are linear blends
+    ``(1 - a) old + a new`` of the upsampled old RGB head and the new block, a: 0 -> 1; the real images D
+    sees are blended the same way), then trained ``stable`` steps before the next one fades in. ProGAN
+    uses 800k real images per phase; the preset's counts suit the short runs of this toolkit.
+    """
+
+    start: Optional[int] = Field(None, description="resolution training starts at (8, 16, ...; below the training size); null = off (the full size from the start)")
+    stable: int = Field(400, ge=1, description="G steps at each resolution before the next one fades in")
+    fade: int = Field(400, ge=1, description="G steps over which each new resolution fades in")
+
+    def phase(self, g_step: int, levels: list[int]) -> tuple[int, float]:
+        """``(resolution, alpha)`` after ``g_step`` G steps for the resolutions ``levels`` (ascending,
+        ``levels[0] == start``): alpha < 1 while that resolution fades in, 1 once it is stable."""
+        period = self.stable + self.fade
+        k, r = divmod(max(g_step, 0), period)
+        if k >= len(levels) - 1:
+            return levels[-1], 1.0
+        if r < self.stable:
+            return levels[k], 1.0
+        return levels[k + 1], (r - self.stable) / self.fade
+
+
 class ModelConfig(StrictModel):
     arch: Arch = "resnet"
     z_dim: int = Field(128, ge=1, description="latent size")
@@ -107,6 +132,7 @@ class ModelConfig(StrictModel):
         0, ge=0, description="minibatch standard deviation group size in D (Karras et al. 2018, ProGAN): one extra feature map "
         "before D's last layer; 0 = off, 4 = ProGAN/StyleGAN. Groups are taken within the rows D sees (PacGAN rows, this rank's batch)"
     )
+    grow: GrowConfig = Field(default_factory=GrowConfig, description="progressive growing (ProGAN) of resnet, sagan and biggan models")
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig, description="curriculum GAN: an ensemble of Ds of increasing capacity (WGAN-C)")
 
 

@@ -23,7 +23,8 @@ from augmentgan.gan.distributed import SINGLE, DistInfo, all_reduce_mean, conver
 from augmentgan.gan.ema import EMA
 from augmentgan.gan.layers import set_cond_scale
 from augmentgan.gan.losses import get_loss
-from augmentgan.gan.models import build_discriminator, build_generator
+from augmentgan.gan.models import build_discriminator, build_generator, growth_levels
+from augmentgan.gan.models.progressive import resize_reals, set_growth
 from augmentgan.gan.models.curriculum import CurriculumDiscriminator, mix, set_curriculum_weights
 from augmentgan.gan.pacgan import pack, pack_labels
 from augmentgan.gan.regularizers import D_PENALTIES, GroupSpectralReg, LeCamEMA, clip_weights_, lecam_reg, mode_seeking_loss, orthogonal_reg
@@ -177,6 +178,12 @@ class ConditionalGAN:
         self.curriculum = isinstance(self.D, CurriculumDiscriminator)
         self.curriculum_weights: list[float] = []
         self._set_curriculum()
+        # progressive growing (Karras et al. 2018): resolution and fade-in alpha follow the G step counter
+        self.img_size = img_size
+        self.grow_levels = growth_levels(cfg.model, img_size)
+        self.progressive = len(self.grow_levels) > 1
+        self.growth: tuple[int, float] = (img_size, 1.0)
+        self._set_growth()
 
     # --- the pieces of a step -----------------------------------------------------------
     @property
@@ -189,7 +196,28 @@ class ConditionalGAN:
         names += ["gsr"] if self.gsr is not None else []
         names += ["ada_p"] if self.ada_p is not None else []
         names += ["d_strength"] if self.curriculum else []
+        names += ["resolution", "fade_alpha"] if self.progressive else []
         return names + (["cond_scale"] if self.transitional else [])
+
+    def _set_growth(self) -> None:
+        """Put progressive growing's resolution and fade-in alpha for the current G step into G, D and the EMA copy."""
+        if not self.progressive:
+            return
+        self.growth = self.cfg.model.grow.phase(self.num_g_steps, self.grow_levels)
+        for net in (self.G, self.D, self.ema.model if self.ema is not None else None):
+            if net is not None:
+                set_growth(net, *self.growth)
+
+    def _grown(self, next_real: RealBatchFn) -> RealBatchFn:
+        """``next_real`` with the images at the current resolution (ProGAN: average pooling, blended while fading in)."""
+        if not self.progressive or self.growth == (self.img_size, 1.0):
+            return next_real
+
+        def batch() -> tuple[Tensor, Tensor]:
+            x, y = next_real()
+            return resize_reals(x, *self.growth).contiguous(memory_format=self.memory_format), y
+
+        return batch
 
     def _set_curriculum(self) -> None:
         """Put the curriculum's mixture weights for the current G step into D (a no-op without a curriculum)."""
@@ -395,6 +423,8 @@ class ConditionalGAN:
         """
         self._set_cond_scale()
         self._set_curriculum()
+        self._set_growth()
+        next_real = self._grown(next_real)
         sums: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
         for _ in range(self.cfg.optim.n_dis):
@@ -406,17 +436,23 @@ class ConditionalGAN:
         out.update(self.g_step(x, y))
         if self.transitional:
             out["cond_scale"] = torch.tensor(self.cond_scale, device=out["g_loss"].device)
+        if self.progressive:
+            out["resolution"] = torch.tensor(float(self.growth[0]), device=out["g_loss"].device)
+            out["fade_alpha"] = torch.tensor(self.growth[1], device=out["g_loss"].device)
         return out
 
     # --- sampling -------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, z: Tensor, y: Tensor, *, batch: int = 256) -> Tensor:
-        """Images in [-1, 1] (on the CPU) from the sampling generator in eval mode, ``batch`` at a time."""
+    def generate(self, z: Tensor, y: Tensor, *, batch: int = 256, native: bool = False) -> Tensor:
+        """Images in [-1, 1] (on the CPU) from the sampling generator in eval mode, ``batch`` at a time.
+
+        At the training size, or with ``native`` (progressive growing) at the current resolution."""
         G = self.sampling_generator
         was_training = G.training
+        kw = {"native": True} if native and self.progressive else {}
         G.eval()
         try:
-            parts = [G(zc.to(self.device), yc.to(self.device)).float().cpu() for zc, yc in zip(z.split(batch), y.split(batch))]
+            parts = [G(zc.to(self.device), yc.to(self.device), **kw).float().cpu() for zc, yc in zip(z.split(batch), y.split(batch))]
         finally:
             G.train(was_training)
         return torch.cat(parts)
@@ -483,3 +519,4 @@ class ConditionalGAN:
         self._set_cond_scale()
         self.curriculum_weights = []
         self._set_curriculum()
+        self._set_growth()

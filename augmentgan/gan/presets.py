@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Union
 
 from augmentgan.errors import ConfigError
-from augmentgan.gan.config import CurriculumConfig, GANConfig, LossConfig, ModelConfig, OptimConfig, RegConfig, TricksConfig
+from augmentgan.gan.config import CurriculumConfig, GANConfig, GrowConfig, LossConfig, ModelConfig, OptimConfig, RegConfig, TricksConfig
 from augmentgan.overrides import apply_overrides
 
 __all__ = ["PRESETS", "get_preset", "preset_names"]
@@ -101,6 +101,23 @@ PRESETS: dict[str, GANConfig] = {
         model=ModelConfig(arch="sagan", z_dim=128, g_sn=True, d_sn=True, attn_res=32, init="xavier"),
         loss=LossConfig(name="hinge"),
         optim=OptimConfig(name="adam", lr_g=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.999, n_dis=1),
+    ),
+    # Karras, Aila, Laine & Lehtinen 2018 (ProGAN, arXiv:1710.10196): training starts at 8x8 and grows
+    # to the training size, each new resolution faded in (model.grow); WGAN-GP loss with lambda 10 and
+    # one D step per G step, Adam betas (0, 0.99), minibatch standard deviation (group 4) in D.
+    # Deviations: the residual SNGAN-style networks of this toolkit (class-conditional BN in G,
+    # projection D, no spectral norm since the critic has the penalty) instead of ProGAN's plain
+    # conv stacks with pixel norm and equalized learning rate, hence lr 2e-4 instead of 1e-3
+    # (equalized lr is what makes 1e-3 safe there), no epsilon-drift term, and 400 + 400 G steps per
+    # resolution instead of 800k + 800k real images (short runs).
+    "progressive": GANConfig(
+        model=ModelConfig(
+            arch="resnet", z_dim=128, g_sn=False, d_sn=False, init="xavier", mbstd=4,
+            grow=GrowConfig(start=8, stable=400, fade=400),
+        ),
+        loss=LossConfig(name="wasserstein"),
+        reg=RegConfig(gp=10.0),
+        optim=OptimConfig(name="adam", lr_g=2e-4, lr_d=2e-4, beta1=0.0, beta2=0.99, n_dis=1),
     ),
     # Brock, Donahue & Simonyan 2019 (BigGAN, 128x128 ImageNet): shared class embedding 128,
     # hierarchical z of 120 (divides evenly over 3-6 blocks), orthogonal init and

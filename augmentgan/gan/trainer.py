@@ -663,7 +663,8 @@ def _train(
                     report(callback, "train", step, cfg.steps, steps_per_s=speed, **metrics, **quality)
                 if main and ((cfg.sample_every and step % cfg.sample_every == 0) or last):
                     grid_path = out / "samples" / f"step-{step:06d}.png"
-                    grid = _save_grid(run.gan.generate(*run.grid_noise, batch=cfg.batch), cfg.sample_per_class, grid_path)
+                    # at the current resolution of progressive growing (the report scales the grids to one size)
+                    grid = _save_grid(run.gan.generate(*run.grid_noise, batch=cfg.batch, native=True), cfg.sample_per_class, grid_path)
                     if tb is not None:
                         tb.add_image("samples", grid, step)
                 if _eval_due(cfg, step):

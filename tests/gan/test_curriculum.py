@@ -12,7 +12,8 @@ from augmentgan.gan.config import CurriculumConfig
 from augmentgan.gan.gan import ConditionalGAN
 from augmentgan.gan.models import CurriculumDiscriminator, build_discriminator
 from augmentgan.gan.presets import get_preset
-from augmentgan.gan.trainer import TrainConfig, load_generator, train
+from augmentgan.gan.checkpoint import load_generator
+from augmentgan.gan.trainer import TrainConfig, train
 from augmentgan.recipe import gan_config, load_recipe
 from trainer_data import assert_same_state, bars, straight_and_resumed, tiny
 

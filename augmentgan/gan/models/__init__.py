@@ -22,6 +22,7 @@ from augmentgan.gan.config import ModelConfig
 from augmentgan.gan.layers import InitScheme
 from augmentgan.gan.models import biggan, dcgan, resnet
 from augmentgan.gan.models.curriculum import CurriculumDiscriminator, build_curriculum
+from augmentgan.gan.models.progressive import set_growth
 from augmentgan.gan.models.biggan import BigGANDiscriminator, BigGANGenerator
 from augmentgan.gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from augmentgan.gan.models.resnet import ResNetDiscriminator, ResNetGenerator
@@ -41,6 +42,7 @@ class ModelEntry:
     d_sizes: Callable[[int], list[int]]
     default_init: InitScheme
     default_attn: Callable[[int], Optional[int]] = lambda img_size: None
+    grows: bool = False  # supports progressive growing (model.grow)
 
 
 def _dcgan_g(cfg: ModelConfig, **kw) -> nn.Module:
@@ -53,21 +55,21 @@ def _dcgan_d(cfg: ModelConfig, *, per_sample_grad: bool, **kw) -> nn.Module:
 
 
 def _resnet_g(cfg: ModelConfig, **kw) -> nn.Module:
-    return ResNetGenerator(z_dim=cfg.z_dim, ch=cfg.g_ch, sn=cfg.g_sn, **kw)
+    return ResNetGenerator(z_dim=cfg.z_dim, ch=cfg.g_ch, sn=cfg.g_sn, grow_from=cfg.grow.start, **kw)
 
 
 def _resnet_d(cfg: ModelConfig, *, per_sample_grad: bool, **kw) -> nn.Module:
     # residual Ds have no BatchNorm (spectral norm only): per-sample penalties need no change
-    return ResNetDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, mbstd=cfg.mbstd, **kw)
+    return ResNetDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, mbstd=cfg.mbstd, grow_from=cfg.grow.start, **kw)
 
 
 def _biggan_g(cfg: ModelConfig, **kw) -> nn.Module:
-    return BigGANGenerator(z_dim=cfg.z_dim, ch=cfg.g_ch, embed_dim=cfg.embed_dim, hier=cfg.hier, sn=cfg.g_sn, **kw)
+    return BigGANGenerator(z_dim=cfg.z_dim, ch=cfg.g_ch, embed_dim=cfg.embed_dim, hier=cfg.hier, sn=cfg.g_sn, grow_from=cfg.grow.start, **kw)
 
 
 def _biggan_d(cfg: ModelConfig, *, per_sample_grad: bool, **kw) -> nn.Module:
     # no BatchNorm in D, as for resnet
-    return BigGANDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, mbstd=cfg.mbstd, **kw)
+    return BigGANDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, mbstd=cfg.mbstd, grow_from=cfg.grow.start, **kw)
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -86,6 +88,7 @@ MODELS: dict[str, ModelEntry] = {
         g_sizes=resnet.g_sizes,
         d_sizes=resnet.d_sizes,
         default_init="xavier",
+        grows=True,
     ),
     "sagan": ModelEntry(
         paper="Zhang, Goodfellow, Metaxas & Odena 2019, arXiv:1805.08318",
@@ -95,6 +98,7 @@ MODELS: dict[str, ModelEntry] = {
         d_sizes=resnet.d_sizes,
         default_init="xavier",
         default_attn=resnet.sagan_default_attn,
+        grows=True,
     ),
     "biggan": ModelEntry(
         paper="Brock, Donahue & Simonyan 2019, arXiv:1809.11096",
@@ -103,6 +107,7 @@ MODELS: dict[str, ModelEntry] = {
         g_sizes=biggan.g_sizes,
         d_sizes=biggan.d_sizes,
         default_init="ortho",
+        grows=True,
     ),
 }
 
@@ -121,6 +126,29 @@ def _check_data(img_size: int, channels: int, num_classes: int) -> None:
         raise ConfigError(f"{channels} image channels are not supported by the GAN models; convert the data to 1 (grey) or 3 (RGB)")
     if num_classes < 1:
         raise ConfigError(f"num_classes={num_classes}: the GAN models need at least one class")
+
+
+def growth_levels(cfg: ModelConfig, img_size: int) -> list[int]:
+    """The resolutions progressive growing goes through, ``model.grow.start`` to ``img_size``; [img_size] when off.
+
+    ConfigError for an arch that cannot grow or a start that is not one of G's block sizes below ``img_size``.
+    """
+    start = cfg.grow.start
+    if start is None:
+        return [img_size]
+    entry = _entry(cfg)
+    if not entry.grows:
+        growing = sorted(name for name, e in MODELS.items() if e.grows)
+        raise ConfigError(f"model.grow.start={start}: progressive growing is built for {growing}, not model.arch={cfg.arch!r}; use one of those or set model.grow.start=null")
+    valid = [s for s in entry.g_sizes(img_size) if s < img_size]
+    if start not in valid:
+        raise ConfigError(f"model.grow.start={start} is not a resolution to grow from at {img_size}x{img_size}; use one of {valid} or null")
+    return [s for s in entry.g_sizes(img_size) if s >= start]
+
+
+def growth_at(cfg: ModelConfig, img_size: int, g_step: int) -> tuple[int, float]:
+    """``(resolution, fade-in alpha)`` of progressive growing after ``g_step`` G steps (``(img_size, 1.0)`` when off)."""
+    return cfg.grow.phase(g_step, growth_levels(cfg, img_size))
 
 
 def attention_sizes(arch: str, img_size: int) -> list[int]:
@@ -162,6 +190,7 @@ def resolve_d_norm(cfg: ModelConfig, per_sample_grad: bool) -> str:
 def build_generator(cfg: ModelConfig, *, img_size: int, channels: int, num_classes: int) -> nn.Module:
     """The generator of ``cfg.arch`` for ``img_size`` x ``img_size`` images with ``channels`` channels."""
     _check_data(img_size, channels, num_classes)
+    growth_levels(cfg, img_size)
     return _entry(cfg).generator(
         cfg,
         img_size=img_size,
@@ -186,6 +215,7 @@ def build_discriminator(
     _check_data(img_size, channels, num_classes)
     if pac < 1:
         raise ConfigError(f"tricks.pac={pac}: the packing degree must be at least 1")
+    growth_levels(cfg, img_size)
 
     def member(d_ch: int) -> nn.Module:
         return _entry(cfg).discriminator(
@@ -212,6 +242,9 @@ __all__ = [
     "attention_sizes",
     "build_discriminator",
     "build_generator",
+    "growth_at",
+    "growth_levels",
+    "set_growth",
     "resolve_attn_res",
     "resolve_d_norm",
     "resolve_init",

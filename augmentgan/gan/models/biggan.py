@@ -30,6 +30,7 @@ from augmentgan.gan.layers import (
     init_weight_,
     linear_factory,
 )
+from augmentgan.gan.models.progressive import GrowingGenerator, rgb_head
 from augmentgan.gan.models.resnet import DArch, GArch, ResidualDiscriminator, down_sizes, up_sizes
 
 G_ARCH: dict[int, GArch] = {
@@ -54,7 +55,7 @@ def d_sizes(img_size: int) -> list[int]:
     return down_sizes(img_size, D_ARCH[img_size])
 
 
-class BigGANGenerator(nn.Module):
+class BigGANGenerator(GrowingGenerator):
     """``G(z, y)`` with a shared class embedding and (optionally) hierarchical z."""
 
     def __init__(
@@ -70,6 +71,7 @@ class BigGANGenerator(nn.Module):
         sn: bool = True,
         attn_res: Optional[int] = None,
         init: InitScheme = "ortho",
+        grow_from: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.z_dim, self.num_classes, self.hier = z_dim, num_classes, hier
@@ -101,16 +103,17 @@ class BigGANGenerator(nn.Module):
         sizes = up_sizes(g_arch)
         self.attn_after = sizes.index(attn_res) if attn_res is not None else -1
         self.attention = SelfAttention(widths[self.attn_after + 1], conv) if attn_res is not None else None
-        self.out = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU(), conv(widths[-1], channels, 3, padding=1), nn.Tanh())
+        self.out = rgb_head(widths[-1], channels, conv)
         # transitional conditioning's lambda_t scales the shared class embedding (not in the state dict)
         self.register_buffer("cond_scale", torch.ones(()), persistent=False)
+        self._init_growth(img_size, sizes, widths[1:], grow_from, channels, conv)
 
     def class_affines(self) -> list[tuple[Tensor, Tensor]]:
         """Per-class (gain, bias) matrices ``[K, C]`` of every conditional BatchNorm (for gSR)."""
         e = self.shared.weight
         return [bn.class_affine(e) for block in self.blocks for bn in (block.bn1, block.bn2)]
 
-    def forward(self, z: Tensor, y: Tensor) -> Tensor:
+    def forward(self, z: Tensor, y: Tensor, *, native: bool = False) -> Tensor:
         e = (self.shared(y) * self.cond_scale).to(z.dtype)
         if self.hier:
             z0, *zs = z.tensor_split(self.n_chunks, dim=1)
@@ -118,11 +121,7 @@ class BigGANGenerator(nn.Module):
         else:
             z0, conds = z, [e] * len(self.blocks)
         h = self.linear(z0).reshape(z.shape[0], -1, 4, 4)
-        for i, (block, cond) in enumerate(zip(self.blocks, conds)):
-            h = block(h, cond)
-            if i == self.attn_after:
-                h = self.attention(h)
-        return self.out(h)
+        return self._synthesize(h, conds, native)
 
 
 class BigGANDiscriminator(ResidualDiscriminator):

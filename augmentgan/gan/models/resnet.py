@@ -30,6 +30,7 @@ from augmentgan.gan.layers import (
     linear_factory,
 )
 from augmentgan.gan.models.common import ConditionalDiscriminator, DCond
+from augmentgan.gan.models.progressive import GrowingDiscriminator, GrowingGenerator, rgb_head
 
 GArch = tuple[int, tuple[int, ...]]  # (channels at 4x4, out channels of each up-block), multiples of ch
 DArch = tuple[tuple[int, ...], tuple[bool, ...]]  # (out channels of each down-block, downsample flags)
@@ -75,7 +76,7 @@ def sagan_default_attn(img_size: int) -> int:
     return min(32, img_size // 2)
 
 
-class ResNetGenerator(nn.Module):
+class ResNetGenerator(GrowingGenerator):
     """SNGAN/SAGAN generator: ``G(z, y)`` with per-class conditional BatchNorm in every block."""
 
     def __init__(
@@ -89,6 +90,7 @@ class ResNetGenerator(nn.Module):
         sn: bool = False,
         attn_res: Optional[int] = None,
         init: InitScheme = "xavier",
+        grow_from: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.z_dim, self.num_classes = z_dim, num_classes
@@ -103,22 +105,19 @@ class ResNetGenerator(nn.Module):
         sizes = up_sizes(g_arch)
         self.attn_after = sizes.index(attn_res) if attn_res is not None else -1
         self.attention = SelfAttention(widths[self.attn_after + 1], conv) if attn_res is not None else None
-        self.out = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU(), conv(widths[-1], channels, 3, padding=1), nn.Tanh())
+        self.out = rgb_head(widths[-1], channels, conv)
+        self._init_growth(img_size, sizes, widths[1:], grow_from, channels, conv)
 
     def class_affines(self) -> list[tuple[Tensor, Tensor]]:
         """Per-class (gain, bias) matrices ``[K, C]`` of every conditional BatchNorm (for gSR)."""
         return [bn.class_affine() for block in self.blocks for bn in (block.bn1, block.bn2)]
 
-    def forward(self, z: Tensor, y: Tensor) -> Tensor:
+    def forward(self, z: Tensor, y: Tensor, *, native: bool = False) -> Tensor:
         h = self.linear(z).reshape(z.shape[0], -1, 4, 4)
-        for i, block in enumerate(self.blocks):
-            h = block(h, y)
-            if i == self.attn_after:
-                h = self.attention(h)
-        return self.out(h)
+        return self._synthesize(h, [y] * len(self.blocks), native)
 
 
-class ResidualDiscriminator(ConditionalDiscriminator):
+class ResidualDiscriminator(ConditionalDiscriminator, GrowingDiscriminator):
     """Residual projection discriminator shared by resnet/sagan (``wide=False``, SNGAN) and biggan (``wide=True``)."""
 
     def __init__(
@@ -136,6 +135,7 @@ class ResidualDiscriminator(ConditionalDiscriminator):
         attn_res: Optional[int] = None,
         init: InitScheme = "xavier",
         mbstd: int = 0,
+        grow_from: Optional[int] = None,
     ) -> None:
         super().__init__(channels=channels, num_classes=num_classes, pac=pac, d_cond=d_cond)
         conv = conv_factory(sn, init)
@@ -152,17 +152,16 @@ class ResidualDiscriminator(ConditionalDiscriminator):
         self.attention = SelfAttention(widths[self.attn_after + 1], conv) if attn_res is not None else None
         self.linear = linear_factory(sn, init)(widths[-1], 1)
         self._make_embedding(embedding_factory(sn, init), widths[-1])
+        self._init_growth(img_size, [img_size] + sizes[:-1], widths[:-1], grow_from, self.in_channels, conv)
+
+    def run_block(self, i: int, h: Tensor) -> Tensor:
+        if i == len(self.blocks) - 1 and self.mbstd is not None:
+            h = self.mbstd(h)
+        h = self.blocks[i](h)
+        return self.attention(h) if i == self.attn_after else h
 
     def features(self, x: Tensor) -> Tensor:
-        h = x
-        last = len(self.blocks) - 1
-        for i, block in enumerate(self.blocks):
-            if i == last and self.mbstd is not None:
-                h = self.mbstd(h)
-            h = block(h)
-            if i == self.attn_after:
-                h = self.attention(h)
-        return F.relu(h)
+        return F.relu(self._run_blocks(x))
 
     def output(self, h: Tensor) -> Tensor:
         return self.linear(h.sum(dim=(2, 3))).flatten()
