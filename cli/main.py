@@ -52,10 +52,11 @@ def _register() -> None:
     from augmentgan.cli import evaluate as evaluate_cmds
     from augmentgan.cli import expand as expand_cmds
     from augmentgan.cli import generate as generate_cmds
+    from augmentgan.cli import label as label_cmds
     from augmentgan.cli import recipe as recipe_cmds
     from augmentgan.cli import train as train_cmds
 
-    for module in (data_cmds, train_cmds, generate_cmds, encode_cmds, expand_cmds, recipe_cmds, evaluate_cmds, cache_cmds):
+    for module in (data_cmds, train_cmds, generate_cmds, label_cmds, encode_cmds, expand_cmds, recipe_cmds, evaluate_cmds, cache_cmds):
         module.register(app)
 
 

@@ -80,6 +80,9 @@ def register(app: typer.Typer) -> None:
         ),
         size: Optional[int] = typer.Option(None, "--size", help="Load images resized (center crop) to SIZE x SIZE."),
         channels: str = typer.Option("auto", "--channels", help="Load images with auto, 1 or 3 channels."),
+        unlabeled: Optional[str] = typer.Option(
+            None, "--unlabeled", help="Unlabeled images of the same size and channels (a folder without class subfolders, or .h5/.npz[:KEY]) for a semi-supervised D (--preset ssgan)."
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
         """Train a class-conditional GAN on DATA; checkpoints, sample grids and metrics go to --out.
@@ -113,6 +116,11 @@ def register(app: typer.Typer) -> None:
 
         if channels not in ("auto", "1", "3"):
             raise ConfigError(f"--channels {channels!r}: use auto, 1 or 3")
+        if unlabeled is not None and gan.model.d_cond != "kplus1":
+            raise ConfigError(
+                f"--unlabeled needs a discriminator that can learn from unlabeled images, and this run's has model.d_cond={gan.model.d_cond!r}: "
+                "use --preset ssgan (or --set model.d_cond=kplus1), or drop --unlabeled"
+            )
         main = is_main_process()  # under torchrun only rank 0 draws progress and prints the result
         if not main:
             warnings.simplefilter("ignore")
@@ -123,12 +131,17 @@ def register(app: typer.Typer) -> None:
         with progress:
             view = _ProgressView(progress) if main else None
             dataset = load(data, channels=channels if channels == "auto" else int(channels), size=size, callback=view)
+            extra = None
+            if unlabeled is not None:
+                from augmentgan.data.unlabeled import check_unlabeled, read_unlabeled
+
+                extra = check_unlabeled(read_unlabeled(unlabeled, channels=channels if channels == "auto" else int(channels), size=size, callback=view), dataset.image_shape, unlabeled)
             monitor = None
             if cfg.eval_every:
                 from augmentgan.evaluate.monitor import quality_monitor
 
                 monitor = quality_monitor(dataset, device=cfg.device, callback=view)
-            result = train(dataset, gan, cfg, out, resume=resume, force=force, callback=view, data_spec=data, monitor=monitor)
+            result = train(dataset, gan, cfg, out, resume=resume, force=force, callback=view, data_spec=data, monitor=monitor, unlabeled=extra)
         if not main:
             return
 

@@ -21,6 +21,7 @@ class Source(enum.IntEnum):
     gan = 3
     copy = 4  # random oversampling: an exact copy of a real sample
     latent_smote = 5  # SMOTE between two real images' GAN latent codes, decoded by the generator
+    pseudo = 6  # a real image labeled by a semi-supervised GAN's K+1 discriminator (augmentgan label), not by a person
 
 
 SOURCE_NAMES: tuple[str, ...] = tuple(s.name.replace("_", "-") for s in Source)

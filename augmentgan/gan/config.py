@@ -121,7 +121,10 @@ class ModelConfig(StrictModel):
     attn_res: Optional[int] = Field(None, description="feature-map size (e.g. 32) at which self-attention is inserted in G and D; None = no attention")
     embed_dim: int = Field(128, ge=1, description="class-embedding size (BigGAN shared embedding, DCGAN label embedding)")
     hier: bool = Field(True, description="BigGAN hierarchical z: split z across G blocks")
-    d_cond: Literal["projection", "channels"] = Field("projection", description="how D sees the class (DCGAN): projection term or one-hot label channels")
+    d_cond: Literal["projection", "channels", "kplus1"] = Field(
+        "projection", description="how D sees the class: projection term, one-hot label channels (DCGAN), or kplus1: a K+1-way "
+        "classifier (K classes + fake; semi-supervised GAN, Salimans et al. 2016; trains on unlabeled images too, see the semi section)"
+    )
     d_norm: Literal["auto", "batch", "none", "layer"] = Field(
         "auto", description="DCGAN D normalisation; auto = batch unless a per-sample gradient penalty (gp, dragan, r1) is used, then none"
     )
@@ -228,9 +231,25 @@ def resolve_diffaug(policy: str, class_counts) -> tuple[str, Optional[str]]:  # 
     return "", f"tricks.diffaug auto -> off: every class has {DIFFAUG_AUTO_BELOW} images or more (smallest {smallest})"
 
 
+class SemiConfig(StrictModel):
+    """Semi-supervised GAN (Salimans et al. 2016, "Improved Techniques for Training GANs", arXiv:1606.03498;
+    Odena 2016, arXiv:1606.01583), used when ``model.d_cond=kplus1``: D's projection head gives K class
+    logits l_k(x) (the fake class's logit fixed at 0), D's real/fake logit is logsumexp_k l_k(x), so
+    the adversarial loss trains on labeled and unlabeled real images alike, and labeled images add a
+    cross-entropy term. G matches D's pooled features of real images (feature matching, as in the
+    paper) and, to stay class-conditional, is pushed toward the class it was asked for.
+    """
+
+    supervised: float = Field(1.0, ge=0.0, description="weight of D's cross-entropy on the labeled images")
+    feature_matching: bool = Field(True, description="G minimizes ||mean f(real) - mean f(G(z))||^2 over D's pooled features (Salimans et al.) instead of the adversarial G loss")
+    g_class: float = Field(1.0, ge=0.0, description="weight of G's cross-entropy toward its conditioned class under D's K-way head")
+    unlabeled_batch: int = Field(64, ge=0, description="unlabeled images per D step, beside train.batch labeled ones (0: unlabeled images unused)")
+
+
 class GANConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     reg: RegConfig = Field(default_factory=RegConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     tricks: TricksConfig = Field(default_factory=TricksConfig)
+    semi: SemiConfig = Field(default_factory=SemiConfig, description="semi-supervised GAN settings (model.d_cond=kplus1)")

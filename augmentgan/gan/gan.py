@@ -13,6 +13,7 @@ import logging
 from typing import Any, Callable, Literal, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
@@ -184,6 +185,12 @@ class ConditionalGAN:
         self.progressive = len(self.grow_levels) > 1
         self.growth: tuple[int, float] = (img_size, 1.0)
         self._set_growth()
+        # semi-supervised GAN (Salimans et al. 2016): a K+1-way D; unlabeled batches come from the trainer
+        self.semi = cfg.model.d_cond == "kplus1"
+        self.next_unlabeled: Optional[Callable[[], Tensor]] = None
+        self._semi_real: Optional[Tensor] = None  # the last D step's real inputs (labeled + unlabeled): feature matching's target
+        if self.semi:
+            self._check_semi()
 
     # --- the pieces of a step -----------------------------------------------------------
     @property
@@ -197,7 +204,57 @@ class ConditionalGAN:
         names += ["ada_p"] if self.ada_p is not None else []
         names += ["d_strength"] if self.curriculum else []
         names += ["resolution", "fade_alpha"] if self.progressive else []
+        names += ["d_class", "g_class"] if self.semi else []
         return names + (["cond_scale"] if self.transitional else [])
+
+    def _check_semi(self) -> None:
+        cfg, why = self.cfg, None
+        if cfg.tricks.pac != 1:
+            why = f"tricks.pac={cfg.tricks.pac} (the K+1 head classifies single images)"
+        elif self.loss.relativistic:
+            why = f"loss.name={cfg.loss.name} (a relativistic loss compares real and fake logits pairwise; use bce, hinge, lsgan or wasserstein)"
+        elif cfg.optim.unrolled_k:
+            why = "optim.unrolled_k (unrolled D steps)"
+        elif self.curriculum:
+            why = "model.curriculum (a discriminator ensemble)"
+        elif self.transitional:
+            why = "tricks.cond_length (transitional conditioning)"
+        if why is not None:
+            raise ConfigError(f"model.d_cond=kplus1 (semi-supervised GAN) does not work with {why}; turn that off or use another model.d_cond")
+
+    def _semi_d_loss(self, real_in: Tensor, real_y: Tensor, fake_in: Tensor, fake_y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """K+1 D loss: the adversarial loss on logsumexp logits of labeled + unlabeled reals vs fakes, plus
+        ``semi.supervised`` x cross-entropy on the labeled ones. Returns (loss, real logits, fake logits, CE)."""
+        n = real_in.shape[0]
+        if self.next_unlabeled is not None and self.cfg.semi.unlabeled_batch:
+            xu = self.next_unlabeled()
+            xu = resize_reals(xu, *self.growth) if self.progressive and self.growth != (self.img_size, 1.0) else xu
+            xu = diff_augment(xu, self.diffaug, generator=self.aug_gen, p=self.ada_p) if self.diffaug else xu
+            real_in = torch.cat([real_in, xu.to(real_in.dtype)])
+            real_y = torch.cat([real_y, real_y.new_zeros(xu.shape[0])])  # unused by the K+1 head
+        with self._autocast():
+            logits_r, _ = self.D_train(real_in, real_y, head=True)
+            logits_f, _ = self.D_train(fake_in, fake_y, head=True)
+        logits_r, logits_f = logits_r.float(), logits_f.float()
+        lse_r, lse_f = torch.logsumexp(logits_r, 1), torch.logsumexp(logits_f, 1)
+        adv = self.loss.d_loss(lse_r, lse_f, label_smoothing=self.cfg.loss.label_smoothing)
+        ce = F.cross_entropy(logits_r[:n], real_y[:n])
+        self._semi_real = real_in.detach()
+        return adv + self.cfg.semi.supervised * ce, lse_r, lse_f, ce
+
+    def _semi_g_loss(self, fake_in: Tensor, fake_y: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Feature matching (or the adversarial G loss) plus ``semi.g_class`` x cross-entropy toward the conditioned class."""
+        with self._autocast():
+            logits_f, feat_f = self.D(fake_in, fake_y, head=True)
+        logits_f, feat_f = logits_f.float(), feat_f.float()
+        if self.cfg.semi.feature_matching and self._semi_real is not None:
+            with torch.no_grad(), self._autocast():
+                _, feat_r = self.D(self._semi_real, fake_y.new_zeros(self._semi_real.shape[0]), head=True)
+            loss = (feat_r.float().mean(0) - feat_f.mean(0)).pow(2).mean()
+        else:
+            loss = self.loss.g_loss(torch.logsumexp(logits_f, 1))
+        ce = F.cross_entropy(logits_f, fake_y)
+        return loss + self.cfg.semi.g_class * ce, {"g_loss": loss.detach(), "g_class": ce.detach()}
 
     def _set_growth(self) -> None:
         """Put progressive growing's resolution and fade-in alpha for the current G step into G, D and the EMA copy."""
@@ -307,13 +364,18 @@ class ConditionalGAN:
             x_fake = self.G_train(z, y_fake)
         real_in, real_y = self.d_inputs(x_real, y_real)
         fake_in, fake_y = self.d_inputs(x_fake, y_fake)
-        real_raw = self._logits(self.D_train, real_in, real_y, members=True)
-        fake_raw = self._logits(self.D_train, fake_in, fake_y, members=True)
-        loss = self._d_loss(real_raw, fake_raw)
-        real_logits, fake_logits = self._combined(self._mixed(real_raw)), self._combined(self._mixed(fake_raw))
+        if self.semi:
+            loss, real_logits, fake_logits, ce = self._semi_d_loss(real_in, real_y, fake_in, fake_y)
+        else:
+            real_raw = self._logits(self.D_train, real_in, real_y, members=True)
+            fake_raw = self._logits(self.D_train, fake_in, fake_y, members=True)
+            loss = self._d_loss(real_raw, fake_raw)
+            real_logits, fake_logits = self._combined(self._mixed(real_raw)), self._combined(self._mixed(fake_raw))
         out = {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+        if self.semi:
+            out["d_class"] = ce.detach()
         if self.curriculum:  # the schedule's position: 0 = the weakest member alone, 1 = the strongest
-            out["d_strength"] = torch.tensor(self.cfg.model.curriculum.position(self.num_g_steps) / (real_raw.shape[1] - 1), device=loss.device)
+            out["d_strength"] = torch.tensor(self.cfg.model.curriculum.position(self.num_g_steps) / (len(self.D.members) - 1), device=loss.device)
         if self.lecam is not None:
             self.lecam.update(real_logits, fake_logits, self.num_g_steps)
             if self.lecam.active(self.num_g_steps):
@@ -387,14 +449,17 @@ class ConditionalGAN:
             fake_in, fake_y = self.d_inputs(x_fake, y_fake)
             real_in, real_y = self.d_inputs(x_real, y_real) if relativistic or unrolled else (None, None)
             D = self.unrolled_d(real_in, real_y, fake_in, fake_y) if unrolled else self.D
-            fake_raw = self._logits(D, fake_in, fake_y)
-            real_raw = self._logits(D, real_in, real_y) if relativistic else None
-            if self._split:
-                loss = self.loss.g_loss(fake_raw[:, 0], real_raw[:, 0] if real_raw is not None else None)
-                loss = loss + self.cond_scale * self.loss.g_loss(fake_raw[:, 1], real_raw[:, 1] if real_raw is not None else None)
+            if self.semi:
+                loss, out = self._semi_g_loss(fake_in, fake_y)
             else:
-                loss = self.loss.g_loss(fake_raw, real_raw)
-            out = {"g_loss": loss.detach()}
+                fake_raw = self._logits(D, fake_in, fake_y)
+                real_raw = self._logits(D, real_in, real_y) if relativistic else None
+                if self._split:
+                    loss = self.loss.g_loss(fake_raw[:, 0], real_raw[:, 0] if real_raw is not None else None)
+                    loss = loss + self.cond_scale * self.loss.g_loss(fake_raw[:, 1], real_raw[:, 1] if real_raw is not None else None)
+                else:
+                    loss = self.loss.g_loss(fake_raw, real_raw)
+                out = {"g_loss": loss.detach()}
             if self.cfg.reg.ortho > 0:
                 ortho = orthogonal_reg(self.G)
                 loss = loss + self.cfg.reg.ortho * ortho

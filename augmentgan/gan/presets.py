@@ -102,6 +102,18 @@ PRESETS: dict[str, GANConfig] = {
         loss=LossConfig(name="hinge"),
         optim=OptimConfig(name="adam", lr_g=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.999, n_dis=1),
     ),
+    # Salimans et al. 2016 ("Improved Techniques for Training GANs", semi-supervised part) and Odena 2016:
+    # D is a K+1-way classifier (model.d_cond=kplus1; the fake class's logit fixed at 0), trained on
+    # labeled, unlabeled (--unlabeled / data.unlabeled) and fake images; G trained by feature matching
+    # on D's pooled features; Adam lr 3e-4, beta1 0.5 as in openai/improved-gan; standard (bce) GAN loss.
+    # Deviations: the DCGAN networks with GroupNorm in D instead of the paper's weight-normalised nets
+    # with dropout and Gaussian noise layers, and a class-conditional G pushed toward its class by D's
+    # K-way head (semi.g_class), because augmentation needs samples of a given class.
+    "ssgan": GANConfig(
+        model=ModelConfig(arch="dcgan", z_dim=100, g_sn=False, d_sn=False, d_norm="layer", d_cond="kplus1", init="normal"),
+        loss=LossConfig(name="bce"),
+        optim=OptimConfig(name="adam", lr_g=3e-4, lr_d=3e-4, beta1=0.5, beta2=0.999, n_dis=1),
+    ),
     # Karras, Aila, Laine & Lehtinen 2018 (ProGAN, arXiv:1710.10196): training starts at 8x8 and grows
     # to the training size, each new resolution faded in (model.grow); WGAN-GP loss with lambda 10 and
     # one D step per G step, Adam betas (0, 0.99), minibatch standard deviation (group 4) in D.

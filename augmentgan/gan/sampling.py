@@ -23,7 +23,7 @@ from augmentgan.errors import DataError
 RealSampling = Literal["balanced", "uniform"]
 FakeLabels = Literal["uniform", "empirical"]
 
-_STREAMS = ("model", "batches", "latent", "augment", "penalty", "fixed_noise")
+_STREAMS = ("model", "batches", "latent", "augment", "penalty", "fixed_noise", "unlabeled")  # append only: spawned children depend on their index alone
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Seeds:
     augment: int
     penalty: int
     fixed_noise: int
+    unlabeled: int
 
 
 def derive_seeds(seed: int) -> Seeds:

@@ -343,7 +343,7 @@ class _Run:
 
     def __init__(
         self, data: LabeledImages, gan_cfg: GANConfig, cfg: TrainConfig, out: Path, data_spec: Optional[str],
-        dist: DistInfo = ddp.SINGLE, device: Optional[str] = None,
+        dist: DistInfo = ddp.SINGLE, device: Optional[str] = None, unlabeled: Optional[np.ndarray] = None,
     ) -> None:
         self.cfg, self.out, self.dist = cfg, out, dist
         check_class_counts(data.class_counts(), data.class_names)
@@ -379,6 +379,9 @@ class _Run:
         images = prepare_images(data, self.img_size, self.device)
         labels = torch.from_numpy(data.labels).to(self.device)
         self.batches = RealBatches(images, labels, sampler, cfg.batch, self.gan.memory_format, dist.shard(cfg.batch) if dist.active else None)
+        self.unlabeled_rng: Optional[np.random.Generator] = None
+        if unlabeled is not None:
+            self._add_unlabeled(unlabeled, data, seeds.unlabeled)
         z, y = fixed_noise(seeds.fixed_noise, data.num_classes, cfg.sample_per_class, self.gan.G.z_dim)
         rarest_first = torch.from_numpy(np.argsort(counts, kind="stable"))  # grid rows: the rarest class on top
         self.grid_noise = (z, rarest_first[y])
@@ -391,6 +394,25 @@ class _Run:
         self.ckpt_dir = out / "checkpoints"
         self.elapsed = 0.0
         self.digests: tuple[str, ...] = ()
+
+    def _add_unlabeled(self, unlabeled: np.ndarray, data: LabeledImages, seed: int) -> None:
+        """Unlabeled images for a semi-supervised D (``model.d_cond=kplus1``): drawn uniformly, ``semi.unlabeled_batch`` a D step."""
+        from augmentgan.data.unlabeled import check_unlabeled
+
+        if not self.gan.semi:
+            raise ConfigError(
+                f"unlabeled images need a discriminator that can learn from them: model.d_cond is {self.gan_cfg.model.d_cond!r}; "
+                "use --preset ssgan (or --set model.d_cond=kplus1), or drop --unlabeled"
+            )
+        check_unlabeled(unlabeled, data.image_shape, f"({len(unlabeled)} images)")
+        pool = LabeledImages(unlabeled, np.zeros(len(unlabeled), np.int64), ("unlabeled",))
+        self.data_info["unlabeled"] = {"n": len(unlabeled), "fingerprint": pool.fingerprint()}
+        self.unlabeled_rng = np.random.default_rng(seed)
+        n = self.gan_cfg.semi.unlabeled_batch
+        images = prepare_images(pool, self.img_size, self.device)
+        batches = RealBatches(images, torch.zeros(len(pool), dtype=torch.long, device=self.device), RealSampler(pool.labels, 1, "uniform", self.unlabeled_rng),
+                              n, self.gan.memory_format, self.dist.shard(n) if self.dist.active else None)
+        self.gan.next_unlabeled = lambda: batches()[0]
 
     # -- checkpoints --
     def rank_streams(self) -> dict[str, Any]:
@@ -405,7 +427,10 @@ class _Run:
             "train": self.cfg.model_dump(mode="json"),
             "data": self.data_info,
             "state": self.gan.state_dict(),
-            "rng": {"batches": self.batch_rng.bit_generator.state, "global": ckpt.capture_global_rng()},
+            "rng": {
+                "batches": self.batch_rng.bit_generator.state, "global": ckpt.capture_global_rng(),
+                **({"unlabeled": self.unlabeled_rng.bit_generator.state} if self.unlabeled_rng is not None else {}),
+            },
             "world_size": self.dist.world_size,
             "rank_streams": rank_streams,
             "monitor": self.monitor_state(),
@@ -431,6 +456,8 @@ class _Run:
         diffs += [f"train.{k}" for k in ckpt.diff_keys(_with_defaults(TrainConfig, payload["train"]), train_now) if k not in RESUMABLE]
         if payload["data"]["fingerprint"] != self.data_info["fingerprint"]:
             diffs.append("data (fingerprint)")
+        if payload["data"].get("unlabeled") != self.data_info.get("unlabeled"):
+            diffs.append("unlabeled images (--unlabeled)")
         if diffs:
             raise CheckpointError(f"cannot resume from {path}: {', '.join(diffs)} differ from that run; resume with the same settings or start a new run (--force or another --out)")
         step = int(payload["step"])
@@ -448,6 +475,8 @@ class _Run:
                 "but DiffAugment / penalty noise streams of the ranks differ from an uninterrupted run", AugmentganWarning, stacklevel=2,
             )
         self.batch_rng.bit_generator.state = payload["rng"]["batches"]
+        if self.unlabeled_rng is not None:
+            self.unlabeled_rng.bit_generator.state = payload["rng"]["unlabeled"]
         ckpt.restore_global_rng(payload["rng"]["global"])
         saved = payload.get("monitor") or {}
         self.best = Best.from_dict(saved.get("best"))
@@ -549,6 +578,7 @@ def train(
     callback: Optional[ProgressCallback] = None,
     data_spec: Optional[str] = None,
     monitor: Optional[QualityMonitor] = None,
+    unlabeled: Optional[np.ndarray] = None,
 ) -> TrainResult:
     """Train a class-conditional GAN on ``data`` into the run folder ``out``.
 
@@ -557,7 +587,10 @@ def train(
     Without it an existing non-empty ``out`` is an OutputExistsError unless ``force``.
     Raises TrainingError when a loss or weight becomes non-finite (naming the step; the last
     good checkpoint is kept) and TrainingInterrupted after Ctrl-C (a checkpoint is written).
-    ``data_spec`` (where the data came from) is only recorded.
+    ``data_spec`` (where the data came from) is only recorded. ``unlabeled``: uint8 images ``(N, H, W, C)``
+    of the data's size and channels without labels (:func:`augmentgan.data.unlabeled.read_unlabeled`),
+    for a semi-supervised discriminator (``model.d_cond=kplus1``, preset ``ssgan``); part of the run's
+    identity (resume refuses others).
 
     ``monitor`` (needed when ``cfg.eval_every`` > 0, ignored otherwise): called every
     ``eval_every`` G steps and at the last step on rank 0 as ``monitor(step, sample)``
@@ -569,7 +602,7 @@ def train(
     :mod:`augmentgan.gan.distributed`. Only rank 0 writes ``out`` and calls ``callback``.
     """
     with ddp.setup(cfg.device) as (dist, device):
-        return _train(data, gan, cfg, Path(out), resume, force, callback if dist.is_main else None, data_spec, dist, device, monitor)
+        return _train(data, gan, cfg, Path(out), resume, force, callback if dist.is_main else None, data_spec, dist, device, monitor, unlabeled)
 
 
 def _eval_due(cfg: TrainConfig, step: int) -> bool:
@@ -581,7 +614,7 @@ def _eval_due(cfg: TrainConfig, step: int) -> bool:
 def _train(
     data: LabeledImages, gan: GANConfig, cfg: TrainConfig, out: Path, resume: bool, force: bool,
     callback: Optional[ProgressCallback], data_spec: Optional[str], dist: DistInfo, device: str,
-    monitor: Optional[QualityMonitor] = None,
+    monitor: Optional[QualityMonitor] = None, unlabeled: Optional[np.ndarray] = None,
 ) -> TrainResult:
     t0 = time.perf_counter()
     main = dist.is_main
@@ -597,7 +630,7 @@ def _train(
             raise CheckpointError(f"--resume: run folder {out} does not exist; start the run without --resume")
 
     ddp.main_first(dist, check_out)
-    run = _Run(data, gan, cfg, out, data_spec, dist, device)
+    run = _Run(data, gan, cfg, out, data_spec, dist, device, unlabeled)
     run.monitor = monitor if main else None
     if main:
         for note in run.notes:

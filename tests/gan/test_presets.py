@@ -22,6 +22,7 @@ PAPER = {
     "ragan": ("dcgan", "ragan", "adam", 2e-4, 2e-4, (0.5, 0.999), 1, (False, False), {}, {}),
     "sngan": ("resnet", "hinge", "adam", 2e-4, 2e-4, (0.0, 0.9), 5, (False, True), {}, {}),
     "sagan": ("sagan", "hinge", "adam", 1e-4, 4e-4, (0.0, 0.999), 1, (True, True), {}, {}),
+    "ssgan": ("dcgan", "bce", "adam", 3e-4, 3e-4, (0.5, 0.999), 1, (False, False), {}, {}),  # + model.d_cond=kplus1
     "progressive": ("resnet", "wasserstein", "adam", 2e-4, 2e-4, (0.0, 0.99), 1, (False, False), {"gp": 10.0}, {}),  # + model.grow
     "biggan": (
         "biggan", "hinge", "adam", 5e-5, 2e-4, (0.0, 0.999), 2, (True, True), {"ortho": 1e-4},

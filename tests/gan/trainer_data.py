@@ -46,15 +46,17 @@ def tiny(preset: str = "dcgan", **overrides) -> object:
     return get_preset(preset, base)
 
 
-def straight_and_resumed(data: LabeledImages, gan: object, out, *, steps: int, split: int, **cfg) -> tuple[dict, dict]:  # noqa: ANN001 - out: a folder
-    """The final checkpoint states of a run of ``steps`` straight and of one stopped at ``split`` and resumed."""
+def straight_and_resumed(data: LabeledImages, gan: object, out, *, steps: int, split: int, train_kw: dict | None = None, **cfg) -> tuple[dict, dict]:  # noqa: ANN001 - out: a folder
+    """The final checkpoint states of a run of ``steps`` straight and of one stopped at ``split`` and resumed
+    (``train_kw``: more keyword arguments of every ``train`` call)."""
     import torch
 
     from augmentgan.gan.trainer import TrainConfig, train
 
-    straight = train(data, gan, TrainConfig(steps=steps, **cfg), out / "straight")
-    train(data, gan, TrainConfig(steps=split, **cfg), out / "split")
-    resumed = train(data, gan, TrainConfig(steps=steps, **cfg), out / "split", resume=True)
+    kw = train_kw or {}
+    straight = train(data, gan, TrainConfig(steps=steps, **cfg), out / "straight", **kw)
+    train(data, gan, TrainConfig(steps=split, **cfg), out / "split", **kw)
+    resumed = train(data, gan, TrainConfig(steps=steps, **cfg), out / "split", resume=True, **kw)
     assert resumed.start_step == split
     return tuple(torch.load(r.checkpoint, weights_only=True)["state"] for r in (straight, resumed))  # type: ignore[return-value]
 

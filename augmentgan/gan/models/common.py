@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-DCond = Literal["projection", "channels"]
+DCond = Literal["projection", "channels", "kplus1"]
 
 
 def label_matrix(y: Tensor, pac: int) -> Tensor:
@@ -26,6 +26,12 @@ class ConditionalDiscriminator(nn.Module, ABC):
     """D(x, y) = psi(phi(x)) + <mean_pac embed(y), sum_hw phi(x)> (projection, Miyato & Koyama 2018),
     or D(x ⊕ one-hot label maps) (``d_cond="channels"``: ``pac * num_classes`` extra input channels).
 
+    ``d_cond="kplus1"`` (semi-supervised GAN, Salimans et al. 2016): the same parameters read as a
+    K-way classifier, class logits ``l_k(x) = psi(phi(x)) + <embed_k, sum_hw phi(x)>`` (so the
+    projection D's output for class y is l_y) with the fake class's logit fixed at 0; D's output
+    is the real/fake logit ``logsumexp_k l_k(x)`` whatever ``y`` is, and ``head=True`` returns
+    ``(l [B, K], sum_hw phi(x) [B, F])`` for the class loss and feature matching.
+
     Subclasses implement :meth:`features` and :meth:`output` and call :meth:`_make_embedding`.
     """
 
@@ -40,7 +46,7 @@ class ConditionalDiscriminator(nn.Module, ABC):
         self.register_buffer("cond_scale", torch.ones(()), persistent=False)
 
     def _make_embedding(self, embedding: Callable[..., nn.Module], feat_dim: int) -> None:
-        if self.d_cond == "projection":
+        if self.d_cond in ("projection", "kplus1"):
             self.embed = embedding(self.num_classes, feat_dim)
 
     @abstractmethod
@@ -54,11 +60,16 @@ class ConditionalDiscriminator(nn.Module, ABC):
     @property
     def has_projection(self) -> bool:
         """True when the class enters as a separate projection term (``split=True`` is meaningful)."""
-        return self.embed is not None
+        return self.embed is not None and self.d_cond == "projection"
 
-    def forward(self, x: Tensor, y: Tensor, *, split: bool = False) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, *, split: bool = False, head: bool = False) -> Tensor:
         """Logits ``[B]``: unconditional + ``cond_scale`` x projection term; with ``split`` the two terms
         as ``[B, 2]`` (unconditional, projection) for transitional conditioning's two-part loss."""
+        if self.d_cond == "kplus1":
+            h = self.features(x)
+            pooled = h.sum(dim=(2, 3))
+            logits = self.output(h)[:, None] + pooled @ self.embed.weight.t()
+            return (logits, pooled) if head else torch.logsumexp(logits, dim=1)
         labels = label_matrix(y, self.pac)
         if self.d_cond == "channels":
             maps = F.one_hot(labels, self.num_classes).flatten(1).to(x.dtype) * self.cond_scale.to(x.dtype)
