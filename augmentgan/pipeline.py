@@ -186,10 +186,13 @@ def _gan_train_config(recipe: Recipe, seed: int) -> Any:
     )
 
 
-def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any) -> str:
-    """Data fingerprint + resolved GAN config + training settings (not the device) -> hex key."""
+def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any, unlabeled: Optional[np.ndarray] = None) -> str:
+    """Data fingerprint + resolved GAN config + training settings (not the device) [+ unlabeled images] -> hex key."""
     settings = train_cfg.model_dump(mode="json", exclude={"device", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"})
-    blob = json.dumps({"data": train.fingerprint(), "gan": gan_cfg.model_dump(mode="json"), "train": settings}, sort_keys=True)
+    key = {"data": train.fingerprint(), "gan": gan_cfg.model_dump(mode="json"), "train": settings}
+    if unlabeled is not None:
+        key["unlabeled"] = hashlib.sha256(np.ascontiguousarray(unlabeled).tobytes() + repr(unlabeled.shape).encode()).hexdigest()
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
 
@@ -228,7 +231,8 @@ def _gan_run(
         return Path(g.run), g.checkpoint, True
     gan_cfg = spec.gan
     train_cfg = _gan_train_config(recipe, seed)
-    run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg)
+    unlabeled = _unlabeled(recipe, train)
+    run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg, unlabeled)
     held.enter_context(entry_lock(run_dir, "cached GAN run", callback=callback))
     final, best = run_dir / "checkpoints" / "final.pt", run_dir / "checkpoints" / "best.pt"
     restart = False
@@ -249,11 +253,21 @@ def _gan_run(
         from augmentgan.evaluate.monitor import quality_monitor
 
         monitor = quality_monitor(train, device=g.device, callback=callback)
-    result = train_gan(train, gan_cfg, train_cfg, run_dir, resume=resume, force=not resume, callback=callback, data_spec=recipe.data.path, monitor=monitor)
+    result = train_gan(train, gan_cfg, train_cfg, run_dir, resume=resume, force=not resume, callback=callback, data_spec=recipe.data.path, monitor=monitor, unlabeled=unlabeled)
     notes.append(f"GAN: trained {g.steps} steps into {run_dir}" + (" (resumed)" if resume else "") + f", precision {g.precision} -> {result.precision}")
     if result.best is not None:
         notes.append(f"GAN: best quality score {result.best['score']:.3f} at step {result.best['step']} (checkpoints/best.pt, used for generation)")
     return run_dir, checkpoint_target(run_dir, "auto")[1], False
+
+
+def _unlabeled(recipe: Recipe, train: LabeledImages) -> Optional[np.ndarray]:
+    """``data.unlabeled`` read like the labeled data (channels, size) and checked against it; None when unset."""
+    d = recipe.data
+    if d.unlabeled is None:
+        return None
+    from augmentgan.data.unlabeled import check_unlabeled, read_unlabeled
+
+    return check_unlabeled(read_unlabeled(d.unlabeled, channels=d.channels, size=d.size), train.image_shape, f"data.unlabeled {d.unlabeled}")
 
 
 def _keep_damaged(run_dir: Path) -> None:
@@ -639,7 +653,7 @@ def expand(
             if recipe.gan.run is not None:
                 estimates["gan_seconds_note"] = f"reusing {recipe.gan.run}"
             else:
-                key = gan_cache_key(train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)))
+                key = gan_cache_key(train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled(recipe, train))
                 cached = recipe.gan.cache and (cache_dir() / "runs" / key / "checkpoints" / "final.pt").is_file()
                 estimates["gan_seconds"] = 0.0 if cached else round(estimate_gan_seconds(recipe, gcfg, max(h, w)), 1)
                 estimates["gan_seconds_note"] = (

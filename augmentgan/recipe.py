@@ -39,6 +39,10 @@ class DataSection(StrictModel):
     split: str = Field("train", description="NPZ only: which x_<split>/y_<split> arrays")
     keys: Optional[str] = Field(None, description="HDF5/NPZ only: IMAGES,LABELS[,CLASS_NAMES] dataset names")
     skip_bad: bool = Field(False, description="folders: leave out unreadable images (with a warning)")
+    unlabeled: Optional[str] = Field(
+        None, description="unlabeled images for a semi-supervised GAN (gan.preset ssgan): a folder without class subfolders or .h5/.npz[:KEY], "
+        "read with this section's channels and size; they train the GAN only (never in the holdout or the output)"
+    )
 
 
 class HoldoutSection(StrictModel):
@@ -244,6 +248,11 @@ def _checked_gan_config(recipe: Recipe) -> GANConfig:
     from augmentgan.augment.classical import build_pipeline
 
     gan = gan_config(recipe)
+    if recipe.data.unlabeled is not None and recipe.gan.run is None and gan.model.d_cond != "kplus1":
+        raise ConfigError(
+            f"data.unlabeled needs a GAN whose discriminator can learn from unlabeled images, and gan.preset {recipe.gan.preset!r} has "
+            f"model.d_cond={gan.model.d_cond!r}: set gan.preset: ssgan (or gan.overrides model.d_cond: kplus1), or drop data.unlabeled"
+        )
     build_pipeline(recipe.classical.pipeline, seed=recipe.seed)
     return gan
 

@@ -56,11 +56,14 @@ def register(app: typer.Typer) -> None:
     def expand_cmd(
         recipe: Path = typer.Argument(..., help="Recipe YAML file (`augmentgan recipe init` writes a starter)."),
         set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a recipe key by its dotted path, e.g. --set data.path=DIR --set gan.steps=300; repeatable."),
+        unlabeled: Optional[str] = typer.Option(None, "--unlabeled", help="Unlabeled images for a semi-supervised GAN (gan.preset ssgan): the same as --set data.unlabeled=PATH."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and feasibility checks; train, generate and write nothing."),
         force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
         """Expand a dataset as a recipe says: holdout, GAN, classical, SMOTE, copies; balanced output."""
+        if unlabeled is not None:
+            set_ = [*(set_ or []), f"data.unlabeled={unlabeled}"]
         from augmentgan.pipeline import expand
 
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True)

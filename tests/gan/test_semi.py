@@ -160,3 +160,24 @@ def test_label_writes_confident_images_with_source_pseudo_and_their_confidence(t
 
 
 STEPS = 300
+
+
+def test_recipe_data_unlabeled_needs_a_kplus1_gan_and_keys_the_cache(tmp_path):
+    from augmentgan.pipeline import _unlabeled, gan_cache_key
+    from augmentgan.recipe import check_recipe, gan_config, load_recipe
+
+    np.savez(tmp_path / "u.npz", x=bars((4, 3, 2)).images)
+    base = {"data": {"path": "builtin:digits", "unlabeled": str(tmp_path / "u.npz")}, "output": {"path": str(tmp_path / "out")}}
+    with pytest.raises(ConfigError, match=r"data.unlabeled needs a GAN whose discriminator can learn from unlabeled images, and gan.preset 'small-data'"):
+        check_recipe(load_recipe(base))
+    recipe = check_recipe(load_recipe(base, ["gan.preset=ssgan"]))
+    train_data = bars((8, 8, 8))
+    unlabeled = _unlabeled(recipe, train_data)
+    assert unlabeled.shape == (9, 16, 16, 1)
+    cfg = gan_config(recipe)
+    from augmentgan.pipeline import _gan_train_config
+
+    tcfg = _gan_train_config(recipe, 0)
+    assert gan_cache_key(train_data, cfg, tcfg) != gan_cache_key(train_data, cfg, tcfg, unlabeled) != gan_cache_key(train_data, cfg, tcfg, unlabeled[:5])
+    with pytest.raises(DataError, match="data.unlabeled"):
+        _unlabeled(recipe, bars((8, 8, 8), size=32))
