@@ -26,7 +26,7 @@ from augmentgan.gan.gan import ConditionalGAN
 from augmentgan.gan.losses import get_loss
 from augmentgan.gan.sampling import LatentSampler, RealSampler, fixed_noise
 from augmentgan.gan.trainer import TrainConfig, train
-from trainer_data import bars, tiny
+from trainer_data import bars, one_thread, tiny  # noqa: F401 - one_thread is a fixture
 
 HERE = Path(__file__).parent
 
@@ -49,15 +49,6 @@ def assert_same_tensors(a: dict, b: dict) -> None:
 @pytest.fixture(scope="module")
 def data() -> LabeledImages:
     return bars()
-
-
-@pytest.fixture()
-def one_thread():
-    """Same intra-op thread count as the subprocesses, so float reductions run in the same order."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # A GAN that exercises every piece of resumable state: BN statistics in G, spectral-norm

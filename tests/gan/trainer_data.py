@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 
 from augmentgan.data.types import LabeledImages
 from augmentgan.gan.presets import get_preset
@@ -68,3 +70,12 @@ def assert_same_state(a: dict, b: dict, nets: tuple[str, ...] = ("G", "D")) -> N
     for net in nets:
         assert a[net].keys() == b[net].keys(), net
         assert all(torch.equal(a[net][k], b[net][k]) for k in a[net]), net
+
+
+@pytest.fixture()
+def one_thread():
+    """One intra-op thread (as in subprocesses and when recorded numbers were measured): float reductions in a fixed order."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
