@@ -43,7 +43,7 @@ def test_inspect_json_counts_sources(capsys, tmp_path, small_data):
     result = json.loads(out)
     assert code == 0 and result["count"] == 12 and result["channels"] == 3 and (result["height"], result["width"]) == (6, 5)
     assert [c["count"] for c in result["classes"]] == [4, 4, 4]
-    assert result["by_source"] == {"real": 6, "classical": 2, "smote": 1, "gan": 2, "copy": 1, "latent-smote": 0}
+    assert result["by_source"] == {"real": 6, "classical": 2, "smote": 1, "gan": 2, "copy": 1, "latent-smote": 0, "pseudo": 0}
     assert result["imbalance_ratio"] == 1.0
     assert any("SMOTE" in w for w in result["warnings"])
 

@@ -99,7 +99,7 @@ def test_encode_command_exit_codes_and_one_line_errors(capsys, run_dir: Path, tm
 
 
 def test_source_names_keep_old_files_readable(tmp_path: Path) -> None:
-    assert SOURCE_NAMES == ("real", "classical", "smote", "gan", "copy", "latent-smote")
+    assert SOURCE_NAMES == ("real", "classical", "smote", "gan", "copy", "latent-smote", "pseudo")  # new names only appended
     data = LabeledImages(np.zeros((6, 4, 4, 1), np.uint8), np.arange(6) % 2, ("a", "b"), np.arange(6, dtype=np.uint8), np.full(6, -1))
     for name in ("x.h5", "x"):
         back = load(save(data, tmp_path / name))
