@@ -30,7 +30,7 @@ def test_layout_matches_the_documentation(tmp_path, small_data):
         assert images.dtype == np.uint8 and images.shape == (12, 6, 5, 3)
         assert images.chunks == (1, 6, 5, 3) and images.compression == "gzip"
         assert f["labels"].dtype == np.int64 and f["parent"].dtype == np.int64
-        assert h5py.check_enum_dtype(f["source"].dtype) == {"real": 0, "classical": 1, "smote": 2, "gan": 3, "copy": 4, "latent-smote": 5}
+        assert h5py.check_enum_dtype(f["source"].dtype) == {"real": 0, "classical": 1, "smote": 2, "gan": 3, "copy": 4, "latent-smote": 5, "pseudo": 6}
         assert f["class_names"].asstr()[()].tolist() == ["ant", "bee", "Kühe"]
         attrs = dict(f.attrs)
     assert attrs["format"] == "augmentgan-hdf5" and attrs["format_version"] == 1

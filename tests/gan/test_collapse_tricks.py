@@ -22,7 +22,7 @@ from augmentgan.gan.presets import get_preset
 from augmentgan.gan.regularizers import GroupSpectralReg, LeCamEMA, class_balanced_weights, group_shape, lecam_reg, mode_seeking_loss
 from augmentgan.gan.checkpoint import load_generator
 from augmentgan.gan.trainer import TrainConfig, resolve_gan_config, train
-from trainer_data import bars, tiny
+from trainer_data import bars, one_thread, tiny  # noqa: F401 - one_thread is a fixture
 
 ALL_ON = dict(
     reg__lecam=0.3, reg__lecam_start=1, reg__mode_seeking=1.0, model__mbstd=4, tricks__cond_start=1, tricks__cond_length=4,
@@ -249,8 +249,7 @@ def test_ada_p_rises_when_d_is_sure_of_the_reals_and_falls_otherwise():
 
 # --- the checkpoint: bit-exact resume with everything on ---------------------------------------
 @pytest.mark.parametrize("preset,extra", [("dcgan", {}), ("small-data", {"reg__gsr": 0.5, "optim__n_dis": 1})])
-def test_state_dict_through_torch_save_continues_bit_identically(preset, extra):
-    torch.set_num_threads(1)
+def test_state_dict_through_torch_save_continues_bit_identically(preset, extra, one_thread):
     gan = _gan(preset, **ALL_ON, **extra)
     x, y = _batch()
     for _ in range(3):
