@@ -128,8 +128,8 @@ def test_a_tiny_wgan_c_run_learns_the_classes(tmp_path):
     data = bars((64, 32, 16))
     pixels = data.images.reshape(len(data), -1) / 255.0
     clf = LogisticRegression(max_iter=2000).fit(pixels, data.labels)
-    steps = 250  # as the wgan-gp case of test_trainer_learning.py, with the weight on the full critic from step 100
-    gan = tiny("wgan-c", model__curriculum__length=100)
+    steps = 150  # the weight is on the full critic from step 60
+    gan = tiny("wgan-c", model__curriculum__length=60)
     train(data, gan, TrainConfig(steps=steps, batch=32, device="cpu", precision="fp32", log_every=50, ckpt_every=steps, sample_every=0), tmp_path / "run")
     G, _ = load_generator(tmp_path / "run")
     y = torch.arange(3).repeat_interleave(100)
