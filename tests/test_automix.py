@@ -59,8 +59,8 @@ def _pool(train, images_per_class):
     return pool, wanted
 
 
-def _choose(train, pool, wanted, classifier, tmp_path, sources=("copy", "gan"), seed=0):
-    recipe = _recipe(tmp_path, auto={"sources": list(sources), "steps": 100, "folds": 2})
+def _choose(train, pool, wanted, classifier, tmp_path, sources=("copy", "gan"), seed=0, steps=100):
+    recipe = _recipe(tmp_path, auto={"sources": list(sources), "steps": steps, "folds": 2})
     return choose_mix(train, recipe.plan.auto, fold_builder(recipe), seed=seed, gan_pool=pool, gan_wanted=wanted, classifier=classifier)
 
 
@@ -95,10 +95,14 @@ def test_a_noise_generator_gets_no_share(digits, classifier, tmp_path):
 def test_a_generator_of_real_unseen_images_gets_a_share_and_reruns_agree(digits, classifier, tmp_path):
     train, other = digits
     pool, wanted = _pool(train, lambda c, n: other.images[np.flatnonzero(other.labels == c)[:n]])
-    decision = _choose(train, pool, wanted, classifier, tmp_path)
-    assert all(check.reason is None for check in decision.gan.values())
-    assert decision.mix.get("gan", 0) > 0, decision.to_dict()
-    again = _choose(train, pool, wanted, classifier, tmp_path)
+    # One 2-fold CV of a 100-step proxy is a coin toss between copy and gan here (0.967 vs 0.964 on one
+    # CPU, gan ahead on another), so the proxy trains 200 steps and the claim is over three seeds:
+    # new real images of the tail classes win a share in most of them (3 of 3 on the CPUs we measured).
+    decisions = [_choose(train, pool, wanted, classifier, tmp_path, seed=seed, steps=200) for seed in range(3)]
+    assert all(check.reason is None for d in decisions for check in d.gan.values())
+    assert sum(d.mix.get("gan", 0) > 0 for d in decisions) >= 2, [d.to_dict()["candidates"] for d in decisions]
+    decision = decisions[0]
+    again = _choose(train, pool, wanted, classifier, tmp_path, steps=200)
     assert again.to_dict() == decision.to_dict()
     scored = {c.name for c in decision.candidates}
     assert {"copy", "gan"} <= scored and len(decision.candidates[0].fold_scores) == 2
