@@ -4,13 +4,18 @@ Per class: ``target`` from :class:`PlanConfig` (``"max"`` = the majority count, 
 float ratio of the majority, or a per-class dict); classes at or above it are left alone
 (``undersample=True`` cuts them down to it instead). The deficit is capped at
 ``max_synthetic_ratio`` x real (the target is lowered, and this is noted), then split across
-``gan``, ``classical``, ``smote``, ``copy`` and ``latent-smote`` (SMOTE between the GAN latent codes
-of two real images, decoded by the generator) by the ``mix`` fractions with largest-remainder
-(Hamilton) rounding, so the per-source counts add up to the deficit exactly. A source that cannot
-serve a class (SMOTE and latent-smote need two images; no source can grow a class without images; a source not
-enabled for this run, or ruled out for this class by ``unavailable``, e.g. a GAN whose samples of
-the class collapsed) gives its share to the others in proportion to their fractions, and this is
-noted. The plan is plain data: printing it (``--dry-run``) does nothing.
+``gan``, ``classical``, ``smote``, ``copy``, ``latent-smote`` (SMOTE between the GAN latent codes
+of two real images, decoded by the generator) and ``pseudo`` (unlabeled real images labeled by a
+semi-supervised GAN's K+1 discriminator; off unless the mix names it) by the ``mix`` fractions with
+largest-remainder (Hamilton) rounding, so the per-source counts add up to the deficit exactly. A
+source that cannot serve a class (SMOTE and latent-smote need two images; no source can grow a class
+without images; a source not enabled for this run, or ruled out for this class by ``unavailable``,
+e.g. a GAN whose samples of the class collapsed) gives its share to the others in proportion to
+their fractions, and this is noted. A source with a limited supply (``capacity``: pseudo has only
+so many confidently labeled images of a class) gives at most that many; the shortfall goes to the
+class's other sources in proportion to their fractions, or to :data:`FALLBACK` when it has none,
+and is recorded (``ClassPlan.shortfall`` and a note). The plan is plain data: printing it
+(``--dry-run``) does nothing.
 
 ``mix: auto`` is not resolved here: :mod:`augmentgan.automix` chooses a mix by cross-validation
 (settings in :class:`AutoMixConfig`) and calls :func:`make_plan` with it.
@@ -27,12 +32,14 @@ from pydantic import Field, field_validator
 from augmentgan.errors import ConfigError
 from augmentgan.overrides import StrictModel
 
-SourceName = Literal["gan", "classical", "smote", "copy", "latent-smote"]
-SOURCES: tuple[str, ...] = ("gan", "classical", "smote", "copy", "latent-smote")
+SourceName = Literal["gan", "classical", "smote", "copy", "latent-smote", "pseudo"]
+SOURCES: tuple[str, ...] = ("gan", "classical", "smote", "copy", "latent-smote", "pseudo")
 SMOTE_LIKE: frozenset[str] = frozenset({"smote", "latent-smote"})
 """Sources that interpolate between two real images of a class (they need ``min_for_smote`` of them)."""
 FALLBACK: tuple[str, ...] = ("classical", "copy")
-"""Sources used, in this order, when every source of the mix is impossible for a class."""
+"""Sources used, in this order, when every source of the mix is impossible for a class (or short of supply)."""
+GAN_SOURCES: frozenset[str] = frozenset({"gan", "latent-smote", "pseudo"})
+"""Sources that need the recipe's GAN (trained, cached or given by gan.run)."""
 
 
 class AutoMixConfig(StrictModel):
@@ -50,6 +57,8 @@ class AutoMixConfig(StrictModel):
     def _some(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("plan.auto.sources is empty: give at least one of gan, classical, smote, copy")
+        if "pseudo" in value:
+            raise ValueError("pseudo cannot be scored by plan.mix auto yet: drop it from plan.auto.sources, or give a fixed mix such as {copy: 0.5, pseudo: 0.5}")
         return list(dict.fromkeys(value))
 
 
@@ -59,7 +68,11 @@ class PlanConfig(StrictModel):
     )
     mix: Union[Literal["auto"], dict[SourceName, float]] = Field(
         default_factory=lambda: {"gan": 0.5, "classical": 0.5},
-        description="fraction of each class's deficit per source (gan, classical, smote, copy, latent-smote), summing to 1; or auto: chosen by cross-validation (plan.auto)",
+        description="fraction of each class's deficit per source (gan, classical, smote, copy, latent-smote, pseudo), summing to 1; or auto: chosen by cross-validation (plan.auto)",
+    )
+    pseudo_min_confidence: float = Field(
+        0.9, ge=0.0, le=1.0,
+        description="pseudo source: an unlabeled image is used only when the K+1 discriminator's posterior of its label is at least this",
     )
     auto: AutoMixConfig = Field(default_factory=AutoMixConfig, description="how mix: auto chooses (used only with mix: auto)")
     max_synthetic_ratio: Optional[float] = Field(None, gt=0, description="at most this many new samples per real one in a class; None = no cap")
@@ -98,6 +111,7 @@ class ClassPlan:
     target: int  # final count: keep + sum(add)
     add: dict[str, int]  # new samples per source, every source present
     notes: list[str] = field(default_factory=list)
+    shortfall: dict[str, int] = field(default_factory=dict)  # source -> samples of its quota it could not give (capacity); moved to others
 
     @property
     def synthetic(self) -> int:
@@ -127,7 +141,8 @@ class Plan:
             "total": self.total,
             "per_source": {s: self.source_total(s) for s in SOURCES},
             "classes": [
-                {"index": c.index, "name": c.name, "real": c.real, "keep": c.keep, "target": c.target, "add": dict(c.add), "notes": list(c.notes)}
+                {"index": c.index, "name": c.name, "real": c.real, "keep": c.keep, "target": c.target, "add": dict(c.add), "shortfall": dict(c.shortfall),
+                 "notes": list(c.notes)}
                 for c in self.classes
             ],
             "notes": list(self.notes),
@@ -201,11 +216,14 @@ def make_plan(
     min_for_smote: int = 2,
     mix: Optional[Mapping[str, float]] = None,
     unavailable: Optional[Mapping[int, Mapping[str, str]]] = None,
+    capacity: Optional[Mapping[int, Mapping[str, int]]] = None,
 ) -> Plan:
     """Targets and per-source counts for every class (see the module docstring).
 
     ``mix`` replaces ``cfg.mix`` (needed when that is ``"auto"``); ``unavailable`` maps a class
-    index to the sources ruled out for it, each with the reason (noted in the class's plan).
+    index to the sources ruled out for it, each with the reason (noted in the class's plan);
+    ``capacity`` maps a class index to the most samples a source can give it (a source not named
+    is unlimited); the rest of its quota goes to the others, recorded in ``ClassPlan.shortfall``.
     """
     counts = [int(n) for n in counts]
     if len(counts) != len(class_names):
@@ -260,5 +278,43 @@ def make_plan(
             weights = {fallback[0]: 1.0}
             cp.notes.append(f"no source of the mix can serve this class: {fallback[0]} used instead")
         cp.add.update(largest_remainder(deficit, weights))
-        cp.target = real + deficit
+        fallback = [s for s in FALLBACK if _possible(s, real, available, min_for_smote, unavailable.get(index)) is None]
+        short = _cap_to_supply(cp, weights, (capacity or {}).get(index, {}), fallback)
+        cp.target = real + deficit - short
+        if short:
+            cp.notes.append(f"no source can take {short} of the deficit: target lowered from {target} to {cp.target}")
     return plan
+
+
+def _cap_to_supply(cp: ClassPlan, weights: Mapping[str, float], limits: Mapping[str, int], fallback: Sequence[str]) -> int:
+    """Cut every source of ``cp.add`` to its supply (``limits``) and move the shortfall to the class's
+    other sources of ``weights`` in proportion, else to the first ``fallback`` source (those of
+    :data:`FALLBACK` that can serve the class) with room; records ``cp.shortfall`` and a note per
+    cut. Returns what nobody could take (0 unless no fallback source can serve the class)."""
+    full: set[str] = set()
+    while True:
+        over = {s: cp.add[s] - int(limits[s]) for s in SOURCES if s in limits and cp.add[s] > int(limits[s])}
+        if not over:
+            return 0
+        quotas = {s: cp.add[s] for s in over}
+        for s, n in over.items():
+            cp.add[s] = int(limits[s])
+            cp.shortfall[s] = cp.shortfall.get(s, 0) + n
+            full.add(s)
+        short = sum(over.values())
+        how = ""
+        rest = {s: w for s, w in weights.items() if s not in full}
+        if not rest:
+            spare = [s for s in fallback if s not in full]
+            if not spare:
+                for s in over:
+                    cp.notes.append(f"{s} has {limits[s]} image(s) for this class, its quota was {quotas[s]}")
+                return short
+            rest = {spare[0]: 1.0}
+            how = " (the fallback: no other source of the mix can serve this class)"
+        moved = largest_remainder(short, rest)
+        for s, n in moved.items():
+            cp.add[s] += n
+        to = ", ".join(f"{s} +{n}" for s, n in moved.items() if n)
+        for s, n in over.items():
+            cp.notes.append(f"{s} has {limits[s]} image(s) for this class, short of its quota by {n}: the shortfall goes to {to}{how}")

@@ -35,9 +35,9 @@ def test_largest_remainder_is_exact_and_within_one_of_the_quota() -> None:
 def test_max_target_split_exactly_by_the_mix() -> None:
     plan = make_plan([100, 40, 7, 100], NAMES, PlanConfig(mix={"gan": 0.5, "classical": 0.3, "smote": 0.2}))
     b = plan.classes[1]
-    assert (b.target, b.add) == (100, {"gan": 30, "classical": 18, "smote": 12, "copy": 0, "latent-smote": 0})
+    assert (b.target, b.add) == (100, {"gan": 30, "classical": 18, "smote": 12, "copy": 0, "latent-smote": 0, "pseudo": 0})
     c = plan.classes[2]  # deficit 93: quotas 46.5, 27.9, 18.6 -> 46, 27, 18 + leftovers to .9, .6 -> 46, 28, 19
-    assert c.add == {"gan": 46, "classical": 28, "smote": 19, "copy": 0, "latent-smote": 0} and c.target == 100
+    assert c.add == {"gan": 46, "classical": 28, "smote": 19, "copy": 0, "latent-smote": 0, "pseudo": 0} and c.target == 100
     assert plan.classes[0].synthetic == 0 and plan.classes[3].synthetic == 0
     assert plan.total == 400
 
@@ -90,7 +90,7 @@ def test_cap_lowers_the_target_and_says_so() -> None:
 def test_single_image_class_moves_smote_share_to_the_others() -> None:
     plan = make_plan([21, 1], ("a", "b"), PlanConfig(mix={"gan": 0.25, "classical": 0.25, "smote": 0.5}))
     b = plan.classes[1]
-    assert b.add == {"gan": 10, "classical": 10, "smote": 0, "copy": 0, "latent-smote": 0}
+    assert b.add == {"gan": 10, "classical": 10, "smote": 0, "copy": 0, "latent-smote": 0, "pseudo": 0}
     assert any("smote impossible" in n for n in b.notes)
     only = make_plan([21, 1], ("a", "b"), PlanConfig(mix={"smote": 1.0})).classes[1]
     assert only.add["classical"] == 20 and any("classical used instead" in n for n in only.notes)
@@ -98,7 +98,7 @@ def test_single_image_class_moves_smote_share_to_the_others() -> None:
 
 def test_disabled_source_and_empty_class() -> None:
     plan = make_plan([10, 4, 0], ("a", "b", "c"), PlanConfig(mix={"gan": 0.5, "copy": 0.5}), available_sources=("classical", "smote", "copy"))
-    assert plan.classes[1].add == {"gan": 0, "classical": 0, "smote": 0, "copy": 6, "latent-smote": 0}
+    assert plan.classes[1].add == {"gan": 0, "classical": 0, "smote": 0, "copy": 6, "latent-smote": 0, "pseudo": 0}
     assert any("gan is not enabled" in n for n in plan.notes)
     c = plan.classes[2]
     assert c.target == 0 and c.synthetic == 0 and "no source can make samples" in c.notes[0]
@@ -125,3 +125,31 @@ def test_latent_smote_is_a_source_that_needs_two_images() -> None:
     assert b.add["latent-smote"] == 0 and b.add["copy"] == 9 and "latent-smote impossible (1 image, latent-smote needs 2)" in b.notes[0]
     assert plan.to_dict()["per_source"]["latent-smote"] == 3
     assert PlanConfig.model_validate({"mix": {"latent-smote": 1.0}}).mix == {"latent-smote": 1.0}
+
+
+def test_pseudo_is_off_by_default_and_not_an_auto_candidate() -> None:
+    cfg = PlanConfig()
+    assert "pseudo" not in cfg.mix and "pseudo" not in cfg.auto.sources and cfg.pseudo_min_confidence == 0.9
+    assert make_plan([10, 4], ("a", "b"), cfg).source_total("pseudo") == 0
+    with pytest.raises(ValidationError, match="pseudo cannot be scored by plan.mix auto"):
+        PlanConfig.model_validate({"mix": "auto", "auto": {"sources": ["copy", "pseudo"]}})
+    with pytest.raises(ValidationError, match="pseudo_min_confidence"):
+        PlanConfig(pseudo_min_confidence=1.5)
+
+
+def test_pseudo_shortfall_goes_to_the_other_sources_and_is_recorded() -> None:
+    cfg = PlanConfig(mix={"copy": 0.5, "pseudo": 0.5})
+    plan = make_plan([20, 10, 10, 4], NAMES, cfg, capacity={1: {"pseudo": 2}, 2: {"pseudo": 50}, 3: {"pseudo": 0}})
+    b, c, d = plan.classes[1:]
+    assert (b.add["pseudo"], b.add["copy"], b.target, b.shortfall) == (2, 8, 20, {"pseudo": 3})
+    assert "pseudo has 2 image(s) for this class, short of its quota by 3: the shortfall goes to copy +3" in b.notes
+    assert (c.add["pseudo"], c.add["copy"], c.shortfall, c.notes) == (5, 5, {}, [])  # enough supply: untouched
+    assert (d.add["pseudo"], d.add["copy"], d.target, d.shortfall) == (0, 16, 20, {"pseudo": 8})
+    assert plan.to_dict()["classes"][1]["shortfall"] == {"pseudo": 3}
+    # pseudo alone: the shortfall goes to the fallback (classical), as for any source that cannot serve a class
+    alone = make_plan([20, 10], ("a", "b"), PlanConfig(mix={"pseudo": 1.0}), capacity={1: {"pseudo": 4}}).classes[1]
+    assert (alone.add["pseudo"], alone.add["classical"], alone.target) == (4, 6, 20)
+    assert any("goes to classical +6 (the fallback" in n for n in alone.notes)
+    # several sources: the shortfall is split in proportion to the others' shares, counts stay exact
+    three = make_plan([40, 10], ("a", "b"), PlanConfig(mix={"pseudo": 0.5, "classical": 0.25, "smote": 0.25}), capacity={1: {"pseudo": 5}}).classes[1]
+    assert three.add == {"gan": 0, "classical": 13, "smote": 12, "copy": 0, "latent-smote": 0, "pseudo": 5} and three.target == 40  # 15/8/7, then +5 +5
