@@ -61,7 +61,7 @@ from augmentgan.data.io import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.gan.checkpoint import GeneratorCheckpoint, read_generator
-from augmentgan.planner import SOURCES, Plan, make_plan
+from augmentgan.planner import GAN_SOURCES, SOURCES, Plan, make_plan
 from augmentgan.progress import ProgressCallback, report
 from augmentgan.recipe import Recipe, ResolvedRecipe, resolve_recipe
 
@@ -210,6 +210,7 @@ def estimate_gan_seconds(recipe: Recipe, gan_cfg: Any, image_side: int) -> float
 # --- stages -------------------------------------------------------------------------------------
 def _gan_run(
     spec: ResolvedRecipe, train: LabeledImages, seed: int, notes: list[str], callback: Optional[ProgressCallback], held: ExitStack,
+    unlabeled: Optional[np.ndarray] = None,
 ) -> tuple[Path, str, bool]:
     """(run folder or checkpoint, checkpoint choice, cached?) - training when needed.
 
@@ -219,6 +220,7 @@ def _gan_run(
     another process is training or reading. A cached ``final.pt`` that fails its recorded sha256
     or cannot be read is set aside (renamed, with a warning naming it) and training resumes from
     the newest intact checkpoint (bit-identical on CPU), or starts again when none is left.
+    ``unlabeled``: ``data.unlabeled`` read already (:func:`_unlabeled`); read here when not given.
     """
     from augmentgan.gan import checkpoint as ckpt
     from augmentgan.gan.checkpoint import checkpoint_target
@@ -231,7 +233,8 @@ def _gan_run(
         return Path(g.run), g.checkpoint, True
     gan_cfg = spec.gan
     train_cfg = _gan_train_config(recipe, seed)
-    unlabeled = _unlabeled(recipe, train)
+    if unlabeled is None:
+        unlabeled = _unlabeled(recipe, train)
     run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg, unlabeled)
     held.enter_context(entry_lock(run_dir, "cached GAN run", callback=callback))
     final, best = run_dir / "checkpoints" / "final.pt", run_dir / "checkpoints" / "best.pt"
@@ -318,6 +321,68 @@ def _latent_smote(recipe: Recipe, generator: GeneratorCheckpoint, base: LabeledI
     return result.samples, result.parent2
 
 
+@dataclass
+class PseudoPool:
+    """The unlabeled images the K+1 discriminator labels at ``plan.pseudo_min_confidence`` or more, most
+    confident first within each class (each image has one label, so it can serve one class, once)."""
+
+    images: np.ndarray  # (M, H, W, C) uint8, the confident images
+    labels: np.ndarray  # (M,) their pseudo-labels
+    confidence: np.ndarray  # (M,) float32, the K+1 posterior of the label
+    index: np.ndarray  # (M,) int64, the image's position in data.unlabeled
+    capacity: dict[int, dict[str, int]]  # class -> {"pseudo": confident images of the class}, for make_plan
+    info: dict[str, Any]  # what the lock and the HDF5 attributes record
+
+    def take(self, counts: Mapping[int, int], class_names: tuple[str, ...]) -> tuple[LabeledImages, np.ndarray, np.ndarray]:
+        """The ``counts[c]`` most confident images of every class c: (rows with source pseudo, confidence, index)."""
+        rows = np.concatenate([np.flatnonzero(self.labels == c)[:n] for c, n in sorted(counts.items())]) if counts else np.zeros(0, np.int64)
+        n = len(rows)
+        data = LabeledImages(self.images[rows], self.labels[rows], class_names, np.full(n, Source.pseudo.value, np.uint8), np.full(n, -1, np.int64))
+        return data, self.confidence[rows], self.index[rows]
+
+
+def _row_keys(images: np.ndarray) -> list[bytes]:
+    return [hashlib.sha1(row.tobytes()).digest() for row in images.reshape(len(images), -1)]
+
+
+def _pseudo_pool(
+    recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, unlabeled: np.ndarray, exclude: Optional[np.ndarray], notes: list[str],
+) -> PseudoPool:
+    """Label ``data.unlabeled`` with the run's K+1 discriminator (:func:`augmentgan.gan.semi.pseudo_label`, the
+    checkpoint generation uses, read once) and keep the images at ``plan.pseudo_min_confidence`` or more.
+    Images byte-identical to a labeled training image or to one of ``exclude`` (the holdout) are never used."""
+    from augmentgan.gan.semi import kplus1_from_payload, pseudo_label
+
+    threshold = recipe.plan.pseudo_min_confidence
+    try:
+        model = kplus1_from_payload(generator.payload, generator.path)
+    except ConfigError:
+        raise ConfigError(
+            f"plan.mix pseudo: gan.run {recipe.gan.run or generator.source} was not trained with a K+1 discriminator (model.d_cond=kplus1), so it cannot "
+            "label images; give a run of gan.preset ssgan, or drop pseudo from plan.mix"
+        ) from None
+    labels = pseudo_label(model.D, unlabeled, model.img_size, min_confidence=threshold)
+    usable = labels.keep.copy()
+    known = set(_row_keys(train.images)) | set(_row_keys(exclude if exclude is not None else train.images[:0]))
+    duplicate = np.array([k in known for k in _row_keys(unlabeled)], bool) if len(unlabeled) else np.zeros(0, bool)
+    if duplicate.any():
+        notes.append(f"pseudo: {int(duplicate.sum())} unlabeled image(s) are identical to a labeled image (training or holdout) and are never used")
+    usable &= ~duplicate
+    # most confident first within a class; ties keep the unlabeled order (a stable sort)
+    order = np.lexsort((np.arange(len(unlabeled)), -labels.confidence, labels.labels))
+    order = order[usable[order]]
+    per_class = np.bincount(labels.labels[order], minlength=train.num_classes)
+    notes.append(
+        f"pseudo: the K+1 discriminator of {generator.path} labels {len(order)} of the {int((~duplicate).sum())} usable unlabeled images at confidence >= {threshold:g} ("
+        + ", ".join(f"{name} {int(n)}" for name, n in zip(train.class_names, per_class)) + ")"
+    )
+    info = {"unlabeled": recipe.data.unlabeled, "min_confidence": threshold, "labeled_by": str(generator.path), "confident": int(len(order))}
+    return PseudoPool(
+        unlabeled[order], labels.labels[order], labels.confidence[order], order.astype(np.int64),
+        {c: {"pseudo": int(n)} for c, n in enumerate(per_class)}, info,
+    )
+
+
 def _classical(recipe: Recipe, base: LabeledImages, counts: dict[int, int], seq: np.random.SeedSequence) -> LabeledImages:
     from augmentgan.augment.classical import augment_class, build_pipeline
 
@@ -376,25 +441,32 @@ class ExpandedData:
     gan_cached: Optional[bool] = None
     gan_lock: dict[str, Any] = field(default_factory=dict)
     mix_decision: Optional[Any] = None  # augmentgan.automix.MixDecision with plan.mix: auto
-    extra: dict[str, np.ndarray] = field(default_factory=dict)  # per-row arrays written as extra/<name> (parent2 with latent-smote)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # per-row arrays written as extra/<name> (parent2 with latent-smote; confidence, unlabeled_index with pseudo)
     gan_checkpoint: Optional[GeneratorCheckpoint] = None  # the checkpoint sampled, read once (the report reuses it)
+    pseudo: dict[str, Any] = field(default_factory=dict)  # with pseudo rows: the unlabeled images, the threshold, the labeling checkpoint, counts
 
 
 def _plan_and_base(
     recipe: Recipe, train: LabeledImages, rng_copy: np.random.Generator, *,
     mix: Optional[Mapping[str, float]] = None, unavailable: Optional[Mapping[int, Mapping[str, str]]] = None,
+    capacity: Optional[Mapping[int, Mapping[str, int]]] = None,
 ) -> tuple[Plan, LabeledImages]:
     """The plan and the real rows it keeps (all of them unless undersampling)."""
-    from augmentgan.augment.smote import MIN_IMAGES
-
-    if mix is None and recipe.plan.mix == "auto":  # a dry run: equal shares of the candidate sources stand in
-        mix = {s: 1.0 / len(recipe.plan.auto.sources) for s in recipe.plan.auto.sources}
-    plan = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix=mix, unavailable=unavailable)
+    plan = _make_plan(recipe, train, mix=mix, unavailable=unavailable, capacity=capacity)
     keep = np.concatenate([
         np.sort(rng_copy.choice(np.flatnonzero(train.labels == c.index), c.keep, replace=False)) if c.keep < c.real else np.flatnonzero(train.labels == c.index)
         for c in plan.classes
     ])
     return plan, (train if len(keep) == len(train) else train[np.sort(keep)])  # no copy of the whole set when nothing is undersampled
+
+
+def _make_plan(recipe: Recipe, train: LabeledImages, **kwargs: Any) -> Plan:
+    """:func:`~augmentgan.planner.make_plan` for the training split (``kwargs``: mix, unavailable, capacity)."""
+    from augmentgan.augment.smote import MIN_IMAGES
+
+    if kwargs.get("mix") is None and recipe.plan.mix == "auto":  # a dry run: equal shares of the candidate sources stand in
+        kwargs["mix"] = {s: 1.0 / len(recipe.plan.auto.sources) for s in recipe.plan.auto.sources}
+    return make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, **kwargs)
 
 
 def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, wanted: Mapping[int, int], seed: int, classifier: Any,
@@ -490,6 +562,7 @@ def expand_data(
     overrides: Union[Mapping[str, Any], Iterable[str]] = (),
     callback: Optional[ProgressCallback] = None,
     _step: Optional[Iterable[int]] = None,
+    _exclude: Optional[np.ndarray] = None,
 ) -> ExpandedData:
     """Expand an in-memory training set as ``recipe`` says (plan, GAN, generate, classical, SMOTE,
     copies), without loading, splitting off a holdout or writing anything: ``data.*``, ``holdout.*``
@@ -503,6 +576,12 @@ def expand_data(
     ``recipe`` may be a :class:`~augmentgan.recipe.ResolvedRecipe` (as :func:`expand` passes it):
     it is then used as it is, not loaded and checked again. The GAN checkpoint is read once
     (``result.gan_checkpoint``) and every stage that samples it uses that read.
+
+    With ``pseudo`` in ``plan.mix`` the GAN's K+1 discriminator labels ``data.unlabeled`` before the
+    plan is fixed: a class gets at most its confident images (each used once, most confident first),
+    the rest of its pseudo quota from the other sources (:func:`~augmentgan.planner.make_plan`'s
+    ``capacity``). Pseudo rows come last, with ``extra`` ``confidence`` and ``unlabeled_index``
+    (NaN and -1 on other rows). ``_exclude``: images never used as pseudo rows (:func:`expand` passes the holdout).
     """
     spec = resolve_recipe(recipe, overrides)
     recipe = spec.recipe
@@ -518,6 +597,7 @@ def expand_data(
     decision = None
     generator: Optional[GeneratorCheckpoint] = None
     latent: Optional[tuple[LabeledImages, np.ndarray]] = None
+    pseudo: Optional[PseudoPool] = None
     with ExitStack() as held:  # a cached run stays locked until it has been sampled
         if recipe.plan.mix == "auto":
             report(callback, "expand", next(step), len(STAGES), name="gan + auto mix")
@@ -528,13 +608,21 @@ def expand_data(
             if plan.counts("gan"):
                 parts.append(_first_of_pool(pool, plan.counts("gan")))
         else:
-            plan, base = _plan_and_base(recipe, train, rng_copy)
+            draft = _make_plan(recipe, train)  # the plan before pseudo's supply is known (the same plan without pseudo)
             report(callback, "expand", next(step), len(STAGES), name="gan")
-            parts = [base]
-            if plan.source_total("gan") > 0 or plan.source_total("latent-smote") > 0:
-                run, checkpoint, cached = _gan_run(spec, train, _int_seed(seq_gan), notes, callback, held)
+            needs_gan = any(draft.source_total(s) > 0 for s in GAN_SOURCES)
+            if needs_gan:
+                unlabeled = _unlabeled(recipe, train) if recipe.gan.run is None or draft.source_total("pseudo") > 0 else None
+                run, checkpoint, cached = _gan_run(spec, train, _int_seed(seq_gan), notes, callback, held, unlabeled)
                 generator = _read_gan(run, checkpoint, train, notes)
                 gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
+                if draft.source_total("pseudo") > 0:
+                    assert unlabeled is not None  # the recipe check requires data.unlabeled with pseudo
+                    pseudo = _pseudo_pool(recipe, generator, train, unlabeled, _exclude, notes)
+            plan, base = _plan_and_base(recipe, train, rng_copy, capacity=None if pseudo is None else pseudo.capacity)
+            parts = [base]
+            if needs_gan:
+                assert generator is not None
                 report(callback, "expand", next(step), len(STAGES), name="generate")
                 if plan.source_total("gan") > 0:
                     parts.append(_generate(recipe, generator, train, plan.counts("gan"), _int_seed(seq_gen), callback))
@@ -553,6 +641,16 @@ def expand_data(
         n_before = sum(len(p) for p in parts)
         parts.append(latent[0])
         extra["parent2"] = np.concatenate([np.full(n_before, -1, np.int64), latent[1]])
+    pseudo_info: dict[str, Any] = {}
+    if plan.source_total("pseudo") > 0:  # last: real images with machine labels, never mixed into the real rows
+        assert pseudo is not None
+        n_before = sum(len(p) for p in parts)
+        rows, confidence, index = pseudo.take(plan.counts("pseudo"), train.class_names)
+        parts.append(rows)
+        extra = {k: np.concatenate([v, np.full(len(rows), -1, v.dtype)]) for k, v in extra.items()}
+        extra["confidence"] = np.concatenate([np.full(n_before, np.nan, np.float32), confidence])
+        extra["unlabeled_index"] = np.concatenate([np.full(n_before, -1, np.int64), index])
+        pseudo_info = {**pseudo.info, "used": int(len(rows))}
     expanded = LabeledImages.concatenate(parts)
     got = expanded.class_counts().tolist()
     want = [c.target for c in plan.classes]
@@ -561,7 +659,7 @@ def expand_data(
     if decision is not None:
         notes.append(f"plan.mix auto chose {_fmt_mix(decision.mix)}: " + "; ".join(decision.why))
         notes += [f"auto mix: {n}" for n in decision.notes]
-    return ExpandedData(expanded, plan, notes + plan.notes, run, cached, gan_lock, decision, extra, generator)
+    return ExpandedData(expanded, plan, notes + plan.notes, run, cached, gan_lock, decision, extra, generator, pseudo_info)
 
 
 def _fmt_mix(mix: Mapping[str, float]) -> str:
@@ -569,7 +667,8 @@ def _fmt_mix(mix: Mapping[str, float]) -> str:
 
 
 def _write_report(folder: Path, expanded: LabeledImages, run: Optional[Path], notes: list[str], callback: Optional[ProgressCallback], decision: Any = None,
-                  parent2: Optional[np.ndarray] = None, generator: Optional[GeneratorCheckpoint] = None) -> None:
+                  parent2: Optional[np.ndarray] = None, generator: Optional[GeneratorCheckpoint] = None, confidence: Optional[np.ndarray] = None,
+                  pseudo: Optional[Mapping[str, Any]] = None) -> None:
     """``report.html``. With GAN samples it includes their metrics against the real training rows
     (domain features, no CAS, at most 2,000 samples per set) when the domain classifier of the
     training rows is already cached (generation filters train it): training one only for the report
@@ -590,7 +689,28 @@ def _write_report(folder: Path, expanded: LabeledImages, run: Optional[Path], no
         except AugmentganError as err:
             report_notes.append(f"metrics of the GAN samples not computed: {err}")
     write_expansion_report(folder, real=real, expanded=expanded, gan_run=run, metrics=metrics, notes=report_notes, mix_decision=decision, parent2=parent2,
-                           generator=generator)
+                           generator=generator, confidence=confidence, pseudo_min_confidence=None if not pseudo else pseudo["min_confidence"])
+
+
+def _pseudo_dry_run(recipe: Recipe, train: LabeledImages) -> str:
+    """What a dry run can say about the pseudo source: the unlabeled images are read and checked, a
+    ``gan.run`` must have a K+1 discriminator; how many are confident is known only after training."""
+    unlabeled = _unlabeled(recipe, train)
+    assert unlabeled is not None  # the recipe check requires data.unlabeled with pseudo
+    if recipe.gan.run is not None:
+        from augmentgan.gan.config import GANConfig
+
+        generator = read_generator(recipe.gan.run, recipe.gan.checkpoint)
+        d_cond = GANConfig.model_validate(generator.payload["gan"]).model.d_cond
+        if d_cond != "kplus1":
+            raise ConfigError(
+                f"plan.mix pseudo: gan.run {recipe.gan.run} was trained with model.d_cond={d_cond!r}, not a K+1 discriminator, so it cannot label images; "
+                "give a run of gan.preset ssgan, or drop pseudo from plan.mix"
+            )
+    return (
+        f"pseudo: the counts above are quotas; the GAN's K+1 discriminator labels the {len(unlabeled)} images of data.unlabeled after training, and a class "
+        f"with fewer images at confidence >= {recipe.plan.pseudo_min_confidence:g} than its quota gets the rest from the mix's other sources (else classical)"
+    )
 
 
 # --- the pipeline -------------------------------------------------------------------------------
@@ -648,7 +768,9 @@ def expand(
         holdout_counts = {name: int(n) for name, n in zip(holdout.class_names, holdout.class_counts())}
         h, w, c = data_shape
         estimates: dict[str, Any] = {"output_bytes_uncompressed": (plan.total + len(holdout)) * h * w * c, "gan_seconds": 0.0, "gan_seconds_note": "no GAN samples planned"}
-        if plan.source_total("gan") > 0 or plan.source_total("latent-smote") > 0:
+        if plan.source_total("pseudo") > 0:
+            notes.append(_pseudo_dry_run(recipe, train))
+        if any(plan.source_total(s) > 0 for s in GAN_SOURCES):
             gcfg = spec.gan
             if recipe.gan.run is not None:
                 estimates["gan_seconds_note"] = f"reusing {recipe.gan.run}"
@@ -662,7 +784,7 @@ def expand(
                 )
         return ExpandResult(plan, True, None, None, None, _planned_counts(plan), holdout_counts, notes + plan.notes, estimates=estimates, seconds=time.perf_counter() - t0)
 
-    done = expand_data(train, spec, callback=callback, _step=step)
+    done = expand_data(train, spec, callback=callback, _step=step, _exclude=holdout.images)
     expanded, plan, run, cached, gan_lock, decision = done.data, done.plan, done.gan_run, done.gan_cached, done.gan_lock, done.mix_decision
     notes += done.notes
     holdout_counts = {name: int(n) for name, n in zip(holdout.class_names, holdout.class_counts())}
@@ -680,7 +802,10 @@ def expand(
         "mix": dict(plan.mix),
         "versions": _versions(),
     }
-    attrs = {"mix_decision": json.dumps(decision.to_dict(), sort_keys=True)} if decision is not None else None
+    attrs: Optional[dict[str, Any]] = {"mix_decision": json.dumps(decision.to_dict(), sort_keys=True)} if decision is not None else None
+    if done.pseudo:
+        lock["pseudo"] = done.pseudo
+        attrs = {**(attrs or {}), "pseudo_labeled_by": done.pseudo["labeled_by"], "pseudo_min_confidence": done.pseudo["min_confidence"]}
     compression = None if recipe.output.compression == "none" else recipe.output.compression
     with staged_output(out, force=force) as tmp:
         tmp.mkdir()
@@ -692,7 +817,7 @@ def expand(
         (tmp / "counts.csv").write_text(_counts_csv(expanded), encoding="utf-8")
         if decision is not None:
             (tmp / "mix.json").write_text(json.dumps(decision.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _write_report(tmp, expanded, run, notes, callback, decision, done.extra.get("parent2"), done.gan_checkpoint)
+        _write_report(tmp, expanded, run, notes, callback, decision, done.extra.get("parent2"), done.gan_checkpoint, done.extra.get("confidence"), done.pseudo)
     return ExpandResult(
         plan, False, out, out / names[0], (out / names[1]) if len(holdout) else None, _counts_table(expanded), holdout_counts,
         notes, run, cached, lock, seconds=time.perf_counter() - t0, mix_decision=decision,

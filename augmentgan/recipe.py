@@ -41,7 +41,7 @@ class DataSection(StrictModel):
     skip_bad: bool = Field(False, description="folders: leave out unreadable images (with a warning)")
     unlabeled: Optional[str] = Field(
         None, description="unlabeled images for a semi-supervised GAN (gan.preset ssgan): a folder without class subfolders or .h5/.npz[:KEY], "
-        "read with this section's channels and size; they train the GAN only (never in the holdout or the output)"
+        "read with this section's channels and size; they train the GAN, and reach the output only through the pseudo source (plan.mix pseudo), never the holdout"
     )
 
 
@@ -248,6 +248,7 @@ def _checked_gan_config(recipe: Recipe) -> GANConfig:
     from augmentgan.augment.classical import build_pipeline
 
     gan = gan_config(recipe)
+    _check_pseudo(recipe, gan)
     if recipe.data.unlabeled is not None and recipe.gan.run is None and gan.model.d_cond != "kplus1":
         raise ConfigError(
             f"data.unlabeled needs a GAN whose discriminator can learn from unlabeled images, and gan.preset {recipe.gan.preset!r} has "
@@ -255,6 +256,21 @@ def _checked_gan_config(recipe: Recipe) -> GANConfig:
         )
     build_pipeline(recipe.classical.pipeline, seed=recipe.seed)
     return gan
+
+
+def _check_pseudo(recipe: Recipe, gan: GANConfig) -> None:
+    """``plan.mix`` with pseudo needs unlabeled images to label and a GAN with a K+1 discriminator to label them
+    (a ``gan.run`` is checked when its checkpoint is read)."""
+    mix = recipe.plan.mix
+    if isinstance(mix, str) or mix.get("pseudo", 0.0) <= 0:
+        return
+    if recipe.data.unlabeled is None:
+        raise ConfigError("plan.mix pseudo needs unlabeled images to label: set data.unlabeled: PATH (or --unlabeled PATH), or drop pseudo from plan.mix")
+    if recipe.gan.run is None and gan.model.d_cond != "kplus1":
+        raise ConfigError(
+            f"plan.mix pseudo needs a GAN whose discriminator labels images (model.d_cond=kplus1), and gan.preset {recipe.gan.preset!r} has "
+            f"model.d_cond={gan.model.d_cond!r}: set gan.preset: ssgan (or gan.overrides model.d_cond: kplus1), or drop pseudo from plan.mix"
+        )
 
 
 def check_recipe(recipe: Recipe) -> Recipe:

@@ -38,7 +38,7 @@ REPORT_NAME = "report.html"
 TRUNCATIONS: tuple[Optional[float], ...] = (None, 2.0, 1.0, 0.5)
 _PER_ROW = 8
 _SUSPICIOUS = 8
-_SOURCE_COLORS = {"real": "#4c72b0", "gan": "#dd8452", "classical": "#55a868", "smote": "#c44e52", "copy": "#8172b3", "latent-smote": "#937860"}
+_SOURCE_COLORS = {"real": "#4c72b0", "gan": "#dd8452", "classical": "#55a868", "smote": "#c44e52", "copy": "#8172b3", "latent-smote": "#937860", "pseudo": "#da8bc3"}
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
@@ -223,7 +223,7 @@ def _class_grids(real: LabeledImages, expanded: LabeledImages) -> str:
     for c in rarest_first(counts):
         name = expanded.class_names[c]
         groups = [("real", real.images[real.labels == c])]
-        for s in (Source.gan, Source.latent_smote, Source.classical, Source.smote, Source.copy):
+        for s in (Source.gan, Source.latent_smote, Source.classical, Source.smote, Source.copy, Source.pseudo):
             groups.append((SOURCE_NAMES[s.value], expanded.images[(expanded.labels == c) & (expanded.source == s.value)]))
         shown = [(label, imgs[:_PER_ROW]) for label, imgs in groups if len(imgs)]
         for i, (label, imgs) in enumerate(shown):
@@ -281,6 +281,24 @@ def _latent_smote_section(real: LabeledImages, expanded: LabeledImages, parent2:
     return ("<h2>latent-smote samples between their parents</h2>"
             '<p class="note">first parent | sample (SMOTE between the two parents\' GAN latent codes, decoded by the generator) | second parent; '
             "rarest class first.</p>" + "".join(cells))
+
+
+def _pseudo_section(expanded: LabeledImages, confidence: Optional[np.ndarray], threshold: Optional[float]) -> str:
+    """Pseudo rows (unlabeled real images labeled by the GAN's K+1 discriminator): per class, how many and how confident."""
+    rows = np.flatnonzero(expanded.source == Source.pseudo.value)
+    if not len(rows):
+        return ""
+    table = []
+    for c, name in enumerate(expanded.class_names):
+        mine = rows[expanded.labels[rows] == c]
+        conf = confidence[mine] if confidence is not None and len(mine) else None
+        table.append([name, len(mine), None if conf is None else float(conf.min()), None if conf is None else float(conf.mean())])
+    bar = f" at confidence >= {threshold:g}" if threshold is not None else ""
+    return ("<h2>Pseudo-labeled images</h2>"
+            f'<p class="note">{len(rows)} unlabeled real images whose labels come from the GAN\'s K+1 discriminator{html.escape(bar)}, not from a person '
+            "(source pseudo; their confidence is extra/confidence in HDF5, the confidence column of manifest.csv). They are counted apart from the real "
+            "images and never enter the holdout.</p>"
+            + _table(["class", "pseudo images", "lowest confidence", "mean confidence"], table))
 
 
 def truncation_rows(run: GeneratorSource, per_class: int = 4, seed: int = 0, checkpoint: str = "auto") -> tuple[Any, list[tuple[int, bytes]]]:
@@ -358,9 +376,12 @@ def write_expansion_report(
     mix_decision: Any = None,
     parent2: Optional[np.ndarray] = None,
     generator: Optional[GeneratorCheckpoint] = None,
+    confidence: Optional[np.ndarray] = None,
+    pseudo_min_confidence: Optional[float] = None,
 ) -> Path:
     """Write ``out_dir/report.html`` for an expansion of ``real`` (the real training rows) into ``expanded``
-    (``parent2``: the second parents of latent-smote rows, ``extra/parent2`` of the output).
+    (``parent2``: the second parents of latent-smote rows, ``extra/parent2`` of the output; ``confidence``:
+    the K+1 posteriors of pseudo rows, ``extra/confidence``, labeled at ``pseudo_min_confidence`` or more).
 
     The truncation sweep shows the run's default checkpoint (``best.pt`` when kept, else
     ``final.pt``); ``generator``, when it is that checkpoint read already, is used instead of
@@ -383,6 +404,7 @@ def write_expansion_report(
         _class_grids(real, expanded),
         _suspicious_section(real, expanded),
         _latent_smote_section(real, expanded, parent2),
+        _pseudo_section(expanded, confidence, pseudo_min_confidence),
         _truncation_section(sweep),
         _loss_section(run),
     ]

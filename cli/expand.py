@@ -13,7 +13,7 @@ from rich.table import Table
 from augmentgan.cli.console import err_console, out_console
 from augmentgan.progress import ProgressEvent
 
-_SOURCES = ("gan", "classical", "smote", "copy", "latent-smote")
+_SOURCES = ("gan", "classical", "smote", "copy", "latent-smote", "pseudo")
 
 
 class _ProgressView:

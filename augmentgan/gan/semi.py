@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
@@ -39,7 +39,12 @@ class KPlusOne:
 def load_kplus1(path: str | Path) -> KPlusOne:
     """The K+1 discriminator of a checkpoint file; ConfigError when the run's D is not a K+1 classifier."""
     path = Path(path)
-    payload: dict[str, Any] = ckpt.load_checkpoint(path)
+    return kplus1_from_payload(ckpt.load_checkpoint(path), path)
+
+
+def kplus1_from_payload(payload: Mapping[str, Any], path: Path) -> KPlusOne:
+    """The K+1 discriminator of a checkpoint read already (``payload``: what :func:`~augmentgan.gan.checkpoint.load_checkpoint`
+    returned for ``path``, or a :class:`~augmentgan.gan.checkpoint.GeneratorCheckpoint`'s payload, which keeps D)."""
     try:
         gan = GANConfig.model_validate(payload["gan"])
         data = payload["data"]
