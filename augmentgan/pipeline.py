@@ -186,12 +186,16 @@ def _gan_train_config(recipe: Recipe, seed: int) -> Any:
     )
 
 
+def _images_sha256(images: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(images).tobytes() + repr(images.shape).encode()).hexdigest()
+
+
 def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any, unlabeled: Optional[np.ndarray] = None) -> str:
     """Data fingerprint + resolved GAN config + training settings (not the device) [+ unlabeled images] -> hex key."""
     settings = train_cfg.model_dump(mode="json", exclude={"device", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"})
     key = {"data": train.fingerprint(), "gan": gan_cfg.model_dump(mode="json"), "train": settings}
     if unlabeled is not None:
-        key["unlabeled"] = hashlib.sha256(np.ascontiguousarray(unlabeled).tobytes() + repr(unlabeled.shape).encode()).hexdigest()
+        key["unlabeled"] = _images_sha256(unlabeled)
     blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
@@ -376,7 +380,10 @@ def _pseudo_pool(
         f"pseudo: the K+1 discriminator of {generator.path} labels {len(order)} of the {int((~duplicate).sum())} usable unlabeled images at confidence >= {threshold:g} ("
         + ", ".join(f"{name} {int(n)}" for name, n in zip(train.class_names, per_class)) + ")"
     )
-    info = {"unlabeled": recipe.data.unlabeled, "min_confidence": threshold, "labeled_by": str(generator.path), "confident": int(len(order))}
+    info = {
+        "unlabeled": recipe.data.unlabeled, "unlabeled_sha256": _images_sha256(unlabeled),
+        "min_confidence": threshold, "labeled_by": str(generator.path), "labeled_by_sha256": generator.sha256, "confident": int(len(order)),
+    }
     return PseudoPool(
         unlabeled[order], labels.labels[order], labels.confidence[order], order.astype(np.int64),
         {c: {"pseudo": int(n)} for c, n in enumerate(per_class)}, info,

@@ -146,3 +146,17 @@ def test_dry_run_plans_pseudo_quotas_and_says_they_depend_on_the_labels(tmp_path
     result = expand(_recipe(digits, tmp_path / "out"), overrides=TINY_SSGAN, dry_run=True)
     assert result.plan.source_total("pseudo") > 0 and not (tmp_path / "out").exists()
     assert any(n.startswith("pseudo: the counts above are quotas") and "51 images of data.unlabeled" in n for n in result.notes)
+
+
+def test_a_given_run_without_a_kplus1_discriminator_is_refused_for_pseudo(tmp_path: Path, digits) -> None:  # noqa: ANN001
+    from augmentgan.gan.presets import get_preset
+    from augmentgan.gan.trainer import TrainConfig, train
+
+    plain = train(load(digits[0]), get_preset("dcgan", {"model.g_ch": 4, "model.d_ch": 4, "model.z_dim": 8, "model.embed_dim": 8}),
+                  TrainConfig(steps=1, batch=8, device="cpu", sample_every=0), tmp_path / "plain")
+    out = tmp_path / "out"
+    for dry_run in (True, False):
+        with pytest.raises(ConfigError) as info:
+            expand(_recipe(digits, out), overrides={**TINY_SSGAN, "gan.run": str(tmp_path / "plain")}, dry_run=dry_run)
+        assert "\n" not in str(info.value) and "plan.mix pseudo: gan.run" in str(info.value) and "ssgan" in str(info.value)
+    assert plain.checkpoint.is_file() and not out.exists()
