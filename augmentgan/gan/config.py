@@ -162,6 +162,7 @@ class RegConfig(StrictModel):
     lecam_start: int = Field(1000, ge=0, description="G step from which the LeCam penalty applies (before it the EMAs just follow the last value; google/lecam-gan uses 1000)")
     mode_seeking: float = Field(0.0, ge=0.0, description="mode-seeking weight (Mao et al. 2019, MSGAN, 1.0): G pairs two latents per class and minimizes 1 / (mean|G(z1)-G(z2)| / mean|z1-z2| + 1e-5)")
     gsr: float = Field(0.0, ge=0.0, description="group spectral regularization weight (Rangwani et al. 2022, gSR, 0.5) on the class-conditional BatchNorm gains and biases of resnet/sagan/biggan G")
+    class_loss: float = Field(0.0, ge=0.0, description="class-consistency weight (P2GAN, Han et al. 2021 'Dual Projection GAN'; 1.0): D's projection embeddings also act as a K-way classifier, softmax_k <embed_k, phi(x)>, trained with cross-entropy on real images, and G with cross-entropy toward the class it was asked for; needs model.d_cond=projection and tricks.pac=1; 0 = off")
     gsr_beta: float = Field(0.99, ge=0.0, lt=1.0, description="gSR per-class weights from the effective number of samples (1 - beta^n) / (1 - beta) (Cui et al. 2019); 0 = equal weights")
 
     @property

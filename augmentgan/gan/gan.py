@@ -191,6 +191,10 @@ class ConditionalGAN:
         self._semi_real: Optional[Tensor] = None  # the last D step's real inputs (labeled + unlabeled): feature matching's target
         if self.semi:
             self._check_semi()
+        # class consistency (P2GAN): D's projection embeddings double as a classifier of real images
+        self.class_loss = cfg.reg.class_loss
+        if self.class_loss > 0:
+            self._check_class_loss()
 
     # --- the pieces of a step -----------------------------------------------------------
     @property
@@ -204,7 +208,7 @@ class ConditionalGAN:
         names += ["ada_p"] if self.ada_p is not None else []
         names += ["d_strength"] if self.curriculum else []
         names += ["resolution", "fade_alpha"] if self.progressive else []
-        names += ["d_class", "g_class"] if self.semi else []
+        names += ["d_class", "g_class"] if self.semi or self.class_loss > 0 else []
         return names + (["cond_scale"] if self.transitional else [])
 
     def _check_semi(self) -> None:
@@ -221,6 +225,21 @@ class ConditionalGAN:
             why = "tricks.cond_length (transitional conditioning)"
         if why is not None:
             raise ConfigError(f"model.d_cond=kplus1 (semi-supervised GAN) does not work with {why}; turn that off or use another model.d_cond")
+
+    def _check_class_loss(self) -> None:
+        cfg, why = self.cfg, None
+        if cfg.model.d_cond != "projection":
+            why = f"model.d_cond={cfg.model.d_cond!r} (the class logits are the projection embeddings; kplus1 has its own class loss, semi.supervised)"
+        elif cfg.tricks.pac != 1:
+            why = f"tricks.pac={cfg.tricks.pac} (a PacGAN row mixes several samples)"
+        elif self.curriculum:
+            why = "model.curriculum (a discriminator ensemble)"
+        if why is not None:
+            raise ConfigError(f"reg.class_loss={cfg.reg.class_loss:g} does not work with {why}; set reg.class_loss=0 or change that setting")
+
+    def _class_weight(self) -> float:
+        """reg.class_loss, ramped in with the class term under transitional conditioning."""
+        return self.class_loss * (self.cond_scale if self.transitional else 1.0)
 
     def _semi_d_loss(self, real_in: Tensor, real_y: Tensor, fake_in: Tensor, fake_y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """K+1 D loss: the adversarial loss on logsumexp logits of labeled + unlabeled reals vs fakes, plus
@@ -305,6 +324,13 @@ class ConditionalGAN:
         with self._autocast():
             return D(x, y, **kw).float()
 
+    def _logits_and_classes(self, D: Callable[..., Tensor], x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`_logits` plus D's class logits ``[B, K]`` (reg.class_loss), both in fp32, from one forward pass."""
+        kw = {"split": True} if self._split else {}
+        with self._autocast():
+            logits, classes = D(x, y, classes=True, **kw)
+        return logits.float(), classes.float()
+
     def _d_loss(self, real_raw: Tensor, fake_raw: Tensor) -> Tensor:
         """The adversarial D loss; with a curriculum the mean of the members' own losses (members on dim 1)."""
         if self.curriculum:
@@ -366,6 +392,12 @@ class ConditionalGAN:
         fake_in, fake_y = self.d_inputs(x_fake, y_fake)
         if self.semi:
             loss, real_logits, fake_logits, ce = self._semi_d_loss(real_in, real_y, fake_in, fake_y)
+        elif self.class_loss > 0:
+            real_raw, real_classes = self._logits_and_classes(self.D_train, real_in, real_y)
+            fake_raw = self._logits(self.D_train, fake_in, fake_y)
+            loss = self._d_loss(real_raw, fake_raw)
+            real_logits, fake_logits = self._combined(real_raw), self._combined(fake_raw)
+            ce = F.cross_entropy(real_classes, real_y)
         else:
             real_raw = self._logits(self.D_train, real_in, real_y, members=True)
             fake_raw = self._logits(self.D_train, fake_in, fake_y, members=True)
@@ -373,6 +405,9 @@ class ConditionalGAN:
             real_logits, fake_logits = self._combined(self._mixed(real_raw)), self._combined(self._mixed(fake_raw))
         out = {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
         if self.semi:
+            out["d_class"] = ce.detach()
+        elif self.class_loss > 0:  # after d_loss is recorded: the logged adversarial loss stays comparable across runs
+            loss = loss + self._class_weight() * ce
             out["d_class"] = ce.detach()
         if self.curriculum:  # the schedule's position: 0 = the weakest member alone, 1 = the strongest
             out["d_strength"] = torch.tensor(self.cfg.model.curriculum.position(self.num_g_steps) / (len(self.D.members) - 1), device=loss.device)
@@ -452,7 +487,11 @@ class ConditionalGAN:
             if self.semi:
                 loss, out = self._semi_g_loss(fake_in, fake_y)
             else:
-                fake_raw = self._logits(D, fake_in, fake_y)
+                fake_classes = None
+                if self.class_loss > 0:
+                    fake_raw, fake_classes = self._logits_and_classes(D, fake_in, fake_y)
+                else:
+                    fake_raw = self._logits(D, fake_in, fake_y)
                 real_raw = self._logits(D, real_in, real_y) if relativistic else None
                 if self._split:
                     loss = self.loss.g_loss(fake_raw[:, 0], real_raw[:, 0] if real_raw is not None else None)
@@ -460,6 +499,10 @@ class ConditionalGAN:
                 else:
                     loss = self.loss.g_loss(fake_raw, real_raw)
                 out = {"g_loss": loss.detach()}
+                if fake_classes is not None:
+                    ce = F.cross_entropy(fake_classes, fake_y)
+                    loss = loss + self._class_weight() * ce
+                    out["g_class"] = ce.detach()
             if self.cfg.reg.ortho > 0:
                 ortho = orthogonal_reg(self.G)
                 loss = loss + self.cfg.reg.ortho * ortho

@@ -62,9 +62,13 @@ class ConditionalDiscriminator(nn.Module, ABC):
         """True when the class enters as a separate projection term (``split=True`` is meaningful)."""
         return self.embed is not None and self.d_cond == "projection"
 
-    def forward(self, x: Tensor, y: Tensor, *, split: bool = False, head: bool = False) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, *, split: bool = False, head: bool = False, classes: bool = False) -> Tensor:
         """Logits ``[B]``: unconditional + ``cond_scale`` x projection term; with ``split`` the two terms
-        as ``[B, 2]`` (unconditional, projection) for transitional conditioning's two-part loss."""
+        as ``[B, 2]`` (unconditional, projection) for transitional conditioning's two-part loss.
+
+        ``classes`` (projection, ``pac == 1``): also the class logits ``<embed_k, sum_hw phi(x)>`` ``[B, K]``
+        as a second output (P2GAN's data-matching classifier; the unconditional term is the same for every
+        class, so it drops out of a softmax over them)."""
         if self.d_cond == "kplus1":
             h = self.features(x)
             pooled = h.sum(dim=(2, 3))
@@ -78,7 +82,13 @@ class ConditionalDiscriminator(nn.Module, ABC):
         out = self.output(h)
         if self.embed is None:
             return torch.stack([out, torch.zeros_like(out)], dim=1) if split else out
-        proj = (self.embed(labels).mean(1) * h.sum(dim=(2, 3))).sum(1)
-        if split:
-            return torch.stack([out, proj], dim=1)
-        return out + self.cond_scale * proj
+        pooled = h.sum(dim=(2, 3))
+        if classes:
+            if self.pac != 1:
+                raise ValueError("class logits need pac=1 (a PacGAN row mixes several samples)")
+            weight = self.embed.weight  # read once: a spectrally normalised embedding updates its power iteration on every read
+            proj = (F.embedding(labels, weight).mean(1) * pooled).sum(1)
+        else:
+            proj = (self.embed(labels).mean(1) * pooled).sum(1)
+        logits = torch.stack([out, proj], dim=1) if split else out + self.cond_scale * proj
+        return (logits, pooled @ weight.t()) if classes else logits
