@@ -7,7 +7,7 @@ Every variant starts from the quick start's GAN (``recipes/digits-lt.yaml``: dcg
 std, mode seeking 1.0, LeCam 0.3) plus its own ``KEY=VALUE`` overrides (comma-separated), trains
 ``--steps`` G steps with seed 0 and samples ``--per-class`` images per class from the final EMA/G
 (truncation off). A judge classifier (the evaluation CNN, 400 steps) trained on ``--judge`` (default:
-the full built-in digits minus the test images) says per class which share of the samples is
+the full built-in digits minus the test images for the built-in digits, else ``--test``) says per class which share of the samples is
 recognised as the class they were asked for ("in-class"); ``augmentgan evaluate``'s metrics against
 ``--test`` give per-class diversity ratio, precision, recall and the collapse flag. A sample grid of
 the rarest classes is written per variant beside the JSON (``--grid-dir``).
@@ -61,8 +61,8 @@ def grid(images: np.ndarray, labels: np.ndarray, classes: list[int], per_row: in
     from PIL import Image
 
     rows = []
-    for c in classes:
-        imgs = images[labels == c][:per_row]
+    for c in classes:  # a mid-grey 1-pixel frame around every image, so that neighbours do not merge
+        imgs = np.pad(images[labels == c][:per_row], ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=128)
         rows.append(np.concatenate(list(imgs), axis=1))
     picture = np.concatenate(rows, axis=0)
     if picture.shape[-1] == 1:
@@ -76,6 +76,9 @@ def main() -> None:
     ap.add_argument("--data", default="builtin:digits-lt")
     ap.add_argument("--test", default="builtin:digits-lt-test")
     ap.add_argument("--variant", action="append", required=True, help="NAME:KEY=VALUE[,KEY=VALUE...] on top of the quick start's GAN")
+    ap.add_argument("--test-split", default="test", help="NPZ only: the x_<split>/y_<split> arrays of --test")
+    ap.add_argument("--judge", default="auto", help="data the judge classifier trains on; auto: the full built-in digits minus the test images for builtin:digits*, else --test")
+    ap.add_argument("--img-size", type=int, default=None, help="GAN training size (default: the smallest supported size >= the data's)")
     ap.add_argument("--preset", default="dcgan")
     ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--batch", type=int, default=64)
@@ -87,8 +90,13 @@ def main() -> None:
 
     import torch
 
-    data, test = load(args.data), load(args.test)
-    judge = train_classifier(judge_data(test), steps=400, use_cache=False)
+    data = load(args.data)
+    test = load(args.test, split=args.test_split) if str(args.test).endswith(".npz") else load(args.test)
+    if args.judge == "auto":
+        judged_by = judge_data(test) if str(args.data).startswith("builtin:digits") else test
+    else:
+        judged_by = load(args.judge)
+    judge = train_classifier(judged_by, steps=400, use_cache=False)
     counts = data.class_counts()
     rare = [int(c) for c in np.argsort(counts)[:4]]
     results = {
@@ -99,7 +107,7 @@ def main() -> None:
     for text in args.variant:
         name, overrides = parse_variant(text)
         gan = get_preset(args.preset, [f"{k}={v}" for k, v in {**QUICK_START, **overrides}.items()])
-        cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, sample_every=0, ckpt_every=args.steps, log_every=args.steps)
+        cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, sample_every=0, ckpt_every=args.steps, log_every=args.steps, img_size=args.img_size)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             train(data, gan, cfg, Path(tmp) / "run")
