@@ -100,3 +100,49 @@ def test_mixed_gray_and_colour_become_rgb_in_place(tmp_path):
     np.testing.assert_array_equal(data.images[1], colour)
     np.testing.assert_array_equal(data.images[2], np.repeat(gray[..., None], 3, axis=-1))
     assert read_folder_index(tmp_path)[0] == (5, 5, 3)
+
+
+def _parts(scale: int = 1, side: int = 16) -> list:
+    from augmentgan.data.types import LabeledImages
+
+    rng = np.random.default_rng(1)
+    sizes, names = (700 * scale, 0, 1500 * scale, 300 * scale), ("a", "b", "c")
+    return [
+        LabeledImages(rng.integers(0, 256, (n, side, side, 3), dtype=np.uint8), rng.integers(0, 3, n), names, np.full(n, k, np.uint8), np.arange(n) - 1)
+        for k, n in enumerate(sizes)
+    ]
+
+
+def test_labeled_parts_read_as_their_concatenation():
+    from augmentgan.data.types import LabeledImages, LabeledParts
+
+    parts = _parts()
+    view, whole = LabeledParts(parts), LabeledImages.concatenate(parts)
+    assert len(view) == len(whole) and view.image_shape == whole.image_shape
+    for index in (5, -1, 2199, slice(650, 760), whole.labels == 1, np.array([2499, 0, 700, 699])):
+        np.testing.assert_array_equal(view.images[index], whole.images[index])
+    rows = np.flatnonzero(whole.source == 3)
+    picked = view[rows]
+    np.testing.assert_array_equal(picked.images, whole.images[rows])
+    np.testing.assert_array_equal(picked.parent, whole.parent[rows])
+    assert view[np.flatnonzero(whole.source == 2)] is parts[2]  # exactly one part: no copy
+    np.testing.assert_array_equal(view.counts_by_class_and_source(), whole.counts_by_class_and_source())
+    assert view.source_counts() == whole.source_counts()
+
+
+def test_writing_parts_gives_the_concatenation_a_batch_at_a_time(tmp_path):
+    from augmentgan.data.hdf5 import read_hdf5
+    from augmentgan.data.io import save
+    from augmentgan.data.types import LabeledImages, LabeledParts
+
+    parts = _parts(scale=4, side=8)  # 10,000 rows: a 1,024-row batch is a tenth of them
+    whole = LabeledImages.concatenate(parts)
+    extra = {"note": np.arange(len(whole), dtype=np.float32)}
+    path, peak = _traced_peak(lambda: save(LabeledParts(parts), tmp_path / "o.h5", extra=extra, compression=None))
+    back = read_hdf5(path)
+    for name in ("images", "labels", "source", "parent"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(whole, name))
+    assert peak < 0.5 * whole.images.nbytes, f"{peak / whole.images.nbytes:.2f} copies"  # one 1,024-row batch, not the set
+    small = [p[np.arange(min(len(p), 30))] for p in parts]
+    folder = save(LabeledParts(small), tmp_path / "o", format="folder")
+    np.testing.assert_array_equal(folder_module.read_folder(folder).images, LabeledImages.concatenate(small).images)
