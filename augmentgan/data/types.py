@@ -279,12 +279,14 @@ class LabeledParts:
     def counts_by_class_and_source(self) -> np.ndarray:
         return self._index.counts_by_class_and_source()
 
-    def __getitem__(self, index) -> LabeledImages:  # noqa: ANN001
+    def __getitem__(self, index) -> "LabeledImages | LabeledParts":  # noqa: ANN001
+        """The selected rows; when they are whole parts (in order) those parts themselves, without a copy."""
         rows = np.arange(len(self))[[int(index)] if isinstance(index, (int, np.integer)) else index]
-        for k, part in enumerate(self.parts):
-            start, end = self.images.offsets[k], self.images.offsets[k + 1]
-            if len(rows) == end - start and len(rows) and rows[0] == start and rows[-1] == end - 1 and (np.diff(rows) == 1).all():
-                return part
+        offsets = self.images.offsets
+        taken = np.diff(np.searchsorted(rows, offsets))  # rows inside each part (rows sorted)
+        whole = [p for p, n in zip(self.parts, taken) if n and n == len(p)]
+        if len(rows) and (np.diff(rows) > 0).all() and sum(len(p) for p in whole) == len(rows):
+            return whole[0] if len(whole) == 1 else LabeledParts(whole)
         return LabeledImages(self.images[rows], self.labels[rows], self.class_names, self.source[rows], self.parent[rows])
 
     def concatenate(self) -> LabeledImages:

@@ -126,6 +126,9 @@ def test_labeled_parts_read_as_their_concatenation():
     np.testing.assert_array_equal(picked.images, whole.images[rows])
     np.testing.assert_array_equal(picked.parent, whole.parent[rows])
     assert view[np.flatnonzero(whole.source == 2)] is parts[2]  # exactly one part: no copy
+    both = view[np.flatnonzero(np.isin(whole.source, [0, 3]))]  # whole parts: a view of them
+    assert isinstance(both, LabeledParts) and both.parts == (parts[0], parts[3])
+    np.testing.assert_array_equal(both.images[np.arange(len(both))], whole.images[np.isin(whole.source, [0, 3])])
     np.testing.assert_array_equal(view.counts_by_class_and_source(), whole.counts_by_class_and_source())
     assert view.source_counts() == whole.source_counts()
 
