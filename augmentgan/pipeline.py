@@ -58,7 +58,7 @@ import numpy as np
 from augmentgan.cache import cache_root, entry_lock
 from augmentgan.data.atomic import check_output, staged_output
 from augmentgan.data.io import load, save
-from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
+from augmentgan.data.types import SOURCE_NAMES, LabeledImages, LabeledParts, Source
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.gan.checkpoint import GeneratorCheckpoint, read_generator
 from augmentgan.planner import GAN_SOURCES, SOURCES, Plan, make_plan
@@ -133,12 +133,16 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def arrays_sha256(data: LabeledImages) -> str:
-    """sha256 of the images, labels, source and parent arrays (what a training run reads)."""
+def arrays_sha256(data: Union[LabeledImages, LabeledParts]) -> str:
+    """sha256 of the images, labels, source and parent arrays (what a training run reads); of
+    :class:`LabeledParts` the same as of their concatenation, read part by part."""
     h = hashlib.sha256()
-    for array in (data.images, data.labels.astype("<i8"), data.source, data.parent.astype("<i8")):
-        h.update(np.asarray(array.shape, np.int64).tobytes())
-        h.update(np.ascontiguousarray(array).data)
+    parts = data.parts if isinstance(data, LabeledParts) else (data,)
+    for name in ("images", "labels", "source", "parent"):
+        arrays = [getattr(p, name).astype("<i8") if name in ("labels", "parent") else getattr(p, name) for p in parts]
+        h.update(np.asarray((sum(len(a) for a in arrays), *arrays[0].shape[1:]), np.int64).tobytes())
+        for array in arrays:
+            h.update(np.ascontiguousarray(array).data)
     h.update("\0".join(data.class_names).encode("utf-8"))
     return h.hexdigest()
 
@@ -165,6 +169,29 @@ def split_holdout(data: LabeledImages, fraction: float, rng: np.random.Generator
         hold.append(chosen[:k])
         train.append(chosen[k:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(hold)) if hold else np.zeros(0, np.int64), notes
+
+
+SPLIT_CHUNK = 1024
+"""Training rows moved at once by :func:`_split_in_place`."""
+
+
+def _split_in_place(data: LabeledImages, train_idx: np.ndarray, hold_idx: np.ndarray) -> tuple[LabeledImages, LabeledImages]:
+    """(train, holdout) rows of ``data`` as real samples without parents, holding one copy of its images.
+
+    The holdout rows are copied out; the training rows (sorted, so each moves to the same or a lower
+    position and a chunk never overwrites a row a later chunk still reads) are moved forward inside
+    ``data``'s own image array, a chunk at a time, and ``train`` views its first rows. ``data``'s images
+    are overwritten: call it only on data nothing else reads (:func:`expand` on what it loaded).
+    """
+    holdout = LabeledImages(data.images[hold_idx], data.labels[hold_idx], data.class_names)
+    images = data.images
+    if not (images.flags.writeable and images.flags.c_contiguous):
+        return LabeledImages(images[train_idx], data.labels[train_idx], data.class_names), holdout
+    for start in range(0, len(train_idx), SPLIT_CHUNK):
+        rows = train_idx[start:start + SPLIT_CHUNK]
+        if rows[0] != start or rows[-1] != start + len(rows) - 1:  # sorted and distinct: else already in place
+            images[start:start + len(rows)] = images[rows]
+    return LabeledImages(images[:len(train_idx)], data.labels[train_idx], data.class_names), holdout
 
 
 def _empty(like: LabeledImages) -> LabeledImages:
@@ -441,7 +468,7 @@ def _planned_counts(plan: Plan) -> dict[str, dict[str, int]]:
 class ExpandedData:
     """What :func:`expand_data` made: the expanded training set and how."""
 
-    data: LabeledImages  # real (kept) rows first, then gan, classical, smote, copy
+    data: LabeledImages  # real (kept) rows first, then gan, classical, smote, copy (LabeledParts inside expand())
     plan: Plan
     notes: list[str]
     gan_run: Optional[Path] = None
@@ -570,6 +597,7 @@ def expand_data(
     callback: Optional[ProgressCallback] = None,
     _step: Optional[Iterable[int]] = None,
     _exclude: Optional[np.ndarray] = None,
+    _parts: bool = False,
 ) -> ExpandedData:
     """Expand an in-memory training set as ``recipe`` says (plan, GAN, generate, classical, SMOTE,
     copies), without loading, splitting off a holdout or writing anything: ``data.*``, ``holdout.*``
@@ -589,6 +617,9 @@ def expand_data(
     the rest of its pseudo quota from the other sources (:func:`~augmentgan.planner.make_plan`'s
     ``capacity``). Pseudo rows come last, with ``extra`` ``confidence`` and ``unlabeled_index``
     (NaN and -1 on other rows). ``_exclude``: images never used as pseudo rows (:func:`expand` passes the holdout).
+    ``_parts``: ``result.data`` is the :class:`LabeledParts` it is made of (the kept real rows, then each
+    source's rows), which :func:`expand` writes without building their concatenation (that would hold
+    the training rows twice).
     """
     spec = resolve_recipe(recipe, overrides)
     recipe = spec.recipe
@@ -658,7 +689,7 @@ def expand_data(
         extra["confidence"] = np.concatenate([np.full(n_before, np.nan, np.float32), confidence])
         extra["unlabeled_index"] = np.concatenate([np.full(n_before, -1, np.int64), index])
         pseudo_info = {**pseudo.info, "used": int(len(rows))}
-    expanded = LabeledImages.concatenate(parts)
+    expanded = LabeledParts(parts)
     got = expanded.class_counts().tolist()
     want = [c.target for c in plan.classes]
     if got != want:
@@ -666,7 +697,7 @@ def expand_data(
     if decision is not None:
         notes.append(f"plan.mix auto chose {_fmt_mix(decision.mix)}: " + "; ".join(decision.why))
         notes += [f"auto mix: {n}" for n in decision.notes]
-    return ExpandedData(expanded, plan, notes + plan.notes, run, cached, gan_lock, decision, extra, generator, pseudo_info)
+    return ExpandedData(expanded if _parts else expanded.concatenate(), plan, notes + plan.notes, run, cached, gan_lock, decision, extra, generator, pseudo_info)
 
 
 def _fmt_mix(mix: Mapping[str, float]) -> str:
@@ -754,11 +785,9 @@ def expand(
     report(callback, "expand", next(step), len(STAGES), name="split")
     train_idx, hold_idx, split_notes = split_holdout(data, recipe.holdout.fraction, np.random.default_rng(seq_split))
     notes += split_notes
-    train, holdout = data[train_idx], data[hold_idx]
-    train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion
-    holdout = LabeledImages(holdout.images, holdout.labels, holdout.class_names)
     data_fingerprint, data_shape = data.fingerprint(), data.image_shape
-    del data  # train + holdout hold its images now: one copy of the dataset, not two
+    train, holdout = _split_in_place(data, train_idx, hold_idx)
+    del data  # train views its image array now (and holdout holds its own rows): one copy of the dataset, not two
 
     if dry_run:
         report(callback, "expand", next(step), len(STAGES), name="plan")
@@ -791,7 +820,7 @@ def expand(
                 )
         return ExpandResult(plan, True, None, None, None, _planned_counts(plan), holdout_counts, notes + plan.notes, estimates=estimates, seconds=time.perf_counter() - t0)
 
-    done = expand_data(train, spec, callback=callback, _step=step, _exclude=holdout.images)
+    done = expand_data(train, spec, callback=callback, _step=step, _exclude=holdout.images, _parts=True)
     expanded, plan, run, cached, gan_lock, decision = done.data, done.plan, done.gan_run, done.gan_cached, done.gan_lock, done.mix_decision
     notes += done.notes
     holdout_counts = {name: int(n) for name, n in zip(holdout.class_names, holdout.class_counts())}

@@ -232,6 +232,26 @@ def _class_grids(real: LabeledImages, expanded: LabeledImages) -> str:
     return "".join(rows) + "</table>"
 
 
+NEAREST_CHUNK = 1024
+"""Rows searched for their nearest real image at once: a distance matrix is this many rows by the class's real images."""
+
+
+def _nearest(images: Any, rows: np.ndarray, real: torch.Tensor, *, own: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(distance, index into ``real``) of the nearest row of ``real`` (flattened float32 images) to each
+    of ``images[rows]``, :data:`NEAREST_CHUNK` rows at a time (never the full distance matrix of a large
+    class). ``own``: the rows are ``real``'s own, in order, and a row is not its own neighbour."""
+    dist, index = [], []
+    for start in range(0, len(rows), NEAREST_CHUNK):
+        x = torch.from_numpy(images[rows[start:start + NEAREST_CHUNK]].reshape(-1, real.shape[1]).astype(np.float32))
+        d = torch.cdist(x, real)
+        if own:
+            d[torch.arange(len(x)), torch.arange(start, start + len(x))] = float("inf")
+        v, j = d.min(dim=1)
+        dist.append(v)
+        index.append(j)
+    return torch.cat(dist), torch.cat(index)
+
+
 def suspicious_pairs(real: LabeledImages, synth: LabeledImages, n: int = _SUSPICIOUS) -> list[tuple[int, int, float]]:
     """(synthetic index, nearest real index, distance ratio) of the ``n`` lowest ratios (pixel space)."""
     out: list[tuple[int, int, float]] = []
@@ -240,11 +260,8 @@ def suspicious_pairs(real: LabeledImages, synth: LabeledImages, n: int = _SUSPIC
         if len(r_idx) < 2 or not len(s_idx):
             continue
         r = torch.from_numpy(real.images[r_idx].reshape(len(r_idx), -1).astype(np.float32))
-        s = torch.from_numpy(synth.images[s_idx].reshape(len(s_idx), -1).astype(np.float32))
-        rr = torch.cdist(r, r)
-        rr.fill_diagonal_(float("inf"))
-        scale = max(float(rr.min(dim=1).values.median()), 1e-6)
-        d, j = torch.cdist(s, r).min(dim=1)
+        scale = max(float(_nearest(real.images, r_idx, r, own=True)[0].median()), 1e-6)
+        d, j = _nearest(synth.images, s_idx, r)
         out += [(int(s_idx[i]), int(r_idx[int(j[i])]), float(d[i]) / scale) for i in range(len(s_idx))]
     return sorted(out, key=lambda t: t[2])[:n]
 

@@ -14,9 +14,11 @@ import json
 import os
 import re
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -103,13 +105,15 @@ def _read_manifest(root: Path, files: Sequence[str]) -> list[dict[str, str]] | N
         return None
 
 
-def _decode_all(
-    paths: Sequence[Path], *, channels: Channels, size: int | None, skip_bad: bool, workers: int, callback: ProgressCallback | None
-) -> tuple[list[np.ndarray | None], list[tuple[Path, str]]]:
-    """Decode in a thread pool; results in input order (None for skipped files) and the skipped list."""
-    images: list[np.ndarray | None] = []
-    skipped: list[tuple[Path, str]] = []
-    first: tuple[Path, np.ndarray] | None = None
+DECODE_WINDOW = 256
+"""Files decoded ahead of the reader at most: bounds the decoded images held before they are used."""
+
+
+def _decode_stream(
+    paths: Sequence[Path], *, channels: Channels, size: int | None, workers: int, window: int | None = None
+) -> Iterator[np.ndarray | DataError]:
+    """Decode in a thread pool and yield each result (an image or its DataError) in input order,
+    with at most ``window`` (default :data:`DECODE_WINDOW`) files submitted ahead of the consumer."""
 
     def decode(path: Path) -> np.ndarray | DataError:
         try:
@@ -117,32 +121,61 @@ def _decode_all(
         except DataError as err:
             return err
 
-    total = len(paths)
-    report(callback, "load", 0, total)
+    ahead = max(1, DECODE_WINDOW if window is None else int(window))
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="augmentgan-load")
+    pending: deque = deque()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            for i, result in enumerate(pool.map(decode, paths)):
-                if isinstance(result, DataError):
-                    if not skip_bad:
-                        raise DataError(f"{result} (or pass --skip-bad to skip unreadable images)")
-                    skipped.append((paths[i], str(result)))
-                    images.append(None)
-                else:
-                    if first is None:
-                        first = (paths[i], result)
-                    elif size is None and result.shape[:2] != first[1].shape[:2]:
-                        (h0, w0), (h1, w1) = first[1].shape[:2], result.shape[:2]
-                        raise DataError(
-                            f"images have different sizes: {paths[i]} is {w1}x{h1} but {first[0]} is {w0}x{h0}; "
-                            "pass --size N (size=N) to center-crop and resize all images to NxN"
-                        )
-                    images.append(result)
-                if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == total:
-                    report(callback, "load", i + 1, total)
+            todo = iter(paths)
+            for path in islice(todo, ahead):
+                pending.append(pool.submit(decode, path))
+            while pending:
+                result = pending.popleft().result()
+                for path in islice(todo, 1):
+                    pending.append(pool.submit(decode, path))
+                yield result
     finally:
+        for future in pending:
+            future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _checked_stream(
+    paths: Sequence[Path], skipped: list[tuple[Path, str]], *, channels: Channels, size: int | None, skip_bad: bool, workers: int,
+    callback: ProgressCallback | None,
+) -> Iterator[tuple[int, np.ndarray | None]]:
+    """(index, image) in input order, None for a skipped file (appended to ``skipped``); unreadable files
+    raise unless ``skip_bad``, and without ``size`` every image must have the first one's size."""
+    first: tuple[Path, np.ndarray] | None = None
+    total = len(paths)
+    report(callback, "load", 0, total)
+    for i, result in enumerate(_decode_stream(paths, channels=channels, size=size, workers=workers)):
+        if isinstance(result, DataError):
+            if not skip_bad:
+                raise DataError(f"{result} (or pass --skip-bad to skip unreadable images)")
+            skipped.append((paths[i], str(result)))
+            yield i, None
+        else:
+            if first is None:
+                first = (paths[i], result)
+            elif size is None and result.shape[:2] != first[1].shape[:2]:
+                (h0, w0), (h1, w1) = first[1].shape[:2], result.shape[:2]
+                raise DataError(
+                    f"images have different sizes: {paths[i]} is {w1}x{h1} but {first[0]} is {w0}x{h0}; "
+                    "pass --size N (size=N) to center-crop and resize all images to NxN"
+                )
+            yield i, result
+        if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == total:
+            report(callback, "load", i + 1, total)
+
+
+def _decode_all(
+    paths: Sequence[Path], *, channels: Channels, size: int | None, skip_bad: bool, workers: int, callback: ProgressCallback | None
+) -> tuple[list[np.ndarray | None], list[tuple[Path, str]]]:
+    """Decode in a thread pool; results in input order (None for skipped files) and the skipped list."""
+    skipped: list[tuple[Path, str]] = []
+    images = [img for _, img in _checked_stream(paths, skipped, channels=channels, size=size, skip_bad=skip_bad, workers=workers, callback=callback)]
     return images, skipped
 
 
@@ -150,6 +183,79 @@ def _warn_skipped(root: Path, skipped: list[tuple[Path, str]]) -> None:
     shown = ", ".join(str(p.relative_to(root)) for p, _ in skipped[:10])
     more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
     warnings.warn(f"skipped {len(skipped)} unreadable image(s) under {root}: {shown}{more}", AugmentganWarning, stacklevel=3)
+
+
+def _folder_rows(root: Path) -> tuple[list[Path], tuple[str, ...], list[int], list[int], list[int]]:
+    """(paths in sample order, class names, labels, sources, parents): from ``manifest.csv`` when it matches."""
+    tree = scan_folder(root)
+    paths = [p for _, files in tree for p in files]
+    rel = [p.relative_to(root).as_posix() for p in paths]
+    manifest = _read_manifest(root, rel)
+    if manifest is None:
+        folder_label = {name: i for i, (name, _) in enumerate(tree)}
+        labels = [folder_label[r.split("/", 1)[0]] for r in rel]
+        return paths, tuple(name for name, _ in tree), labels, [Source.real.value] * len(paths), [-1] * len(paths)
+    position = {r: i for i, r in enumerate(rel)}
+    by_label = {int(r["label"]): r["class"] for r in manifest}
+    old_labels = sorted(by_label)
+    new_index = {k: i for i, k in enumerate(old_labels)}
+    return (
+        [paths[position[r["file"]]] for r in manifest],
+        tuple(by_label[k] for k in old_labels),
+        [new_index[int(r["label"])] for r in manifest],
+        [source_value(r["source"]) for r in manifest],
+        [int(r["parent"]) for r in manifest],
+    )
+
+
+FolderIndex = tuple[tuple[int, int, int], np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
+"""(image shape (H, W, C), labels, source, parent, class names) of the readable images of a folder."""
+
+
+def _read_folder(
+    root: Path, *, keep_images: bool, channels: Channels, size: int | None, skip_bad: bool, workers: int | None, callback: ProgressCallback | None
+) -> tuple[np.ndarray | None, FolderIndex]:
+    """Decode every image of ``root`` once, in sample order, at most :data:`DECODE_WINDOW` ahead of use.
+
+    Kept images (``keep_images``) are copied as they arrive into one preallocated array: reading
+    holds one copy of the dataset plus the window, not a list of images and then their stack.
+    """
+    paths, names, labels, sources, parents = _folder_rows(root)
+    skipped: list[tuple[Path, str]] = []
+    keep: list[int] = []
+    images: np.ndarray | None = None
+    shape: tuple[int, ...] = ()
+    rows = _checked_stream(
+        paths, skipped, channels=channels, size=size, skip_bad=skip_bad,
+        workers=default_workers() if workers is None else workers, callback=callback,
+    )
+    for i, img in rows:
+        if img is None:
+            continue
+        if not shape:
+            shape = img.shape
+            images = np.empty((len(paths), *shape), np.uint8) if keep_images else None
+        elif img.shape[-1] != shape[-1]:  # auto: some colour image, so all become RGB
+            if img.shape[-1] == 1:
+                img = np.repeat(img, 3, axis=-1)
+            else:
+                shape = img.shape
+                images = None if images is None else np.repeat(images, 3, axis=-1)
+        if images is not None:
+            images[len(keep)] = img
+        keep.append(i)
+    if skipped:
+        _warn_skipped(root, skipped)
+    kept_labels = np.asarray([labels[i] for i in keep], np.int64)
+    counts = np.bincount(kept_labels, minlength=len(names))
+    if (counts == 0).any():
+        empty = names[int(np.argmin(counts))]
+        raise DataError(f"class {empty!r} under {root} has no readable images left; fix its images or remove the folder")
+    if images is not None and len(keep) < len(images):
+        images = images[: len(keep)]
+    source = np.asarray([sources[i] for i in keep], np.uint8)
+    parent = np.asarray([parents[i] for i in keep], np.int64)
+    return images, (tuple(shape), kept_labels, source, parent, names)  # type: ignore[return-value]
 
 
 def read_folder(
@@ -168,53 +274,20 @@ def read_folder(
     ``skip_bad`` are left out with one :class:`AugmentganWarning` listing them.
     Progress is reported as stage ``"load"`` every :data:`PROGRESS_EVERY` files.
     """
-    root = Path(root)
-    tree = scan_folder(root)
-    paths = [p for _, files in tree for p in files]
-    rel = [p.relative_to(root).as_posix() for p in paths]
-    folder_label = {name: i for i, (name, _) in enumerate(tree)}
-    manifest = _read_manifest(root, rel)
-
-    if manifest is not None:
-        position = {r: i for i, r in enumerate(rel)}
-        order = [position[r["file"]] for r in manifest]
-        by_label = {int(r["label"]): r["class"] for r in manifest}
-        old_labels = sorted(by_label)
-        names = tuple(by_label[k] for k in old_labels)
-        new_index = {k: i for i, k in enumerate(old_labels)}
-        labels = [new_index[int(r["label"])] for r in manifest]
-        sources = [source_value(r["source"]) for r in manifest]
-        parents = [int(r["parent"]) for r in manifest]
-    else:
-        order = list(range(len(paths)))
-        names = tuple(name for name, _ in tree)
-        labels = [folder_label[r.split("/", 1)[0]] for r in rel]
-        sources = [Source.real.value] * len(paths)
-        parents = [-1] * len(paths)
-
-    ordered_paths = [paths[i] for i in order]
-    decoded, skipped = _decode_all(
-        ordered_paths, channels=channels, size=size, skip_bad=skip_bad,
-        workers=default_workers() if workers is None else workers, callback=callback,
+    images, (_, labels, source, parent, names) = _read_folder(
+        Path(root), keep_images=True, channels=channels, size=size, skip_bad=skip_bad, workers=workers, callback=callback
     )
-    if skipped:
-        _warn_skipped(root, skipped)
-    keep = [i for i, img in enumerate(decoded) if img is not None]
-    kept_labels = np.asarray([labels[i] for i in keep], np.int64)
-    counts = np.bincount(kept_labels, minlength=len(names))
-    if (counts == 0).any():
-        empty = names[int(np.argmin(counts))]
-        raise DataError(f"class {empty!r} under {root} has no readable images left; fix its images or remove the folder")
-    images = [decoded[i] for i in keep]
-    if any(img.shape[-1] == 3 for img in images):  # auto: some colour image, so all become RGB
-        images = [np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img for img in images]
-    return LabeledImages(
-        np.stack(images),
-        kept_labels,
-        names,
-        np.asarray([sources[i] for i in keep], np.uint8),
-        np.asarray([parents[i] for i in keep], np.int64),
-    )
+    return LabeledImages(images, labels, names, source, parent)  # type: ignore[arg-type]
+
+
+def read_folder_index(root: str | os.PathLike, **options: Any) -> FolderIndex:
+    """What :func:`read_folder` (same keyword options) would return, without its images: every image is
+    decoded and checked as there, then dropped, so memory stays flat whatever the folder's size."""
+    options.setdefault("channels", "auto")
+    for name in ("size", "workers", "callback"):
+        options.setdefault(name, None)
+    _, index = _read_folder(Path(root), keep_images=False, skip_bad=bool(options.pop("skip_bad", False)), **options)
+    return index
 
 
 # --- writing -------------------------------------------------------------------------------

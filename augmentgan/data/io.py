@@ -14,7 +14,7 @@ from augmentgan.data.folder import read_folder, write_folder
 from augmentgan.data.hdf5 import check_compression, read_hdf5, write_hdf5
 from augmentgan.data.images import Channels, check_channels, check_size, convert_channels, resize_all
 from augmentgan.data.npz import read_npz
-from augmentgan.data.types import LabeledImages
+from augmentgan.data.types import LabeledImages, LabeledParts
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.progress import ProgressCallback
 
@@ -124,7 +124,7 @@ def output_format(path: str | os.PathLike, format: str | None = None) -> str:
 
 
 def save(
-    data: LabeledImages,
+    data: LabeledImages | LabeledParts,
     path: str | os.PathLike,
     *,
     format: str | None = None,
@@ -137,6 +137,8 @@ def save(
     callback: ProgressCallback | None = None,
 ) -> Path:
     """Write ``data`` atomically as HDF5 or an ImageFolder tree; returns the final path.
+
+    :class:`LabeledParts` are written as their concatenation, a batch of rows at a time.
 
     An existing output raises :class:`OutputExistsError` unless ``force``. ``compression``
     applies to HDF5 only. ``seed``, ``recipe_text`` and ``extra_attrs`` become HDF5 file

@@ -7,8 +7,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from augmentgan.data.folder import read_folder_index
 from augmentgan.data.hdf5 import read_hdf5_index
-from augmentgan.data.images import check_channels
+from augmentgan.data.images import check_channels, check_size
 from augmentgan.data.io import load, reader_kind
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
 
@@ -65,10 +66,19 @@ def summarize(data: LabeledImages) -> dict[str, Any]:
 
 def describe(spec: str | os.PathLike, **load_options: Any) -> dict[str, Any]:
     """Summary of a data spec. An augmentgan HDF5 file read as stored (no keys, size or
-    channels) is summarised from its labels alone, without loading the images."""
+    channels) is summarised from its labels alone, without loading the images; a folder's images
+    are decoded and checked one window at a time and not kept (:func:`read_folder_index`)."""
     as_stored = load_options.get("keys") is None and load_options.get("size") is None
-    if as_stored and check_channels(load_options.get("channels", "auto")) == "auto" and reader_kind(spec) == "hdf5":
+    kind = reader_kind(spec)
+    if as_stored and check_channels(load_options.get("channels", "auto")) == "auto" and kind == "hdf5":
         index = read_hdf5_index(spec)
         if index is not None:
             return summarize_counts(*index)
+    if kind == "folder" and load_options.get("keys") is None:
+        o = load_options
+        shape, labels, source, _, names = read_folder_index(
+            spec, channels=check_channels(o.get("channels", "auto")), size=check_size(o.get("size")), skip_bad=bool(o.get("skip_bad", False)),
+            workers=o.get("workers"), callback=o.get("callback"),
+        )
+        return summarize_counts(shape, labels, source, names)
     return summarize(load(spec, **load_options))

@@ -205,3 +205,89 @@ class LabeledImages:
     def __repr__(self) -> str:
         h, w, c = self.image_shape
         return f"LabeledImages(n={len(self)}, size={h}x{w}x{c}, classes={self.num_classes}, counts={self.class_counts().tolist()})"
+
+
+class StackedImages:
+    """Image arrays one after another, indexed like one ``(N, H, W, C)`` array (an int, a slice, a
+    boolean mask or row indices) without ever concatenating them: a lookup copies only the rows it
+    returns. Read-only."""
+
+    def __init__(self, arrays: Sequence[np.ndarray]) -> None:
+        self._arrays = list(arrays)
+        self.offsets = np.cumsum([0] + [len(a) for a in self._arrays])
+        self.shape = (int(self.offsets[-1]), *self._arrays[0].shape[1:])
+        self.dtype = self._arrays[0].dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204
+        if isinstance(index, (int, np.integer)):
+            i = int(index) + (self.shape[0] if index < 0 else 0)
+            k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+            return self._arrays[k][i - self.offsets[k]]
+        rows = np.arange(self.shape[0])[index]
+        out = np.empty((len(rows), *self.shape[1:]), self.dtype)
+        part = np.searchsorted(self.offsets, rows, side="right") - 1
+        for k in np.unique(part):
+            at = part == k
+            out[at] = self._arrays[k][rows[at] - self.offsets[k]]
+        return out
+
+
+class LabeledParts:
+    """Several :class:`LabeledImages` of the same classes read as their concatenation, without
+    building it: what the writers (:func:`~augmentgan.data.io.save`) and the expansion report read
+    (``images``, ``labels``, ``source``, ``parent``, counts, row selection). A selection that is
+    exactly one part returns that part itself; :meth:`concatenate` builds the one array."""
+
+    def __init__(self, parts: Iterable[LabeledImages]) -> None:
+        self.parts = tuple(parts)
+        if not self.parts:
+            raise DataError("nothing to concatenate")
+        self.class_names = self.parts[0].class_names
+        for p in self.parts[1:]:
+            if p.class_names != self.class_names or p.image_shape != self.parts[0].image_shape:
+                raise DataError(f"parts differ in classes or image shape: {self.parts[0]!r} vs {p!r}")
+        self.images = StackedImages([p.images for p in self.parts])
+        # the rows without their pixels (a broadcast view holds no memory): counts and checks come from it
+        self._index = LabeledImages(
+            np.broadcast_to(np.zeros(1, np.uint8), (len(self.images), 1, 1, 1)),
+            np.concatenate([p.labels for p in self.parts]), self.class_names,
+            np.concatenate([p.source for p in self.parts]), np.concatenate([p.parent for p in self.parts]),
+        )
+        self.labels, self.source, self.parent = self._index.labels, self._index.source, self._index.parent
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.parts[0].image_shape
+
+    def class_counts(self) -> np.ndarray:
+        return self._index.class_counts()
+
+    def source_counts(self) -> dict[str, int]:
+        return self._index.source_counts()
+
+    def counts_by_class_and_source(self) -> np.ndarray:
+        return self._index.counts_by_class_and_source()
+
+    def __getitem__(self, index) -> "LabeledImages | LabeledParts":  # noqa: ANN001
+        """The selected rows; when they are whole parts (in order) those parts themselves, without a copy."""
+        rows = np.arange(len(self))[[int(index)] if isinstance(index, (int, np.integer)) else index]
+        offsets = self.images.offsets
+        taken = np.diff(np.searchsorted(rows, offsets))  # rows inside each part (rows sorted)
+        whole = [p for p, n in zip(self.parts, taken) if n and n == len(p)]
+        if len(rows) and (np.diff(rows) > 0).all() and sum(len(p) for p in whole) == len(rows):
+            return whole[0] if len(whole) == 1 else LabeledParts(whole)
+        return LabeledImages(self.images[rows], self.labels[rows], self.class_names, self.source[rows], self.parent[rows])
+
+    def concatenate(self) -> LabeledImages:
+        return self.parts[0] if len(self.parts) == 1 else LabeledImages.concatenate(self.parts)

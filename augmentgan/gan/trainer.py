@@ -167,13 +167,16 @@ def _resolve_attention(gan: GANConfig, img_size: int) -> tuple[GANConfig, list[s
 
 
 def prepare_images(data: LabeledImages, img_size: int, device: torch.device) -> torch.Tensor:
-    """uint8 (N, C, S, S) on ``device``; resized once with antialiased bilinear when the size differs."""
+    """uint8 (N, C, S, S) on ``device``; resized once with antialiased bilinear when the size differs.
+    On the CPU it is a channels-last view of ``data.images`` (no copy) when no resize is needed."""
     x = torch.from_numpy(np.ascontiguousarray(data.images)).permute(0, 3, 1, 2)
     if x.shape[-1] != img_size:
         x = torch.cat([
             F.interpolate(chunk.float(), size=(img_size, img_size), mode="bilinear", antialias=True, align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
             for chunk in x.split(1024)
         ])
+    if device.type == "cpu":  # batches are gathered and made contiguous one at a time (RealBatches): no second copy of the set
+        return x
     return x.contiguous().to(device)
 
 
