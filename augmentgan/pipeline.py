@@ -373,7 +373,8 @@ class PseudoPool:
 
 
 def _row_keys(images: np.ndarray) -> list[bytes]:
-    return [hashlib.sha1(row.tobytes()).digest() for row in images.reshape(len(images), -1)]
+    # row by row, not reshape(len, -1): that fails for no images (expand_data without a holdout to exclude)
+    return [hashlib.sha1(row.tobytes()).digest() for row in images]
 
 
 def _pseudo_pool(

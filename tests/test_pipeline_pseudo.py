@@ -160,3 +160,18 @@ def test_a_given_run_without_a_kplus1_discriminator_is_refused_for_pseudo(tmp_pa
             expand(_recipe(digits, out), overrides={**TINY_SSGAN, "gan.run": str(tmp_path / "plain")}, dry_run=dry_run)
         assert "\n" not in str(info.value) and "plan.mix pseudo: gan.run" in str(info.value) and "ssgan" in str(info.value)
     assert plain.checkpoint.is_file() and not out.exists()
+
+
+def test_pseudo_works_without_a_holdout_to_exclude_in_expand_data_and_utility(tmp_path: Path, digits, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """expand_data (Python API) and the utility benchmark call the pseudo source with no holdout images to
+    exclude; it used to fail reshaping the empty exclusion set (ValueError: cannot reshape array of size 0)."""
+    from augmentgan.pipeline import expand_data
+    from augmentgan.utility import utility
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    data = load(digits[0])
+    done = expand_data(data, _recipe(digits, tmp_path / "unused"), overrides=TINY_SSGAN)
+    pseudo = done.data.source == Source.pseudo
+    assert pseudo.any() and (done.extra["unlabeled_index"][pseudo] >= 0).all()
+    result = utility(data, _recipe(digits, tmp_path / "unused"), seeds=1, steps=2, overrides=TINY_SSGAN, methods=["ros", "recipe"])
+    assert set(result.methods) == {"ros", "recipe"} and result.mixes["recipe"] == [{"copy": 0.5, "pseudo": 0.5}]
