@@ -392,14 +392,11 @@ class ConditionalGAN:
         fake_in, fake_y = self.d_inputs(x_fake, y_fake)
         if self.semi:
             loss, real_logits, fake_logits, ce = self._semi_d_loss(real_in, real_y, fake_in, fake_y)
-        elif self.class_loss > 0:
-            real_raw, real_classes = self._logits_and_classes(self.D_train, real_in, real_y)
-            fake_raw = self._logits(self.D_train, fake_in, fake_y)
-            loss = self._d_loss(real_raw, fake_raw)
-            real_logits, fake_logits = self._combined(real_raw), self._combined(fake_raw)
-            ce = F.cross_entropy(real_classes, real_y)
         else:
-            real_raw = self._logits(self.D_train, real_in, real_y, members=True)
+            if self.class_loss > 0:  # never with a curriculum (refused), so members changes nothing
+                real_raw, real_classes = self._logits_and_classes(self.D_train, real_in, real_y)
+            else:
+                real_raw = self._logits(self.D_train, real_in, real_y, members=True)
             fake_raw = self._logits(self.D_train, fake_in, fake_y, members=True)
             loss = self._d_loss(real_raw, fake_raw)
             real_logits, fake_logits = self._combined(self._mixed(real_raw)), self._combined(self._mixed(fake_raw))
@@ -407,6 +404,7 @@ class ConditionalGAN:
         if self.semi:
             out["d_class"] = ce.detach()
         elif self.class_loss > 0:  # after d_loss is recorded: the logged adversarial loss stays comparable across runs
+            ce = F.cross_entropy(real_classes, real_y)
             loss = loss + self._class_weight() * ce
             out["d_class"] = ce.detach()
         if self.curriculum:  # the schedule's position: 0 = the weakest member alone, 1 = the strongest
