@@ -28,7 +28,7 @@ inside the training set (the user's holdout is never touched):
    from it: the GAN candidate learns only from samples near images the fold trains on, roughly
    what a GAN trained without the fold would give (and biased against the GAN, not for it).
 4. **Candidates.** Every single source (``copy`` = random oversampling, ``classical``, ``smote``,
-   ``gan``; those in ``plan.auto.sources`` that can serve some class) and, with
+   ``gan``, ``latent-smote``; those in ``plan.auto.sources`` that can serve some class) and, with
    ``plan.auto.blends``, the 50/50 blends of the best single source with each other one. Each
    candidate expands every fold's training part to the plan's target with the same seeds
    (common random numbers), the proxy classifier (the evaluation CNN, ``plan.auto.steps`` steps,
@@ -41,7 +41,9 @@ inside the training set (the user's holdout is never touched):
    :class:`MixDecision`.
 
 The exported GAN samples are the first ones of the same pool (drawn from the GAN trained on all
-training images), so generation runs once.
+training images), so generation runs once. ``latent-smote`` likewise encodes the training images
+once (with the GAN trained on all of them); a fold interpolates only between the codes of its own
+training part, so no validation image is a parent, and the export reuses the codes.
 """
 
 from __future__ import annotations
@@ -67,11 +69,14 @@ MIN_RECOGNIZED = 0.25
 """Share of a class's GAN samples the real-data classifier must assign to the class (when most go to another)."""
 MIN_REALISTIC = 0.1
 """Share of a class's GAN samples that must lie on the real images' manifold (improved precision)."""
-PREFERENCE: tuple[str, ...] = ("copy", "classical", "smote", "gan")
+PREFERENCE: tuple[str, ...] = ("copy", "classical", "smote", "gan", "latent-smote")
 """Order of the single-source candidates; ties go to the earlier (simpler) one."""
 
-# (fold training part, mix, sources ruled out per class, GAN samples for counts, seed) -> expanded set
-BuildFn = Callable[[LabeledImages, Mapping[str, float], Mapping[int, Mapping[str, str]], Optional[Callable[[Mapping[int, int]], LabeledImages]], int], LabeledImages]
+# (fold training part, mix, sources ruled out per class, GAN samples for counts, seed) -> expanded set;
+# with latent-smote among the sources also the keyword latent_fn: (rows of the part kept, counts, seed) -> samples
+BuildFn = Callable[..., LabeledImages]
+# rows of the training images in a fold's part -> that fold's latent_fn
+LatentFactory = Callable[[np.ndarray], Callable[[np.ndarray, Mapping[int, int], int], LabeledImages]]
 
 
 @dataclass
@@ -237,6 +242,8 @@ def choose_mix(
     gan_wanted: Mapping[int, int] = {},
     classifier: Any = None,
     unavailable_sources: Sequence[str] = (),
+    latent: Optional[LatentFactory] = None,
+    latent_classes: Sequence[int] = (),
     device: Any = "cpu",
     callback: Optional[ProgressCallback] = None,
 ) -> MixDecision:
@@ -247,6 +254,10 @@ def choose_mix(
     ``gan_failed`` (class -> why the filters could not fill it) and ``gan_wanted`` (class -> pool
     size asked); ``classifier``: the domain classifier of ``train`` (needed with a pool).
     ``unavailable_sources``: sources the run cannot use at all (with the reason in a note).
+    ``latent``: for latent-smote, the codes of the training images found once (with the GAN trained
+    on all of them) turned into a fold's source: given the rows of ``train`` in the fold's part, a
+    function (rows of the part kept, counts, seed) -> samples whose parents are all in the part;
+    ``latent_classes``: the classes whose images were encoded (latent-smote is ruled out elsewhere).
     """
     notes: list[str] = []
     sources = [s for s in PREFERENCE if s in cfg.sources and s not in unavailable_sources]
@@ -257,6 +268,8 @@ def choose_mix(
             notes.append(f"{s} is not scored by auto (yet) and was not considered; pin it with a fixed plan.mix")
     if "gan" in sources and gan_pool is None:
         sources.remove("gan")
+    if "latent-smote" in sources and latent is None:
+        sources.remove("latent-smote")
     if not sources:
         raise ConfigError(f"plan.mix auto: none of plan.auto.sources {list(cfg.sources)} can be used in this run; add copy or classical to plan.auto.sources")
     counts = train.class_counts()
@@ -275,8 +288,13 @@ def choose_mix(
         if checks and all(ch.reason is not None for ch in checks.values()):
             sources.remove("gan")
             why.append("gan: share 0, its samples failed the checks for every class that needs samples")
-    if "smote" in sources and not np.any(counts >= 2):
-        sources.remove("smote")
+    if "latent-smote" in sources:
+        for c in range(train.num_classes):
+            if c not in latent_classes:
+                unavailable.setdefault(c, {})["latent-smote"] = "none of its images were encoded (no deficit on all training images)"
+    for s in ("smote", "latent-smote"):
+        if s in sources and not np.any(counts >= 2):
+            sources.remove(s)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA070]))
     fold_of = stratified_folds(train.labels, train.num_classes, cfg.folds, rng)
     validated = [train.class_names[c] for c in range(train.num_classes) if np.any(fold_of[train.labels == c] >= 0)]
@@ -301,8 +319,9 @@ def choose_mix(
         part = LabeledImages(train.images[part_idx], train.labels[part_idx], train.class_names)
         val = train[val_idx]
         gan_fn = _gan_source(gan_pool, ~np.isin(nearest, val_idx)) if nearest is not None else None  # type: ignore[arg-type]
+        latent_fn = latent(part_idx) if latent is not None and "latent-smote" in sources else None
         fold_seed = int(np.random.SeedSequence([seed, 0xF01D, f]).generate_state(1, np.uint32)[0])
-        folds.append((part, val, gan_fn, fold_seed))
+        folds.append((part, val, gan_fn, latent_fn, fold_seed))
 
     total = len(sources) * cfg.folds + (max(len(sources) - 1, 0) * cfg.folds if cfg.blends else 0)
     done = 0
@@ -310,9 +329,10 @@ def choose_mix(
     def run(name: str, mix: dict[str, float]) -> CandidateScore:
         nonlocal done
         scores = []
-        for part, val, gan_fn, fold_seed in folds:
+        for part, val, gan_fn, latent_fn, fold_seed in folds:
             report(callback, "auto mix", done, total, name=name)
-            expanded = build(part, mix, unavailable, gan_fn, fold_seed)
+            kw = {"latent_fn": latent_fn} if latent_fn is not None else {}
+            expanded = build(part, mix, unavailable, gan_fn, fold_seed, **kw)
             scores.append(_score(expanded, val, steps=cfg.steps, seed=fold_seed, device=device))
             done += 1
         return CandidateScore(name, mix, scores)

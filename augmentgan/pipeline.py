@@ -339,14 +339,11 @@ def _generate(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
 def _latent_smote(recipe: Recipe, generator: GeneratorCheckpoint, base: LabeledImages, counts: dict[int, int], seed: int, notes: list[str],
                   callback: Optional[ProgressCallback]) -> tuple[LabeledImages, np.ndarray]:
     """latent-smote samples of ``base``'s classes and their second parents (:mod:`augmentgan.generate.latent_smote`)."""
-    from augmentgan.generate.encode import EncodeSettings
     from augmentgan.generate.latent_smote import latent_smote
 
-    ls = recipe.latent_smote
-    settings = EncodeSettings(encoder_steps=ls.encoder_steps, refine_steps=ls.refine_steps, feature_weight=ls.feature_weight, seed=seed)
     result = latent_smote(
-        generator, base, counts, seed=seed, method=recipe.smote.method, k_neighbors=recipe.smote.k_neighbors, quantile=ls.quantile,
-        ema=recipe.generate.ema, settings=settings, device=recipe.gan.device, callback=callback,
+        generator, base, counts, seed=seed, method=recipe.smote.method, k_neighbors=recipe.smote.k_neighbors, quantile=recipe.latent_smote.quantile,
+        ema=recipe.generate.ema, settings=_latent_settings(recipe, seed), device=recipe.gan.device, callback=callback,
     )
     notes += result.notes
     return result.samples, result.parent2
@@ -481,18 +478,28 @@ class ExpandedData:
     pseudo: dict[str, Any] = field(default_factory=dict)  # with pseudo rows: the unlabeled images, the threshold, the labeling checkpoint, counts
 
 
+def _plan_and_keep(
+    recipe: Recipe, train: LabeledImages, rng_copy: np.random.Generator, *,
+    mix: Optional[Mapping[str, float]] = None, unavailable: Optional[Mapping[int, Mapping[str, str]]] = None,
+    capacity: Optional[Mapping[int, Mapping[str, int]]] = None,
+) -> tuple[Plan, Optional[np.ndarray]]:
+    """The plan and the (sorted) rows of ``train`` it keeps; None: all of them (no undersampling)."""
+    plan = _make_plan(recipe, train, mix=mix, unavailable=unavailable, capacity=capacity)
+    keep = np.concatenate([
+        np.sort(rng_copy.choice(np.flatnonzero(train.labels == c.index), c.keep, replace=False)) if c.keep < c.real else np.flatnonzero(train.labels == c.index)
+        for c in plan.classes
+    ])
+    return plan, (None if len(keep) == len(train) else np.sort(keep))
+
+
 def _plan_and_base(
     recipe: Recipe, train: LabeledImages, rng_copy: np.random.Generator, *,
     mix: Optional[Mapping[str, float]] = None, unavailable: Optional[Mapping[int, Mapping[str, str]]] = None,
     capacity: Optional[Mapping[int, Mapping[str, int]]] = None,
 ) -> tuple[Plan, LabeledImages]:
     """The plan and the real rows it keeps (all of them unless undersampling)."""
-    plan = _make_plan(recipe, train, mix=mix, unavailable=unavailable, capacity=capacity)
-    keep = np.concatenate([
-        np.sort(rng_copy.choice(np.flatnonzero(train.labels == c.index), c.keep, replace=False)) if c.keep < c.real else np.flatnonzero(train.labels == c.index)
-        for c in plan.classes
-    ])
-    return plan, (train if len(keep) == len(train) else train[np.sort(keep)])  # no copy of the whole set when nothing is undersampled
+    plan, keep = _plan_and_keep(recipe, train, rng_copy, mix=mix, unavailable=unavailable, capacity=capacity)
+    return plan, (train if keep is None else train[keep])  # no copy of the whole set when nothing is undersampled
 
 
 def _make_plan(recipe: Recipe, train: LabeledImages, **kwargs: Any) -> Plan:
@@ -540,13 +547,14 @@ def _first_of_pool(pool: LabeledImages, counts: Mapping[int, int]) -> LabeledIma
 
 def fold_builder(recipe: Recipe) -> Any:
     """How ``plan.mix: auto`` expands a fold's training part with a candidate mix: the recipe's plan
-    target, classical pipeline and SMOTE settings, GAN samples from ``gan_fn`` (see
-    :data:`augmentgan.automix.BuildFn`); every random stream derived from ``seed``."""
+    target, classical pipeline and SMOTE settings, GAN samples from ``gan_fn``, latent-smote samples
+    from ``latent_fn`` (see :data:`augmentgan.automix.BuildFn`); every random stream derived from ``seed``."""
 
-    def build(part: LabeledImages, mix: Mapping[str, float], unavailable: Mapping[int, Mapping[str, str]], gan_fn: Any, seed: int) -> LabeledImages:
-        s_cl, s_sm, s_cp = np.random.SeedSequence(seed).spawn(3)
+    def build(part: LabeledImages, mix: Mapping[str, float], unavailable: Mapping[int, Mapping[str, str]], gan_fn: Any, seed: int, latent_fn: Any = None) -> LabeledImages:
+        s_cl, s_sm, s_cp, s_ls = np.random.SeedSequence(seed).spawn(4)  # the first three as before latent-smote joined
         rng = np.random.default_rng(s_cp)
-        plan, base = _plan_and_base(recipe, part, rng, mix=mix, unavailable=unavailable)
+        plan, keep = _plan_and_keep(recipe, part, rng, mix=mix, unavailable=unavailable)
+        base = part if keep is None else part[keep]
         parts = [base]
         if plan.counts("gan"):
             parts.append(gan_fn(plan.counts("gan")))
@@ -555,39 +563,100 @@ def fold_builder(recipe: Recipe) -> Any:
             _smote(recipe, base, plan.counts("smote"), _int_seed(s_sm)),
             _copies(base, plan.counts("copy"), rng),
         ]
+        if plan.counts("latent-smote"):  # last, as in expand_data
+            parts.append(latent_fn(np.arange(len(part)) if keep is None else keep, plan.counts("latent-smote"), _int_seed(s_ls)))
         return LabeledImages.concatenate(parts)
 
     return build
 
 
+def _latent_settings(recipe: Recipe, seed: int) -> Any:
+    from augmentgan.generate.encode import EncodeSettings
+
+    ls = recipe.latent_smote
+    return EncodeSettings(encoder_steps=ls.encoder_steps, refine_steps=ls.refine_steps, feature_weight=ls.feature_weight, seed=seed)
+
+
+@dataclass
+class _LatentCodes:
+    """plan.mix auto's latent-smote: the training images' codes under the GAN, found once."""
+
+    G: Any
+    info: Any
+    device: Any
+    codes: Any  # augmentgan.generate.encode.Codes, one row per training image (NaN: not encoded)
+    classes: list[int]  # classes whose images were encoded
+
+    def source(self, recipe: Recipe, train: LabeledImages) -> Any:
+        """:data:`augmentgan.automix.LatentFactory` over ``train`` (the images the codes are of)."""
+        from augmentgan.generate.latent_smote import smote_codes, take_codes
+
+        def factory(part_rows: np.ndarray) -> Any:
+            def latent_fn(keep: np.ndarray, counts: Mapping[int, int], seed: int) -> LabeledImages:
+                rows = part_rows[keep]
+                result = smote_codes(
+                    self.G, self.info, train[rows], take_codes(self.codes, rows), counts, seed=seed, method=recipe.smote.method,
+                    k_neighbors=recipe.smote.k_neighbors, quantile=recipe.latent_smote.quantile, device=self.device,
+                )
+                return result.samples
+
+            return latent_fn
+
+        return factory
+
+
 def _auto_mix(
     spec: ResolvedRecipe, train: LabeledImages, seqs: dict[str, np.random.SeedSequence], notes: list[str], callback: Optional[ProgressCallback], held: ExitStack,
-) -> tuple[Any, Optional[LabeledImages], Optional[Path], Optional[bool], dict[str, Any], Optional[GeneratorCheckpoint]]:
-    """``plan.mix: auto``: (decision, GAN pool, run, cached?, gan lock, checkpoint read) - see :mod:`augmentgan.automix`."""
+) -> tuple[Any, Optional[LabeledImages], Optional[Path], Optional[bool], dict[str, Any], Optional[GeneratorCheckpoint], Optional[_LatentCodes]]:
+    """``plan.mix: auto``: (decision, GAN pool, run, cached?, gan lock, checkpoint read, latent codes) - see :mod:`augmentgan.automix`."""
     from augmentgan.augment.smote import MIN_IMAGES
     from augmentgan.automix import MixDecision, choose_mix
     from augmentgan.domain.classifier import train_classifier
 
     recipe = spec.recipe
     auto = recipe.plan.auto
-    pool, run, cached, gan_lock, failed, wanted, classifier, generator = None, None, None, {}, {}, {}, None, None
+    pool, run, cached, gan_lock, failed, wanted, classifier, generator, latent = None, None, None, {}, {}, {}, None, None, None
     if make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"copy": 1.0}).source_total("copy") == 0:
-        return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}, None
+        return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}, None, None
+
+    def gan() -> GeneratorCheckpoint:
+        nonlocal run, cached, generator, gan_lock
+        if generator is None:
+            run, checkpoint, cached = _gan_run(spec, train, _int_seed(seqs["gan"]), notes, callback, held)
+            generator = _read_gan(run, checkpoint, train, notes)
+            gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
+        return generator
+
     if "gan" in auto.sources:
         gan_only = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"gan": 1.0})
         wanted = gan_only.counts("gan")
         if wanted:
-            run, checkpoint, cached = _gan_run(spec, train, _int_seed(seqs["gan"]), notes, callback, held)
-            generator = _read_gan(run, checkpoint, train, notes)
-            gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
+            gan()
             classifier = train_classifier(train, device=recipe.gan.device, callback=callback)
-            pool, failed = _gan_pool(recipe, generator, train, wanted, _int_seed(seqs["gen"]), classifier, callback)
+            pool, failed = _gan_pool(recipe, gan(), train, wanted, _int_seed(seqs["gen"]), classifier, callback)
+    if "latent-smote" in auto.sources:
+        latent_only = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"latent-smote": 1.0})
+        grow = latent_only.counts("latent-smote")
+        if grow and np.count_nonzero(train.class_counts()) >= 2:
+            from augmentgan.gan.checkpoint import open_generator
+            from augmentgan.gan.gan import resolve_device
+            from augmentgan.generate.latent_smote import encode_for_smote
+
+            device = resolve_device(recipe.gan.device)
+            G, info = open_generator(gan()).generator(ema=recipe.generate.ema, device=device)
+            codes = encode_for_smote(
+                G, info, train, grow, method=recipe.smote.method, settings=_latent_settings(recipe, _int_seed(seqs["latent"])),
+                device=device, callback=callback,  # its own classifier, as the fixed mix's latent-smote trains it: the same codes
+            )
+            encoded = sorted({int(c) for c in train.labels[~np.isnan(codes.error)]})
+            latent = _LatentCodes(G, info, device, codes, encoded)
 
     decision = choose_mix(
         train, auto, fold_builder(recipe), seed=_int_seed(seqs["auto"]), gan_pool=pool, gan_failed=failed, gan_wanted=wanted, classifier=classifier,
-        device=recipe.gan.device, callback=callback,
+        latent=None if latent is None else latent.source(recipe, train),
+        latent_classes=[] if latent is None else latent.classes, device=recipe.gan.device, callback=callback,
     )
-    return decision, pool, run, cached, gan_lock, generator
+    return decision, pool, run, cached, gan_lock, generator, latent
 
 
 def expand_data(
@@ -640,12 +709,26 @@ def expand_data(
     with ExitStack() as held:  # a cached run stays locked until it has been sampled
         if recipe.plan.mix == "auto":
             report(callback, "expand", next(step), len(STAGES), name="gan + auto mix")
-            decision, pool, run, cached, gan_lock, generator = _auto_mix(spec, train, {"gan": seq_gan, "gen": seq_gen, "auto": seq_auto}, notes, callback, held)
-            plan, base = _plan_and_base(recipe, train, rng_copy, mix=decision.mix, unavailable=decision.unavailable)
+            decision, pool, run, cached, gan_lock, generator, codes = _auto_mix(
+                spec, train, {"gan": seq_gan, "gen": seq_gen, "auto": seq_auto, "latent": seq_latent}, notes, callback, held,
+            )
+            plan, keep = _plan_and_keep(recipe, train, rng_copy, mix=decision.mix, unavailable=decision.unavailable)
+            base = train if keep is None else train[keep]
             parts = [base]
             next(step)
             if plan.counts("gan"):
                 parts.append(_first_of_pool(pool, plan.counts("gan")))
+            if plan.counts("latent-smote"):  # the codes found for the auto mix, not encoded again
+                from augmentgan.generate.latent_smote import smote_codes, take_codes
+
+                assert codes is not None
+                result = smote_codes(
+                    codes.G, codes.info, base, codes.codes if keep is None else take_codes(codes.codes, keep), plan.counts("latent-smote"),
+                    seed=_int_seed(seq_latent), method=recipe.smote.method, k_neighbors=recipe.smote.k_neighbors,
+                    quantile=recipe.latent_smote.quantile, device=codes.device, callback=callback,
+                )
+                notes += result.notes
+                latent = (result.samples, result.parent2)
         else:
             draft = _make_plan(recipe, train)  # the plan before pseudo's supply is known (the same plan without pseudo)
             report(callback, "expand", next(step), len(STAGES), name="gan")

@@ -56,7 +56,7 @@ class AutoMixConfig(StrictModel):
     @classmethod
     def _some(cls, value: list[str]) -> list[str]:
         if not value:
-            raise ValueError("plan.auto.sources is empty: give at least one of gan, classical, smote, copy")
+            raise ValueError("plan.auto.sources is empty: give at least one of gan, classical, smote, copy, latent-smote")
         if "pseudo" in value:
             raise ValueError("pseudo cannot be scored by plan.mix auto yet: drop it from plan.auto.sources, or give a fixed mix such as {copy: 0.5, pseudo: 0.5}")
         return list(dict.fromkeys(value))

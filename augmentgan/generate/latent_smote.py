@@ -41,7 +41,7 @@ from augmentgan.gan.checkpoint import GeneratorSource, open_generator
 from augmentgan.generate.encode import Codes, EncodeSettings, check_data, decode, encode_images
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["LatentSmoteResult", "latent_smote", "segment_parents"]
+__all__ = ["LatentSmoteResult", "encode_for_smote", "latent_smote", "segment_parents", "smote_codes", "take_codes"]
 
 _CANDIDATES = 8
 
@@ -152,15 +152,55 @@ def latent_smote(
     G, info = open_generator(run_or_ckpt, checkpoint).generator(ema=ema, device=device)
     check_data(real, info, where="the real training images")
     settings = settings or EncodeSettings(seed=seed)
-    empty = LabeledImages(np.zeros((0, *real.image_shape), np.uint8), np.zeros(0, np.int64), names, np.zeros(0, np.uint8), np.zeros(0, np.int64))
     if not counts:
-        return LatentSmoteResult(empty, np.zeros(0, np.int64), Codes(np.zeros((0, G.z_dim), np.float32), np.zeros(0, np.int64), names, *[np.zeros(0, np.float32)] * 4, np.zeros((0, *real.image_shape), np.uint8)), {}, float(quantile), {})
+        return smote_codes(G, info, real, _full(_no_codes(G.z_dim, real), np.zeros(0, np.int64), len(real)), {}, seed=seed, device=device)
     if np.count_nonzero(have) < 2:
         raise DataError(f"latent-smote needs at least two classes with images (imbalanced-learn's SMOTE does), the data has {np.count_nonzero(have)}; use gan, classical or copy instead")
+    codes = encode_for_smote(G, info, real, counts, method=method, settings=settings, classifier=classifier, device=device, callback=callback)
+    return smote_codes(G, info, real, codes, counts, seed=seed, method=method, k_neighbors=k_neighbors, quantile=quantile, device=device, callback=callback)
+
+
+def _no_codes(z_dim: int, real: LabeledImages) -> Codes:
+    empty = np.zeros(0, np.float32)
+    return Codes(np.zeros((0, z_dim), np.float32), np.zeros(0, np.int64), real.class_names, empty, empty, empty, empty, np.zeros((0, *real.image_shape), np.uint8))
+
+
+def encode_for_smote(
+    G: torch.nn.Module, info: Any, real: LabeledImages, counts: Mapping[int, int], *, method: str = "smote", settings: EncodeSettings,
+    classifier: Optional[DomainClassifier] = None, device: torch.device, callback: Optional[ProgressCallback] = None,
+) -> Codes:
+    """The codes SMOTE needs to grow ``counts`` (step 1 of the module docstring), one row per row of
+    ``real``: NaN codes and errors where an image was not encoded."""
     if classifier is None and settings.feature_weight > 0:  # of all the real images, as generation filters train it
         classifier = train_classifier(real, steps=settings.classifier_steps, device=device, callback=callback)
-    rows = _rows_to_encode(real, counts, method)
-    codes = _full(encode_images(G, info, real[rows], classifier=classifier, settings=settings, device=device, callback=callback), rows, len(real))
+    rows = _rows_to_encode(real, {int(c): int(n) for c, n in counts.items() if int(n) > 0}, method)
+    return _full(encode_images(G, info, real[rows], classifier=classifier, settings=settings, device=device, callback=callback), rows, len(real))
+
+
+def take_codes(codes: Codes, rows: np.ndarray) -> Codes:
+    """The codes of ``rows`` (as :func:`encode_for_smote` returns them for a subset of its images)."""
+    return Codes(
+        codes.codes[rows], codes.labels[rows], codes.class_names, codes.error[rows], codes.error_encoder[rows], codes.pixel_rmse[rows],
+        codes.feature_distance[rows], codes.reconstructions[rows], codes.attrs,
+    )
+
+
+def smote_codes(
+    G: torch.nn.Module, info: Any, real: LabeledImages, codes: Codes, counts: Mapping[int, int], *, seed: int, method: str = "smote",
+    k_neighbors: int = 5, quantile: float = 0.9, device: torch.device, callback: Optional[ProgressCallback] = None,
+) -> LatentSmoteResult:
+    """Steps 2-4 of the module docstring on codes already found (one row per row of ``real``, NaN where
+    not encoded): parents under their class's error quantile, SMOTE on their codes, decoded by ``G``.
+    ``plan.mix: auto`` encodes the training images once and calls this for every fold's part."""
+    names = real.class_names
+    counts = {int(c): int(n) for c, n in counts.items() if int(n) > 0}
+    if not counts:
+        empty = LabeledImages(np.zeros((0, *real.image_shape), np.uint8), np.zeros(0, np.int64), names, np.zeros(0, np.uint8), np.zeros(0, np.int64))
+        return LatentSmoteResult(empty, np.zeros(0, np.int64), codes, {}, float(quantile), {})
+    rows = np.flatnonzero(~np.isnan(codes.error))
+    missing = [names[c] for c in counts if not np.any(real.labels[rows] == c)]
+    if missing:
+        raise DataError(f"latent-smote: class(es) {missing} have no encoded images to interpolate between; encode them first")
     notes: list[str] = []
     thresholds: dict[str, float] = {}
     excluded: dict[str, int] = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from augmentgan.data import load
 from augmentgan.data.hdf5 import read_hdf5_extra
@@ -81,3 +82,65 @@ def test_expand_with_latent_smote_alone_records_both_parents(fmt: str, run_dir: 
     assert [int(r["latent-smote"]) for r in counts] == [0, 16, 28]
     assert any("latent-smote:" in n and "quantile" in n for n in result.notes)
     assert "latent-smote samples between their parents" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def _auto_recipe(run_dir: Path, out: Path, sources: list[str]) -> dict:
+    return {
+        "seed": 1, "data": {"path": str(run_dir.parent / "real.h5")}, "holdout": {"fraction": 0.0}, "gan": {"run": str(run_dir)},
+        "latent_smote": {"encoder_steps": 30, "refine_steps": 10, "feature_weight": 0.0},
+        "plan": {"mix": "auto", "auto": {"sources": sources, "steps": 20, "folds": 2}}, "output": {"path": str(out)},
+    }
+
+
+def test_auto_mix_scores_latent_smote_and_exports_it_without_encoding_again(run_dir: Path, tmp_path: Path) -> None:
+    # scored beside copy: a candidate with a score per fold, and whatever wins is exported
+    scored = expand(_auto_recipe(run_dir, tmp_path / "scored", ["copy", "latent-smote"]))
+    names = [c.name for c in scored.mix_decision.candidates]
+    assert names[:2] == ["copy", "latent-smote"] and all(len(c.fold_scores) == 2 for c in scored.mix_decision.candidates)
+    # auto with latent-smote alone exports the same rows as the fixed mix {latent-smote: 1}: the codes
+    # found for the auto mix are the ones the fixed mix finds (same images, settings and seed)
+    alone = expand(_auto_recipe(run_dir, tmp_path / "auto", ["latent-smote"]))
+    assert alone.mix_decision.mix == {"latent-smote": 1.0}
+    fixed = expand({**_auto_recipe(run_dir, tmp_path / "fixed", ["copy"]), "plan": {"mix": {"latent-smote": 1.0}}})
+    a, b = load(tmp_path / "auto" / "train.h5"), load(tmp_path / "fixed" / "train.h5")
+    assert (a.source == Source.latent_smote).sum() == 44 and np.array_equal(a.images, b.images) and np.array_equal(a.parent, b.parent)
+    assert np.array_equal(read_hdf5_extra(tmp_path / "auto" / "train.h5")["parent2"], read_hdf5_extra(tmp_path / "fixed" / "train.h5")["parent2"])
+
+
+def test_auto_mix_latent_smote_of_a_fold_interpolates_only_its_training_part(run_dir: Path, real: LabeledImages, monkeypatch) -> None:
+    """The fold's validation images must not be parents: their codes would carry them into the fold's training set."""
+    import augmentgan.generate.latent_smote as module
+    from augmentgan.automix import choose_mix
+    from augmentgan.gan.checkpoint import open_generator
+    from augmentgan.pipeline import _LatentCodes, fold_builder
+    from augmentgan.planner import AutoMixConfig
+    from augmentgan.recipe import load_recipe
+
+    recipe = load_recipe({"seed": 0, "data": {"path": "unused"}, "output": {"path": "unused"}, "plan": {"mix": "auto"}})
+    cpu = torch.device("cpu")
+    G, info = open_generator(run_dir).generator(ema=True, device=cpu)
+    codes = module.encode_for_smote(G, info, real, {1: 1, 2: 1}, settings=FAST, device=cpu)
+    latent = _LatentCodes(G, info, cpu, codes, [1, 2])
+    decoded: list[tuple[np.ndarray, np.ndarray]] = []
+    real_decode = module.decode
+    monkeypatch.setattr(module, "decode", lambda G, z, y, *a: decoded.append((z, y)) or real_decode(G, z, y, *a))
+    on_part_segments: list[bool] = []
+
+    def factory(part_rows: np.ndarray):
+        fn = latent.source(recipe, real)(part_rows)
+
+        def checked(keep, counts, seed):
+            out = fn(keep, counts, seed)
+            z, y = decoded[-1]  # every new code lies between two codes of the part's images of its class
+            X, labels = codes.codes[part_rows], real.labels[part_rows]
+            encoded = ~np.isnan(X[:, 0])
+            _, p2 = module.segment_parents(X[encoded].astype(np.float64), labels[encoded], z.astype(np.float64), y)
+            on_part_segments.append(bool(len(z) and (p2 >= 0).all()))
+            return out
+
+        return checked
+
+    decision = choose_mix(real, AutoMixConfig(sources=["copy", "latent-smote"], steps=10, blends=False, folds=2), fold_builder(recipe), seed=0,
+                          latent=factory, latent_classes=latent.classes)
+    assert len(on_part_segments) == 2 and all(on_part_segments) and [c.name for c in decision.candidates] == ["copy", "latent-smote"]
+    assert "latent-smote" in decision.unavailable[0]  # class 0 was not encoded: ruled out with a reason
