@@ -11,6 +11,18 @@ the full built-in digits minus the test images for the built-in digits, else ``-
 recognised as the class they were asked for ("in-class"); ``augmentgan evaluate``'s metrics against
 ``--test`` give per-class diversity ratio, precision, recall and the collapse flag. A sample grid of
 the rarest classes is written per variant beside the JSON (``--grid-dir``).
+
+Progressive growing against the full size at equal wall time (issue 16): ``--no-quick-start``
+takes the preset as it is, a variant's ``steps=N`` sets its own length, and ``--equal-wall`` gives
+every variant after the first as many steps as fit in the first one's training time (its seconds
+per step measured by a 30-step run first):
+
+    python benchmarks/gan_faithfulness.py --data ../shared/data/mnist-lt.npz --test ../shared/data/mnist-lt.npz \
+        --img-size 32 --preset progressive --no-quick-start --equal-wall \
+        --variant grow:steps=1200,model.grow.start=8,model.grow.stable=200,model.grow.fade=200 \
+        --variant full:model.grow.start=null
+
+Steps/s per logged interval (``log_every`` 50, from metrics.jsonl) are recorded per variant.
 """
 
 from __future__ import annotations
@@ -86,6 +98,8 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--grid-dir", type=Path, default=None)
+    ap.add_argument("--no-quick-start", action="store_true", help="the preset as it is, without the quick start's overrides")
+    ap.add_argument("--equal-wall", action="store_true", help="variants after the first train for the first one's wall time")
     args = ap.parse_args()
 
     import torch
@@ -102,17 +116,32 @@ def main() -> None:
     results = {
         "cpu_flags": sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma"))),
         "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-        "load_before": os.getloadavg(), "data": args.data, "steps": args.steps, "variants": {},
+        "load_before": os.getloadavg(), "data": args.data, "steps": args.steps, "preset": args.preset, "quick_start": not args.no_quick_start, "variants": {},
     }
+    first_wall = None
     for text in args.variant:
         name, overrides = parse_variant(text)
-        gan = get_preset(args.preset, [f"{k}={v}" for k, v in {**QUICK_START, **overrides}.items()])
-        cfg = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, sample_every=0, ckpt_every=args.steps, log_every=args.steps, img_size=args.img_size)
+        steps = int(overrides.pop("steps", args.steps))
+        gan = get_preset(args.preset, [f"{k}={v}" for k, v in {**({} if args.no_quick_start else QUICK_START), **overrides}.items()])
+
+        def config(n: int) -> TrainConfig:
+            return TrainConfig(steps=n, batch=args.batch, seed=args.seed, sample_every=0, ckpt_every=n, log_every=min(50, n), img_size=args.img_size)
+
+        calibration = None
+        if args.equal_wall and first_wall is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                train(data, gan, config(30), Path(tmp) / "run")
+                calibration = (time.perf_counter() - t0) / 30
+            steps = max(1, int(round(first_wall / calibration)))
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            train(data, gan, cfg, Path(tmp) / "run")
+            train(data, gan, config(steps), Path(tmp) / "run")
             seconds = time.perf_counter() - t0
+            logged = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
+            speeds = [(r["step"], round(r["steps_per_s"], 2)) for r in logged if "steps_per_s" in r]
             synth, _ = sample_dataset(Path(tmp) / "run", per_class=args.per_class, seed=args.seed)
+        first_wall = seconds if first_wall is None else first_wall
         predicted = judge.predict(synth.images).cpu().numpy()
         in_class = {data.class_names[c]: float(np.mean(predicted[synth.labels == c] == c)) for c in range(data.num_classes)}
         ev = evaluate(synth, test, cas=False, seed=args.seed).to_dict()
@@ -120,10 +149,11 @@ def main() -> None:
             name_: {k: v.get(k) for k in ("diversity_ratio", "precision", "recall", "mode_collapse")}
             for name_, v in ev["per_class"].items()
         }
-        row = {"overrides": overrides, "train_s": round(seconds, 1), "in_class": in_class, "in_class_mean": float(np.mean(list(in_class.values()))),
+        row = {"overrides": overrides, "steps": steps, "train_s": round(seconds, 1), "steps_per_s": round(steps / seconds, 3), "speed_by_step": speeds,
+               "calibration_s_per_step": calibration, "in_class": in_class, "in_class_mean": float(np.mean(list(in_class.values()))),
                "per_class": per, "overall": {k: ev["overall"].get(k) for k in ("diversity_ratio", "precision", "recall", "mode_collapse_classes")}}
         results["variants"][name] = row
-        print(json.dumps({name: {"train_s": row["train_s"], "in_class_mean": round(row["in_class_mean"], 3),
+        print(json.dumps({name: {"steps": steps, "train_s": row["train_s"], "steps_per_s": row["steps_per_s"], "in_class_mean": round(row["in_class_mean"], 3),
                                  "in_class": {k: round(v, 2) for k, v in in_class.items()}, "overall": row["overall"]}}), flush=True)
         if args.grid_dir is not None:
             args.grid_dir.mkdir(parents=True, exist_ok=True)
