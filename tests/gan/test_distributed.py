@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,8 +100,12 @@ def test_per_rank_batchnorm_is_not_the_single_process_model(runs: dict, tmp_path
 
 
 def test_resume_under_torchrun_continues_exactly(runs: dict, tmp_path: Path) -> None:
+    # the uninterrupted run as a run stopped after step 2 leaves it (its later checkpoints gone):
+    # one torchrun launch fewer than training 2 steps first, and the same state to resume from
     out = tmp_path / "resumed"
-    _train(runs["data"], out, steps=2)
+    shutil.copytree(runs["ddp"], out)
+    for name in ("step-000004.pt", "final.pt"):
+        (out / "checkpoints" / name).unlink()
     proc = _train(runs["data"], out, "--resume", steps=STEPS)
     assert _summary(proc)["resumed_from"] == 2
     a, b = _state(out), _state(runs["ddp"])
