@@ -270,6 +270,7 @@ def choose_mix(
         sources.remove("gan")
     if "latent-smote" in sources and latent is None:
         sources.remove("latent-smote")
+        notes.append("latent-smote was not scored: no class can grow with it (it needs two classes with images and a class with 2 or more to interpolate)")
     if not sources:
         raise ConfigError(f"plan.mix auto: none of plan.auto.sources {list(cfg.sources)} can be used in this run; add copy or classical to plan.auto.sources")
     counts = train.class_counts()

@@ -133,7 +133,7 @@ def test_every_shipped_recipe_plans(path: Path, tmp_path: Path, monkeypatch: pyt
 def test_quick_start_runs_and_caches_the_gan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
     quick = next(p for p in RECIPES if p.name == "digits-lt.yaml")
-    tiny = [*TINY_GAN, "plan.auto.steps=60"]  # the quick start's plan.mix auto with a cheaper proxy classifier
+    tiny = [*TINY_GAN, "plan.auto.steps=20", "plan.auto.folds=2"]  # the quick start's plan.mix auto with a cheaper proxy classifier and 2 folds
     first = augmentgan.expand(quick, overrides=[*tiny, f"output.path={tmp_path / 'a'}", "gan.device=cpu"])
     assert first.gan_cached is False and first.gan_run.parent == tmp_path / "cache" / "runs"
     train = load(tmp_path / "a" / "train.h5")
