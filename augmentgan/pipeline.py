@@ -274,7 +274,7 @@ def _gan_run(
         best_damaged = best.is_file() and ckpt.set_aside_if_damaged(best) is not None
         if ckpt.set_aside_if_damaged(final) is None and not best_damaged:
             notes.append(f"GAN: cached run {run_dir} has the same data and settings; training skipped")
-            return run_dir, checkpoint_target(run_dir, "auto")[1], True
+            return run_dir, checkpoint_target(run_dir, g.checkpoint)[1], True
         # the best step may lie before every kept checkpoint: only a run from the start rebuilds best.pt (bit-identical on CPU)
         restart = best_damaged
         if restart:
@@ -291,7 +291,7 @@ def _gan_run(
     notes.append(f"GAN: trained {g.steps} steps into {run_dir}" + (" (resumed)" if resume else "") + f", precision {g.precision} -> {result.precision}")
     if result.best is not None:
         notes.append(f"GAN: best quality score {result.best['score']:.3f} at step {result.best['step']} (checkpoints/best.pt, used for generation)")
-    return run_dir, checkpoint_target(run_dir, "auto")[1], False
+    return run_dir, checkpoint_target(run_dir, g.checkpoint)[1], False  # gan.checkpoint chooses among the run's checkpoints, trained or cached
 
 
 def _unlabeled(recipe: Recipe, train: LabeledImages) -> Optional[np.ndarray]:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,8 @@ def test_expand_samples_the_best_step_and_records_it(tmp_path, monkeypatch, one_
     assert any("precision auto ->" in n for n in first.notes)
     second = expand(spec(tmp_path / "b"))  # cached: same data and settings
     assert second.gan_cached is True and second.lock["gan"] == first.lock["gan"]
+    # gan.checkpoint picks among the cached run's checkpoints too (it used to apply to gan.run only)
+    final = expand(spec(tmp_path / "c", checkpoint="final"))
+    assert final.gan_cached is True and final.lock["gan"]["checkpoint"] == "final"
+    sha = hashlib.sha256((first.gan_run / "checkpoints" / "final.pt").read_bytes()).hexdigest()
+    assert final.lock["gan"]["checkpoint_sha256"] == sha != first.lock["gan"]["checkpoint_sha256"]
