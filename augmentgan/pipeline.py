@@ -585,22 +585,28 @@ class _LatentCodes:
     info: Any
     device: Any
     codes: Any  # augmentgan.generate.encode.Codes, one row per training image (NaN: not encoded)
-    classes: list[int]  # classes whose images were encoded
+
+    @property
+    def classes(self) -> list[int]:
+        """The classes whose images were encoded."""
+        return sorted({int(c) for c in self.codes.labels[~np.isnan(self.codes.error)]})
+
+    def smote(self, recipe: Recipe, train: LabeledImages, rows: Optional[np.ndarray], counts: Mapping[int, int], seed: int,
+              callback: Optional[ProgressCallback] = None) -> Any:
+        """latent-smote between the codes of ``train``'s ``rows`` (None: all; ``train[rows]`` is the base), the recipe's settings."""
+        from augmentgan.generate.latent_smote import smote_codes, take_codes
+
+        base, codes = (train, self.codes) if rows is None else (train[rows], take_codes(self.codes, rows))  # no copy of the whole set
+        return smote_codes(
+            self.G, self.info, base, codes, counts, seed=seed, method=recipe.smote.method,
+            k_neighbors=recipe.smote.k_neighbors, quantile=recipe.latent_smote.quantile, device=self.device, callback=callback,
+        )
 
     def source(self, recipe: Recipe, train: LabeledImages) -> Any:
         """:data:`augmentgan.automix.LatentFactory` over ``train`` (the images the codes are of)."""
-        from augmentgan.generate.latent_smote import smote_codes, take_codes
 
         def factory(part_rows: np.ndarray) -> Any:
-            def latent_fn(keep: np.ndarray, counts: Mapping[int, int], seed: int) -> LabeledImages:
-                rows = part_rows[keep]
-                result = smote_codes(
-                    self.G, self.info, train[rows], take_codes(self.codes, rows), counts, seed=seed, method=recipe.smote.method,
-                    k_neighbors=recipe.smote.k_neighbors, quantile=recipe.latent_smote.quantile, device=self.device,
-                )
-                return result.samples
-
-            return latent_fn
+            return lambda keep, counts, seed: self.smote(recipe, train, part_rows[keep], counts, seed).samples
 
         return factory
 
@@ -648,8 +654,7 @@ def _auto_mix(
                 G, info, train, grow, method=recipe.smote.method, settings=_latent_settings(recipe, _int_seed(seqs["latent"])),
                 device=device, callback=callback,  # its own classifier, as the fixed mix's latent-smote trains it: the same codes
             )
-            encoded = sorted({int(c) for c in train.labels[~np.isnan(codes.error)]})
-            latent = _LatentCodes(G, info, device, codes, encoded)
+            latent = _LatentCodes(G, info, device, codes)
 
     decision = choose_mix(
         train, auto, fold_builder(recipe), seed=_int_seed(seqs["auto"]), gan_pool=pool, gan_failed=failed, gan_wanted=wanted, classifier=classifier,
@@ -719,14 +724,8 @@ def expand_data(
             if plan.counts("gan"):
                 parts.append(_first_of_pool(pool, plan.counts("gan")))
             if plan.counts("latent-smote"):  # the codes found for the auto mix, not encoded again
-                from augmentgan.generate.latent_smote import smote_codes, take_codes
-
                 assert codes is not None
-                result = smote_codes(
-                    codes.G, codes.info, base, codes.codes if keep is None else take_codes(codes.codes, keep), plan.counts("latent-smote"),
-                    seed=_int_seed(seq_latent), method=recipe.smote.method, k_neighbors=recipe.smote.k_neighbors,
-                    quantile=recipe.latent_smote.quantile, device=codes.device, callback=callback,
-                )
+                result = codes.smote(recipe, train, keep, plan.counts("latent-smote"), _int_seed(seq_latent), callback)
                 notes += result.notes
                 latent = (result.samples, result.parent2)
         else:

@@ -120,7 +120,7 @@ def test_auto_mix_latent_smote_of_a_fold_interpolates_only_its_training_part(run
     cpu = torch.device("cpu")
     G, info = open_generator(run_dir).generator(ema=True, device=cpu)
     codes = module.encode_for_smote(G, info, real, {1: 1, 2: 1}, settings=FAST, device=cpu)
-    latent = _LatentCodes(G, info, cpu, codes, [1, 2])
+    latent = _LatentCodes(G, info, cpu, codes)
     decoded: list[tuple[np.ndarray, np.ndarray]] = []
     real_decode = module.decode
     monkeypatch.setattr(module, "decode", lambda G, z, y, *a: decoded.append((z, y)) or real_decode(G, z, y, *a))
