@@ -222,33 +222,48 @@ def _class_grids(real: LabeledImages, expanded: LabeledImages) -> str:
     counts = real.class_counts()
     for c in rarest_first(counts):
         name = expanded.class_names[c]
-        groups = [("real", real.images[real.labels == c])]
+        # the first row indices only: a boolean mask would copy all of a large class's images for one row of them
+        groups = [("real", real.images[np.flatnonzero(real.labels == c)[:_PER_ROW]])]
         for s in (Source.gan, Source.latent_smote, Source.classical, Source.smote, Source.copy, Source.pseudo):
-            groups.append((SOURCE_NAMES[s.value], expanded.images[(expanded.labels == c) & (expanded.source == s.value)]))
-        shown = [(label, imgs[:_PER_ROW]) for label, imgs in groups if len(imgs)]
+            groups.append((SOURCE_NAMES[s.value], expanded.images[np.flatnonzero((expanded.labels == c) & (expanded.source == s.value))[:_PER_ROW]]))
+        shown = [(label, imgs) for label, imgs in groups if len(imgs)]
         for i, (label, imgs) in enumerate(shown):
             head = f'<td class="l" rowspan="{len(shown)}">{html.escape(name)}<br>({int(counts[c])} real)</td>' if i == 0 else ""
             rows.append(f'<tr>{head}<td class="l">{label}</td><td class="l">{_img(grid_png(imgs), f"{name} {label}")}</td></tr>')
     return "".join(rows) + "</table>"
 
 
-NEAREST_CHUNK = 1024
-"""Rows searched for their nearest real image at once: a distance matrix is this many rows by the class's real images."""
+NEAREST_CHUNK = 256
+"""Rows of each side of the nearest-real search read at once (as float32; torch.cdist copies both): about
+4 x 2 x 256 x the pixels of one image, 25 MB at 64x64 RGB, whatever the class sizes."""
 
 
-def _nearest(images: Any, rows: np.ndarray, real: torch.Tensor, *, own: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(distance, index into ``real``) of the nearest row of ``real`` (flattened float32 images) to each
-    of ``images[rows]``, :data:`NEAREST_CHUNK` rows at a time (never the full distance matrix of a large
-    class). ``own``: the rows are ``real``'s own, in order, and a row is not its own neighbour."""
+def _float_rows(images: Any, rows: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images[rows].reshape(len(rows), -1).astype(np.float32))
+
+
+def _nearest(images: Any, rows: np.ndarray, real: Any, real_rows: np.ndarray, *, own: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(distance, position in ``real_rows``) of the nearest of ``real[real_rows]`` to each of
+    ``images[rows]`` in pixel space. Both sides are read :data:`NEAREST_CHUNK` rows at a time as
+    float32 (never a float copy of a whole class, nor the full distance matrix); ties go to the
+    first real row, as one ``min`` over the whole matrix would give. ``own``: ``rows`` are
+    ``real_rows`` themselves, and a row is not its own neighbour."""
     dist, index = [], []
     for start in range(0, len(rows), NEAREST_CHUNK):
-        x = torch.from_numpy(images[rows[start:start + NEAREST_CHUNK]].reshape(-1, real.shape[1]).astype(np.float32))
-        d = torch.cdist(x, real)
-        if own:
-            d[torch.arange(len(x)), torch.arange(start, start + len(x))] = float("inf")
-        v, j = d.min(dim=1)
-        dist.append(v)
-        index.append(j)
+        x = _float_rows(images, rows[start:start + NEAREST_CHUNK])
+        best = torch.full((len(x),), float("inf"))
+        at = torch.zeros(len(x), dtype=torch.long)
+        for r0 in range(0, len(real_rows), NEAREST_CHUNK):
+            d = torch.cdist(x, _float_rows(real, real_rows[r0:r0 + NEAREST_CHUNK]))
+            lo, hi = max(start, r0), min(start + len(x), r0 + d.shape[1])
+            if own and lo < hi:  # query i is real position start + i
+                i = torch.arange(lo, hi)
+                d[i - start, i - r0] = float("inf")
+            v, j = d.min(dim=1)
+            closer = v < best
+            best[closer], at[closer] = v[closer], j[closer] + r0
+        dist.append(best)
+        index.append(at)
     return torch.cat(dist), torch.cat(index)
 
 
@@ -259,9 +274,8 @@ def suspicious_pairs(real: LabeledImages, synth: LabeledImages, n: int = _SUSPIC
         r_idx, s_idx = np.flatnonzero(real.labels == c), np.flatnonzero(synth.labels == c)
         if len(r_idx) < 2 or not len(s_idx):
             continue
-        r = torch.from_numpy(real.images[r_idx].reshape(len(r_idx), -1).astype(np.float32))
-        scale = max(float(_nearest(real.images, r_idx, r, own=True)[0].median()), 1e-6)
-        d, j = _nearest(synth.images, s_idx, r)
+        scale = max(float(_nearest(real.images, r_idx, real.images, r_idx, own=True)[0].median()), 1e-6)
+        d, j = _nearest(synth.images, s_idx, real.images, r_idx)
         out += [(int(s_idx[i]), int(r_idx[int(j[i])]), float(d[i]) / scale) for i in range(len(s_idx))]
     return sorted(out, key=lambda t: t[2])[:n]
 

@@ -116,3 +116,37 @@ def test_report_renders_in_chromium_without_errors(tmp_path, expansion, gan_run)
         console = [line for line in log.splitlines() if "CONSOLE" in line or "Uncaught" in line]
         assert not console, (report, console)
         assert (tmp_path / f"report{i}.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1024])
+def test_nearest_search_in_chunks_matches_the_full_distance_matrix(monkeypatch, chunk):
+    """The report reads both sides of the nearest-real search a chunk at a time (a large class is
+    never held as float32): whatever the chunk size, each row gets the nearest real row of the whole
+    class (the first one on a tie) and, among a class's own rows, never itself."""
+    import augmentgan.report as rep
+
+    monkeypatch.setattr(rep, "NEAREST_CHUNK", chunk)
+    rng = np.random.default_rng(chunk)
+    real = rng.integers(0, 4, (23, 3, 2, 1), dtype=np.uint8)  # few values: ties happen
+    real[5] = real[17]  # an exact duplicate pair inside the class
+    query = rng.integers(0, 4, (11, 3, 2, 1), dtype=np.uint8)
+    real_rows = np.array([0, 2, 3, 5, 8, 9, 11, 12, 14, 15, 17, 18, 20, 22])
+    rows = np.arange(11)[::-1].copy()
+
+    def brute(q: np.ndarray, own: bool) -> tuple[np.ndarray, np.ndarray]:
+        r = real[real_rows].reshape(len(real_rows), -1).astype(np.float64)
+        d = np.sqrt(((q.reshape(len(q), -1).astype(np.float64)[:, None] - r[None]) ** 2).sum(-1))
+        if own:
+            np.fill_diagonal(d, np.inf)
+        return d.min(1), d.argmin(1)  # argmin: the first on a tie
+
+    d, j = rep._nearest(query, rows, real, real_rows)
+    want_d, want_j = brute(query[rows], own=False)
+    np.testing.assert_allclose(d.numpy(), want_d, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(j.numpy(), want_j)
+    d, j = rep._nearest(real, real_rows, real, real_rows, own=True)
+    want_d, want_j = brute(real[real_rows], own=True)
+    np.testing.assert_allclose(d.numpy(), want_d, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(j.numpy(), want_j)
+    assert (j.numpy() != np.arange(len(real_rows))).all()
+    assert d[list(real_rows).index(5)] == 0 and j[list(real_rows).index(5)] == list(real_rows).index(17)
