@@ -180,18 +180,24 @@ def _split_in_place(data: LabeledImages, train_idx: np.ndarray, hold_idx: np.nda
 
     The holdout rows are copied out; the training rows (sorted, so each moves to the same or a lower
     position and a chunk never overwrites a row a later chunk still reads) are moved forward inside
-    ``data``'s own image array, a chunk at a time, and ``train`` views its first rows. ``data``'s images
-    are overwritten: call it only on data nothing else reads (:func:`expand` on what it loaded).
+    ``data``'s own image array, a chunk at a time, and ``train`` views its first rows. When the two
+    index sets cover every row, the holdout rows are then written back into the freed tail and
+    ``holdout`` views it (their copy is dropped: one copy in all, not 1.1). ``data``'s images are
+    overwritten: call it only on data nothing else reads (:func:`expand` on what it loaded).
     """
-    holdout = LabeledImages(data.images[hold_idx], data.labels[hold_idx], data.class_names)
+    hold_images = data.images[hold_idx]
     images = data.images
     if not (images.flags.writeable and images.flags.c_contiguous):
-        return LabeledImages(images[train_idx], data.labels[train_idx], data.class_names), holdout
+        return LabeledImages(images[train_idx], data.labels[train_idx], data.class_names), LabeledImages(hold_images, data.labels[hold_idx], data.class_names)
     for start in range(0, len(train_idx), SPLIT_CHUNK):
         rows = train_idx[start:start + SPLIT_CHUNK]
         if rows[0] != start or rows[-1] != start + len(rows) - 1:  # sorted and distinct: else already in place
             images[start:start + len(rows)] = images[rows]
-    return LabeledImages(images[:len(train_idx)], data.labels[train_idx], data.class_names), holdout
+    n = len(train_idx)
+    if n + len(hold_idx) == len(images):  # a partition of the rows: the tail is exactly the holdout's size
+        images[n:] = hold_images
+        hold_images = images[n:]
+    return LabeledImages(images[:n], data.labels[train_idx], data.class_names), LabeledImages(hold_images, data.labels[hold_idx], data.class_names)
 
 
 def _empty(like: LabeledImages) -> LabeledImages:
@@ -422,8 +428,13 @@ def _classical(recipe: Recipe, base: LabeledImages, counts: dict[int, int], seq:
         return _empty(base)
     pipeline = build_pipeline(recipe.classical.pipeline, seed=_int_seed(seq))
     streams = seq.spawn(base.num_classes)
-    parts = [augment_class(base, c, n, pipeline, np.random.default_rng(streams[c])) for c, n in sorted(counts.items())]
-    return LabeledImages.concatenate(parts)
+    images = np.empty((sum(max(n, 0) for n in counts.values()), *base.image_shape), np.uint8)  # each class writes into its rows: no concatenated copy
+    parts, at = [], 0
+    for c, n in sorted(counts.items()):
+        parts.append(augment_class(base, c, n, pipeline, np.random.default_rng(streams[c]), out=images[at:at + max(n, 0)]))
+        at += max(n, 0)
+    return LabeledImages(images, np.concatenate([p.labels for p in parts]), base.class_names,
+                         np.concatenate([p.source for p in parts]), np.concatenate([p.parent for p in parts]))
 
 
 def _smote(recipe: Recipe, base: LabeledImages, counts: dict[int, int], seed: int) -> LabeledImages:

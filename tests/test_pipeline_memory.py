@@ -26,6 +26,7 @@ def test_split_in_place_gives_the_rows_of_a_copying_split_in_one_array():
     np.testing.assert_array_equal(train.labels, expected_train.labels)
     np.testing.assert_array_equal(holdout.images, expected_hold.images)
     assert np.shares_memory(train.images, buffer)  # no second copy of the training rows
+    assert np.shares_memory(holdout.images, buffer) and not np.shares_memory(holdout.images, train.images)  # nor of the holdout rows
     assert (train.source == 0).all() and (train.parent == -1).all() and (holdout.parent == -1).all()
 
 

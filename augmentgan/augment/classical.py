@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -183,8 +183,9 @@ def build_pipeline(spec: PipelineSpec, *, seed: int, strict: bool = True, where:
     return A.Compose(transforms, seed=int(seed), strict=True)
 
 
-def augment_class(data: LabeledImages, class_index: int, n: int, pipeline: Any, rng: np.random.Generator) -> LabeledImages:
-    """``n`` augmented copies of the real images of ``class_index`` (source classical).
+def augment_class(data: LabeledImages, class_index: int, n: int, pipeline: Any, rng: np.random.Generator, *, out: Optional[np.ndarray] = None) -> LabeledImages:
+    """``n`` augmented copies of the real images of ``class_index`` (source classical), written into
+    ``out`` (``(n, H, W, C)`` uint8, e.g. the class's rows of a larger array) when given.
 
     Parents are taken round-robin over a permutation drawn from ``rng``, so every image of the
     class is used ``n // k`` or ``n // k + 1`` times; ``parent`` is the index in ``data``. The
@@ -200,7 +201,10 @@ def augment_class(data: LabeledImages, class_index: int, n: int, pipeline: Any, 
     order = members[rng.permutation(len(members))]
     parents = order[np.arange(n) % len(order)]
     pipeline.set_random_seed(int(rng.integers(2**31 - 1)))
-    out = np.empty((n, h, w, c), np.uint8)
+    if out is None:
+        out = np.empty((n, h, w, c), np.uint8)
+    elif out.shape != (n, h, w, c) or out.dtype != np.uint8:
+        raise ValueError(f"out must be a ({n}, {h}, {w}, {c}) uint8 array, got {out.dtype} {out.shape}")
     for i, p in enumerate(parents):
         img = pipeline(image=data.images[p])["image"]
         if img.ndim == 2:

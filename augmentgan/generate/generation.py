@@ -45,7 +45,7 @@ from augmentgan.data.folder import FolderWriter, class_dirnames
 from augmentgan.data.hdf5 import H5Writer, check_compression
 from augmentgan.data.io import output_format
 from augmentgan.data.types import LabeledImages, Source
-from augmentgan.errors import ConfigError
+from augmentgan.errors import ConfigError, GenerationError
 from augmentgan.domain.classifier import DomainClassifier
 from augmentgan.gan.checkpoint import GeneratorSource
 from augmentgan.generate.auto_truncation import GRID, label
@@ -234,9 +234,14 @@ def sample_dataset(
         classifier=classifier, classifier_steps=classifier_steps, max_tries=max_tries, device=device, callback=callback,
     )
     wanted = resolve_counts(sampler.class_names, counts=counts, per_class=per_class, balance_to=balance_to)
-    batches = list(sampler.stream(wanted))
     h, w, c = sampler.image_shape
-    images = np.concatenate([b.images for b in batches]) if batches else np.zeros((0, h, w, c), np.uint8)
-    labels = np.concatenate([b.labels for b in batches]) if batches else np.zeros(0, np.int64)
+    total = int(sum(wanted))
+    images, labels = np.empty((total, h, w, c), np.uint8), np.empty(total, np.int64)  # filled as batches arrive: no second copy
+    done = 0
+    for b in sampler.stream(wanted):  # exactly the wanted counts, or it raises
+        images[done:done + len(b.labels)], labels[done:done + len(b.labels)] = b.images, b.labels
+        done += len(b.labels)
+    if done != total:
+        raise GenerationError(f"internal check: the sampler gave {done} samples for {total} asked; rerun with --debug and report it")
     data = LabeledImages(images, labels, sampler.class_names, np.full(len(labels), Source.gan.value, np.uint8), np.full(len(labels), -1, np.int64))
     return data, _report(sampler, t0)
