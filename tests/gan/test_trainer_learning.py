@@ -28,7 +28,9 @@ LEARNING = {
     # at toy width and paper rates (2e-4, n_dis 5) SNGAN's projection D learns the classes too slowly
     # (33% after 200 steps); a wider D and faster rates learn them in 100
     "sngan": ({"model__g_ch": 16, "model__d_ch": 32, "optim__lr_g": 1e-3, "optim__lr_d": 1e-3, "optim__n_dis": 2, "tricks__ema": True, "tricks__ema_decay": 0.95}, 150),
-    "biggan": ({"optim__lr_g": 5e-4, "optim__lr_d": 5e-4, "tricks__ema_start": 0, "tricks__ema_decay": 0.95}, 200),
+    # lr 5e-4 learned the classes at TrainConfig.seed 0 but not at seed 1 (0.667): a float path that
+    # differs on another CPU could do the same; 1e-3 learns them at seeds 0-5 (benchmarks/RESULTS.md)
+    "biggan": ({"optim__lr_g": 1e-3, "optim__lr_d": 1e-3, "tricks__ema_start": 0, "tricks__ema_decay": 0.95}, 200),
 }
 CASES = [(preset, "fp32") for preset in LEARNING] + [("dcgan", "bf16")]
 
