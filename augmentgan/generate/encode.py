@@ -64,6 +64,7 @@ from augmentgan.data.metadata import output_metadata
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.domain.classifier import DomainClassifier, train_classifier
+from augmentgan.gan.bigan import Encoder
 from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.checkpoint import GeneratorInfo, GeneratorSource, open_generator
 from augmentgan.progress import ProgressCallback, report
@@ -99,30 +100,6 @@ class EncodeSettings:
             raise ConfigError(f"encoding needs positive learning rates and weights >= 0, got {asdict(self)}")
         if self.pixel_weight + self.feature_weight <= 0:
             raise ConfigError("pixel_weight and feature_weight cannot both be 0: the reconstruction error would be 0")
-
-
-class Encoder(nn.Module):
-    """``E(x, y) -> z``: strided 4x4 convs (LeakyReLU 0.2) from the training size down to 4x4 on
-    the image plus one-hot class maps, then two linear layers (the class joined again before the last)."""
-
-    def __init__(self, img_size: int, channels: int, num_classes: int, z_dim: int, width: int = 32) -> None:
-        super().__init__()
-        self.img_size, self.num_classes, self.z_dim = int(img_size), int(num_classes), int(z_dim)
-        layers: list[nn.Module] = []
-        in_ch, size, ch = channels + num_classes, img_size, width
-        while size > 4:
-            layers += [nn.Conv2d(in_ch, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-            in_ch, size, ch = ch, size // 2, min(ch * 2, width * 8)
-        self.convs = nn.Sequential(*layers)
-        hidden = max(256, 2 * z_dim)
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * size * size, hidden), nn.LeakyReLU(0.2, inplace=True))
-        self.out = nn.Linear(hidden + num_classes, z_dim)
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        onehot = F.one_hot(y, self.num_classes).to(x.dtype)
-        maps = onehot[:, :, None, None].expand(-1, -1, x.shape[-2], x.shape[-1])
-        h = self.fc(self.convs(torch.cat([x, maps], dim=1)))
-        return self.out(torch.cat([h, onehot], dim=1))
 
 
 @dataclass
