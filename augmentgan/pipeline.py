@@ -220,7 +220,10 @@ def _images_sha256(images: np.ndarray) -> str:
 def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any, unlabeled: Optional[np.ndarray] = None) -> str:
     """Data fingerprint + resolved GAN config + training settings (not the device) [+ unlabeled images] -> hex key."""
     settings = train_cfg.model_dump(mode="json", exclude={"device", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"})
-    key = {"data": train.fingerprint(), "gan": gan_cfg.model_dump(mode="json"), "train": settings}
+    gan = gan_cfg.model_dump(mode="json")
+    if gan.get("bigan") == type(gan_cfg.bigan)().model_dump(mode="json"):  # off at its defaults: the keys of runs cached before the section existed
+        del gan["bigan"]
+    key = {"data": train.fingerprint(), "gan": gan, "train": settings}
     if unlabeled is not None:
         key["unlabeled"] = _images_sha256(unlabeled)
     blob = json.dumps(key, sort_keys=True)

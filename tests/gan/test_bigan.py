@@ -105,3 +105,16 @@ def test_combinations_it_cannot_serve_are_one_line_errors():
         tiny("dcgan", bigan__weight=-1.0)
     with pytest.raises(ConfigError, match="bigan"):  # unknown keys of the section too
         tiny("dcgan", bigan__width=8)
+
+
+def test_the_expansion_cache_keys_of_runs_without_bigan_are_those_from_before_the_section():
+    import hashlib
+
+    from augmentgan.gan.trainer import TrainConfig
+    from augmentgan.pipeline import gan_cache_key
+
+    data, cfg, tcfg = bars((4, 4, 4)), tiny("dcgan"), TrainConfig(steps=3)
+    settings = tcfg.model_dump(mode="json", exclude={"device", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"})
+    before = {"data": data.fingerprint(), "gan": {k: v for k, v in cfg.model_dump(mode="json").items() if k != "bigan"}, "train": settings}
+    assert gan_cache_key(data, cfg, tcfg) == hashlib.sha256(json.dumps(before, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+    assert gan_cache_key(data, tiny("dcgan", bigan__weight=1.0), tcfg) != gan_cache_key(data, cfg, tcfg)
