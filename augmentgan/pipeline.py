@@ -577,7 +577,7 @@ def _latent_settings(recipe: Recipe, seed: int) -> Any:
     from augmentgan.generate.encode import EncodeSettings
 
     ls = recipe.latent_smote
-    return EncodeSettings(encoder_steps=ls.encoder_steps, refine_steps=ls.refine_steps, feature_weight=ls.feature_weight, seed=seed)
+    return EncodeSettings(encoder_steps=ls.encoder_steps, refine_steps=ls.refine_steps, feature_weight=ls.feature_weight, seed=seed, encoder=ls.encoder)
 
 
 @dataclass
@@ -654,7 +654,7 @@ def _auto_mix(
             device = resolve_device(recipe.gan.device)
             G, info = open_generator(gan()).generator(ema=recipe.generate.ema, device=device)
             codes = encode_for_smote(
-                G, info, train, grow, method=recipe.smote.method, settings=_latent_settings(recipe, _int_seed(seqs["latent"])),
+                G, info, train, grow, method=recipe.smote.method, settings=_latent_settings(recipe, _int_seed(seqs["latent"])), source=gan(),
                 device=device, callback=callback,  # its own classifier, as the fixed mix's latent-smote trains it: the same codes
             )
             latent = _LatentCodes(G, info, device, codes)
