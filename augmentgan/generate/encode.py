@@ -77,7 +77,7 @@ from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.checkpoint import GeneratorCheckpoint, GeneratorInfo, GeneratorSource, open_generator
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["ENCODERS", "Codes", "EncodeSettings", "Encoder", "check_data", "choose_encoder", "decode", "encode", "encode_images", "fit_encoder", "read_codes", "report_path"]
+__all__ = ["ENCODERS", "Codes", "EncodeSettings", "Encoder", "check_data", "choose_encoder", "decode", "encoder_kind", "encode", "encode_images", "fit_encoder", "read_codes", "report_path"]
 
 FORMAT = "augmentgan-codes"
 FORMAT_VERSION = 1
@@ -211,17 +211,21 @@ def fit_encoder(
     return E.eval().requires_grad_(False)
 
 
-def choose_encoder(source: Optional[GeneratorCheckpoint], settings: EncodeSettings, *, device: str | torch.device = "cpu") -> tuple[Optional[nn.Module], str]:
-    """``(encoder, kind)`` for ``settings.encoder``: ``(the run's joint encoder, "joint")`` or ``(None, "fitted")``
-    (None: :func:`encode_images` fits one). ``joint`` on a run without one is a one-line ConfigError naming the run."""
+def encoder_kind(source: Optional[GeneratorCheckpoint], settings: EncodeSettings) -> str:
+    """What ``settings.encoder`` resolves to for ``source``: ``"joint"`` or ``"fitted"``, without building
+    anything. ``joint`` on a run without a joint encoder is a one-line ConfigError naming the run."""
     has = source is not None and source.has_encoder
     if settings.encoder == "joint" and not has:
         where = f"run {source.source}" if source is not None else "no checkpoint was given (encode_images(..., source=) or encoder=), so"
         raise ConfigError(f"--encoder joint: {where} has no jointly trained encoder (trained with bigan.weight=0); train with --set bigan.weight=1 (BiGAN), or use --encoder fitted or auto")
-    if settings.encoder == "fitted" or not has:
-        return None, "fitted"
-    assert source is not None
-    return source.encoder(device), "joint"
+    return "joint" if has and settings.encoder != "fitted" else "fitted"
+
+
+def choose_encoder(source: Optional[GeneratorCheckpoint], settings: EncodeSettings, *, device: str | torch.device = "cpu") -> tuple[Optional[nn.Module], str]:
+    """``(encoder, kind)`` for ``settings.encoder`` (:func:`encoder_kind`): ``(the run's joint encoder, "joint")``
+    or ``(None, "fitted")`` (None: :func:`encode_images` fits one)."""
+    kind = encoder_kind(source, settings)
+    return (source.encoder(device) if kind == "joint" and source is not None else None), kind
 
 
 def _losses(G: nn.Module, classifier: DomainClassifier, z: Tensor, y: Tensor, x: Tensor, f_x: Tensor, data_size: tuple[int, int], s: EncodeSettings) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -432,7 +436,7 @@ def encode(
     source = open_generator(run_or_ckpt, checkpoint)
     G, info = source.generator(ema=ema, device=resolve_device(device))
     check_data(data, info)
-    choose_encoder(source, settings)  # --encoder joint on a run without one fails before any work
+    encoder_kind(source, settings)  # --encoder joint on a run without one fails before any work
     codes = encode_images(G, info, data, source=source, classifier=classifier, settings=settings, device=device, callback=callback)
     written = write_codes(codes, out, force=force, seed=settings.seed, extra_attrs={"run": source.source})
     if png_path is not None:

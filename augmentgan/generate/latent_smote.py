@@ -40,7 +40,7 @@ from augmentgan.errors import ConfigError, DataError
 from augmentgan.domain.classifier import DomainClassifier, train_classifier
 from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.checkpoint import GeneratorCheckpoint, GeneratorSource, open_generator
-from augmentgan.generate.encode import Codes, EncodeSettings, check_data, choose_encoder, decode, encode_images
+from augmentgan.generate.encode import Codes, EncodeSettings, check_data, decode, encode_images, encoder_kind
 from augmentgan.progress import ProgressCallback, report
 
 __all__ = ["LatentSmoteResult", "encode_for_smote", "latent_smote", "segment_parents", "smote_codes", "take_codes"]
@@ -155,7 +155,7 @@ def latent_smote(
     G, info = source.generator(ema=ema, device=device)
     check_data(real, info, where="the real training images")
     settings = settings or EncodeSettings(seed=seed)
-    choose_encoder(source, settings)  # latent_smote.encoder joint on a run without one fails before any work
+    encoder_kind(source, settings)  # latent_smote.encoder joint on a run without one fails before any work
     if not counts:
         return smote_codes(G, info, real, _full(_no_codes(G.z_dim, real), np.zeros(0, np.int64), len(real)), {}, seed=seed, device=device)
     if np.count_nonzero(have) < 2:
@@ -177,7 +177,7 @@ def encode_for_smote(
     """The codes SMOTE needs to grow ``counts`` (step 1 of the module docstring), one row per row of
     ``real``: NaN codes and errors where an image was not encoded. ``source``: the checkpoint ``G`` came
     from, whose joint encoder ``settings.encoder`` may ask for."""
-    choose_encoder(source, settings)  # before the classifier is trained
+    encoder_kind(source, settings)  # before the classifier is trained
     if classifier is None and settings.feature_weight > 0:  # of all the real images, as generation filters train it
         classifier = train_classifier(real, steps=settings.classifier_steps, device=device, callback=callback)
     rows = _rows_to_encode(real, {int(c): int(n) for c, n in counts.items() if int(n) > 0}, method)
