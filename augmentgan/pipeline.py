@@ -226,7 +226,10 @@ def _images_sha256(images: np.ndarray) -> str:
 def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any, unlabeled: Optional[np.ndarray] = None) -> str:
     """Data fingerprint + resolved GAN config + training settings (not the device) [+ unlabeled images] -> hex key."""
     settings = train_cfg.model_dump(mode="json", exclude={"device", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"})
-    key = {"data": train.fingerprint(), "gan": gan_cfg.model_dump(mode="json"), "train": settings}
+    gan = gan_cfg.model_dump(mode="json")
+    if gan.get("bigan") == type(gan_cfg.bigan)().model_dump(mode="json"):  # off at its defaults: the keys of runs cached before the section existed
+        del gan["bigan"]
+    key = {"data": train.fingerprint(), "gan": gan, "train": settings}
     if unlabeled is not None:
         key["unlabeled"] = _images_sha256(unlabeled)
     blob = json.dumps(key, sort_keys=True)
@@ -585,7 +588,7 @@ def _latent_settings(recipe: Recipe, seed: int) -> Any:
     from augmentgan.generate.encode import EncodeSettings
 
     ls = recipe.latent_smote
-    return EncodeSettings(encoder_steps=ls.encoder_steps, refine_steps=ls.refine_steps, feature_weight=ls.feature_weight, seed=seed)
+    return EncodeSettings(encoder_steps=ls.encoder_steps, refine_steps=ls.refine_steps, feature_weight=ls.feature_weight, seed=seed, encoder=ls.encoder)
 
 
 @dataclass
@@ -662,7 +665,7 @@ def _auto_mix(
             device = resolve_device(recipe.gan.device)
             G, info = open_generator(gan()).generator(ema=recipe.generate.ema, device=device)
             codes = encode_for_smote(
-                G, info, train, grow, method=recipe.smote.method, settings=_latent_settings(recipe, _int_seed(seqs["latent"])),
+                G, info, train, grow, method=recipe.smote.method, settings=_latent_settings(recipe, _int_seed(seqs["latent"])), source=gan(),
                 device=device, callback=callback,  # its own classifier, as the fixed mix's latent-smote trains it: the same codes
             )
             latent = _LatentCodes(G, info, device, codes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 from typing import Optional
@@ -12,6 +13,12 @@ from rich.table import Table
 from augmentgan.cli.console import out_console
 from augmentgan.cli.data import ChannelsChoice, _channels_opt, _keys_opt, _size_opt, _split_opt
 from augmentgan.cli.evaluate import _Bars, _progress
+
+
+class EncoderChoice(str, enum.Enum):
+    auto = "auto"
+    joint = "joint"
+    fitted = "fitted"
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +33,11 @@ def register(app: typer.Typer) -> None:
         keys: Optional[str] = _keys_opt,
         checkpoint: str = typer.Option("auto", "--checkpoint", help="auto (best when the run kept one, else final), best, final, last, a step number, or a .pt file."),
         no_ema: bool = typer.Option(False, "--no-ema", help="Invert the raw generator instead of its EMA copy."),
-        encoder_steps: int = typer.Option(300, "--encoder-steps", min=0, help="Training steps of the encoder on the generator's own (image, code) pairs."),
+        encoder: EncoderChoice = typer.Option(
+            EncoderChoice.auto, "--encoder", help="Initial codes from: joint = the encoder trained with the GAN (a run trained with bigan.weight>0, BiGAN); "
+            "fitted = an encoder fitted to the generator now (--encoder-steps); auto = joint when the run has one, else fitted.",
+        ),
+        encoder_steps: int = typer.Option(300, "--encoder-steps", min=0, help="Training steps of the fitted encoder on the generator's own (image, code) pairs (unused with the joint encoder)."),
         refine_steps: int = typer.Option(50, "--refine-steps", min=0, help="Per-image latent optimisation steps after the encoder's guess (0: encoder only)."),
         feature_weight: float = typer.Option(1.0, "--feature-weight", min=0.0, help="Weight of the domain-feature distance in the reconstruction loss (pixels weigh 1)."),
         seed: int = typer.Option(0, "--seed", min=0, help="Seed of the encoder's training."),
@@ -35,7 +46,7 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Replace an existing output (and its PNG)."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
-        """Invert a trained generator: fit an encoder to it, refine every image's code, write codes and errors."""
+        """Invert a trained generator: encode every image (the run's joint encoder, or one fitted to G), refine its code, write codes and errors."""
         from augmentgan.data import load
         from augmentgan.data.atomic import check_output
         from augmentgan.generate.encode import EncodeSettings, encode, report_path
@@ -43,7 +54,7 @@ def register(app: typer.Typer) -> None:
         check_output(out, force=force)  # before loading anything
         if not no_png:
             check_output(report_path(out), force=force)
-        settings = EncodeSettings(encoder_steps=encoder_steps, refine_steps=refine_steps, feature_weight=feature_weight, seed=seed)
+        settings = EncodeSettings(encoder_steps=encoder_steps, refine_steps=refine_steps, feature_weight=feature_weight, seed=seed, encoder=encoder.value)
         images = load(data, channels=channels.value if channels.value == "auto" else int(channels.value), size=size, split=split, keys=keys)
         with _progress() as progress:
             result = encode(run, images, out, checkpoint=checkpoint, ema=not no_ema, settings=settings, device=device, force=force,
@@ -52,7 +63,7 @@ def register(app: typer.Typer) -> None:
             out_console.print_json(json.dumps(result.to_dict()))
             return
         summary = result.to_dict()
-        table = Table(title=f"augmentgan encode: {summary['images']} images -> {result.out} (z_dim {summary['z_dim']})")
+        table = Table(title=f"augmentgan encode: {summary['images']} images -> {result.out} (z_dim {summary['z_dim']}, {summary['encoder']} encoder)")
         for column in ("class", "images", "error (mean)", "error (median)", "encoder only", "pixel RMSE", "feature dist"):
             table.add_column(column, justify="left" if column == "class" else "right")
         for name, row in summary["per_class"].items():

@@ -8,7 +8,8 @@ A checkpoint is a dict::
     gan         resolved GANConfig (plain dict)   train  TrainConfig (plain dict)
     data        fingerprint, class names and counts, data and training image sizes, channels
     state       ConditionalGAN.state_dict(): G, D, G_ema, both optimizers, scalers, counters,
-                and its torch.Generator states (latent, augment, penalty)
+                its torch.Generator states (latent, augment, penalty), and with ``bigan.weight`` > 0
+                ``bigan``: the jointly trained encoder E, D_xz and their optimizers
     rng         batch sampler (numpy bit-generator state) and the global python/numpy/torch/cuda states
     versions    augmentgan, torch, numpy
 
@@ -24,7 +25,8 @@ run that verifies, setting aside (renaming, never deleting) the damaged ones wit
 Reading a trained generator lives here too: :func:`checkpoint_target` turns a run folder and a
 ``--checkpoint`` choice into a file, :func:`read_generator` reads that file once into a
 :class:`GeneratorCheckpoint`, which builds the generator (EMA or raw weights) on any device as
-often as its users need without reading the file again; :func:`load_generator` is both in one call.
+often as its users need without reading the file again (and, for a BiGAN run, its jointly trained
+encoder: :meth:`GeneratorCheckpoint.encoder`); :func:`load_generator` is both in one call.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import torch
 from pydantic import ValidationError
 
 from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError
+from augmentgan.gan.bigan import encoder_from_state
 from augmentgan.gan.config import GANConfig
 from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.layers import set_cond_scale
@@ -263,6 +266,7 @@ class GeneratorInfo:
     sha256: str
     step: int
     ema: bool
+    encoder: bool = False  # the run trained an encoder jointly (bigan.weight > 0): GeneratorCheckpoint.encoder()
 
 
 def latest_checkpoint(run_dir: Path) -> Optional[Path]:
@@ -333,6 +337,8 @@ class GeneratorCheckpoint:
         self.source = str(self.path if source is None else source)
         state = payload.get("state") if isinstance(payload, Mapping) else None
         kept = {k: state[k] for k in _KEPT_STATE if k in state} if isinstance(state, Mapping) else state
+        if isinstance(state, Mapping) and isinstance(state.get("bigan"), Mapping):  # the joint encoder, not D_xz or the optimizers
+            kept["bigan"] = {"E": state["bigan"].get("E")}
         self.payload: dict[str, Any] = {**payload, "state": kept}
         self._sha256: Optional[str] = None
 
@@ -362,9 +368,30 @@ class GeneratorCheckpoint:
                 gan=gan, train=payload["train"], img_size=int(data["img_size"]), channels=int(data["channels"]),
                 data_size=tuple(data["data_size"]), class_names=tuple(data["class_names"]), class_counts=tuple(data["class_counts"]),
                 data_fingerprint=data["fingerprint"], checkpoint=self.path, sha256=self.sha256, step=int(payload["step"]), ema=use_ema,
+                encoder=self.has_encoder,
             )
         except (KeyError, TypeError, ValidationError) as err:
             raise self._invalid(err) from None
+
+    @property
+    def has_encoder(self) -> bool:
+        """Whether the run trained an encoder jointly with the GAN (``bigan.weight`` > 0, BiGAN/ALI)."""
+        state = self.payload.get("state")
+        return isinstance(state, Mapping) and isinstance(state.get("bigan"), Mapping) and state["bigan"].get("E") is not None
+
+    def encoder(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The jointly trained encoder ``E(x, y) -> z`` (eval mode, no grad; images in [-1, 1] at the
+        training size). It was trained beside the raw generator, not its EMA copy. ConfigError naming the
+        run when it has none."""
+        if not self.has_encoder:
+            raise ConfigError(f"run {self.source} has no jointly trained encoder (it was trained with bigan.weight=0); train it with --set bigan.weight=1, or use the fitted encoder")
+        info = self.info()
+        try:
+            E = encoder_from_state(info.gan.bigan, self.payload["state"]["bigan"]["E"], img_size=info.img_size, channels=info.channels,
+                                   num_classes=len(info.class_names), z_dim=info.gan.model.z_dim)
+        except (KeyError, TypeError, RuntimeError) as err:
+            raise self._invalid(err) from None
+        return E.to(resolve_device(device))
 
     def generator(self, ema: bool = True, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, GeneratorInfo]:
         """The trained generator (eval mode, no grad) and what it was trained on.

@@ -247,6 +247,39 @@ class SemiConfig(StrictModel):
     unlabeled_batch: int = Field(64, ge=0, description="unlabeled images per D step, beside train.batch labeled ones (0: unlabeled images unused)")
 
 
+class BiGANConfig(StrictModel):
+    """A jointly trained encoder: BiGAN (Donahue, Kraehenbuehl & Darrell 2017, "Adversarial Feature
+    Learning", arXiv:1605.09782) / ALI (Dumoulin et al. 2017, "Adversarially Learned Inference",
+    arXiv:1606.00704), class-conditional. Beside G and D, an encoder ``E(x, y) -> z`` and a joint
+    discriminator ``D_xz(x, z, y)`` are trained: D_xz tells real pairs ``(x, E(x, y), y)`` from fake
+    pairs ``(G(z, y), z, y)``; G and E are trained to fool it (non-saturating BCE, whatever
+    ``loss.name`` is). At the optimum the two joint distributions match, so ``E`` inverts ``G``
+    (``E(G(z, y), y) = z``) - what ``augmentgan encode --encoder joint`` and latent-smote use instead
+    of an encoder fitted after training. The main D and G objectives are unchanged: the BiGAN terms
+    are added to the D step (D_xz) and the G step (G and E), ``weight`` times. ``cycle`` adds ALICE's
+    explicit latent cycle (Li et al. 2017), which makes E converge in the few thousand steps of a
+    small-data run; ``cycle=0`` is the pure BiGAN/ALI objective.
+    """
+
+    weight: float = Field(
+        0.0, ge=0.0, description="weight of the BiGAN terms (1.0); 0 = off. G's loss adds weight x the BiGAN G/E loss; E and "
+        "D_xz learn from nothing else (Adam makes their own loss's scale irrelevant), so it sets how hard G is pulled toward invertibility"
+    )
+    cycle: float = Field(
+        1.0, ge=0.0, description="latent cycle consistency (ALICE, Li et al. 2017, arXiv:1709.01215): G's loss adds weight x cycle x "
+        "mean (E(G(z, y), y) - z)^2 over the G step's fakes, training G and E; the adversarial objective alone aligns E with G's inverse "
+        "only slowly and noisily on small data (tests/gan/test_bigan.py). 0 = pure BiGAN/ALI"
+    )
+    e_ch: int = Field(32, ge=4, description="encoder base width: strided 4x4 convs of e_ch, 2 e_ch, ... (at most 8 e_ch) channels down to 4x4")
+    d_ch: int = Field(32, ge=4, description="joint discriminator D_xz base width: its image branch as the encoder's, its z branch and joint head 8 d_ch wide")
+    lr_e: Optional[float] = Field(None, gt=0.0, description="encoder learning rate (Adam, optim.beta1/beta2); null = optim.lr_g")
+    lr_d: Optional[float] = Field(None, gt=0.0, description="D_xz learning rate (Adam, optim.beta1/beta2); null = optim.lr_d")
+
+    @property
+    def active(self) -> bool:
+        return self.weight > 0
+
+
 class GANConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
@@ -254,3 +287,4 @@ class GANConfig(StrictModel):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     tricks: TricksConfig = Field(default_factory=TricksConfig)
     semi: SemiConfig = Field(default_factory=SemiConfig, description="semi-supervised GAN settings (model.d_cond=kplus1)")
+    bigan: BiGANConfig = Field(default_factory=BiGANConfig, description="a jointly trained encoder (BiGAN/ALI joint discriminator on (x, z) pairs); weight 0 = off")

@@ -1,6 +1,7 @@
 """The conditional GAN object: it owns G, D, the EMA copy, both optimizers, the loss, the penalties
-and the tricks, and it knows how to take one training step (mimicry's design: the object trains
-itself, the trainer only loops, logs and checkpoints).
+and the tricks (with ``bigan.weight`` > 0 also the jointly trained encoder E and D_xz,
+:mod:`augmentgan.gan.bigan`), and it knows how to take one training step (mimicry's design: the
+object trains itself, the trainer only loops, logs and checkpoints).
 
 ``train_iteration`` = ``n_dis`` D steps on fresh real batches + one G step. It returns detached
 0-dim tensors and never synchronises with the device; read them with ``float()`` when you log.
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from augmentgan.errors import ConfigError
+from augmentgan.gan.bigan import BiGAN, build_bigan
 from augmentgan.gan.config import GANConfig, OptimConfig, resolve_diffaug
 from augmentgan.gan.diffaug import diff_augment
 from augmentgan.gan.distributed import SINGLE, DistInfo, all_reduce_mean, convert_global_bn, rank_seed
@@ -114,6 +116,8 @@ class ConditionalGAN:
                 cfg.model, img_size=img_size, channels=channels, num_classes=num_classes,
                 pac=cfg.tricks.pac, per_sample_grad=cfg.reg.per_sample_grad,
             )
+            # after G and D, so that their initial weights do not depend on whether BiGAN is on
+            bigan_nets = build_bigan(cfg.bigan, img_size=img_size, channels=channels, num_classes=num_classes, z_dim=G.z_dim) if cfg.bigan.active else None
         if dist.active and sync_bn:  # BatchNorm statistics of the global batch, as in a single process
             G, D = convert_global_bn(G), convert_global_bn(D)
         self.G: nn.Module = G.to(self.device, memory_format=self.memory_format).train()
@@ -195,6 +199,12 @@ class ConditionalGAN:
         self.class_loss = cfg.reg.class_loss
         if self.class_loss > 0:
             self._check_class_loss()
+        # BiGAN / ALI (Donahue et al. 2017; Dumoulin et al. 2017): an encoder trained jointly through D_xz(x, z, y)
+        self.bigan: Optional[BiGAN] = None
+        if bigan_nets is not None:
+            self._check_bigan()
+            E, D_xz = (net.to(self.device, memory_format=self.memory_format).train() for net in bigan_nets)
+            self.bigan = BiGAN(E, D_xz, cfg.bigan, o, self._autocast)
 
     # --- the pieces of a step -----------------------------------------------------------
     @property
@@ -209,6 +219,7 @@ class ConditionalGAN:
         names += ["d_strength"] if self.curriculum else []
         names += ["resolution", "fade_alpha"] if self.progressive else []
         names += ["d_class", "g_class"] if self.semi or self.class_loss > 0 else []
+        names += [m for m in BiGAN.METRICS if m != "bigan_cycle" or self.cfg.bigan.cycle > 0] if self.bigan is not None else []
         return names + (["cond_scale"] if self.transitional else [])
 
     def _check_semi(self) -> None:
@@ -236,6 +247,19 @@ class ConditionalGAN:
             why = "model.curriculum (a discriminator ensemble)"
         if why is not None:
             raise ConfigError(f"reg.class_loss={cfg.reg.class_loss:g} does not work with {why}; set reg.class_loss=0 or change that setting")
+
+    def _check_bigan(self) -> None:
+        cfg, why = self.cfg, None
+        if self.progressive:
+            why = f"model.grow.start={cfg.model.grow.start} (progressive growing: E and D_xz work at the training size only)"
+        elif self.dist.active:
+            why = f"{self.dist.world_size} processes (torchrun: E and D_xz are not synchronised across ranks yet); train in one process"
+        if why is not None:
+            raise ConfigError(f"bigan.weight={cfg.bigan.weight:g} does not work with {why}; set bigan.weight=0 or change that setting")
+
+    def _bigan_view(self, x: Tensor) -> Tensor:
+        """What D_xz sees of an image: DiffAugment as for D (its own draw), unpacked (see augmentgan.gan.bigan)."""
+        return diff_augment(x, self.diffaug, generator=self.aug_gen, p=self.ada_p) if self.diffaug else x
 
     def _class_weight(self) -> float:
         """reg.class_loss, ramped in with the class term under transitional conditioning."""
@@ -373,14 +397,18 @@ class ConditionalGAN:
         m = self.cfg.tricks.pac
         return (pack(x, m), pack_labels(y, m)) if m > 1 else (x, y)
 
-    def _apply(self, loss: Tensor, opt: torch.optim.Optimizer, scaler: Optional[torch.amp.GradScaler]) -> None:
-        opt.zero_grad(set_to_none=True)
+    def _apply(self, loss: Tensor, opts: Sequence[torch.optim.Optimizer], scaler: Optional[torch.amp.GradScaler]) -> None:
+        """One backward of ``loss``, then a step of each optimizer in ``opts`` (one GradScaler for them all under fp16)."""
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
         if scaler is None:
             loss.backward()
-            opt.step()
+            for opt in opts:
+                opt.step()
         else:
             scaler.scale(loss).backward()
-            scaler.step(opt)
+            for opt in opts:
+                scaler.step(opt)
             scaler.update()
 
     def d_step(self, x_real: Tensor, y_real: Tensor) -> dict[str, Tensor]:
@@ -426,7 +454,14 @@ class ConditionalGAN:
                 value = sum(_PENALTY_CALLS[name](c, real_in, fake_in.float(), real_y, self.penalty_gen) for c in critics) / len(critics)
                 loss = loss + (getattr(self.cfg.reg, name) * _PENALTY_SCALE[name] * every) * value
                 out[name] = value.detach()
-        self._apply(loss, self.opt_d, self.scaler_d)
+        opts = [self.opt_d]
+        if self.bigan is not None:  # D_xz: real pairs (x, E(x, y), y) vs the fake pairs of this step's fakes
+            z_real = self.bigan.encode(x_real, y_real)
+            value, parts = self.bigan.discriminator_loss(self._bigan_view(x_real), z_real, y_real, self._bigan_view(x_fake), z, y_fake)
+            loss = loss + self.cfg.bigan.weight * value
+            out.update(parts)
+            opts.append(self.bigan.opt_d)
+        self._apply(loss, opts, self.scaler_d)
         if self.cfg.reg.clip is not None:
             clip_weights_(self.D, self.cfg.reg.clip)
         return out
@@ -476,6 +511,8 @@ class ConditionalGAN:
             y_fake = torch.cat([y_fake[:half], y_fake[:half], y_fake[2 * half:]])
         relativistic, unrolled = self.loss.relativistic, self.cfg.optim.unrolled_k > 0
         self.D.requires_grad_(False)  # no D weight gradients in the G step
+        if self.bigan is not None:
+            self.bigan.D.requires_grad_(False)
         try:
             with self._autocast():
                 x_fake = self.G_train(z, y_fake)
@@ -513,9 +550,21 @@ class ConditionalGAN:
                 value = self.gsr(self.G)
                 loss = loss + self.cfg.reg.gsr * value
                 out["gsr"] = value.detach()
-            self._apply(loss, self.opt_g, self.scaler_g)
+            opts = [self.opt_g]
+            if self.bigan is not None:  # G and E fool D_xz (labels swapped); E learns from this term alone
+                value, parts = self.bigan.generator_loss(self._bigan_view(x_real), x_real, y_real, self._bigan_view(x_fake), z, y_fake)
+                loss = loss + self.cfg.bigan.weight * value
+                out.update(parts)
+                if self.cfg.bigan.cycle > 0:
+                    value, parts = self.bigan.cycle_loss(x_fake, z, y_fake)
+                    loss = loss + self.cfg.bigan.weight * self.cfg.bigan.cycle * value
+                    out.update(parts)
+                opts.append(self.bigan.opt_e)
+            self._apply(loss, opts, self.scaler_g)
         finally:
             self.D.requires_grad_(True)
+            if self.bigan is not None:
+                self.bigan.D.requires_grad_(True)
         self.num_g_steps += 1
         if self.ema is not None:
             self.ema.update(self.G, self.num_g_steps)
@@ -564,10 +613,11 @@ class ConditionalGAN:
         return torch.cat(parts)
 
     def nonfinite_weights(self) -> Optional[str]:
-        """``"G"`` or ``"D"`` if that network holds a NaN/inf weight, else None (one device sync)."""
-        flags = [torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all() for net in (self.G, self.D)]
+        """``"G"``, ``"D"`` (or ``"E"``, ``"D_xz"`` with BiGAN) if that network holds a NaN/inf weight, else None (one device sync)."""
+        nets = {"G": self.G, "D": self.D, **(self.bigan.modules if self.bigan is not None else {})}
+        flags = [torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all() for net in nets.values()]
         ok = torch.stack(flags).tolist()
-        return next((name for name, good in zip(("G", "D"), ok) if not good), None)
+        return next((name for name, good in zip(nets, ok) if not good), None)
 
     # --- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -591,6 +641,8 @@ class ConditionalGAN:
             "lecam": self.lecam.state_dict() if self.lecam is not None else None,
             "gsr": self.gsr.state_dict() if self.gsr is not None else None,
             "ada": {"p": self.ada_p.clone(), "acc": self._ada_acc.clone()} if self.ada_p is not None else None,
+            # BiGAN (absent = off): E, D_xz and their optimizers
+            "bigan": self.bigan.state_dict() if self.bigan is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -616,6 +668,10 @@ class ConditionalGAN:
                 if state.get(name) is None:
                     raise ValueError(f"the checkpoint has no {name} state but reg.{name} is on")
                 part.load_state_dict(state[name])
+        if self.bigan is not None:
+            if state.get("bigan") is None:
+                raise ValueError("the checkpoint has no BiGAN encoder but bigan.weight is on")
+            self.bigan.load_state_dict(state["bigan"])
         if self.ada_p is not None:
             if state.get("ada") is None:
                 raise ValueError("the checkpoint has no ADA state but tricks.ada_target is set")

@@ -79,6 +79,7 @@ _RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "samples", "checkpoints", "tenso
 _LABELS = {
     "d_loss": "D loss", "g_loss": "G loss", "d_real": "D(real)", "d_fake": "D(fake)",
     "gp": "the gradient penalty", "dragan": "the DRAGAN penalty", "r1": "the R1 penalty", "ortho": "the orthogonal regularization",
+    "bigan_d": "the BiGAN D_xz loss", "bigan_ge": "the BiGAN G/E loss", "E": "an encoder weight (bigan)", "D_xz": "a D_xz weight (bigan)",
 }
 
 
@@ -329,7 +330,7 @@ class _Meter:
 
 
 def _nonfinite_error(step: int, what: str, gan: GANConfig, precision: str, last_good: Optional[Path]) -> TrainingError:
-    side = "g" if what in ("g_loss", "ortho", "G") else "d"
+    side = "g" if what in ("g_loss", "ortho", "G", "bigan_ge", "E") else "d"
     hints = [f"lower optim.lr_{side} (now {getattr(gan.optim, 'lr_' + side):g})"]
     if not (gan.reg.per_sample_grad or gan.reg.clip or gan.model.d_sn):
         hints.append("add a penalty (reg.gp=10 or reg.r1=1) or spectral norm (model.d_sn=true)")

@@ -1,9 +1,15 @@
-"""GAN inversion: a latent code for every real image, fitted after training to any generator.
+"""GAN inversion: a latent code for every real image, for any generator.
 
 Two steps (Perarnau et al. 2016 "Invertible conditional GANs"; Zhu et al. 2016 / 2020 "In-domain
 GAN inversion": an encoder for the initial guess, then per-image optimisation):
 
-1. **Encoder.** A small conditional CNN ``E(x, y) -> z`` is trained on pairs ``(G(z, y), z)``
+1. **Encoder** (``EncodeSettings.encoder``, ``augmentgan encode --encoder``): ``joint`` takes the
+   encoder the run trained jointly with the GAN (``bigan.weight`` > 0: BiGAN/ALI, Donahue et al. 2017,
+   Dumoulin et al. 2017; :mod:`augmentgan.gan.bigan`), nothing is fitted; ``fitted`` fits one after
+   training as below; ``auto`` (default) is ``joint`` when the run has a joint encoder, else
+   ``fitted``. The joint encoder was trained beside the raw generator; the EMA copy (the default
+   generator here) follows it closely, and refinement absorbs the difference (``--no-ema`` pairs
+   them exactly). Fitted: a small conditional CNN ``E(x, y) -> z`` is trained on pairs ``(G(z, y), z)``
    drawn from the (EMA) generator itself, z ~ N(0, I) as in training and y uniform over the
    classes. Its loss is the latent regression ``|E(G(z, y), y) - z|^2`` plus the pixel
    reconstruction ``|G(E(G(z, y), y), y) - G(z, y)|^2`` (many latents draw near-identical images:
@@ -39,7 +45,9 @@ reconstructions       (N, H, W, C) uint8          ``G(code, label)`` at the data
 
 File attributes: ``format`` = "augmentgan-codes", ``format_version``, ``augmentgan_version``,
 ``created``, ``seed``, ``run``, ``checkpoint``, ``checkpoint_sha256``, ``step``, ``ema``,
-``z_dim``, ``data_fingerprint`` (of DATA), ``gan_data_fingerprint``, ``settings`` (JSON). Beside
+``z_dim``, ``encoder`` (the encoder used: ``joint``, ``fitted``, or ``given`` when a caller passed
+one), ``data_fingerprint`` (of DATA), ``gan_data_fingerprint``, ``settings`` (JSON; its
+``encoder`` is the one used, ``encoder_requested`` what was asked for). Beside
 it, ``<name>-reconstructions.png``: real images (left) beside their reconstructions (right),
 worst first.
 """
@@ -64,16 +72,18 @@ from augmentgan.data.metadata import output_metadata
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.domain.classifier import DomainClassifier, train_classifier
+from augmentgan.gan.bigan import Encoder
 from augmentgan.gan.gan import resolve_device
-from augmentgan.gan.checkpoint import GeneratorInfo, GeneratorSource, open_generator
+from augmentgan.gan.checkpoint import GeneratorCheckpoint, GeneratorInfo, GeneratorSource, open_generator
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["Codes", "EncodeSettings", "Encoder", "check_data", "decode", "encode", "encode_images", "fit_encoder", "read_codes", "report_path"]
+__all__ = ["ENCODERS", "Codes", "EncodeSettings", "Encoder", "check_data", "choose_encoder", "decode", "encoder_kind", "encode", "encode_images", "fit_encoder", "read_codes", "report_path"]
 
 FORMAT = "augmentgan-codes"
 FORMAT_VERSION = 1
 _CHUNK = 128  # images refined together (each on its own: the loss is a per-image sum)
 _REPORT_PAIRS = 64
+ENCODERS = ("auto", "joint", "fitted")  # EncodeSettings.encoder: where the initial codes come from
 
 
 @dataclass(frozen=True)
@@ -91,38 +101,17 @@ class EncodeSettings:
     prior_weight: float = 0.01
     classifier_steps: int = 400
     seed: int = 0
+    encoder: str = "auto"  # joint (the run's BiGAN encoder), fitted (fit_encoder), auto (joint when the run has one)
 
     def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"encoder {self.encoder!r}: use one of {', '.join(ENCODERS)}")
         if self.encoder_steps < 0 or self.refine_steps < 0 or self.encoder_batch < 1 or self.encoder_width < 1:
             raise ConfigError(f"encoding needs encoder_steps >= 0, refine_steps >= 0, encoder_batch >= 1 and encoder_width >= 1, got {asdict(self)}")
         if not (self.encoder_lr > 0 and self.refine_lr > 0) or min(self.pixel_weight, self.feature_weight, self.prior_weight) < 0:
             raise ConfigError(f"encoding needs positive learning rates and weights >= 0, got {asdict(self)}")
         if self.pixel_weight + self.feature_weight <= 0:
             raise ConfigError("pixel_weight and feature_weight cannot both be 0: the reconstruction error would be 0")
-
-
-class Encoder(nn.Module):
-    """``E(x, y) -> z``: strided 4x4 convs (LeakyReLU 0.2) from the training size down to 4x4 on
-    the image plus one-hot class maps, then two linear layers (the class joined again before the last)."""
-
-    def __init__(self, img_size: int, channels: int, num_classes: int, z_dim: int, width: int = 32) -> None:
-        super().__init__()
-        self.img_size, self.num_classes, self.z_dim = int(img_size), int(num_classes), int(z_dim)
-        layers: list[nn.Module] = []
-        in_ch, size, ch = channels + num_classes, img_size, width
-        while size > 4:
-            layers += [nn.Conv2d(in_ch, ch, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-            in_ch, size, ch = ch, size // 2, min(ch * 2, width * 8)
-        self.convs = nn.Sequential(*layers)
-        hidden = max(256, 2 * z_dim)
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * size * size, hidden), nn.LeakyReLU(0.2, inplace=True))
-        self.out = nn.Linear(hidden + num_classes, z_dim)
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        onehot = F.one_hot(y, self.num_classes).to(x.dtype)
-        maps = onehot[:, :, None, None].expand(-1, -1, x.shape[-2], x.shape[-1])
-        h = self.fc(self.convs(torch.cat([x, maps], dim=1)))
-        return self.out(torch.cat([h, onehot], dim=1))
 
 
 @dataclass
@@ -222,6 +211,23 @@ def fit_encoder(
     return E.eval().requires_grad_(False)
 
 
+def encoder_kind(source: Optional[GeneratorCheckpoint], settings: EncodeSettings) -> str:
+    """What ``settings.encoder`` resolves to for ``source``: ``"joint"`` or ``"fitted"``, without building
+    anything. ``joint`` on a run without a joint encoder is a one-line ConfigError naming the run."""
+    has = source is not None and source.has_encoder
+    if settings.encoder == "joint" and not has:
+        where = f"run {source.source}" if source is not None else "no checkpoint was given (encode_images(..., source=) or encoder=), so"
+        raise ConfigError(f"--encoder joint: {where} has no jointly trained encoder (trained with bigan.weight=0); train with --set bigan.weight=1 (BiGAN), or use --encoder fitted or auto")
+    return "joint" if has and settings.encoder != "fitted" else "fitted"
+
+
+def choose_encoder(source: Optional[GeneratorCheckpoint], settings: EncodeSettings, *, device: str | torch.device = "cpu") -> tuple[Optional[nn.Module], str]:
+    """``(encoder, kind)`` for ``settings.encoder`` (:func:`encoder_kind`): ``(the run's joint encoder, "joint")``
+    or ``(None, "fitted")`` (None: :func:`encode_images` fits one)."""
+    kind = encoder_kind(source, settings)
+    return (source.encoder(device) if kind == "joint" and source is not None else None), kind
+
+
 def _losses(G: nn.Module, classifier: DomainClassifier, z: Tensor, y: Tensor, x: Tensor, f_x: Tensor, data_size: tuple[int, int], s: EncodeSettings) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per image: (error, pixel MSE in [-1, 1] units, squared feature distance, reconstruction)."""
     rec = _resize(G(z, y).float(), data_size)
@@ -235,7 +241,8 @@ def encode_images(
     info: GeneratorInfo,
     data: LabeledImages,
     *,
-    encoder: Optional[Encoder] = None,
+    encoder: Optional[nn.Module] = None,
+    source: Optional[GeneratorCheckpoint] = None,
     classifier: Optional[DomainClassifier] = None,
     settings: EncodeSettings = EncodeSettings(),
     device: str | torch.device = "cpu",
@@ -243,13 +250,18 @@ def encode_images(
 ) -> Codes:
     """The refined codes of every image of ``data`` (its classes and size must be the checkpoint's).
 
-    ``encoder``: an already fitted one (else :func:`fit_encoder`); ``classifier``: the domain
-    classifier of the feature loss (else trained on ``data``, or read from the cache). Progress:
-    stages ``"encoder"``, ``"classifier"`` and ``"refine"`` (images done).
+    ``encoder``: one to use as it is (recorded as ``given``); else ``settings.encoder`` decides
+    (:func:`choose_encoder`): the joint encoder of ``source`` (the checkpoint ``G`` came from), or one
+    fitted with :func:`fit_encoder`. ``classifier``: the domain classifier of the feature loss (else
+    trained on ``data``, or read from the cache). Progress: stages ``"encoder"`` (fitting only),
+    ``"classifier"`` and ``"refine"`` (images done).
     """
     check_data(data, info)
     device = resolve_device(device)
     G = G.to(device).eval().requires_grad_(False)
+    kind = "given"
+    if encoder is None:
+        encoder, kind = choose_encoder(source, settings, device=device)
     if encoder is None:
         encoder = fit_encoder(G, info, settings, device=device, callback=callback)
     encoder = encoder.to(device).eval().requires_grad_(False)
@@ -299,8 +311,8 @@ def encode_images(
         report(callback, "refine", sl.stop, n)
     attrs = {
         "checkpoint": str(info.checkpoint), "checkpoint_sha256": info.sha256, "step": info.step, "ema": bool(info.ema),
-        "z_dim": int(G.z_dim), "data_fingerprint": data.fingerprint(), "gan_data_fingerprint": info.data_fingerprint,
-        "settings": json.dumps(asdict(settings), sort_keys=True),
+        "z_dim": int(G.z_dim), "encoder": kind, "data_fingerprint": data.fingerprint(), "gan_data_fingerprint": info.data_fingerprint,
+        "settings": json.dumps({**asdict(settings), "encoder": kind, "encoder_requested": settings.encoder}, sort_keys=True),
     }
     return Codes(codes, data.labels.copy(), tuple(data.class_names), out["error"], out["error_encoder"], out["pixel_rmse"], out["feature_distance"], recon, attrs)
 
@@ -396,6 +408,7 @@ class EncodeResult:
                       "encoder_only_mean": float(self.codes.error_encoder.mean()) if len(e) else math.nan},
             "per_class": self.codes.per_class(),
             "checkpoint": self.codes.attrs.get("checkpoint"), "checkpoint_sha256": self.codes.attrs.get("checkpoint_sha256"),
+            "encoder": self.codes.attrs.get("encoder"),
         }
 
 
@@ -423,7 +436,8 @@ def encode(
     source = open_generator(run_or_ckpt, checkpoint)
     G, info = source.generator(ema=ema, device=resolve_device(device))
     check_data(data, info)
-    codes = encode_images(G, info, data, classifier=classifier, settings=settings, device=device, callback=callback)
+    encoder_kind(source, settings)  # --encoder joint on a run without one fails before any work
+    codes = encode_images(G, info, data, source=source, classifier=classifier, settings=settings, device=device, callback=callback)
     written = write_codes(codes, out, force=force, seed=settings.seed, extra_attrs={"run": source.source})
     if png_path is not None:
         staged = StagedOutput(png_path, force=force)

@@ -4,9 +4,11 @@ Pixel SMOTE blends two images into a ghost; interpolating in a learned represent
 (DeVries & Taylor 2017, "Dataset augmentation in feature space") keeps samples on the class's
 manifold, and a GAN is the decoder that turns a code back into an image. Steps:
 
-1. the real training images SMOTE needs are encoded (:mod:`augmentgan.generate.encode`: an
-   encoder fitted to the generator, then per-image latent optimisation): with plain SMOTE those of
-   the classes that grow (it interpolates within a class), with the variants every image;
+1. the real training images SMOTE needs are encoded (:mod:`augmentgan.generate.encode`: the
+   encoder the run trained jointly (BiGAN, ``bigan.weight`` > 0) or one fitted to the generator, as
+   ``EncodeSettings.encoder`` / the recipe's ``latent_smote.encoder`` says, then per-image latent
+   optimisation): with plain SMOTE those of the classes that grow (it interpolates within a class),
+   with the variants every image;
 2. images whose reconstruction error is above the ``quantile`` of their class's errors (default
    0.9: the worst-reconstructed tenth of every class; per class, so that a class G draws badly
    overall is not left without parents) are not used as parents, since G cannot draw them; a
@@ -37,8 +39,8 @@ from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.domain.classifier import DomainClassifier, train_classifier
 from augmentgan.gan.gan import resolve_device
-from augmentgan.gan.checkpoint import GeneratorSource, open_generator
-from augmentgan.generate.encode import Codes, EncodeSettings, check_data, decode, encode_images
+from augmentgan.gan.checkpoint import GeneratorCheckpoint, GeneratorSource, open_generator
+from augmentgan.generate.encode import Codes, EncodeSettings, check_data, decode, encode_images, encoder_kind
 from augmentgan.progress import ProgressCallback, report
 
 __all__ = ["LatentSmoteResult", "encode_for_smote", "latent_smote", "segment_parents", "smote_codes", "take_codes"]
@@ -149,14 +151,16 @@ def latent_smote(
         if have[c] < MIN_IMAGES:
             raise DataError(f"class {names[c]!r} has {have[c]} image(s); latent-smote needs at least {MIN_IMAGES} to interpolate, give its share to gan, classical or copy")
     device = resolve_device(device)
-    G, info = open_generator(run_or_ckpt, checkpoint).generator(ema=ema, device=device)
+    source = open_generator(run_or_ckpt, checkpoint)
+    G, info = source.generator(ema=ema, device=device)
     check_data(real, info, where="the real training images")
     settings = settings or EncodeSettings(seed=seed)
+    encoder_kind(source, settings)  # latent_smote.encoder joint on a run without one fails before any work
     if not counts:
         return smote_codes(G, info, real, _full(_no_codes(G.z_dim, real), np.zeros(0, np.int64), len(real)), {}, seed=seed, device=device)
     if np.count_nonzero(have) < 2:
         raise DataError(f"latent-smote needs at least two classes with images (imbalanced-learn's SMOTE does), the data has {np.count_nonzero(have)}; use gan, classical or copy instead")
-    codes = encode_for_smote(G, info, real, counts, method=method, settings=settings, classifier=classifier, device=device, callback=callback)
+    codes = encode_for_smote(G, info, real, counts, method=method, settings=settings, source=source, classifier=classifier, device=device, callback=callback)
     return smote_codes(G, info, real, codes, counts, seed=seed, method=method, k_neighbors=k_neighbors, quantile=quantile, device=device, callback=callback)
 
 
@@ -167,14 +171,17 @@ def _no_codes(z_dim: int, real: LabeledImages) -> Codes:
 
 def encode_for_smote(
     G: torch.nn.Module, info: Any, real: LabeledImages, counts: Mapping[int, int], *, method: str = "smote", settings: EncodeSettings,
-    classifier: Optional[DomainClassifier] = None, device: torch.device, callback: Optional[ProgressCallback] = None,
+    source: Optional[GeneratorCheckpoint] = None, classifier: Optional[DomainClassifier] = None, device: torch.device,
+    callback: Optional[ProgressCallback] = None,
 ) -> Codes:
     """The codes SMOTE needs to grow ``counts`` (step 1 of the module docstring), one row per row of
-    ``real``: NaN codes and errors where an image was not encoded."""
+    ``real``: NaN codes and errors where an image was not encoded. ``source``: the checkpoint ``G`` came
+    from, whose joint encoder ``settings.encoder`` may ask for."""
+    encoder_kind(source, settings)  # before the classifier is trained
     if classifier is None and settings.feature_weight > 0:  # of all the real images, as generation filters train it
         classifier = train_classifier(real, steps=settings.classifier_steps, device=device, callback=callback)
     rows = _rows_to_encode(real, {int(c): int(n) for c, n in counts.items() if int(n) > 0}, method)
-    return _full(encode_images(G, info, real[rows], classifier=classifier, settings=settings, device=device, callback=callback), rows, len(real))
+    return _full(encode_images(G, info, real[rows], source=source, classifier=classifier, settings=settings, device=device, callback=callback), rows, len(real))
 
 
 def take_codes(codes: Codes, rows: np.ndarray) -> Codes:

@@ -1,4 +1,5 @@
-"""Shared fixtures of the generation tests: tiny real data, one trained GAN run, one classifier.
+"""Shared fixtures of the generation tests: tiny real data, one trained GAN run (and one with a jointly
+trained BiGAN encoder), one classifier.
 
 The data are three classes of scikit-learn's 8x8 digits; the GAN trains at 16x16, so every
 generated image goes through the resize back to the data size. Everything runs with one
@@ -63,6 +64,19 @@ def run_dir(tmp_path_factory, real) -> Path:
     cfg = TrainConfig(steps=40, batch=16, device="cpu", sample_every=0, ckpt_every=40, log_every=20)
     with one_thread():
         return train(real, gan, cfg, root / "run", data_spec=str(spec)).run_dir
+
+
+@pytest.fixture(scope="session")
+def bigan_run_dir(tmp_path_factory, run_dir, real) -> Path:
+    """The GAN of ``run_dir`` with a jointly trained encoder (bigan.weight=1), trained a few steps."""
+    root = tmp_path_factory.mktemp("bigan")
+    gan = get_preset("dcgan", {
+        "model.g_ch": 8, "model.d_ch": 8, "model.z_dim": 16, "model.embed_dim": 8, "tricks.ema": True, "tricks.ema_decay": 0.9, "tricks.diffaug": "",
+        "bigan.weight": 1.0, "bigan.e_ch": 8, "bigan.d_ch": 8,
+    })
+    cfg = TrainConfig(steps=30, batch=16, device="cpu", sample_every=0, ckpt_every=30, log_every=10)
+    with one_thread():
+        return train(real, gan, cfg, root / "run", data_spec=str(run_dir.parent / "real.h5")).run_dir
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,8 @@ import torch
 
 from augmentgan.data import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
-from augmentgan.errors import DataError, OutputExistsError
-from augmentgan.gan.checkpoint import load_generator
+from augmentgan.errors import ConfigError, DataError, OutputExistsError
+from augmentgan.gan.checkpoint import load_generator, read_generator
 from augmentgan.generate.encode import EncodeSettings, _resize, _to_uint8, check_data, decode, encode, encode_images, read_codes, report_path
 
 FAST = EncodeSettings(encoder_steps=60, refine_steps=60, feature_weight=0.0, seed=1)
@@ -55,6 +56,7 @@ def test_encode_writes_codes_and_worst_first_pairs(run_dir: Path, real: LabeledI
     assert codes.class_names == real.class_names and codes.reconstructions.shape == real.images.shape
     assert np.allclose(codes.error, result.codes.error) and codes.attrs["format"] == "augmentgan-codes"
     assert codes.attrs["data_fingerprint"] == real.fingerprint() and result.report == report_path(out) and result.report.is_file()
+    assert codes.attrs["encoder"] == "fitted" and json.loads(codes.attrs["settings"])["encoder_requested"] == "auto"  # a run without a joint encoder
     with pytest.raises(OutputExistsError):
         encode(run_dir, real, out, settings=FAST)
     encode(run_dir, real[:6], out, settings=EncodeSettings(encoder_steps=2, refine_steps=0, feature_weight=0), force=True)
@@ -71,16 +73,19 @@ def test_other_classes_or_size_are_refused_naming_both(run_dir: Path, real: Labe
         check_data(bigger, info)
 
 
-def test_encode_command_exit_codes_and_one_line_errors(capsys, run_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
-    import json
-
+def _cli(capsys, *args) -> tuple[int, str, str]:  # noqa: ANN001, ANN002
+    """``augmentgan ARGS...`` in this process: (exit code, stdout, stderr)."""
     from augmentgan.cli.main import main
 
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def test_encode_command_exit_codes_and_one_line_errors(capsys, run_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
     def run(*args):  # noqa: ANN002, ANN202
-        with pytest.raises(SystemExit) as info:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return info.value.code, out, err
+        return _cli(capsys, *args)
 
     data = run_dir.parent / "real.h5"
     out = tmp_path / "codes.h5"
@@ -104,3 +109,44 @@ def test_source_names_keep_old_files_readable(tmp_path: Path) -> None:
     for name in ("x.h5", "x"):
         back = load(save(data, tmp_path / name))
         assert (back.source == data.source).all()
+
+
+# --- the jointly trained (BiGAN) encoder ------------------------------------------------------------
+def test_joint_encoder_gives_the_initial_codes_without_fitting(bigan_run_dir: Path, real: LabeledImages) -> None:
+    source = read_generator(bigan_run_dir)
+    G, info = source.generator()
+    E = source.encoder()
+    settings = EncodeSettings(encoder="joint", refine_steps=0, feature_weight=0.0, encoder_steps=10**6)  # a fit would take forever
+    codes = encode_images(G, info, real[:12], source=source, settings=settings)
+    x = _resize(torch.from_numpy(real.images[:12]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0), (info.img_size, info.img_size))
+    with torch.no_grad():
+        assert np.allclose(codes.codes, E(x, torch.from_numpy(real.labels[:12])).numpy(), atol=1e-5)
+    assert codes.attrs["encoder"] == "joint" and json.loads(codes.attrs["settings"])["encoder"] == "joint"
+    auto = encode_images(G, info, real[:12], source=source, settings=EncodeSettings(refine_steps=0, feature_weight=0.0, encoder_steps=10**6))
+    assert auto.attrs["encoder"] == "joint" and np.array_equal(auto.codes, codes.codes)  # auto takes the run's joint encoder
+    fitted = encode_images(G, info, real[:12], source=source, settings=EncodeSettings(encoder="fitted", encoder_steps=2, refine_steps=0, feature_weight=0.0))
+    assert fitted.attrs["encoder"] == "fitted" and not np.allclose(fitted.codes, codes.codes)
+    with pytest.raises(ConfigError, match="encoder 'bigan'"):
+        EncodeSettings(encoder="bigan")
+
+
+def test_encode_command_encoder_joint_and_its_one_line_error_on_a_plain_run(capsys, run_dir: Path, bigan_run_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    def run(*args):  # noqa: ANN002, ANN202
+        return _cli(capsys, *args)
+
+    data = run_dir.parent / "real.h5"
+    fast = ["--refine-steps", "2", "--feature-weight", "0", "--device", "cpu"]
+    out = tmp_path / "joint.h5"
+    code, stdout, err = run("encode", bigan_run_dir, data, "--out", out, "--encoder", "joint", *fast, "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["encoder"] == "joint"
+    codes = read_codes(out)
+    assert codes.attrs["encoder"] == "joint" and json.loads(codes.attrs["settings"])["encoder"] == "joint" and len(codes) == 76
+    plain = tmp_path / "plain.h5"
+    code, _, err = run("encode", run_dir, data, "--out", plain, "--encoder", "joint", *fast)
+    lines = err.strip().splitlines()
+    assert code == 4 and len(lines) == 1, err
+    assert str(run_dir) in lines[0] and "bigan.weight=1" in lines[0] and "--encoder fitted" in lines[0]
+    assert not plain.exists() and not report_path(plain).exists() and not list(tmp_path.glob(".*tmp*"))
+    with pytest.raises(ConfigError, match="bigan.weight=0"):
+        read_generator(run_dir).encoder()

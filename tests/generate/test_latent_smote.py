@@ -12,7 +12,7 @@ import torch
 from augmentgan.data import load
 from augmentgan.data.hdf5 import read_hdf5_extra
 from augmentgan.data.types import LabeledImages, Source
-from augmentgan.errors import DataError
+from augmentgan.errors import ConfigError, DataError
 from augmentgan.generate.encode import EncodeSettings
 from augmentgan.generate.latent_smote import latent_smote, segment_parents
 from augmentgan.pipeline import expand
@@ -144,3 +144,18 @@ def test_auto_mix_latent_smote_of_a_fold_interpolates_only_its_training_part(run
                           latent=factory, latent_classes=latent.classes)
     assert len(on_part_segments) == 2 and all(on_part_segments) and [c.name for c in decision.candidates] == ["copy", "latent-smote"]
     assert "latent-smote" in decision.unavailable[0]  # class 0 was not encoded: ruled out with a reason
+
+
+def test_latent_smote_with_the_joint_encoder_through_a_recipe(run_dir: Path, bigan_run_dir: Path, tmp_path: Path) -> None:
+    recipe = {
+        "seed": 1, "data": {"path": str(run_dir.parent / "real.h5")}, "holdout": {"fraction": 0.0},
+        "gan": {"run": str(bigan_run_dir)}, "latent_smote": {"encoder": "joint", "refine_steps": 5, "feature_weight": 0.0},
+        "output": {"path": str(tmp_path / "out")},
+    }
+    result = expand(recipe, overrides=["plan.mix={latent-smote: 1.0}"])
+    train = load(tmp_path / "out" / "train.h5")
+    assert (train.class_counts() == 40).all() and (train.source == Source.latent_smote).sum() == 44
+    assert any("latent-smote:" in n for n in result.notes)
+    with pytest.raises(ConfigError, match=f"run {run_dir}.* has no jointly trained encoder.*bigan.weight=1"):
+        expand({**recipe, "gan": {"run": str(run_dir)}, "output": {"path": str(tmp_path / "plain")}}, overrides=["plan.mix={latent-smote: 1.0}"])
+    assert not (tmp_path / "plain" / "train.h5").exists()
