@@ -91,9 +91,9 @@ class LatentSmoteSection(StrictModel):
     encoder_steps: int = Field(300, ge=0, description="training steps of the encoder on the generator's own (image, code) pairs")
     refine_steps: int = Field(50, ge=0, description="per-image latent optimisation steps after the encoder's guess")
     feature_weight: float = Field(1.0, ge=0, description="weight of the domain-feature distance in the reconstruction loss (pixels weigh 1)")
-    encoder: Literal["auto", "joint", "fitted"] = Field(
-        "auto", description="initial codes: joint = the encoder trained with the GAN (needs gan bigan.weight > 0, BiGAN), fitted = one fitted to "
-        "the generator after training (encoder_steps), auto = joint when the run has one, else fitted"
+    encoder: Literal["fitted", "joint"] = Field(
+        "fitted", description="initial codes: fitted = an encoder fitted to the generator after training (encoder_steps), joint = the encoder "
+        "trained with the GAN (needs gan bigan.weight > 0, BiGAN)"
     )
 
 

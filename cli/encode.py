@@ -16,9 +16,8 @@ from augmentgan.cli.evaluate import _Bars, _progress
 
 
 class EncoderChoice(str, enum.Enum):
-    auto = "auto"
-    joint = "joint"
     fitted = "fitted"
+    joint = "joint"
 
 
 def register(app: typer.Typer) -> None:
@@ -34,8 +33,8 @@ def register(app: typer.Typer) -> None:
         checkpoint: str = typer.Option("auto", "--checkpoint", help="auto (best when the run kept one, else final), best, final, last, a step number, or a .pt file."),
         no_ema: bool = typer.Option(False, "--no-ema", help="Invert the raw generator instead of its EMA copy."),
         encoder: EncoderChoice = typer.Option(
-            EncoderChoice.auto, "--encoder", help="Initial codes from: joint = the encoder trained with the GAN (a run trained with bigan.weight>0, BiGAN); "
-            "fitted = an encoder fitted to the generator now (--encoder-steps); auto = joint when the run has one, else fitted.",
+            EncoderChoice.fitted, "--encoder", help="Initial codes from: fitted = an encoder fitted to the generator now (--encoder-steps); "
+            "joint = the encoder trained with the GAN (a run trained with bigan.weight>0, BiGAN).",
         ),
         encoder_steps: int = typer.Option(300, "--encoder-steps", min=0, help="Training steps of the fitted encoder on the generator's own (image, code) pairs (unused with the joint encoder)."),
         refine_steps: int = typer.Option(50, "--refine-steps", min=0, help="Per-image latent optimisation steps after the encoder's guess (0: encoder only)."),
