@@ -1,10 +1,12 @@
 """latent-smote on mnist-lt: reconstruction errors, sample quality against plain GAN samples, utility.
 
     flock /tmp/augmentgan-heavy.lock python benchmarks/latent_smote.py --seeds 3 --out /tmp/latent-smote
+    python benchmarks/latent_smote.py --recipe recipes/small-data.yaml --set gan.overrides.bigan.weight=1   # the joint encoder
     python benchmarks/latent_smote.py --seeds 1 --data builtin:digits-lt --test builtin:digits-lt-test   # quicker
 
-What it does (the recipe is the quick start's ``recipes/digits-lt.yaml``: dcgan width 32, 800 steps,
-with ``gan.eval_every=0`` so every seed's GAN is its final step, as in the earlier utility numbers):
+What it does (the recipe is ``--recipe``, by default the quick start's ``recipes/digits-lt.yaml``: dcgan
+width 32, 800 steps, with ``gan.eval_every=0`` so every seed's GAN is its final step, as in the earlier
+utility numbers):
 
 1. ``augmentgan.utility.utility`` on the training set, scored on the test set, with
    ``plan.mix={latent-smote: 1.0}`` and methods ros, smote and recipe (= latent-smote) over
@@ -16,7 +18,11 @@ with ``gan.eval_every=0`` so every seed's GAN is its final step, as in the earli
    largest class), both evaluated with ``augmentgan.evaluate.evaluation.evaluate`` against the real
    training images (domain-CNN features, CAS on).
 
-Everything is written to ``--out/results.json``; ``--table`` prints markdown tables from it.
+4. sample grids of the three rarest classes (rarest first): real images, the generator's own samples
+   and latent-smote's (``--out/grid-rarest-*.png``; ``--grids`` redraws them from a finished run).
+
+Everything is written to ``--out/results.json`` (with the CPU's model and the flags that decide
+``precision: auto``); ``--table`` prints markdown tables from it.
 """
 
 from __future__ import annotations
@@ -40,6 +46,13 @@ def _load(spec: str, split: str = "train"):  # noqa: ANN202
     return load(spec, split=split)
 
 
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 def run(args: argparse.Namespace) -> dict:
     from augmentgan.data.types import LabeledImages
     from augmentgan.evaluate.evaluation import evaluate
@@ -54,11 +67,16 @@ def run(args: argparse.Namespace) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data = _load(args.data)
     test = _load(args.test, "test")
-    recipe = str(ROOT / "recipes" / "digits-lt.yaml")
+    recipe = str(Path(args.recipe).resolve())
     base_sets = ["gan.eval_every=0"] + (QUICK if args.quick else []) + list(args.set or [])
     steps = 20 if args.quick else 400
     enc = EncodeSettings(seed=0, encoder_steps=10, refine_steps=3) if args.quick else EncodeSettings(seed=0)
-    results: dict = {"data": args.data, "test": args.test, "seeds": args.seeds, "sets": base_sets}
+    from augmentgan.gan.precision import cpu_flags
+
+    flags = cpu_flags()
+    model = next((line.partition(":")[2].strip() for line in _cpuinfo().splitlines() if line.startswith("model name")), "unknown")
+    results: dict = {"data": args.data, "test": args.test, "seeds": args.seeds, "recipe": recipe, "sets": base_sets,
+                     "cpu": {"model": model, "cores": os.cpu_count(), "flags": sorted(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags)}}
     t0 = time.time()
 
     u = utility(data, recipe, seeds=args.seeds, test=test, methods=("ros", "smote", "recipe"), steps=steps, overrides=base_sets + ["plan.mix={latent-smote: 1.0}"],
@@ -95,14 +113,44 @@ def run(args: argparse.Namespace) -> dict:
         ev = evaluate(synth, train, cas=True, cas_steps=steps, classifier_steps=None if not args.quick else steps, device="cpu")
         results[f"evaluate_{name}"] = ev.to_dict()
     np.savez_compressed(out / "samples.npz", latent_smote=ls.samples.images[:: max(1, len(ls.samples) // 400)], gan=gan.images[:: max(1, len(gan) // 400)])
+    results["grids"] = rare_grids(run_dir, train, out, enc)
     results["seconds"] = time.time() - t0
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return results
 
 
+def rare_grids(run_dir: Path, train, out: Path, enc, rarest: int = 3, per_class: int = 16) -> dict:  # noqa: ANN001
+    """Sample grids of the ``rarest`` classes (rarest first, one row each): the generator's own samples and
+    latent-smote's, ``per_class`` of each; real images of the class in a third grid. Returns the PNG paths."""
+    import torch
+    from torchvision.utils import make_grid, save_image
+
+    from augmentgan.generate import sample_dataset
+    from augmentgan.generate.latent_smote import latent_smote
+
+    counts = train.class_counts()
+    classes = [int(c) for c in np.argsort(counts, kind="stable")[:rarest]]
+    want = {c: per_class for c in classes}
+    ls = latent_smote(run_dir, train, want, seed=0, settings=enc, device="cpu").samples
+    gan, _ = sample_dataset(run_dir, counts=want, truncation=1.0, seed=0, device="cpu")
+    paths = {}
+    for name, synth in (("real", train), ("gan", gan), ("latent-smote", ls)):
+        rows = []
+        for c in classes:
+            imgs = synth.images[synth.labels == c][:per_class]
+            tiles = torch.zeros((per_class, *imgs.shape[1:]), dtype=torch.uint8)
+            tiles[: len(imgs)] = torch.from_numpy(imgs)
+            rows.append(tiles.permute(0, 3, 1, 2).float() / 255.0)
+        path = out / f"grid-rarest-{name}.png"
+        save_image(make_grid(torch.cat(rows), nrow=per_class, padding=2, pad_value=0.5), str(path))
+        paths[name] = str(path)
+    paths["classes"] = [train.class_names[c] for c in classes]
+    return paths
+
+
 def table(path: Path) -> str:
     r = json.loads(path.read_text())
-    lines = []
+    lines = [f"recipe {Path(r.get('recipe', 'recipes/digits-lt.yaml')).name}, overrides {r['sets']}, CPU {r.get('cpu', 'not recorded')}", ""]
     u, g = r["utility_latent_smote"], r["utility_gan"]
     methods = {**{m: u["methods"][m] for m in ("ros", "smote")}, "latent-smote": u["methods"]["recipe"], "gan": g["methods"]["recipe"]}
     lines += ["| method | macro-F1 | balanced accuracy | minority recall | per seed macro-F1 |", "|---|---:|---:|---:|---|"]
@@ -114,7 +162,7 @@ def table(path: Path) -> str:
     for c in u["class_names"]:
         lines.append(f"| {c} | " + " | ".join(f"{methods[m]['per_class_recall'][c]['mean']:.3f}" for m in methods) + " |")
     e = r["encode"]
-    lines += ["", "| class | images | error mean | error median | encoder only | pixel RMSE (0-255) | feature distance |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", f"encoder: {e.get('encoder', 'fitted')}", "", "| class | images | error mean | error median | encoder only | pixel RMSE (0-255) | feature distance |", "|---|---:|---:|---:|---:|---:|---:|"]
     for c, v in e["per_class"].items():
         lines.append(f"| {c} | {v['images']} | {v['error_mean']:.4f} | {v['error_median']:.4f} | {v['error_encoder_mean']:.4f} | {v['pixel_rmse']:.1f} | {v['feature_distance']:.3f} |")
     lines += ["", "| samples | diversity ratio | classes flagged collapsed | precision | recall | coverage | density | CAS accuracy |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -138,13 +186,24 @@ def main() -> None:
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist-lt.npz"))
     p.add_argument("--test", default=None, help="test set (default: DATA's test split)")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--recipe", default=str(ROOT / "recipes" / "digits-lt.yaml"), help="the recipe whose GAN and settings every method shares")
     p.add_argument("--set", action="append", help="extra recipe overrides (dotted key=value)")
     p.add_argument("--out", default="/tmp/latent-smote-benchmark")
     p.add_argument("--quick", action="store_true", help="tiny settings: checks that the script runs, measures nothing")
     p.add_argument("--table", action="store_true", help="print markdown tables from OUT/results.json and exit")
+    p.add_argument("--grids", action="store_true", help="only the sample grids of the rarest classes, from the GAN run in OUT/results.json")
     args = p.parse_args()
     if args.table:
         print(table(Path(args.out) / "results.json"))
+        return
+    if args.grids:
+        from augmentgan.generate.encode import EncodeSettings
+
+        path = Path(args.out) / "results.json"
+        results = json.loads(path.read_text())
+        results["grids"] = rare_grids(Path(results["gan_run"]), _load(args.data), Path(args.out), EncodeSettings(seed=0))
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(json.dumps(results["grids"]))
         return
     args.test = args.test or args.data
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
