@@ -233,9 +233,10 @@ def _class_grids(real: LabeledImages, expanded: LabeledImages) -> str:
     return "".join(rows) + "</table>"
 
 
-NEAREST_CHUNK = 256
+NEAREST_CHUNK = 128
 """Rows of each side of the nearest-real search read at once (as float32; torch.cdist copies both): about
-4 x 2 x 256 x the pixels of one image, 25 MB at 64x64 RGB, whatever the class sizes."""
+4 x 2 x 128 x the pixels of one image, 13 MB at 64x64 RGB, whatever the class sizes (256 held 49 MiB at
+the peak of a 64x64 expansion, memray; the same distances, computed in more, smaller blocks)."""
 
 
 def _float_rows(images: Any, rows: np.ndarray) -> torch.Tensor:

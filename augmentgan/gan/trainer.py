@@ -36,6 +36,7 @@ Under ``torchrun`` (several processes) the same loop runs on every rank with DDP
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import platform
@@ -606,7 +607,11 @@ def train(
     :mod:`augmentgan.gan.distributed`. Only rank 0 writes ``out`` and calls ``callback``.
     """
     with ddp.setup(cfg.device) as (dist, device):
-        return _train(data, gan, cfg, Path(out), resume, force, callback if dist.is_main else None, data_spec, dist, device, monitor, unlabeled)
+        result = _train(data, gan, cfg, Path(out), resume, force, callback if dist.is_main else None, data_spec, dist, device, monitor, unlabeled)
+    # The run's networks, optimizer states and last batches sit in reference cycles (closures over the
+    # run); free them now rather than at some later GC pass, before the caller's next large arrays.
+    gc.collect()
+    return result
 
 
 def _eval_due(cfg: TrainConfig, step: int) -> bool:
