@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from augmentgan.planner import AutoMixConfig, PlanConfig, make_plan
-from augmentgan.automix import MIN_VALIDATED, choose_mix, stratified_folds
+from augmentgan.automix import MIN_VALIDATED, CandidateScore, choose_mix, one_se_choice, stratified_folds
 from augmentgan.data.io import load
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError
@@ -70,6 +70,18 @@ def test_folds_are_stratified_and_small_classes_never_validated():
     assert set(folds[labels == 0]) == {0, 1, 2} and np.bincount(folds[labels == 0]).tolist() == [3, 3, 3]
     assert sorted(np.bincount(folds[labels == 1], minlength=3).tolist()) == [1, 1, 2]  # 4 images: every fold keeps >= 2 to train on
     assert (folds[labels >= 2] == -1).all() and MIN_VALIDATED == 4
+
+
+def test_a_candidate_must_beat_the_simpler_ones_by_more_than_the_folds_noise():
+    """The one-standard-error rule, with the fold scores of mnist-lt seed 1 (copy vs copy+latent-smote)."""
+    copy = CandidateScore("copy", {"copy": 1.0}, [0.980, 0.951, 0.918])
+    blend = CandidateScore("copy+latent-smote", {"copy": 0.5, "latent-smote": 0.5}, [0.960, 0.950, 0.945])
+    assert blend.mean > copy.mean and copy.mean >= blend.mean - blend.stderr
+    assert one_se_choice([copy, blend]) is copy  # ahead by 0.002, its standard error 0.004
+    clear = CandidateScore("gan", {"gan": 1.0}, [0.99, 0.98, 0.99])
+    assert one_se_choice([copy, clear, blend]) is clear  # ahead by far more than its noise
+    assert one_se_choice([blend, copy]) is blend  # "simpler" is the order given: the first within the band
+    assert one_se_choice([CandidateScore("a", {"copy": 1.0}, [0.9]), CandidateScore("b", {"gan": 1.0}, [0.91])]).name == "b"  # one fold: no band
 
 
 def test_a_collapsed_generator_gets_no_share_and_the_reason_is_given(digits, classifier, tmp_path):
