@@ -142,7 +142,8 @@ class MixDecision:
 
     @property
     def winner(self) -> Optional[CandidateScore]:
-        return max(self.candidates, key=lambda c: c.mean) if self.candidates else None
+        """The chosen candidate (:func:`one_se_choice`), which need not have the best mean."""
+        return one_se_choice(self.candidates) if self.candidates else None
 
     def to_dict(self) -> dict[str, Any]:
         return {

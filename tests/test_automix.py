@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from augmentgan.planner import AutoMixConfig, PlanConfig, make_plan
-from augmentgan.automix import MIN_VALIDATED, CandidateScore, choose_mix, one_se_choice, stratified_folds
+from augmentgan.automix import MIN_VALIDATED, CandidateScore, MixDecision, choose_mix, one_se_choice, stratified_folds
 from augmentgan.data.io import load
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError
@@ -78,6 +78,8 @@ def test_a_candidate_must_beat_the_simpler_ones_by_more_than_the_folds_noise():
     blend = CandidateScore("copy+latent-smote", {"copy": 0.5, "latent-smote": 0.5}, [0.960, 0.950, 0.945])
     assert blend.mean > copy.mean and copy.mean >= blend.mean - blend.stderr
     assert one_se_choice([copy, blend]) is copy  # ahead by 0.002, its standard error 0.004
+    decision = MixDecision({"copy": 1.0}, [copy, blend], folds=3, steps=400, validated_classes=[])
+    assert decision.to_dict()["winner"] == "copy"  # what mix.json, the report and --json call the winner is the choice
     clear = CandidateScore("gan", {"gan": 1.0}, [0.99, 0.98, 0.99])
     assert one_se_choice([copy, clear, blend]) is clear  # ahead by far more than its noise
     assert one_se_choice([blend, copy]) is blend  # "simpler" is the order given: the first within the band
