@@ -352,7 +352,7 @@ def _latent_smote(recipe: Recipe, generator: GeneratorCheckpoint, base: LabeledI
 
     result = latent_smote(
         generator, base, counts, seed=seed, method=recipe.smote.method, k_neighbors=recipe.smote.k_neighbors, quantile=recipe.latent_smote.quantile,
-        ema=recipe.generate.ema, settings=_latent_settings(recipe, seed), device=recipe.gan.device, callback=callback,
+        anchor=recipe.latent_smote.anchor, ema=recipe.generate.ema, settings=_latent_settings(recipe, seed), device=recipe.gan.device, callback=callback,
     )
     notes += result.notes
     return result.samples, result.parent2
@@ -613,7 +613,8 @@ class _LatentCodes:
         base, codes = (train, self.codes) if rows is None else (train[rows], take_codes(self.codes, rows))  # no copy of the whole set
         return smote_codes(
             self.G, self.info, base, codes, counts, seed=seed, method=recipe.smote.method,
-            k_neighbors=recipe.smote.k_neighbors, quantile=recipe.latent_smote.quantile, device=self.device, callback=callback,
+            k_neighbors=recipe.smote.k_neighbors, quantile=recipe.latent_smote.quantile, anchor=recipe.latent_smote.anchor,
+            device=self.device, callback=callback,
         )
 
     def source(self, recipe: Recipe, train: LabeledImages) -> Any:

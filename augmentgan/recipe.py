@@ -87,13 +87,20 @@ class LatentSmoteSection(StrictModel):
     """The ``latent-smote`` source (SMOTE between GAN latent codes of real images; smote.method and
     smote.k_neighbors apply to it too); see :mod:`augmentgan.generate.latent_smote`."""
 
-    quantile: float = Field(0.9, gt=0, le=1, description="a real image is a parent only when its reconstruction error is at most this quantile of its class's errors (1: all)")
+    quantile: Optional[float] = Field(
+        None, gt=0, le=1, description="a real image is a parent only when its reconstruction error is at most this quantile of its class's errors "
+        "(1: all); null: 1 with anchor residual, 0.9 with anchor none"
+    )
     encoder_steps: int = Field(300, ge=0, description="training steps of the encoder on the generator's own (image, code) pairs")
     refine_steps: int = Field(50, ge=0, description="per-image latent optimisation steps after the encoder's guess")
     feature_weight: float = Field(1.0, ge=0, description="weight of the domain-feature distance in the reconstruction loss (pixels weigh 1)")
     encoder: Literal["fitted", "joint"] = Field(
         "fitted", description="initial codes: fitted = an encoder fitted to the generator after training (encoder_steps), joint = the encoder "
         "trained with the GAN (needs gan bigan.weight > 0, BiGAN)"
+    )
+    anchor: Literal["none", "residual"] = Field(
+        "residual", description="none = a sample is G's decoding of the new code; residual = the nearer parent plus (G(new code) - G(parent's "
+        "code)), so the real image's detail G cannot draw is kept and G supplies only the change"
     )
 
 

@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> dict:
     model = next((line.partition(":")[2].strip() for line in _cpuinfo().splitlines() if line.startswith("model name")), "unknown")
     results: dict = {"data": args.data, "test": args.test, "seeds": args.seeds, "recipe": recipe, "sets": base_sets,
                      "cpu": {"model": model, "cores": os.cpu_count(), "flags": sorted(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags)}}
+    ls_cfg = _latent_cfg(recipe, base_sets)
+    results["latent_smote"] = ls_cfg
     t0 = time.time()
 
     u = utility(data, recipe, seeds=args.seeds, test=test, methods=("ros", "smote", "recipe"), steps=steps, overrides=base_sets + ["plan.mix={latent-smote: 1.0}"],
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> dict:
     counts = train.class_counts()
     deficits = {c: int(counts.max() - n) for c, n in enumerate(counts) if counts.max() > n}
     t3 = time.time()
-    ls = latent_smote(run_dir, train, deficits, seed=0, settings=enc, device="cpu")
+    ls = latent_smote(run_dir, train, deficits, seed=0, settings=enc, device="cpu", **ls_cfg)
     results["latent_smote_notes"] = ls.notes
     results["latent_smote_seconds"] = time.time() - t3
     gan, _ = sample_dataset(run_dir, counts=deficits, truncation=1.0, seed=0, device="cpu")
@@ -113,15 +115,24 @@ def run(args: argparse.Namespace) -> dict:
         ev = evaluate(synth, train, cas=True, cas_steps=steps, classifier_steps=None if not args.quick else steps, device="cpu")
         results[f"evaluate_{name}"] = ev.to_dict()
     np.savez_compressed(out / "samples.npz", latent_smote=ls.samples.images[:: max(1, len(ls.samples) // 400)], gan=gan.images[:: max(1, len(gan) // 400)])
-    results["grids"] = rare_grids(run_dir, train, out, enc)
+    results["grids"] = rare_grids(run_dir, train, out, enc, ls_cfg)
     results["seconds"] = time.time() - t0
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return results
 
 
-def rare_grids(run_dir: Path, train, out: Path, enc, rarest: int = 3, per_class: int = 16) -> dict:  # noqa: ANN001
+def _latent_cfg(recipe: str, sets: list) -> dict:
+    """The recipe's latent_smote settings that :func:`latent_smote` takes beside the encoder's."""
+    from augmentgan.recipe import load_recipe
+
+    ls = load_recipe(recipe, list(sets) + ["data.path=unused"]).latent_smote
+    return {"quantile": ls.quantile, "anchor": ls.anchor}
+
+
+def rare_grids(run_dir: Path, train, out: Path, enc, ls_cfg: dict, rarest: int = 3, per_class: int = 16) -> dict:  # noqa: ANN001
     """Sample grids of the ``rarest`` classes (rarest first, one row each): the generator's own samples and
-    latent-smote's, ``per_class`` of each; real images of the class in a third grid. Returns the PNG paths."""
+    latent-smote's (``ls_cfg``: its quantile and anchor), ``per_class`` of each; real images of the class in
+    a third grid. Returns the PNG paths."""
     import torch
     from torchvision.utils import make_grid, save_image
 
@@ -131,7 +142,7 @@ def rare_grids(run_dir: Path, train, out: Path, enc, rarest: int = 3, per_class:
     counts = train.class_counts()
     classes = [int(c) for c in np.argsort(counts, kind="stable")[:rarest]]
     want = {c: per_class for c in classes}
-    ls = latent_smote(run_dir, train, want, seed=0, settings=enc, device="cpu").samples
+    ls = latent_smote(run_dir, train, want, seed=0, settings=enc, device="cpu", **ls_cfg).samples
     gan, _ = sample_dataset(run_dir, counts=want, truncation=1.0, seed=0, device="cpu")
     paths = {}
     for name, synth in (("real", train), ("gan", gan), ("latent-smote", ls)):
@@ -201,7 +212,8 @@ def main() -> None:
 
         path = Path(args.out) / "results.json"
         results = json.loads(path.read_text())
-        results["grids"] = rare_grids(Path(results["gan_run"]), _load(args.data), Path(args.out), EncodeSettings(seed=0))
+        sets = results["sets"] + list(args.set or [])  # --set adds to the run's overrides (latent_smote.anchor=residual)
+        results["grids"] = rare_grids(Path(results["gan_run"]), _load(args.data), Path(args.out), EncodeSettings(seed=0), _latent_cfg(results["recipe"], sets))
         path.write_text(json.dumps(results, indent=2, default=str) + "\n")
         print(json.dumps(results["grids"]))
         return

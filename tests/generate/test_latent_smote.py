@@ -14,7 +14,8 @@ from augmentgan.data.hdf5 import read_hdf5_extra
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.generate.encode import EncodeSettings
-from augmentgan.generate.latent_smote import latent_smote, segment_parents
+from augmentgan.generate.latent_smote import anchor_residual, latent_smote, parent_quantile, segment_parents
+from augmentgan.recipe import load_recipe
 from augmentgan.pipeline import expand
 
 FAST = EncodeSettings(encoder_steps=60, refine_steps=60, feature_weight=0.0, seed=1)
@@ -50,6 +51,55 @@ def test_latent_smote_parents_are_of_the_class_and_reconstructed_well(run_dir: P
     assert np.isnan(result.codes.error[real.labels == 0]).all()  # plain SMOTE: a class that does not grow is not encoded
     with pytest.raises(DataError, match="needs at least 2"):
         latent_smote(run_dir, real[np.r_[0:40, 40:64, 64]], {2: 3}, seed=0, settings=FAST)
+
+
+def test_residual_anchor_keeps_the_real_parent_and_takes_only_the_change_from_g(run_dir: Path, real: LabeledImages) -> None:
+    counts = {1: 10, 2: 20}
+    plain = latent_smote(run_dir, real, counts, seed=2, quantile=0.9, settings=FAST, anchor="none")
+    anchored = latent_smote(run_dir, real, counts, seed=2, quantile=0.9, settings=FAST)  # residual: the default
+    p = anchored.samples.parent
+    # the same codes, parents and labels: anchoring changes pixels only
+    assert np.array_equal(p, plain.samples.parent) and np.array_equal(anchored.parent2, plain.parent2)
+    assert np.array_equal(anchored.samples.labels, plain.samples.labels) and (real.labels[p] == anchored.samples.labels).all()
+    # sample = real parent + (G(new code) - G(parent's code)), clipped
+    rec = anchored.codes.reconstructions[p].astype(np.int32)
+    want = np.clip(real.images[p].astype(np.int32) + plain.samples.images.astype(np.int32) - rec, 0, 255)
+    assert np.array_equal(anchored.samples.images, want.astype(np.uint8))
+    # anchored to real images: this barely trained G draws its parents badly (its reconstruction error),
+    # so its own decodings are far from the parents; the anchored samples differ from them only by G's
+    # change along the segment
+    def dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.sqrt(((a.astype(np.float64) - b.astype(np.float64)) ** 2).reshape(len(a), -1).mean(axis=1))
+
+    near, far = dist(anchored.samples.images, real.images[p]), dist(plain.samples.images, real.images[p])
+    assert near.mean() < 0.6 * far.mean(), (near.mean(), far.mean())
+    assert not np.array_equal(anchored.samples.images, real.images[p])  # not copies: G's change is there
+    with pytest.raises(ConfigError, match="latent_smote.anchor 'pixels'"):
+        latent_smote(run_dir, real, counts, seed=2, settings=FAST, anchor="pixels")
+
+
+def test_the_parents_quantile_defaults_to_every_image_with_the_residual_anchor(tmp_path: Path) -> None:
+    # residual keeps the parent's real pixels, so a badly reconstructed image is still a good parent;
+    # G's decoding alone leaves out each class's worst-reconstructed tenth
+    assert parent_quantile(None, "residual") == 1.0 and parent_quantile(None, "none") == 0.9 and parent_quantile(0.5, "residual") == 0.5
+    with pytest.raises(ConfigError, match="latent_smote.quantile 1.5"):
+        parent_quantile(1.5, "none")
+    path = tmp_path / "r.yaml"
+    path.write_text("data: {path: builtin:digits-lt}\noutput: {path: out}\n")
+    ls = load_recipe(path).latent_smote
+    assert ls.anchor == "residual" and ls.quantile is None
+    with pytest.raises(ConfigError, match="anchor"):
+        load_recipe(path, ["latent_smote.anchor=pixels"])
+
+
+def test_anchor_residual_clips_and_works_in_chunks() -> None:
+    rng = np.random.default_rng(0)
+    shape = (2500, 3, 2, 1)  # more rows than one chunk
+    decoded, parents, rec = (rng.integers(0, 256, shape).astype(np.uint8) for _ in range(3))
+    out = anchor_residual(decoded, parents, rec)
+    want = np.clip(parents.astype(int) + decoded.astype(int) - rec.astype(int), 0, 255)
+    assert out.dtype == np.uint8 and np.array_equal(out, want) and out.min() == 0 and out.max() == 255
+    assert np.array_equal(anchor_residual(rec, parents, rec), parents)  # no change in G: the parent itself
 
 
 @pytest.mark.parametrize("fmt", ["h5", "folder"])
