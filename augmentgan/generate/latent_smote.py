@@ -234,8 +234,9 @@ def smote_codes(
     G: torch.nn.Module, info: Any, real: LabeledImages, codes: Codes, counts: Mapping[int, int], *, seed: int, method: str = "smote",
     k_neighbors: int = 5, quantile: Optional[float] = None, anchor: str = "residual", device: torch.device, callback: Optional[ProgressCallback] = None,
 ) -> LatentSmoteResult:
-    """Steps 2-4 of the module docstring on codes already found (one row per row of ``real``, NaN where
-    not encoded): parents under their class's error quantile, SMOTE on their codes, decoded by ``G``.
+    """Steps 2-5 of the module docstring on codes already found (one row per row of ``real``, NaN where
+    not encoded): parents under their class's error quantile, SMOTE on their codes, decoded by ``G``
+    (and anchored to the nearer parent).
     ``plan.mix: auto`` encodes the training images once and calls this for every fold's part.
     ``anchor``: step 5 (``"residual"``) or not (``"none"``); ``quantile`` None: the anchor's default."""
     quantile = parent_quantile(quantile, anchor)
@@ -267,7 +268,8 @@ def smote_codes(
     notes.append(
         f"latent-smote: {len(rows)} real images encoded (reconstruction error mean {np.nanmean(codes.error):.4f}, median {np.nanmedian(codes.error):.4f}); "
         f"parents: images at or under their class's {quantile:g} error quantile ("
-        + ", ".join(f"{n} {thresholds[n]:.4f}" for n in grown) + f"); {sum(excluded[n] for n in grown)} images of the grown classes left out"
+        + ", ".join(f"{n} {thresholds[n]:.4f}" for n in grown) + f"); {sum(excluded[n] for n in grown)} images of the grown classes left out; "
+        + ("samples: the nearer parent plus G's change between the codes (anchor residual)" if anchor == "residual" else "samples: G's drawing of the new code (anchor none)")
     )
     index = np.flatnonzero(eligible)
     X, y = codes.codes[index].astype(np.float64), real.labels[index]
