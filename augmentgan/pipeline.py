@@ -351,8 +351,8 @@ def _latent_smote(recipe: Recipe, generator: GeneratorCheckpoint, base: LabeledI
     from augmentgan.generate.latent_smote import latent_smote
 
     result = latent_smote(
-        generator, base, counts, seed=seed, method=recipe.smote.method, k_neighbors=recipe.smote.k_neighbors, quantile=recipe.latent_smote.quantile,
-        anchor=recipe.latent_smote.anchor, ema=recipe.generate.ema, settings=_latent_settings(recipe, seed), device=recipe.gan.device, callback=callback,
+        generator, base, counts, seed=seed, ema=recipe.generate.ema, settings=_latent_settings(recipe, seed), device=recipe.gan.device, callback=callback,
+        **_latent_options(recipe),
     )
     notes += result.notes
     return result.samples, result.parent2
@@ -584,6 +584,12 @@ def fold_builder(recipe: Recipe) -> Any:
     return build
 
 
+def _latent_options(recipe: Recipe) -> dict[str, Any]:
+    """The recipe's latent-smote options past encoding (smote.method, smote.k_neighbors, latent_smote.quantile
+    and anchor), the same for the fixed mix and plan.mix auto's folds."""
+    return {"method": recipe.smote.method, "k_neighbors": recipe.smote.k_neighbors, "quantile": recipe.latent_smote.quantile, "anchor": recipe.latent_smote.anchor}
+
+
 def _latent_settings(recipe: Recipe, seed: int) -> Any:
     from augmentgan.generate.encode import EncodeSettings
 
@@ -611,11 +617,7 @@ class _LatentCodes:
         from augmentgan.generate.latent_smote import smote_codes, take_codes
 
         base, codes = (train, self.codes) if rows is None else (train[rows], take_codes(self.codes, rows))  # no copy of the whole set
-        return smote_codes(
-            self.G, self.info, base, codes, counts, seed=seed, method=recipe.smote.method,
-            k_neighbors=recipe.smote.k_neighbors, quantile=recipe.latent_smote.quantile, anchor=recipe.latent_smote.anchor,
-            device=self.device, callback=callback,
-        )
+        return smote_codes(self.G, self.info, base, codes, counts, seed=seed, device=self.device, callback=callback, **_latent_options(recipe))
 
     def source(self, recipe: Recipe, train: LabeledImages) -> Any:
         """:data:`augmentgan.automix.LatentFactory` over ``train`` (the images the codes are of)."""
