@@ -74,7 +74,7 @@ class GenerateSection(StrictModel):
 
 class ClassicalSection(StrictModel):
     pipeline: Union[str, list[Any], dict[str, Any]] = Field(
-        "light", description="named pipeline (light, geometric, photometric, grayscale-scan, flips; join with +), A.to_dict output, or [{name, params}]"
+        "light", description="named pipeline (light, geometric, photometric, grayscale-scan, strokes, flips; join with +), A.to_dict output, or [{name, params}]"
     )
 
 
@@ -351,7 +351,7 @@ generate:
   filters: []                # e.g. [confidence:p=0.5, memorization]
 
 classical:
-  pipeline: light            # light, geometric, photometric, grayscale-scan (+flips), or [{name, params}]
+  pipeline: light            # light, geometric, photometric, grayscale-scan, strokes (+flips), or [{name, params}]
 
 smote:
   method: smote              # smote, borderline-smote, adasyn, svm-smote, kmeans-smote

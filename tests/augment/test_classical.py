@@ -83,3 +83,17 @@ def test_size_changing_pipeline_is_refused() -> None:
     data = _data(3)
     with pytest.raises(ConfigError, match="keep the size"):
         augment_class(data, 0, 2, build_pipeline([{"name": "Resize", "params": {"height": 6, "width": 6}}], seed=0), np.random.default_rng(0))
+
+
+def test_strokes_resamples_without_new_gray_levels() -> None:
+    # strokes uses nearest-neighbour resampling: every output pixel is a parent's pixel or the zero
+    # fill, so augmented digits stay as sharp as the real ones; linear resampling (light) blends
+    # neighbours into new gray levels, which is what strokes exists to avoid
+    rng = np.random.default_rng(4)
+    images = (rng.integers(0, 2, (6, 16, 16, 1)) * 200 + 40).astype(np.uint8)  # two gray levels: 40 and 240
+    data = LabeledImages(images, np.zeros(6, np.int64), ("a",))
+    sharp = augment_class(data, 0, 12, build_pipeline("strokes", seed=0), np.random.default_rng(0))
+    assert set(np.unique(sharp.images).tolist()) <= {0, 40, 240}
+    assert sum(not np.array_equal(sharp.images[i], images[p]) for i, p in enumerate(sharp.parent)) >= 11
+    blurred = augment_class(data, 0, 12, build_pipeline("light", seed=0), np.random.default_rng(0))
+    assert not set(np.unique(blurred.images).tolist()) <= {0, 40, 240}
