@@ -122,16 +122,17 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _latent_cfg(recipe: str, sets: list) -> dict:
-    """The recipe's latent_smote settings that :func:`latent_smote` takes beside the encoder's."""
+    """The recipe's options that :func:`latent_smote` takes beside the encoder's, as ``expand`` passes them
+    (smote.method, smote.k_neighbors, latent_smote.quantile and anchor)."""
+    from augmentgan.pipeline import _latent_options
     from augmentgan.recipe import load_recipe
 
-    ls = load_recipe(recipe, list(sets) + ["data.path=unused"]).latent_smote
-    return {"quantile": ls.quantile, "anchor": ls.anchor}
+    return _latent_options(load_recipe(recipe, list(sets) + ["data.path=unused"]))
 
 
 def rare_grids(run_dir: Path, train, out: Path, enc, ls_cfg: dict, rarest: int = 3, per_class: int = 16) -> dict:  # noqa: ANN001
     """Sample grids of the ``rarest`` classes (rarest first, one row each): the generator's own samples and
-    latent-smote's (``ls_cfg``: its quantile and anchor), ``per_class`` of each; real images of the class in
+    latent-smote's (``ls_cfg``: the recipe's options, :func:`_latent_cfg`), ``per_class`` of each; real images of the class in
     a third grid. Returns the PNG paths."""
     import torch
     from torchvision.utils import make_grid, save_image
