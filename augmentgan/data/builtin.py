@@ -9,6 +9,9 @@
 - ``digits-lt-test``: a balanced test set for ``digits-lt``: the last 28 images of every class in
   the dataset's order (280 images; 28 is what class "0" has left after its 150), disjoint from
   ``digits-lt`` - e.g. ``augmentgan utility builtin:digits-lt --test builtin:digits-lt-test``.
+- ``digits-lt-val``: a validation set for ``digits-lt`` (``plan.auto.validation``): of every class
+  the first 28 images after its ``digits-lt`` images that are not in ``digits-lt-test`` (28 for
+  classes 1-9; class "0" has none left: 150 + 28 = its 178), disjoint from both.
 
 ``size`` resizes with Lanczos (e.g. 16 or 32), applied by :func:`augmentgan.data.load`.
 """
@@ -55,7 +58,16 @@ def digits_lt_test() -> LabeledImages:
     return full[keep]
 
 
-BUILTINS: dict[str, Callable[[], LabeledImages]] = {"digits": digits, "digits-lt": digits_lt, "digits-lt-test": digits_lt_test}
+def digits_lt_val() -> LabeledImages:
+    """Per class the first :data:`DIGITS_LT_TEST_PER_CLASS` images between ``digits-lt`` and ``digits-lt-test`` (none of class "0")."""
+    full = digits()
+    keep = np.zeros(len(full), bool)
+    for k, n in enumerate(DIGITS_LT_COUNTS):
+        keep[np.flatnonzero(full.labels == k)[n:-DIGITS_LT_TEST_PER_CLASS][:DIGITS_LT_TEST_PER_CLASS]] = True
+    return full[keep]
+
+
+BUILTINS: dict[str, Callable[[], LabeledImages]] = {"digits": digits, "digits-lt": digits_lt, "digits-lt-test": digits_lt_test, "digits-lt-val": digits_lt_val}
 
 
 def read_builtin(name: str) -> LabeledImages:

@@ -45,3 +45,11 @@ def test_digits_resized():
 def test_unknown_builtin_lists_the_names():
     with pytest.raises(DataError, match="builtin:digits, builtin:digits-lt"):
         load("builtin:mnist")
+
+
+def test_digits_lt_val_lies_between_digits_lt_and_its_test_set():
+    val, train, test, full = load("builtin:digits-lt-val"), load("builtin:digits-lt"), load("builtin:digits-lt-test"), load("builtin:digits")
+    assert val.class_counts().tolist() == [0] + [28] * 9 and val.class_names == train.class_names  # class 0: 150 + 28 = all 178
+    keys = {img.tobytes() for img in val.images}
+    assert not keys & {img.tobytes() for img in train.images} and not keys & {img.tobytes() for img in test.images}
+    np.testing.assert_array_equal(val.images[val.labels == 9], full.images[full.labels == 9][8:36])  # right after digits-lt's 8 nines
