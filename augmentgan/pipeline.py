@@ -313,6 +313,55 @@ def _unlabeled(recipe: Recipe, train: LabeledImages) -> Optional[np.ndarray]:
     return check_unlabeled(read_unlabeled(d.unlabeled, channels=d.channels, size=d.size), train.image_shape, f"data.unlabeled {d.unlabeled}")
 
 
+def shared_images(a: np.ndarray, b: np.ndarray) -> int:
+    """How many images (rows) of ``b`` are byte-identical to some image of ``a`` (same shape and dtype assumed)."""
+    seen = {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in a}
+    return sum(hashlib.blake2b(row.tobytes(), digest_size=16).digest() in seen for row in b)
+
+
+def auto_validation(recipe: Recipe, train: LabeledImages, holdout: Optional[np.ndarray] = None, holdout_name: str = "the holdout") -> Optional[LabeledImages]:
+    """``plan.auto.validation`` read like the labeled data (``train``'s channels; with ``data.size`` set,
+    center-cropped and resized to ``train``'s size, which is what data.size made of the training images
+    in :func:`expand`, and the size the utility benchmark read its data at), its classes matched to ``train``'s by name, checked (same image shape, known classes, some images, none of them
+    a training image nor one of the ``holdout`` images, called ``holdout_name`` in errors); None when unset or the mix is not auto."""
+    auto = recipe.plan.auto
+    if recipe.plan.mix != "auto" or auto.validation is None:
+        return None
+    name = f"plan.auto.validation {auto.validation}"
+    h, w, c = train.image_shape
+    try:
+        val = load(auto.validation, channels=c, size=h if recipe.data.size is not None and h == w else None, split=auto.validation_split)
+    except DataError as err:  # the loader's own message, with the recipe key that names the split
+        raise DataError(f"plan.auto.validation: {str(err).replace('(pass --split)', '(set plan.auto.validation_split)')}") from None
+    if val.image_shape != train.image_shape:
+        raise DataError(
+            f"{name}: its images are {'x'.join(map(str, val.image_shape))}, the training data's {'x'.join(map(str, train.image_shape))}; "
+            "give images of the same size, or set data.size to read both at one size"
+        )
+    counts = val.class_counts()
+    present = [val.class_names[c] for c in range(val.num_classes) if counts[c] > 0]
+    unknown = [n for n in present if n not in train.class_names]
+    if unknown:
+        raise DataError(f"{name}: class(es) {unknown} are not classes of the training data {list(train.class_names)}; a validation set holds images of the training classes only")
+    if not present:
+        raise DataError(f"{name} has no images; give labeled images of the training classes, or drop plan.auto.validation to cross-validate")
+    index = {n: i for i, n in enumerate(train.class_names)}
+    mapping = np.array([index.get(n, -1) for n in val.class_names], np.int64)
+    shared = shared_images(train.images, val.images)
+    if shared:
+        raise DataError(
+            f"{name}: {shared} of its {len(val)} images are also in the training data; validation images must be ones the training set "
+            "does not contain (expand splits the holdout off data.path first: do not point plan.auto.validation at data.path)"
+        )
+    shared = 0 if holdout is None else shared_images(holdout, val.images)
+    if shared:
+        raise DataError(
+            f"{name}: {shared} of its {len(val)} images are also in {holdout_name}, which must stay unseen by every choice the expansion makes; "
+            f"give validation images that are in neither the training data nor {holdout_name}"
+        )
+    return LabeledImages(val.images, mapping[val.labels], train.class_names)
+
+
 def _keep_damaged(run_dir: Path) -> None:
     """Move set-aside checkpoints to ``RUN/damaged/`` before a fresh start clears ``checkpoints/`` (set aside, never deleted)."""
     for path in sorted((run_dir / "checkpoints").glob("*.damaged*")):
@@ -630,6 +679,7 @@ class _LatentCodes:
 
 def _auto_mix(
     spec: ResolvedRecipe, train: LabeledImages, seqs: dict[str, np.random.SeedSequence], notes: list[str], callback: Optional[ProgressCallback], held: ExitStack,
+    exclude: Optional[np.ndarray] = None,
 ) -> tuple[Any, Optional[LabeledImages], Optional[Path], Optional[bool], dict[str, Any], Optional[GeneratorCheckpoint], Optional[_LatentCodes]]:
     """``plan.mix: auto``: (decision, GAN pool, run, cached?, gan lock, checkpoint read, latent codes) - see :mod:`augmentgan.automix`."""
     from augmentgan.augment.smote import MIN_IMAGES
@@ -638,6 +688,7 @@ def _auto_mix(
 
     recipe = spec.recipe
     auto = recipe.plan.auto
+    validation = auto_validation(recipe, train, exclude)  # read and checked before the GAN trains: a bad file fails fast
     pool, run, cached, gan_lock, failed, wanted, classifier, generator, latent = None, None, None, {}, {}, {}, None, None, None
     if make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"copy": 1.0}).source_total("copy") == 0:
         return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}, None, None
@@ -676,7 +727,8 @@ def _auto_mix(
     decision = choose_mix(
         train, auto, fold_builder(recipe), seed=_int_seed(seqs["auto"]), gan_pool=pool, gan_failed=failed, gan_wanted=wanted, classifier=classifier,
         latent=None if latent is None else latent.source(recipe, train),
-        latent_classes=[] if latent is None else latent.classes, device=recipe.gan.device, callback=callback,
+        latent_classes=[] if latent is None else latent.classes, validation=validation, validation_name=f"plan.auto.validation {auto.validation}",
+        device=recipe.gan.device, callback=callback,
     )
     return decision, pool, run, cached, gan_lock, generator, latent
 
@@ -708,7 +760,7 @@ def expand_data(
     plan is fixed: a class gets at most its confident images (each used once, most confident first),
     the rest of its pseudo quota from the other sources (:func:`~augmentgan.planner.make_plan`'s
     ``capacity``). Pseudo rows come last, with ``extra`` ``confidence`` and ``unlabeled_index``
-    (NaN and -1 on other rows). ``_exclude``: images never used as pseudo rows (:func:`expand` passes the holdout).
+    (NaN and -1 on other rows). ``_exclude``: images never used as pseudo rows nor allowed in ``plan.auto.validation`` (:func:`expand` passes the holdout).
     ``_parts``: ``result.data`` is the :class:`LabeledParts` it is made of (the kept real rows, then each
     source's rows), which :func:`expand` writes without building their concatenation (that would hold
     the training rows twice).
@@ -732,7 +784,7 @@ def expand_data(
         if recipe.plan.mix == "auto":
             report(callback, "expand", next(step), len(STAGES), name="gan + auto mix")
             decision, pool, run, cached, gan_lock, generator, codes = _auto_mix(
-                spec, train, {"gan": seq_gan, "gen": seq_gen, "auto": seq_auto, "latent": seq_latent}, notes, callback, held,
+                spec, train, {"gan": seq_gan, "gen": seq_gen, "auto": seq_auto, "latent": seq_latent}, notes, callback, held, _exclude,
             )
             plan, keep = _plan_and_keep(recipe, train, rng_copy, mix=decision.mix, unavailable=decision.unavailable)
             base = train if keep is None else train[keep]
@@ -895,8 +947,12 @@ def expand(
         if recipe.plan.mix == "auto":
             a = recipe.plan.auto
             singles = len(a.sources)
+            val = auto_validation(recipe, train, holdout.images)
+            how = (f"{a.folds}-fold cross-validation inside the training split scores" if val is None
+                   else f"{a.folds} proxy seeds on plan.auto.validation {a.validation} ({len(val)} images of class(es) "
+                   f"{[val.class_names[c] for c in np.flatnonzero(val.class_counts())]}) score")
             notes.append(
-                f"plan.mix is auto: after the GAN is trained, {a.folds}-fold cross-validation inside the training split scores "
+                f"plan.mix is auto: after the GAN is trained, {how} "
                 f"{', '.join(a.sources)}" + (f" and 50/50 blends of the best with each other ({singles + singles - 1} candidates)" if a.blends and singles > 1 else "")
                 + f" with the evaluation CNN ({a.steps} steps each, {a.folds * (singles + (singles - 1 if a.blends else 0))} trainings); the best mean macro-F1 gives the shares. "
                 "The per-source counts above are equal shares standing in until then"

@@ -48,9 +48,19 @@ class AutoMixConfig(StrictModel):
     sources: list[SourceName] = Field(
         default_factory=lambda: ["copy", "classical", "smote", "gan"], description="sources auto may use (gan is dropped when no GAN can be had); at least one"
     )
-    folds: int = Field(3, ge=2, le=10, description="stratified cross-validation folds over the real training images")
+    folds: int = Field(
+        3, ge=2, le=10,
+        description="stratified cross-validation folds over the real training images; with plan.auto.validation, proxy classifiers (seeds) per candidate",
+    )
     steps: int = Field(400, ge=10, description="training steps of the proxy classifier (the evaluation CNN) per candidate and fold")
     blends: bool = Field(True, description="also score 50/50 blends of the best single source with each other source")
+    validation: Optional[str] = Field(
+        None,
+        description="labeled images to score the candidates on instead of cross-validation: a folder, .h5, .npz or builtin:NAME, read like data "
+        "(its channels and size), classes matched by name (a subset of the training data's); images like those the classifier will meet "
+        "(new writers, sites, sessions), none of them in the training data; null: cross-validation inside the training split",
+    )
+    validation_split: str = Field("val", description="plan.auto.validation as .npz: its x_<split>/y_<split> arrays")
 
     @field_validator("sources")
     @classmethod

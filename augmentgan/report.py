@@ -456,12 +456,17 @@ def mix_section(decision: Any) -> str:
              " ".join(f"{v:.3f}" for v in c["macro_f1"]["folds"])] for c in d["candidates"]]
     best = next((i for i, c in enumerate(d["candidates"]) if c["name"] == winner), None)
     proxy = d["proxy"]
+    on = proxy.get("scored_on", "cross-validation")
+    how = (
+        f'Each candidate expanded the training part of {proxy["folds"]} stratified folds; the evaluation CNN ({proxy["steps"]} steps) '
+        f'trained on it was scored by macro-F1 on the fold\'s held-out real images.' if on == "cross-validation" else
+        f'Each candidate expanded all training images; {proxy["folds"]} evaluation CNNs ({proxy["steps"]} steps, one seed each) '
+        f'trained on it were scored by macro-F1 on {html.escape(on)}.'
+    )
     parts = [
         "<h2>How the mix was chosen (plan.mix: auto)</h2>",
-        f'<p>Chosen: <b>{html.escape(", ".join(f"{s} {v:g}" for s, v in d["mix"].items()))}</b>. '
-        f'Each candidate expanded the training part of {proxy["folds"]} stratified folds; the evaluation CNN ({proxy["steps"]} steps) '
-        f'trained on it was scored by macro-F1 on the fold\'s held-out real images.</p>',
-        _table(["candidate", "shares", "macro-F1 mean", "std", "per fold"], rows, highlight=best) if rows else "",
+        f'<p>Chosen: <b>{html.escape(", ".join(f"{s} {v:g}" for s, v in d["mix"].items()))}</b>. {how}</p>',
+        _table(["candidate", "shares", "macro-F1 mean", "std", "per fold" if on == "cross-validation" else "per seed"], rows, highlight=best) if rows else "",
         "".join(f'<p class="note">{html.escape(w)}</p>' for w in d["why"] + d["notes"]),
     ]
     if d["gan_checks"]:

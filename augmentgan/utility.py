@@ -156,7 +156,7 @@ def utility(
     recorded, in the config.yaml of the GAN runs the recipe trains.
     """
     from augmentgan.domain.classifier import train_classifier
-    from augmentgan.pipeline import expand_data, split_holdout
+    from augmentgan.pipeline import auto_validation, expand_data, split_holdout
     from augmentgan.recipe import check_recipe, load_recipe
 
     unknown = [m for m in methods if m not in METHODS]
@@ -166,7 +166,10 @@ def utility(
         raise ConfigError(f"utility needs seeds >= 1, 0 < holdout < 1 and steps >= 1, got seeds={seeds}, holdout={holdout}, steps={steps}")
     if test is not None:
         _check_test(data, test)
-    base = check_recipe(load_recipe(recipe, overrides)).model_dump(mode="json")
+    checked = check_recipe(load_recipe(recipe, overrides))
+    if "recipe" in methods:  # the recipe must not choose its mix on the images it is scored on
+        auto_validation(checked, data, None if test is None else test.images, "the test set")
+    base = checked.model_dump(mode="json")
     counts = data.class_counts()
     if test is not None and np.any(counts < 1):
         raise DataError(f"class(es) {[data.class_names[i] for i in np.flatnonzero(counts < 1)]} have no images in the data: the classifier cannot learn them; add images or drop them")

@@ -11,7 +11,7 @@ from augmentgan.planner import AutoMixConfig, PlanConfig, make_plan
 from augmentgan.automix import MIN_VALIDATED, CandidateScore, MixDecision, choose_mix, one_se_choice, stratified_folds
 from augmentgan.data.io import load
 from augmentgan.data.types import LabeledImages, Source
-from augmentgan.errors import ConfigError
+from augmentgan.errors import ConfigError, DataError
 from augmentgan.domain.classifier import train_classifier
 from augmentgan.pipeline import expand, expand_data, fold_builder
 from augmentgan.recipe import load_recipe
@@ -181,3 +181,65 @@ def test_auto_falls_back_when_nothing_can_be_validated_and_refuses_no_sources(tm
         load_recipe({**recipe, "plan": {"mix": "auto", "auto": {"sources": []}}})
     with pytest.raises(ConfigError, match="plan.mix"):
         load_recipe({**recipe, "plan": {"mix": "automatic"}})
+
+
+def test_with_a_validation_set_every_candidate_learns_from_all_training_images_and_is_scored_on_it(digits, tmp_path, monkeypatch):
+    import augmentgan.automix as automix
+
+    train, other = digits
+    keep = np.flatnonzero(other.labels != 0)[::4]  # no validation images of class "3"
+    validation = LabeledImages(other.images[keep], other.labels[keep], other.class_names)
+    recipe = _recipe(tmp_path)
+    parts, scored_on, real_score = [], [], automix._score
+
+    def spy(part, mix, unavailable, gan_fn, seed):
+        parts.append(len(part))
+        return fold_builder(recipe)(part, mix, unavailable, gan_fn, seed)
+
+    def score(expanded, val, **kw):
+        scored_on.append(val)
+        return real_score(expanded, val, **kw)
+
+    monkeypatch.setattr(automix, "_score", score)
+    cfg = AutoMixConfig(sources=["copy", "classical"], steps=30, folds=2, blends=False)
+    decision = choose_mix(train, cfg, spy, seed=0, validation=validation, validation_name="plan.auto.validation val.npz")
+    assert parts == [len(train)] * 4  # 2 candidates x 2 proxy seeds, each on every training image: no fold split off
+    assert len(scored_on) == 4 and all(v is validation for v in scored_on)
+    assert [len(c.fold_scores) for c in decision.candidates] == [2, 2]
+    assert decision.validated_classes == ["5", "8", "9"]
+    assert any("'3'" in n and "no images in plan.auto.validation val.npz" in n for n in decision.notes)
+    d = decision.to_dict()
+    assert d["proxy"]["scored_on"] == "plan.auto.validation val.npz" and "2 proxy seeds on plan.auto.validation val.npz" in d["why"][0]
+    assert choose_mix(train, cfg, fold_builder(recipe), seed=0).to_dict()["proxy"]["scored_on"] == "cross-validation"
+    with pytest.raises(ValueError, match="classes"):
+        choose_mix(train, cfg, spy, seed=0, validation=LabeledImages(validation.images, validation.labels, ("a", "b", "c", "d")))
+
+
+def test_auto_with_a_validation_set_end_to_end_and_its_bad_inputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    auto = {"sources": ["copy", "classical"], "steps": 40, "folds": 2, "blends": False, "validation": "builtin:digits-lt-val"}
+    recipe = {"seed": 1, "data": {"path": "builtin:digits-lt"}, "output": {"path": str(tmp_path / "out")}, "plan": {"mix": "auto", "auto": auto}}
+    dry = expand(recipe, dry_run=True)
+    assert any("2 proxy seeds on plan.auto.validation builtin:digits-lt-val (252 images" in n for n in dry.notes)
+    expand(recipe)
+    decision = json.loads((tmp_path / "out" / "mix.json").read_text())
+    assert decision["proxy"]["scored_on"] == "plan.auto.validation builtin:digits-lt-val" and len(decision["candidates"][0]["macro_f1"]["folds"]) == 2
+    assert any("'0'" in n for n in decision["notes"])  # digits-lt-val has no zeros
+    assert "scored by macro-F1 on plan.auto.validation builtin:digits-lt-val" in (tmp_path / "out" / "report.html").read_text()
+
+    def refused(validation, match, **extra):
+        bad = {**recipe, "output": {"path": str(tmp_path / "never")}, "plan": {"mix": "auto", "auto": {**auto, "validation": str(validation), **extra}}}
+        with pytest.raises(DataError, match=match):
+            expand(bad, dry_run=True)
+        assert not (tmp_path / "never").exists()
+
+    refused("builtin:digits-lt", r"plan.auto.validation builtin:digits-lt: \d+ of its 517 images are also in the training data")
+    digits = load("builtin:digits")
+    np.savez(tmp_path / "big.npz", x_val=np.zeros((4, 16, 16), np.uint8), y_val=np.arange(4))
+    refused(tmp_path / "big.npz", r"big.npz: its images are 16x16x1, the training data's 8x8x1")
+    np.savez(tmp_path / "other.npz", x_val=digits.images[-6:, ..., 0], y_val=np.array([0, 0, 1, 1, 2, 2]), class_names=np.array(["3", "x", "y"]))
+    refused(tmp_path / "other.npz", r"class\(es\) \['x', 'y'\] are not classes of the training data")
+    np.savez(tmp_path / "test.npz", x_test=digits.images[-6:, ..., 0], y_test=np.array([0, 0, 1, 1, 2, 2]))
+    refused(tmp_path / "test.npz", r"plan.auto.validation: .*test.npz has no .* split 'val'.*available splits: test \(set plan.auto.validation_split\)")  # the default split: name it with plan.auto.validation_split
+    found = expand({**recipe, "plan": {"mix": "auto", "auto": {**auto, "validation": str(tmp_path / "test.npz"), "validation_split": "test"}}}, dry_run=True)
+    assert any("6 images of class(es) ['0', '1', '2']" in n for n in found.notes)

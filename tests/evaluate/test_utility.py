@@ -123,3 +123,16 @@ def test_utility_with_a_test_set_needs_one_image_per_class(imbalanced, tmp_path)
     empty = single[np.flatnonzero(single.labels < 2)]
     with pytest.raises(DataError, match=r"\['7'\] have no images in the data"):
         utility(empty, recipe(tmp_path), seeds=1, steps=1, methods=["none"], test=imbalanced)
+
+
+def test_a_recipe_may_not_choose_its_mix_on_the_images_it_is_scored_on(tmp_path):
+    data, test = load("builtin:digits-lt"), load("builtin:digits-lt-test")
+    auto = {"mix": "auto", "auto": {"sources": ["copy", "classical"], "steps": 10, "folds": 2, "blends": False}}
+    base = {"seed": 0, "data": {"path": "unused"}, "output": {"path": str(tmp_path / "out")}}
+    on_test = {**base, "plan": {**auto, "auto": {**auto["auto"], "validation": "builtin:digits-lt-test"}}}
+    with pytest.raises(DataError, match=r"builtin:digits-lt-test: 280 of its 280 images are also in the test set"):
+        utility(data, on_test, seeds=1, steps=10, test=test, methods=["recipe"])
+    in_data = {**base, "plan": {**auto, "auto": {**auto["auto"], "validation": "builtin:digits"}}}  # holds every holdout a seed can split off
+    with pytest.raises(DataError, match=r"builtin:digits: 517 of its 1797 images are also in the training data"):
+        utility(data, in_data, seeds=1, steps=10, methods=["recipe"])
+    assert utility(data, on_test, seeds=1, steps=10, test=test, methods=["ros"]).methods["ros"]  # the baselines never read it
