@@ -51,10 +51,11 @@ augmentation in 3 of 5 seeds (in 5 of 5 with folds clustered within each class o
 order), and a stratified 20% holdout agrees that copies are better on images like the training
 images (ros 0.978, strokes 0.963, 10 seeds), but on the images that follow them in scikit-learn's
 digits (digits-lt-val, digits-lt-test) strokes wins by 2-3 points (benchmarks/RESULTS.md): what
-augmentation buys shows on images unlike the training set's. So a user who has labeled images like those the
-classifier will meet (a later session, another site, other writers; a few per class) names them,
-and every candidate then expands *all* training images and ``plan.auto.folds`` proxy classifiers
-(seeds) per candidate are scored on them; the one-standard-error rule (step 5) over those seeds.
+augmentation buys shows on images unlike the training set's. So a user who has labeled images like
+those the classifier will meet (a later session, another site, other writers; a few per class)
+names them, and every candidate then expands *all* training images and ``plan.auto.folds`` proxy
+classifiers (seeds) per candidate are scored on them; the one-standard-error rule (step 5) over
+those seeds.
 Steps 1 and 3 do not apply (the GAN never saw these images); classes without validation images get
 the mix chosen for the others. The caller checks that no validation image is a training image.
 
@@ -365,22 +366,21 @@ def choose_mix(
         )
         return decision
 
+    nearest = _nearest_real(gan_pool, train, classifier) if "gan" in sources and validation is None else None  # type: ignore[arg-type]
     folds = []
-    if validation is not None:  # one split: all of train against the validation set, cfg.folds proxy seeds
-        gan_all = _gan_source(gan_pool, np.ones(len(gan_pool), bool)) if "gan" in sources else None  # type: ignore[arg-type]
-        latent_all = latent(np.arange(len(train))) if latent is not None and "latent-smote" in sources else None
-        for f in range(cfg.folds):
-            fold_seed = int(np.random.SeedSequence([seed, 0xF01D, f]).generate_state(1, np.uint32)[0])
-            folds.append((train, validation, gan_all, latent_all, fold_seed))
-    nearest = _nearest_real(gan_pool, train, classifier) if "gan" in sources and validation is None else None
-    for f in range(cfg.folds if validation is None else 0):
+    for f in range(cfg.folds):
+        fold_seed = int(np.random.SeedSequence([seed, 0xF01D, f]).generate_state(1, np.uint32)[0])
+        if validation is not None:  # one split: all of train against the validation set, a proxy seed per "fold"
+            gan_fn = _gan_source(gan_pool, np.ones(len(gan_pool), bool)) if "gan" in sources else None  # type: ignore[arg-type]
+            latent_fn = latent(np.arange(len(train))) if latent is not None and "latent-smote" in sources else None
+            folds.append((train, validation, gan_fn, latent_fn, fold_seed))
+            continue
         val_idx = np.flatnonzero(fold_of == f)
         part_idx = np.flatnonzero(fold_of != f)
         part = LabeledImages(train.images[part_idx], train.labels[part_idx], train.class_names)
         val = train[val_idx]
         gan_fn = _gan_source(gan_pool, ~np.isin(nearest, val_idx)) if nearest is not None else None  # type: ignore[arg-type]
         latent_fn = latent(part_idx) if latent is not None and "latent-smote" in sources else None
-        fold_seed = int(np.random.SeedSequence([seed, 0xF01D, f]).generate_state(1, np.uint32)[0])
         folds.append((part, val, gan_fn, latent_fn, fold_seed))
 
     total = len(sources) * cfg.folds + (max(len(sources) - 1, 0) * cfg.folds if cfg.blends else 0)

@@ -336,13 +336,13 @@ def auto_validation(recipe: Recipe, train: LabeledImages, holdout: Optional[np.n
     if val.image_shape != train.image_shape:
         raise DataError(
             f"{name}: its images are {'x'.join(map(str, val.image_shape))}, the training data's {'x'.join(map(str, train.image_shape))}; "
-            "give images of the same size, or set data.size to read both at one size"
+            "give images of the same size, set data.size to read both at one size, or set plan.auto.validation=null to cross-validate"
         )
     counts = val.class_counts()
     present = [val.class_names[c] for c in range(val.num_classes) if counts[c] > 0]
     unknown = [n for n in present if n not in train.class_names]
     if unknown:
-        raise DataError(f"{name}: class(es) {unknown} are not classes of the training data {list(train.class_names)}; a validation set holds images of the training classes only")
+        raise DataError(f"{name}: class(es) {unknown} are not classes of the training data {list(train.class_names)}; a validation set holds images of the training classes only (or set plan.auto.validation=null to cross-validate)")
     if not present:
         raise DataError(f"{name} has no images; give labeled images of the training classes, or drop plan.auto.validation to cross-validate")
     index = {n: i for i, n in enumerate(train.class_names)}
