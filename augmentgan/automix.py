@@ -359,29 +359,30 @@ def choose_mix(
     if len(validated) == 0 or len(sources) == 1:
         fallback = "copy" if not validated and "copy" in sources else sources[0]
         decision.mix = {fallback: 1.0}
-        decision.why.append(
-            (f"no class has {MIN_VALIDATED} or more images to validate on" if validation is None else f"{validation_name} has no images of a class in the training data")
-            + f": {fallback} is used without scoring" if len(validated) == 0
-            else f"{fallback} is the only usable source"
-        )
+        if validated:
+            decision.why.append(f"{fallback} is the only usable source")
+        else:
+            reason = f"no class has {MIN_VALIDATED} or more images to validate on" if validation is None else f"{validation_name} has no images of a class in the training data"
+            decision.why.append(f"{reason}: {fallback} is used without scoring")
         return decision
 
-    nearest = _nearest_real(gan_pool, train, classifier) if "gan" in sources and validation is None else None  # type: ignore[arg-type]
+    def fold_seed(f: int) -> int:
+        return int(np.random.SeedSequence([seed, 0xF01D, f]).generate_state(1, np.uint32)[0])
+
     folds = []
-    for f in range(cfg.folds):
-        fold_seed = int(np.random.SeedSequence([seed, 0xF01D, f]).generate_state(1, np.uint32)[0])
-        if validation is not None:  # one split: all of train against the validation set, a proxy seed per "fold"
-            gan_fn = _gan_source(gan_pool, np.ones(len(gan_pool), bool)) if "gan" in sources else None  # type: ignore[arg-type]
-            latent_fn = latent(np.arange(len(train))) if latent is not None and "latent-smote" in sources else None
-            folds.append((train, validation, gan_fn, latent_fn, fold_seed))
-            continue
-        val_idx = np.flatnonzero(fold_of == f)
-        part_idx = np.flatnonzero(fold_of != f)
-        part = LabeledImages(train.images[part_idx], train.labels[part_idx], train.class_names)
-        val = train[val_idx]
-        gan_fn = _gan_source(gan_pool, ~np.isin(nearest, val_idx)) if nearest is not None else None  # type: ignore[arg-type]
-        latent_fn = latent(part_idx) if latent is not None and "latent-smote" in sources else None
-        folds.append((part, val, gan_fn, latent_fn, fold_seed))
+    if validation is not None:  # one split: all of train against the validation set, a proxy seed per "fold"
+        gan_fn = _gan_source(gan_pool, np.ones(len(gan_pool), bool)) if "gan" in sources else None  # type: ignore[arg-type]
+        latent_fn = latent(np.arange(len(train))) if latent is not None and "latent-smote" in sources else None
+        folds = [(train, validation, gan_fn, latent_fn, fold_seed(f)) for f in range(cfg.folds)]
+    else:
+        nearest = _nearest_real(gan_pool, train, classifier) if "gan" in sources else None  # type: ignore[arg-type]
+        for f in range(cfg.folds):
+            val_idx = np.flatnonzero(fold_of == f)
+            part_idx = np.flatnonzero(fold_of != f)
+            part = LabeledImages(train.images[part_idx], train.labels[part_idx], train.class_names)
+            gan_fn = _gan_source(gan_pool, ~np.isin(nearest, val_idx)) if nearest is not None else None  # type: ignore[arg-type]
+            latent_fn = latent(part_idx) if latent is not None and "latent-smote" in sources else None
+            folds.append((part, train[val_idx], gan_fn, latent_fn, fold_seed(f)))
 
     total = len(sources) * cfg.folds + (max(len(sources) - 1, 0) * cfg.folds if cfg.blends else 0)
     done = 0

@@ -313,12 +313,6 @@ def _unlabeled(recipe: Recipe, train: LabeledImages) -> Optional[np.ndarray]:
     return check_unlabeled(read_unlabeled(d.unlabeled, channels=d.channels, size=d.size), train.image_shape, f"data.unlabeled {d.unlabeled}")
 
 
-def shared_images(a: np.ndarray, b: np.ndarray) -> int:
-    """How many images (rows) of ``b`` are byte-identical to some image of ``a`` (same shape and dtype assumed)."""
-    seen = {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in a}
-    return sum(hashlib.blake2b(row.tobytes(), digest_size=16).digest() in seen for row in b)
-
-
 def auto_validation(recipe: Recipe, train: LabeledImages, holdout: Optional[np.ndarray] = None, holdout_name: str = "the holdout") -> Optional[LabeledImages]:
     """``plan.auto.validation`` read like the labeled data (``train``'s channels; with ``data.size`` set,
     center-cropped and resized to ``train``'s size, which is what data.size made of the training images
@@ -347,13 +341,16 @@ def auto_validation(recipe: Recipe, train: LabeledImages, holdout: Optional[np.n
         raise DataError(f"{name} has no images; give labeled images of the training classes, or drop plan.auto.validation to cross-validate")
     index = {n: i for i, n in enumerate(train.class_names)}
     mapping = np.array([index.get(n, -1) for n in val.class_names], np.int64)
-    shared = shared_images(train.images, val.images)
+    keys = _row_keys(val.images)  # byte-identical images, as pseudo's check finds them
+    known = set(_row_keys(train.images))
+    shared = sum(k in known for k in keys)
     if shared:
         raise DataError(
             f"{name}: {shared} of its {len(val)} images are also in the training data; validation images must be ones the training set "
             "does not contain (expand splits the holdout off data.path first: do not point plan.auto.validation at data.path)"
         )
-    shared = 0 if holdout is None else shared_images(holdout, val.images)
+    held = set(_row_keys(holdout)) if holdout is not None else set()
+    shared = sum(k in held for k in keys)
     if shared:
         raise DataError(
             f"{name}: {shared} of its {len(val)} images are also in {holdout_name}, which must stay unseen by every choice the expansion makes; "
