@@ -135,6 +135,15 @@ class ModelConfig(StrictModel):
         0, ge=0, description="minibatch standard deviation group size in D (Karras et al. 2018, ProGAN): one extra feature map "
         "before D's last layer; 0 = off, 4 = ProGAN/StyleGAN. Groups are taken within the rows D sees (PacGAN rows, this rank's batch)"
     )
+    uncond_res: Optional[int] = Field(
+        None, description="unconditional low-resolution layers (UTLO, Khorram et al. 2024; dcgan): G's stages up to this feature-map size "
+        "(4 at 16x16; 4 or 8 at 32x32; a size with a stage above it) are shared by all classes and the class enters above it through "
+        "class-conditional BatchNorm; G also emits an image at this size, judged by an unconditional head of D on the real images "
+        "average-pooled to it; null = off (8 in UTLO)"
+    )
+    uncond_alpha: float = Field(
+        1.0, gt=0.0, description="UTLO's weight of the unconditional low-resolution loss: the adversarial loss is (L_cond + alpha L_uncond) / (1 + alpha) for D and G (1.0 in UTLO)"
+    )
     grow: GrowConfig = Field(default_factory=GrowConfig, description="progressive growing (ProGAN) of resnet, sagan and biggan models")
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig, description="curriculum GAN: an ensemble of Ds of increasing capacity (WGAN-C)")
 

@@ -168,8 +168,8 @@ class ConditionalGAN:
         else:  # no data to decide from: auto is off
             self.diffaug = "" if t.diffaug.strip() == "auto" else t.diffaug
         self.lecam = LeCamEMA(reg.lecam_decay, reg.lecam_start, self.device) if reg.lecam > 0 else None
-        if reg.gsr > 0 and not hasattr(self.G, "class_affines"):
-            raise ConfigError(f"reg.gsr={reg.gsr:g} regularizes class-conditional BatchNorm, which model.arch={cfg.model.arch!r} does not have; use resnet, sagan or biggan, or set reg.gsr=0")
+        if reg.gsr > 0 and not getattr(self.G, "class_affines", list)():
+            raise ConfigError(f"reg.gsr={reg.gsr:g} regularizes class-conditional BatchNorm, which model.arch={cfg.model.arch!r} does not have; use resnet, sagan or biggan (or dcgan with model.uncond_res), or set reg.gsr=0")
         self.gsr = GroupSpectralReg(counts, reg.gsr_beta) if reg.gsr > 0 else None
         # ADA (Karras et al. 2020): p starts at 0 and follows E[sign D(real)] toward tricks.ada_target
         self.ada_p = torch.zeros((), device=self.device) if t.ada_target is not None and self.diffaug else None
@@ -199,6 +199,10 @@ class ConditionalGAN:
         self.class_loss = cfg.reg.class_loss
         if self.class_loss > 0:
             self._check_class_loss()
+        # UTLO (Khorram et al. 2024): unconditional low-resolution layers and an unconditional low-resolution D head
+        self.utlo = cfg.model.uncond_res is not None
+        if self.utlo:
+            self._check_utlo()
         # BiGAN / ALI (Donahue et al. 2017; Dumoulin et al. 2017): an encoder trained jointly through D_xz(x, z, y)
         self.bigan: Optional[BiGAN] = None
         if bigan_nets is not None:
@@ -219,6 +223,7 @@ class ConditionalGAN:
         names += ["d_strength"] if self.curriculum else []
         names += ["resolution", "fade_alpha"] if self.progressive else []
         names += ["d_class", "g_class"] if self.semi or self.class_loss > 0 else []
+        names += ["d_low", "g_low"] if self.utlo else []
         names += [m for m in BiGAN.METRICS if m != "bigan_cycle" or self.cfg.bigan.cycle > 0] if self.bigan is not None else []
         return names + (["cond_scale"] if self.transitional else [])
 
@@ -247,6 +252,34 @@ class ConditionalGAN:
             why = "model.curriculum (a discriminator ensemble)"
         if why is not None:
             raise ConfigError(f"reg.class_loss={cfg.reg.class_loss:g} does not work with {why}; set reg.class_loss=0 or change that setting")
+
+    def _check_utlo(self) -> None:
+        cfg, why = self.cfg, None
+        if self.semi:
+            why = "model.d_cond=kplus1 (the semi-supervised K+1 head)"
+        elif self.curriculum:
+            why = "model.curriculum (a discriminator ensemble)"
+        elif cfg.optim.unrolled_k:
+            why = "optim.unrolled_k (unrolled D steps)"
+        elif self.dist.active:
+            why = f"{self.dist.world_size} processes (torchrun); train in one process"
+        if why is not None:
+            raise ConfigError(f"model.uncond_res={cfg.model.uncond_res} (UTLO) does not work with {why}; set model.uncond_res=null or change that setting")
+
+    def _low(self, x: Tensor) -> Tensor:
+        """Real images at UTLO's low resolution (average pooling, as ProGAN's real images)."""
+        return F.avg_pool2d(x, self.img_size // self.cfg.model.uncond_res)
+
+    def _low_logits(self, x: Tensor, y: Tensor) -> Tensor:
+        """D's unconditional low-resolution logits ``[B]`` (fp32) of low-resolution images, augmented and packed as D's input."""
+        x, _ = self.d_inputs(x, y)
+        with self._autocast():
+            return self.D.low_logits(x).float()
+
+    def _utlo_mix(self, cond: Tensor, low: Tensor) -> Tensor:
+        """UTLO's adversarial loss: (L_cond + alpha L_uncond) / (1 + alpha)."""
+        a = self.cfg.model.uncond_alpha
+        return (cond + a * low) / (1.0 + a)
 
     def _check_bigan(self) -> None:
         cfg, why = self.cfg, None
@@ -415,7 +448,9 @@ class ConditionalGAN:
         """One D update on a real batch and as many fakes; penalties every ``reg.every`` D steps."""
         z, y_fake = self.fake_latents(x_real.shape[0])
         with torch.no_grad(), self._autocast():
-            x_fake = self.G_train(z, y_fake)
+            x_fake = self.G_train(z, y_fake, low=True) if self.utlo else self.G_train(z, y_fake)
+        if self.utlo:
+            x_fake, x_fake_low = x_fake
         real_in, real_y = self.d_inputs(x_real, y_real)
         fake_in, fake_y = self.d_inputs(x_fake, y_fake)
         if self.semi:
@@ -429,6 +464,12 @@ class ConditionalGAN:
             loss = self._d_loss(real_raw, fake_raw)
             real_logits, fake_logits = self._combined(self._mixed(real_raw)), self._combined(self._mixed(fake_raw))
         out = {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+        if self.utlo:  # d_loss stays the conditional loss; d_low is the unconditional low-resolution one
+            low = self.loss.d_loss(
+                self._low_logits(self._low(x_real), y_real), self._low_logits(x_fake_low, y_fake), label_smoothing=self.cfg.loss.label_smoothing
+            )
+            loss = self._utlo_mix(loss, low)
+            out["d_low"] = low.detach()
         if self.semi:
             out["d_class"] = ce.detach()
         elif self.class_loss > 0:  # after d_loss is recorded: the logged adversarial loss stays comparable across runs
@@ -515,7 +556,9 @@ class ConditionalGAN:
             self.bigan.D.requires_grad_(False)
         try:
             with self._autocast():
-                x_fake = self.G_train(z, y_fake)
+                x_fake = self.G_train(z, y_fake, low=True) if self.utlo else self.G_train(z, y_fake)
+            if self.utlo:
+                x_fake, x_fake_low = x_fake
             fake_in, fake_y = self.d_inputs(x_fake, y_fake)
             real_in, real_y = self.d_inputs(x_real, y_real) if relativistic or unrolled else (None, None)
             D = self.unrolled_d(real_in, real_y, fake_in, fake_y) if unrolled else self.D
@@ -534,6 +577,11 @@ class ConditionalGAN:
                 else:
                     loss = self.loss.g_loss(fake_raw, real_raw)
                 out = {"g_loss": loss.detach()}
+                if self.utlo:
+                    real_low = self._low_logits(self._low(x_real), y_real) if relativistic else None
+                    low = self.loss.g_loss(self._low_logits(x_fake_low, y_fake), real_low)
+                    loss = self._utlo_mix(loss, low)
+                    out["g_low"] = low.detach()
                 if fake_classes is not None:
                     ce = F.cross_entropy(fake_classes, fake_y)
                     loss = loss + self._class_weight() * ce

@@ -43,15 +43,16 @@ class ModelEntry:
     default_init: InitScheme
     default_attn: Callable[[int], Optional[int]] = lambda img_size: None
     grows: bool = False  # supports progressive growing (model.grow)
+    uncond_low: bool = False  # supports unconditional low-resolution layers (model.uncond_res, UTLO)
 
 
 def _dcgan_g(cfg: ModelConfig, **kw) -> nn.Module:
-    return DCGANGenerator(z_dim=cfg.z_dim, ch=cfg.g_ch, embed_dim=cfg.embed_dim, sn=cfg.g_sn, **kw)
+    return DCGANGenerator(z_dim=cfg.z_dim, ch=cfg.g_ch, embed_dim=cfg.embed_dim, sn=cfg.g_sn, uncond_res=cfg.uncond_res, **kw)
 
 
 def _dcgan_d(cfg: ModelConfig, *, per_sample_grad: bool, **kw) -> nn.Module:
     norm = resolve_d_norm(cfg, per_sample_grad)
-    return DCGANDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, norm=norm, mbstd=cfg.mbstd, **kw)
+    return DCGANDiscriminator(ch=cfg.d_ch, sn=cfg.d_sn, d_cond=cfg.d_cond, norm=norm, mbstd=cfg.mbstd, uncond_res=cfg.uncond_res, **kw)
 
 
 def _resnet_g(cfg: ModelConfig, **kw) -> nn.Module:
@@ -80,6 +81,7 @@ MODELS: dict[str, ModelEntry] = {
         g_sizes=dcgan.g_sizes,
         d_sizes=dcgan.d_sizes,
         default_init="normal",
+        uncond_low=True,
     ),
     "resnet": ModelEntry(
         paper="Miyato et al. 2018, arXiv:1802.05957; Miyato & Koyama 2018, arXiv:1802.05637",
@@ -146,6 +148,20 @@ def growth_levels(cfg: ModelConfig, img_size: int) -> list[int]:
     return [s for s in entry.g_sizes(img_size) if s >= start]
 
 
+def check_uncond_res(cfg: ModelConfig, img_size: int) -> None:
+    """ConfigError unless ``model.uncond_res`` is null or one of G's feature-map sizes with a stage above it, of an arch that has UTLO's layers."""
+    res = cfg.uncond_res
+    if res is None:
+        return
+    entry = _entry(cfg)
+    if not entry.uncond_low:
+        built = sorted(name for name, e in MODELS.items() if e.uncond_low)
+        raise ConfigError(f"model.uncond_res={res}: unconditional low-resolution layers are built for {built}, not model.arch={cfg.arch!r}; use one of those or set model.uncond_res=null")
+    valid = dcgan.uncond_sizes(img_size)
+    if res not in valid:
+        raise ConfigError(f"model.uncond_res={res} is not a size of G's feature maps with a class-conditional stage above it at {img_size}x{img_size}; use one of {valid} or null")
+
+
 def growth_at(cfg: ModelConfig, img_size: int, g_step: int) -> tuple[int, float]:
     """``(resolution, fade-in alpha)`` of progressive growing after ``g_step`` G steps (``(img_size, 1.0)`` when off)."""
     return cfg.grow.phase(g_step, growth_levels(cfg, img_size))
@@ -191,6 +207,7 @@ def build_generator(cfg: ModelConfig, *, img_size: int, channels: int, num_class
     """The generator of ``cfg.arch`` for ``img_size`` x ``img_size`` images with ``channels`` channels."""
     _check_data(img_size, channels, num_classes)
     growth_levels(cfg, img_size)
+    check_uncond_res(cfg, img_size)
     return _entry(cfg).generator(
         cfg,
         img_size=img_size,
@@ -216,6 +233,7 @@ def build_discriminator(
     if pac < 1:
         raise ConfigError(f"tricks.pac={pac}: the packing degree must be at least 1")
     growth_levels(cfg, img_size)
+    check_uncond_res(cfg, img_size)
 
     def member(d_ch: int) -> nn.Module:
         return _entry(cfg).discriminator(
@@ -242,6 +260,7 @@ __all__ = [
     "attention_sizes",
     "build_discriminator",
     "build_generator",
+    "check_uncond_res",
     "growth_at",
     "growth_levels",
     "set_growth",
