@@ -172,7 +172,14 @@ class RegConfig(StrictModel):
     mode_seeking: float = Field(0.0, ge=0.0, description="mode-seeking weight (Mao et al. 2019, MSGAN, 1.0): G pairs two latents per class and minimizes 1 / (mean|G(z1)-G(z2)| / mean|z1-z2| + 1e-5)")
     gsr: float = Field(0.0, ge=0.0, description="group spectral regularization weight (Rangwani et al. 2022, gSR, 0.5) on the class-conditional BatchNorm gains and biases of resnet/sagan/biggan G")
     class_loss: float = Field(0.0, ge=0.0, description="class-consistency weight (P2GAN, Han et al. 2021 'Dual Projection GAN'; 1.0): D's projection embeddings also act as a K-way classifier, softmax_k <embed_k, phi(x)>, trained with cross-entropy on real images, and G with cross-entropy toward the class it was asked for; needs model.d_cond=projection and tricks.pac=1; 0 = off")
+    class_twin: bool = Field(False, description="TAC-GAN's twin classifier (Gong et al. 2019, 'Twin Auxiliary Classifiers GAN'): a second set of D class embeddings learns to classify G's samples, and G's class term becomes CE(class) - CE(twin), which cancels the pull of reg.class_loss toward a few easy-to-classify samples per class; needs reg.class_loss > 0")
     gsr_beta: float = Field(0.99, ge=0.0, lt=1.0, description="gSR per-class weights from the effective number of samples (1 - beta^n) / (1 - beta) (Cui et al. 2019); 0 = equal weights")
+
+    @model_validator(mode="after")
+    def _twin_needs_class_loss(self) -> "RegConfig":
+        if self.class_twin and not self.class_loss:
+            raise ValueError("reg.class_twin needs reg.class_loss > 0 (the twin corrects the class loss; 1.0 in TAC-GAN)")
+        return self
 
     @property
     def per_sample_grad(self) -> bool:

@@ -118,6 +118,8 @@ class ConditionalGAN:
             )
             # after G and D, so that their initial weights do not depend on whether BiGAN is on
             bigan_nets = build_bigan(cfg.bigan, img_size=img_size, channels=channels, num_classes=num_classes, z_dim=G.z_dim) if cfg.bigan.active else None
+            if cfg.reg.class_twin and getattr(D, "has_projection", False):  # after the others: their initial weights stay as without it
+                D.add_twin()
         if dist.active and sync_bn:  # BatchNorm statistics of the global batch, as in a single process
             G, D = convert_global_bn(G), convert_global_bn(D)
         self.G: nn.Module = G.to(self.device, memory_format=self.memory_format).train()
@@ -199,6 +201,7 @@ class ConditionalGAN:
         self.class_loss = cfg.reg.class_loss
         if self.class_loss > 0:
             self._check_class_loss()
+        self.twin = getattr(self.D, "twin", None) is not None  # TAC-GAN (reg.class_twin)
         # UTLO (Khorram et al. 2024): unconditional low-resolution layers and an unconditional low-resolution D head
         self.utlo = cfg.model.uncond_res is not None
         if self.utlo:
@@ -223,6 +226,7 @@ class ConditionalGAN:
         names += ["d_strength"] if self.curriculum else []
         names += ["resolution", "fade_alpha"] if self.progressive else []
         names += ["d_class", "g_class"] if self.semi or self.class_loss > 0 else []
+        names += ["d_twin", "g_twin"] if self.twin else []
         names += ["d_low", "g_low"] if self.utlo else []
         names += [m for m in BiGAN.METRICS if m != "bigan_cycle" or self.cfg.bigan.cycle > 0] if self.bigan is not None else []
         return names + (["cond_scale"] if self.transitional else [])
@@ -381,12 +385,13 @@ class ConditionalGAN:
         with self._autocast():
             return D(x, y, **kw).float()
 
-    def _logits_and_classes(self, D: Callable[..., Tensor], x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """:meth:`_logits` plus D's class logits ``[B, K]`` (reg.class_loss), both in fp32, from one forward pass."""
+    def _logits_and_classes(self, D: Callable[..., Tensor], x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+        """:meth:`_logits` plus D's class logits ``[B, K]`` (reg.class_loss) and its twin classifier's (reg.class_twin,
+        else None), all in fp32, from one forward pass."""
         kw = {"split": True} if self._split else {}
         with self._autocast():
-            logits, classes = D(x, y, classes=True, **kw)
-        return logits.float(), classes.float()
+            logits, classes, *twin = D(x, y, classes=True, **kw)
+        return logits.float(), classes.float(), twin[0].float() if twin else None
 
     def _d_loss(self, real_raw: Tensor, fake_raw: Tensor) -> Tensor:
         """The adversarial D loss; with a curriculum the mean of the members' own losses (members on dim 1)."""
@@ -457,10 +462,13 @@ class ConditionalGAN:
             loss, real_logits, fake_logits, ce = self._semi_d_loss(real_in, real_y, fake_in, fake_y)
         else:
             if self.class_loss > 0:  # never with a curriculum (refused), so members changes nothing
-                real_raw, real_classes = self._logits_and_classes(self.D_train, real_in, real_y)
+                real_raw, real_classes, _ = self._logits_and_classes(self.D_train, real_in, real_y)
             else:
                 real_raw = self._logits(self.D_train, real_in, real_y, members=True)
-            fake_raw = self._logits(self.D_train, fake_in, fake_y, members=True)
+            if self.twin:  # TAC-GAN: the twin classifier learns the classes of G's samples
+                fake_raw, _, fake_twin = self._logits_and_classes(self.D_train, fake_in, fake_y)
+            else:
+                fake_raw = self._logits(self.D_train, fake_in, fake_y, members=True)
             loss = self._d_loss(real_raw, fake_raw)
             real_logits, fake_logits = self._combined(self._mixed(real_raw)), self._combined(self._mixed(fake_raw))
         out = {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
@@ -476,6 +484,10 @@ class ConditionalGAN:
             ce = F.cross_entropy(real_classes, real_y)
             loss = loss + self._class_weight() * ce
             out["d_class"] = ce.detach()
+            if self.twin:
+                ce_twin = F.cross_entropy(fake_twin, fake_y)
+                loss = loss + self._class_weight() * ce_twin
+                out["d_twin"] = ce_twin.detach()
         if self.curriculum:  # the schedule's position: 0 = the weakest member alone, 1 = the strongest
             out["d_strength"] = torch.tensor(self.cfg.model.curriculum.position(self.num_g_steps) / (len(self.D.members) - 1), device=loss.device)
         if self.lecam is not None:
@@ -567,7 +579,7 @@ class ConditionalGAN:
             else:
                 fake_classes = None
                 if self.class_loss > 0:
-                    fake_raw, fake_classes = self._logits_and_classes(D, fake_in, fake_y)
+                    fake_raw, fake_classes, fake_twin = self._logits_and_classes(D, fake_in, fake_y)
                 else:
                     fake_raw = self._logits(D, fake_in, fake_y)
                 real_raw = self._logits(D, real_in, real_y) if relativistic else None
@@ -586,6 +598,10 @@ class ConditionalGAN:
                     ce = F.cross_entropy(fake_classes, fake_y)
                     loss = loss + self._class_weight() * ce
                     out["g_class"] = ce.detach()
+                    if self.twin:  # TAC-GAN: G also pulls away from what the twin learned of its own samples
+                        ce_twin = F.cross_entropy(fake_twin, fake_y)
+                        loss = loss - self._class_weight() * ce_twin
+                        out["g_twin"] = ce_twin.detach()
             if self.cfg.reg.ortho > 0:
                 ortho = orthogonal_reg(self.G)
                 loss = loss + self.cfg.reg.ortho * ortho

@@ -68,8 +68,10 @@ def test_d_learns_to_classify_the_reals_and_both_steps_log_their_class_loss(one_
     assert float((classes.argmax(1) == y).float().mean()) >= 0.9
 
 
-def test_resume_with_the_class_loss_is_bit_identical(one_thread):
-    gan = _gan("dcgan", reg__class_loss=1.0, reg__mode_seeking=0.1, tricks__cond_start=1, tricks__cond_length=4)
+@pytest.mark.parametrize("twin", [False, True])
+def test_resume_with_the_class_loss_is_bit_identical(twin, one_thread):
+    kw = dict(reg__class_loss=1.0, reg__mode_seeking=0.1, tricks__cond_start=1, tricks__cond_length=4, reg__class_twin=twin)
+    gan = _gan("dcgan", **kw)
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(8, 1, 16, 16, generator=g) * 2 - 1, torch.randint(0, 3, (8,), generator=g)
     for _ in range(3):
@@ -77,11 +79,49 @@ def test_resume_with_the_class_loss_is_bit_identical(one_thread):
     buf = io.BytesIO()
     torch.save(gan.state_dict(), buf)
     buf.seek(0)
-    other = _gan("dcgan", reg__class_loss=1.0, reg__mode_seeking=0.1, tricks__cond_start=1, tricks__cond_length=4)
+    other = _gan("dcgan", **kw)
     other.load_state_dict(torch.load(buf, weights_only=True))
     for _ in range(3):
         a, b = gan.train_iteration(lambda: (x, y)), other.train_iteration(lambda: (x, y))
         assert all(torch.equal(a[k], b[k]) for k in a), (a, b)
+    assert ({"d_twin", "g_twin"} <= set(a)) == twin
+
+
+# --- TAC-GAN's twin classifier (reg.class_twin) ----------------------------------------------------
+def test_the_twin_learns_the_classes_of_gs_samples_not_of_the_real_images(one_thread):
+    gan = _gan("dcgan", reg__class_loss=1.0, reg__class_twin=True)
+    assert gan.D.twin is not None and {"d_twin", "g_twin"} <= set(gan.metric_names)
+    before = gan.D.twin.weight.detach().clone()
+    x, y = torch.rand(8, 1, 16, 16) * 2 - 1, torch.randint(0, 3, (8,))
+    gan.D.zero_grad()
+    gan.D.requires_grad_(True)
+    out = gan.d_step(x, y)
+    assert not torch.equal(gan.D.twin.weight, before) and "d_twin" in out
+    # classes=True returns the twin's logits as a third output
+    z, y_fake = torch.randn(8, gan.G.z_dim), torch.randint(0, 3, (8,))
+    with torch.no_grad():
+        fake = gan.G(z, y_fake)
+    _, _, twin_logits = gan.D(fake, y_fake, classes=True)
+    assert twin_logits.shape == (8, 3)
+    with pytest.raises(ConfigError, match="reg.class_twin needs reg.class_loss > 0"):
+        tiny("dcgan", reg__class_twin=True)
+
+
+def test_with_a_twin_equal_to_the_classifier_the_class_terms_cancel_in_gs_update(one_thread):
+    """G's class term is CE(classifier) - CE(twin): where the twin has learned exactly what the classifier
+    knows, G is left with the adversarial loss alone - the same update as without a class loss."""
+    tac = _gan("dcgan", reg__class_loss=1.0, reg__class_twin=True)
+    plain = _gan("dcgan")
+    with torch.no_grad():
+        tac.D.twin.weight.copy_(tac.D.embed.weight)
+    plain.G.load_state_dict(tac.G.state_dict())
+    plain.D.load_state_dict({k: v for k, v in tac.D.state_dict().items() if not k.startswith("twin")})
+    x, y = torch.rand(8, 1, 16, 16) * 2 - 1, torch.randint(0, 3, (8,))
+    a, b = tac.g_step(x, y), plain.g_step(x, y)
+    assert float(a["g_class"]) == pytest.approx(float(a["g_twin"]), abs=1e-6) and float(a["g_class"]) > 0.5
+    assert torch.equal(a["g_loss"], b["g_loss"])
+    for p, q in zip(tac.G.parameters(), plain.G.parameters()):
+        assert torch.allclose(p, q, atol=1e-7)
 
 
 @pytest.mark.slow

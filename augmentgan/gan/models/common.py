@@ -42,12 +42,21 @@ class ConditionalDiscriminator(nn.Module, ABC):
         self.d_cond = d_cond
         self.in_channels = channels * pac + (num_classes * pac if d_cond == "channels" else 0)
         self.embed: nn.Module | None = None
+        self.twin: nn.Module | None = None  # TAC-GAN's twin classifier (add_twin)
         # transitional conditioning's lambda_t: weight of the class term (not in the state dict)
         self.register_buffer("cond_scale", torch.ones(()), persistent=False)
 
     def _make_embedding(self, embedding: Callable[..., nn.Module], feat_dim: int) -> None:
+        self._embedding_factory, self._feat_dim = embedding, feat_dim
         if self.d_cond in ("projection", "kplus1"):
             self.embed = embedding(self.num_classes, feat_dim)
+
+    def add_twin(self) -> None:
+        """TAC-GAN's twin classifier (Gong et al. 2019): a second set of class embeddings on the same pooled
+        features, trained to classify G's samples; ``classes=True`` then also returns its logits."""
+        if not self.has_projection:
+            raise ValueError("a twin classifier needs a projection discriminator (d_cond='projection')")
+        self.twin = self._embedding_factory(self.num_classes, self._feat_dim)
 
     @abstractmethod
     def features(self, x: Tensor) -> Tensor:
@@ -68,7 +77,8 @@ class ConditionalDiscriminator(nn.Module, ABC):
 
         ``classes`` (projection, ``pac == 1``): also the class logits ``<embed_k, sum_hw phi(x)>`` ``[B, K]``
         as a second output (P2GAN's data-matching classifier; the unconditional term is the same for every
-        class, so it drops out of a softmax over them)."""
+        class, so it drops out of a softmax over them), and with a twin (:meth:`add_twin`) the twin's
+        logits ``<twin_k, sum_hw phi(x)>`` as a third."""
         if self.d_cond == "kplus1":
             h = self.features(x)
             pooled = h.sum(dim=(2, 3))
@@ -91,4 +101,8 @@ class ConditionalDiscriminator(nn.Module, ABC):
         else:
             proj = (self.embed(labels).mean(1) * pooled).sum(1)
         logits = torch.stack([out, proj], dim=1) if split else out + self.cond_scale * proj
-        return (logits, pooled @ weight.t()) if classes else logits
+        if not classes:
+            return logits
+        if self.twin is not None:
+            return logits, pooled @ weight.t(), pooled @ self.twin.weight.t()
+        return logits, pooled @ weight.t()
