@@ -111,8 +111,9 @@ class DCGANGenerator(nn.Module):
             conditional = uncond_res is not None and size > uncond_res
             if conditional and not self._cut:
                 self._cut, low_ch = len(layers), in_ch
+            conv = conv_t(in_ch, out_ch, 4, stride, padding, bias=False)  # before the norm: the initial weights draw in this order
             norm = ConditionalBatchNorm2d(out_ch, cond_dim=embed_dim, linear=linear_factory(sn, "default")) if conditional else _batch_norm(out_ch, init)
-            layers += [conv_t(in_ch, out_ch, 4, stride, padding, bias=False), norm, nn.ReLU()]
+            layers += [conv, norm, nn.ReLU()]
             if size == attn_res:
                 layers.append(SelfAttention(out_ch, conv_factory(sn, init)))
             in_ch = out_ch
