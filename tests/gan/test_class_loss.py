@@ -8,7 +8,6 @@ samples recognised as their class).
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from augmentgan.errors import ConfigError
 from augmentgan.gan.checkpoint import load_generator
 from augmentgan.gan.gan import ConditionalGAN
 from augmentgan.gan.trainer import TrainConfig, train
-from trainer_data import bars, one_thread, tiny  # noqa: F401 - one_thread is a fixture
+from trainer_data import assert_resumes_bit_identically, bars, one_thread, tiny  # noqa: F401 - one_thread is a fixture
 
 
 def _gan(preset: str = "dcgan", **overrides) -> ConditionalGAN:
@@ -71,20 +70,10 @@ def test_d_learns_to_classify_the_reals_and_both_steps_log_their_class_loss(one_
 @pytest.mark.parametrize("twin", [False, True])
 def test_resume_with_the_class_loss_is_bit_identical(twin, one_thread):
     kw = dict(reg__class_loss=1.0, reg__mode_seeking=0.1, tricks__cond_start=1, tricks__cond_length=4, reg__class_twin=twin)
-    gan = _gan("dcgan", **kw)
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(8, 1, 16, 16, generator=g) * 2 - 1, torch.randint(0, 3, (8,), generator=g)
-    for _ in range(3):
-        gan.train_iteration(lambda: (x, y))
-    buf = io.BytesIO()
-    torch.save(gan.state_dict(), buf)
-    buf.seek(0)
-    other = _gan("dcgan", **kw)
-    other.load_state_dict(torch.load(buf, weights_only=True))
-    for _ in range(3):
-        a, b = gan.train_iteration(lambda: (x, y)), other.train_iteration(lambda: (x, y))
-        assert all(torch.equal(a[k], b[k]) for k in a), (a, b)
-    assert ({"d_twin", "g_twin"} <= set(a)) == twin
+    out = assert_resumes_bit_identically(lambda: _gan("dcgan", **kw), x, y)
+    assert ({"d_twin", "g_twin"} <= set(out)) == twin
 
 
 # --- TAC-GAN's twin classifier (reg.class_twin) ----------------------------------------------------

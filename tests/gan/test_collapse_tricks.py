@@ -5,7 +5,6 @@ switches and its share of the checkpoint (bit-exact resume)."""
 from __future__ import annotations
 
 import copy
-import io
 import json
 
 import pytest
@@ -22,7 +21,7 @@ from augmentgan.gan.presets import get_preset
 from augmentgan.gan.regularizers import GroupSpectralReg, LeCamEMA, class_balanced_weights, group_shape, lecam_reg, mode_seeking_loss
 from augmentgan.gan.checkpoint import load_generator
 from augmentgan.gan.trainer import TrainConfig, resolve_gan_config, train
-from trainer_data import bars, one_thread, tiny  # noqa: F401 - one_thread is a fixture
+from trainer_data import assert_resumes_bit_identically, bars, one_thread, tiny  # noqa: F401 - one_thread is a fixture
 
 ALL_ON = dict(
     reg__lecam=0.3, reg__lecam_start=1, reg__mode_seeking=1.0, model__mbstd=4, tricks__cond_start=1, tricks__cond_length=4,
@@ -250,19 +249,8 @@ def test_ada_p_rises_when_d_is_sure_of_the_reals_and_falls_otherwise():
 # --- the checkpoint: bit-exact resume with everything on ---------------------------------------
 @pytest.mark.parametrize("preset,extra", [("dcgan", {}), ("small-data", {"reg__gsr": 0.5, "optim__n_dis": 1})])
 def test_state_dict_through_torch_save_continues_bit_identically(preset, extra, one_thread):
-    gan = _gan(preset, **ALL_ON, **extra)
     x, y = _batch()
-    for _ in range(3):
-        gan.train_iteration(lambda: (x, y))
-    buf = io.BytesIO()
-    torch.save(gan.state_dict(), buf)
-    buf.seek(0)
-    other = _gan(preset, **ALL_ON, **extra)
-    other.load_state_dict(torch.load(buf, weights_only=True))
-    for _ in range(3):
-        a, b = gan.train_iteration(lambda: (x, y)), other.train_iteration(lambda: (x, y))
-        assert all(torch.equal(a[k], b[k]) for k in a), (a, b)
-    assert all(torch.equal(p, q) for p, q in zip(gan.G.parameters(), other.G.parameters()))
+    assert_resumes_bit_identically(lambda: _gan(preset, **ALL_ON, **extra), x, y)
 
 
 def test_trainer_resume_with_every_technique_equals_a_straight_run_and_loads_lambda_t(tmp_path):

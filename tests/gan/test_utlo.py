@@ -4,7 +4,6 @@ and the whole GAN trains, learns and resumes bit-exactly with it."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -16,7 +15,7 @@ from augmentgan.gan.gan import ConditionalGAN
 from augmentgan.gan.models import build_discriminator, build_generator
 from augmentgan.gan.presets import get_preset
 from augmentgan.gan.trainer import TrainConfig, train
-from trainer_data import bars, one_thread, tiny  # noqa: F401 - one_thread is a fixture
+from trainer_data import assert_resumes_bit_identically, bars, one_thread, tiny  # noqa: F401 - one_thread is a fixture
 
 
 def _nets(img_size: int, res: int, **overrides):
@@ -79,21 +78,10 @@ def test_a_utlo_gan_continues_bit_identically_from_its_state_dict(extra, one_thr
     def make() -> ConditionalGAN:
         return ConditionalGAN(tiny("dcgan", model__uncond_res=4, **extra), img_size=16, channels=1, num_classes=3, class_counts=[20, 5, 2], seed=1)
 
-    gan = make()
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(8, 1, 16, 16, generator=g) * 2 - 1, torch.randint(0, 3, (8,), generator=g)
-    for _ in range(3):
-        out = gan.train_iteration(lambda: (x, y))
+    out = assert_resumes_bit_identically(make, x, y)
     assert {"d_low", "g_low"} <= set(out) and ("gsr" in out) == ("reg__gsr" in extra)
-    buf = io.BytesIO()
-    torch.save(gan.state_dict(), buf)
-    buf.seek(0)
-    other = make()
-    other.load_state_dict(torch.load(buf, weights_only=True))
-    for _ in range(3):
-        a, b = gan.train_iteration(lambda: (x, y)), other.train_iteration(lambda: (x, y))
-        assert all(torch.equal(a[k], b[k]) for k in a), (a, b)
-    assert all(torch.equal(p, q) for p, q in zip(gan.G.parameters(), other.G.parameters()))
 
 
 def test_the_unconditional_head_learns_to_tell_real_low_resolution_images_from_gs(one_thread):
