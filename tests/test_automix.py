@@ -110,13 +110,15 @@ def test_a_generator_of_real_unseen_images_gets_a_share_and_reruns_agree(digits,
     train, other = digits
     pool, wanted = _pool(train, lambda c, n: other.images[np.flatnonzero(other.labels == c)[:n]])
     # One 2-fold CV of a 100-step proxy is a coin toss between copy and gan here (0.967 vs 0.964 on one
-    # CPU, gan ahead on another), so the proxy trains 200 steps and the claim is over three seeds:
-    # new real images of the tail classes win a share in most of them (3 of 3 on the CPUs we measured).
-    decisions = [_choose(train, pool, wanted, classifier, tmp_path, seed=seed, steps=200) for seed in range(3)]
+    # CPU, gan ahead on another), so the proxy trains longer and the claim is over three seeds: new real
+    # images of the tail classes win a share in most of them. At 200 steps: 3 of 3 on an AMD EPYC, 1 of 3
+    # on an Intel Xeon with AMX, where gan scored above copy in all three seeds but within the one-SE
+    # rule's standard error; at 400 steps 2 of 3 there.
+    decisions = [_choose(train, pool, wanted, classifier, tmp_path, seed=seed, steps=400) for seed in range(3)]
     assert all(check.reason is None for d in decisions for check in d.gan.values())
     assert sum(d.mix.get("gan", 0) > 0 for d in decisions) >= 2, [d.to_dict()["candidates"] for d in decisions]
     decision = decisions[0]
-    again = _choose(train, pool, wanted, classifier, tmp_path, steps=200)
+    again = _choose(train, pool, wanted, classifier, tmp_path, steps=400)
     assert again.to_dict() == decision.to_dict()
     scored = {c.name for c in decision.candidates}
     assert {"copy", "gan"} <= scored and len(decision.candidates[0].fold_scores) == 2
