@@ -3,8 +3,10 @@
     python benchmarks/gan_faithfulness.py --data builtin:digits-lt --test builtin:digits-lt-test \\
         --variant base: --variant cls1:reg.class_loss=1.0 --steps 800 --json out.json
 
-Every variant starts from the quick start's GAN (``recipes/digits-lt.yaml``: dcgan, width 32, minibatch
-std, mode seeking 1.0, LeCam 0.3) plus its own ``KEY=VALUE`` overrides (comma-separated), trains
+Every variant starts from the quick start's GAN as it was when this benchmark was written (``QUICK_START``:
+dcgan, width 32, minibatch std, mode seeking 1.0, LeCam 0.3; kept so that earlier tables reproduce;
+today's recipes add ``reg.class_loss=1.0,reg.mode_seeking=0.1``, and the quick start
+``model.g_ch=16,model.d_ch=16``, as variant overrides) plus its own ``KEY=VALUE`` overrides (comma-separated), trains
 ``--steps`` G steps with seed 0 and samples ``--per-class`` images per class from the final EMA/G
 (truncation off). A judge classifier (the evaluation CNN, 400 steps) trained on ``--judge`` (default:
 the full built-in digits minus the test images for the built-in digits, else ``--test``) says per class which share of the samples is
