@@ -280,6 +280,13 @@ class ConditionalGAN:
         with self._autocast():
             return self.D.low_logits(x).float()
 
+    def _fakes(self, z: Tensor, y: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+        """G's images for a step, and with UTLO its low-resolution images (else None), from one forward pass."""
+        with self._autocast():
+            if self.utlo:
+                return self.G_train(z, y, low=True)
+            return self.G_train(z, y), None
+
     def _utlo_mix(self, cond: Tensor, low: Tensor) -> Tensor:
         """UTLO's adversarial loss: (L_cond + alpha L_uncond) / (1 + alpha)."""
         a = self.cfg.model.uncond_alpha
@@ -452,10 +459,8 @@ class ConditionalGAN:
     def d_step(self, x_real: Tensor, y_real: Tensor) -> dict[str, Tensor]:
         """One D update on a real batch and as many fakes; penalties every ``reg.every`` D steps."""
         z, y_fake = self.fake_latents(x_real.shape[0])
-        with torch.no_grad(), self._autocast():
-            x_fake = self.G_train(z, y_fake, low=True) if self.utlo else self.G_train(z, y_fake)
-        if self.utlo:
-            x_fake, x_fake_low = x_fake
+        with torch.no_grad():
+            x_fake, x_fake_low = self._fakes(z, y_fake)
         real_in, real_y = self.d_inputs(x_real, y_real)
         fake_in, fake_y = self.d_inputs(x_fake, y_fake)
         if self.semi:
@@ -567,10 +572,7 @@ class ConditionalGAN:
         if self.bigan is not None:
             self.bigan.D.requires_grad_(False)
         try:
-            with self._autocast():
-                x_fake = self.G_train(z, y_fake, low=True) if self.utlo else self.G_train(z, y_fake)
-            if self.utlo:
-                x_fake, x_fake_low = x_fake
+            x_fake, x_fake_low = self._fakes(z, y_fake)
             fake_in, fake_y = self.d_inputs(x_fake, y_fake)
             real_in, real_y = self.d_inputs(x_real, y_real) if relativistic or unrolled else (None, None)
             D = self.unrolled_d(real_in, real_y, fake_in, fake_y) if unrolled else self.D

@@ -8,7 +8,6 @@ samples recognised as their class).
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -77,7 +76,7 @@ def test_resume_with_the_class_loss_is_bit_identical(twin, one_thread):
 
 
 # --- TAC-GAN's twin classifier (reg.class_twin) ----------------------------------------------------
-def test_the_twin_learns_the_classes_of_gs_samples_not_of_the_real_images(one_thread):
+def test_the_twin_is_trained_in_ds_step_and_is_ds_third_class_output(one_thread):
     gan = _gan("dcgan", reg__class_loss=1.0, reg__class_twin=True)
     assert gan.D.twin is not None and {"d_twin", "g_twin"} <= set(gan.metric_names)
     before = gan.D.twin.weight.detach().clone()

@@ -69,6 +69,11 @@ def uncond_sizes(img_size: int) -> list[int]:
     return g_sizes(img_size)[:-1]
 
 
+def _check_uncond_res(uncond_res: Optional[int], img_size: int) -> None:
+    if uncond_res is not None and uncond_res not in uncond_sizes(img_size):
+        raise ValueError(f"uncond_res={uncond_res} is not a feature-map size of G with a stage above it at {img_size}x{img_size}; use one of {uncond_sizes(img_size)}")
+
+
 class DCGANGenerator(nn.Module):
     """``G(z, y)``: the class embedding is concatenated to z before the first layer.
 
@@ -79,7 +84,6 @@ class DCGANGenerator(nn.Module):
     150 steps, against 0.63; per-class gain tables initialised near zero, as SNGAN's, left mnist-lt's
     samples classless blobs after 800 steps: 0.11 in class.) ``G(z, y, low=True)`` also returns the
     low-resolution image.
-    ``G(z, y, low=True)`` also returns the low-resolution image.
     """
 
     def __init__(
@@ -97,8 +101,7 @@ class DCGANGenerator(nn.Module):
         uncond_res: Optional[int] = None,
     ) -> None:
         super().__init__()
-        if uncond_res is not None and uncond_res not in uncond_sizes(img_size):
-            raise ValueError(f"uncond_res={uncond_res} is not a feature-map size of G with a stage above it at {img_size}x{img_size}; use one of {uncond_sizes(img_size)}")
+        _check_uncond_res(uncond_res, img_size)
         self.z_dim, self.num_classes, self.uncond_res = z_dim, num_classes, uncond_res
         conv_t = conv_factory(sn, init, transposed=True)
         self.embed = nn.Embedding(num_classes, embed_dim)
@@ -164,8 +167,7 @@ class DCGANDiscriminator(ConditionalDiscriminator):
         uncond_res: Optional[int] = None,
     ) -> None:
         super().__init__(channels=channels, num_classes=num_classes, pac=pac, d_cond=d_cond)
-        if uncond_res is not None and uncond_res not in uncond_sizes(img_size):
-            raise ValueError(f"uncond_res={uncond_res} is not a feature-map size of G with a stage above it at {img_size}x{img_size}; use one of {uncond_sizes(img_size)}")
+        _check_uncond_res(uncond_res, img_size)
         self.uncond_res = uncond_res
         conv = conv_factory(sn, init)
         layers: list[nn.Module] = []
