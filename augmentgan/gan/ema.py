@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+import types
+from typing import Any, Callable
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-__all__ = ["EMA"]
+__all__ = ["EMA", "STANDING_BATCHES"]
+
+STANDING_BATCHES = 16
+"""Batches G's BatchNorm statistics are re-estimated from (BigGAN's ``num_standing_accumulations``)."""
 
 
 class EMA:
@@ -30,6 +34,7 @@ class EMA:
         self.start = int(start)
         self.model = copy.deepcopy(model)
         self.model.requires_grad_(False)
+        self.stats_fresh = False  # True once standing_stats ran after the last update
 
     def _pairs(self, model: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
         ema_p, src_p = list(self.model.parameters()), list(model.parameters())
@@ -52,6 +57,41 @@ class EMA:
                 torch._foreach_lerp_(ema_p, src_p, 1.0 - self.decay)
         for e, s in zip(ema_b, src_b):
             e.copy_(s)
+        self.stats_fresh = False
+
+    @torch.no_grad()
+    def standing_stats(self, draw: Callable[[], tuple[Tensor, Tensor]], batches: int = STANDING_BATCHES) -> bool:
+        """Re-estimate the copy's BatchNorm running statistics from its own samples; False if it has no BatchNorm.
+
+        The statistics G's BatchNorm layers hold are averages of the live G's training batches; the
+        averaged weights produce other activations, so in eval mode they would be normalised with the
+        wrong mean and variance (on mnist-lt, 800 steps: 0.12 of class 0's EMA samples were judged
+        of their class). Each call resets them and runs the copy in training mode on ``batches``
+        inputs ``draw()`` (``(z, y)``), accumulating a plain average (``momentum=None``). Every
+        BatchNorm runs its single-process forward here (a rank's own batches, no collective), so
+        the result does not depend on how many processes train. Runs once per update.
+        """
+        if self.stats_fresh:
+            return True
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        if not norms:
+            return False
+        was_training, momenta = self.model.training, [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+            m.forward = types.MethodType(nn.modules.batchnorm._BatchNorm.forward, m)  # type: ignore[method-assign]
+        self.model.train()
+        try:
+            for _ in range(batches):
+                self.model(*draw())
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+                del m.forward
+            self.model.train(was_training)
+        self.stats_fresh = True
+        return True
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data for ``torch.save`` (loadable with ``weights_only=True``)."""
@@ -61,3 +101,4 @@ class EMA:
         self.decay = float(state["decay"])
         self.start = int(state["start"])
         self.model.load_state_dict(state["model"])
+        self.stats_fresh = False

@@ -31,7 +31,7 @@ from augmentgan.gan.models.progressive import resize_reals, set_growth
 from augmentgan.gan.models.curriculum import CurriculumDiscriminator, mix, set_curriculum_weights
 from augmentgan.gan.pacgan import pack, pack_labels
 from augmentgan.gan.regularizers import D_PENALTIES, GroupSpectralReg, LeCamEMA, clip_weights_, lecam_reg, mode_seeking_loss, orthogonal_reg
-from augmentgan.gan.sampling import FakeLabels, LatentSampler, derive_seeds, torch_generator
+from augmentgan.gan.sampling import FakeLabels, LatentSampler, child_seed, derive_seeds, torch_generator
 
 Precision = Literal["fp32", "bf16", "fp16"]
 AMP_DTYPES: dict[str, Optional[torch.dtype]] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -50,6 +50,8 @@ _PENALTY_CALLS: dict[str, Callable[..., Tensor]] = {
     "r1": lambda D, real, fake, y, g: D_PENALTIES["r1"](D, real, y),
 }
 _PENALTY_SCALE = {"gp": 1.0, "dragan": 1.0, "r1": 0.5}
+STANDING_BATCH = 64  # samples per batch of the EMA copy's standing BatchNorm statistics
+_STANDING_KEY = 0x57A4D  # their seed's key beside the step
 ADA_INTERVAL = 4  # D steps between adjustments of the adaptive augmentation probability (stylegan2-ada)
 
 
@@ -159,6 +161,10 @@ class ConditionalGAN:
         self.scaler_d = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
         counts = list(class_counts) if class_counts is not None else [1] * num_classes
         self.latent = LatentSampler(self.G.z_dim, counts, fake_labels, torch_generator(seeds.latent, self.device))
+        # the EMA copy's standing statistics draw from their own stream, a function of the step alone
+        self._standing_latent = lambda step: LatentSampler(
+            self.G.z_dim, counts, fake_labels, torch_generator(child_seed(seeds.latent, _STANDING_KEY, step), self.device)
+        )
         self.aug_gen = torch_generator(rank_seed(seeds.augment, dist.rank), self.device)
         self.penalty_gen = torch_generator(rank_seed(seeds.penalty, dist.rank), self.device)
         self.num_d_steps = 0
@@ -432,8 +438,21 @@ class ConditionalGAN:
 
     @property
     def sampling_generator(self) -> nn.Module:
-        """The generator to sample from: the EMA copy when there is one."""
-        return self.ema.model if self.ema is not None else self.G
+        """The generator to sample from: the EMA copy (with its standing BatchNorm statistics) when there is one."""
+        if self.ema is None:
+            return self.G
+        self.refresh_ema_stats()
+        return self.ema.model
+
+    def refresh_ema_stats(self) -> None:
+        """Re-estimate the EMA copy's BatchNorm statistics from its own samples (:meth:`EMA.standing_stats`).
+
+        The draws come from a stream seeded by the run seed and the G step, never from the training
+        streams, so sampling, the quality monitor and checkpoints leave the training bit-identical.
+        """
+        if self.ema is not None and not self.ema.stats_fresh:
+            latent = self._standing_latent(self.num_g_steps)
+            self.ema.standing_stats(lambda: latent(STANDING_BATCH))
 
     def d_inputs(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """What D sees: DiffAugment (each sample its own draw), then PacGAN packing."""
@@ -691,7 +710,7 @@ class ConditionalGAN:
         return {
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
-            "G_ema": self.ema.state_dict() if self.ema is not None else None,
+            "G_ema": self._ema_state(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict() if self.scaler_g is not None else None,
@@ -710,6 +729,12 @@ class ConditionalGAN:
             # BiGAN (absent = off): E, D_xz and their optimizers
             "bigan": self.bigan.state_dict() if self.bigan is not None else None,
         }
+
+    def _ema_state(self) -> Optional[dict[str, Any]]:
+        if self.ema is None:
+            return None
+        self.refresh_ema_stats()  # what is saved is what sampling from the file should use
+        return self.ema.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.G.load_state_dict(state["G"])

@@ -46,6 +46,11 @@ def derive_seeds(seed: int) -> Seeds:
     return Seeds(**dict(zip(_STREAMS, values)))
 
 
+def child_seed(seed: int, *key: int) -> int:
+    """A 64-bit seed of its own for ``key`` (e.g. a step) under ``seed`` (``SeedSequence([seed, *key])``)."""
+    return int(np.random.SeedSequence([seed, *key]).generate_state(1, dtype=np.uint64)[0])
+
+
 def torch_generator(seed: int, device: torch.device | str) -> torch.Generator:
     """A seeded ``torch.Generator`` on ``device`` (draws made on that device use it directly)."""
     return torch.Generator(device=device).manual_seed(seed)

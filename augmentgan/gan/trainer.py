@@ -535,7 +535,9 @@ class _Run:
 
     def check_in_sync(self, step: int) -> None:
         ema = self.gan.ema.model if self.gan.ema is not None else None
-        self.digests = tuple(ddp.gather_objects(self.dist, ddp.state_digest(self.gan.G, self.gan.D, ema, bn_stats=self.cfg.sync_bn or not self.dist.active)))
+        # the EMA copy's BatchNorm statistics are left out: rank 0 alone re-estimates them when it samples or saves
+        digest = ddp.state_digest(self.gan.G, self.gan.D, bn_stats=self.cfg.sync_bn or not self.dist.active) + ddp.state_digest(ema, bn_stats=False)
+        self.digests = tuple(ddp.gather_objects(self.dist, digest))
         if len(set(self.digests)) > 1:
             raise TrainingError(f"step {step}: the ranks' weights differ (digests {[d[:12] for d in self.digests]}); this is a bug - please report it with the run's config.yaml")
 

@@ -213,3 +213,35 @@ def test_ema_refuses_another_architecture():
         ema.update(nn.Linear(2, 2), step=0)
     with pytest.raises(ValueError):
         EMA(Tiny(), decay=1.0)
+
+
+class TinyNet(Tiny):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.fc(x))
+
+
+def test_standing_stats_are_the_copys_own_batch_statistics():
+    """The live model's BatchNorm statistics are copied on update; standing_stats replaces them by the
+    mean and variance of the averaged weights' own activations on the draws, and leaves the module as it was."""
+    torch.manual_seed(0)
+    model = TinyNet()
+    ema = EMA(model, decay=0.5)
+    _fill(model, 2.0)
+    with torch.no_grad():
+        model.bn.running_mean.fill_(7.0)
+    ema.update(model, step=0)
+    assert torch.all(ema.model.bn.running_mean == 7.0) and not ema.stats_fresh
+    g = torch.Generator().manual_seed(1)
+    draws = [torch.randn(32, 2, generator=g) for _ in range(4)]
+    it = iter(draws)
+    ema.model.eval()  # as sampling holds it
+    assert ema.standing_stats(lambda: (next(it),), batches=4)
+    acts = torch.cat([ema.model.fc(x) for x in draws]).detach()
+    torch.testing.assert_close(ema.model.bn.running_mean, acts.mean(0))
+    # a plain average of the per-batch unbiased variances (momentum=None), as BigGAN's accumulation
+    torch.testing.assert_close(ema.model.bn.running_var, torch.stack([ema.model.fc(x).detach().var(0) for x in draws]).mean(0))
+    assert ema.model.bn.momentum == 0.1 and "forward" not in vars(ema.model.bn) and not ema.model.training
+    assert ema.standing_stats(lambda: pytest.fail("ran twice without an update"))  # once per update
+    ema.update(model, step=1)
+    assert torch.all(ema.model.bn.running_mean == 7.0) and not ema.stats_fresh
+    assert not EMA(nn.Linear(2, 2), decay=0.5).standing_stats(lambda: pytest.fail("no BatchNorm, nothing to run"))
