@@ -51,7 +51,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
@@ -572,16 +572,18 @@ def _make_plan(recipe: Recipe, train: LabeledImages, **kwargs: Any) -> Plan:
 
 
 def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, wanted: Mapping[int, int], seed: int, classifier: Any,
-              callback: Optional[ProgressCallback]) -> tuple[LabeledImages, dict[int, str]]:
+              callback: Optional[ProgressCallback], *, subset: bool = False) -> tuple[LabeledImages, dict[int, str]]:
     """GAN samples per class for ``plan.mix: auto`` (the first ones of each class, as :func:`_generate`
-    draws them), and the classes whose request the generation filters could not fill (-> why)."""
+    draws them), and the classes whose request the generation filters could not fill (-> why).
+    ``subset``: ``train`` is a fold's part of the GAN's training images (``classifier`` trained on it),
+    and the filters judge against it alone."""
     from augmentgan.errors import GenerationError
     from augmentgan.generate.sampler import Sampler
 
     g = recipe.generate
     sampler = Sampler(
         generator, truncation=g.truncation, filters=list(g.filters), seed=seed, ema=g.ema, real=train,
-        classifier=classifier if classifier.info.get("fingerprint") == train.fingerprint() else None,
+        classifier=classifier if classifier.info.get("fingerprint") == train.fingerprint() else None, real_subset=subset,
         max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
     )
     full = [int(wanted.get(c, 0)) for c in range(train.num_classes)]
@@ -598,6 +600,14 @@ def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
         images = np.concatenate([b.images for b in batches])
         parts.append(LabeledImages(images, np.full(len(images), c, np.int64), train.class_names, np.full(len(images), Source.gan.value, np.uint8), np.full(len(images), -1, np.int64)))
     return (LabeledImages.concatenate(parts) if parts else _empty(train)), failed
+
+
+def _pool_reads_real(recipe: Recipe) -> bool:
+    """Whether the recipe's GAN samples depend on the real images beyond the GAN: generation filters that
+    judge against them (their classifier or features) or automatic truncation."""
+    from augmentgan.generate.filters import build_filters
+
+    return recipe.generate.truncation == "auto" or any(f.needs_classifier for f in build_filters(list(recipe.generate.filters)))
 
 
 def _first_of_pool(pool: LabeledImages, counts: Mapping[int, int]) -> LabeledImages:
@@ -687,6 +697,7 @@ def _auto_mix(
     auto = recipe.plan.auto
     validation = auto_validation(recipe, train, exclude)  # read and checked before the GAN trains: a bad file fails fast
     pool, run, cached, gan_lock, failed, wanted, classifier, generator, latent = None, None, None, {}, {}, {}, None, None, None
+    fold_pool: Optional[Callable[[np.ndarray], tuple[LabeledImages, dict[int, str]]]] = None
     if make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"copy": 1.0}).source_total("copy") == 0:
         return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}, None, None
 
@@ -705,6 +716,13 @@ def _auto_mix(
             gan()
             classifier = train_classifier(train, device=recipe.gan.device, callback=callback)
             pool, failed = _gan_pool(recipe, gan(), train, wanted, _int_seed(seqs["gen"]), classifier, callback)
+            if validation is None and _pool_reads_real(recipe):  # no filter may have seen a fold's validation images
+                generator_read, gen_seed = gan(), _int_seed(seqs["gen"])
+
+                def fold_pool(rows: np.ndarray) -> tuple[LabeledImages, dict[int, str]]:
+                    part = train[rows]
+                    return _gan_pool(recipe, generator_read, part, wanted, gen_seed, train_classifier(part, device=recipe.gan.device, callback=callback),
+                                     callback, subset=True)
     if "latent-smote" in auto.sources:
         latent_only = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"latent-smote": 1.0})
         grow = latent_only.counts("latent-smote")
@@ -723,6 +741,7 @@ def _auto_mix(
 
     decision = choose_mix(
         train, auto, fold_builder(recipe), seed=_int_seed(seqs["auto"]), gan_pool=pool, gan_failed=failed, gan_wanted=wanted, classifier=classifier,
+        gan_fold_pool=fold_pool,
         latent=None if latent is None else latent.source(recipe, train),
         latent_classes=[] if latent is None else latent.classes, validation=validation, validation_name=f"plan.auto.validation {auto.validation}",
         device=recipe.gan.device, callback=callback,

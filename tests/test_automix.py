@@ -146,6 +146,80 @@ def test_samples_near_a_folds_validation_images_are_withheld_from_it(digits, cla
     assert seen and all(seen)  # every GAN sample a fold trained on is a copy of one of its own training images
 
 
+def test_with_filters_each_fold_learns_from_a_pool_drawn_without_its_validation_images(digits, classifier, tmp_path):
+    """Filters fitted on all training images (harmful, confidence) would have seen a fold's validation images."""
+    train, _ = digits
+
+    def copies(c, n):  # the export's pool: the GAN "returns" training images, and passes the checks
+        members = np.flatnonzero(train.labels == c)
+        return train.images[members[np.arange(n) % len(members)]]
+
+    pool, wanted = _pool(train, copies)
+    rare = max(wanted, key=lambda c: wanted[c])  # the rarest class: the fold's filters cannot fill it
+    asked = []
+
+    def fold_pool(rows):
+        asked.append(np.asarray(rows))
+        part_rows = [rows[train.labels[rows] == c] for c in sorted(wanted) if c != rare]
+        images = np.concatenate([train.images[r] for r in part_rows])
+        labels = np.concatenate([train.labels[r] for r in part_rows])
+        return LabeledImages(images, labels, train.class_names), {rare: "2 of 160 candidates kept"}
+
+    seen = []
+
+    def spy(part, mix, unavailable, gan_fn, seed):
+        part_keys = {img.tobytes() for img in part.images}
+        samples = gan_fn({c: 5 for c in wanted if c != rare})
+        seen.append((all(img.tobytes() in part_keys for img in samples.images), "gan" in unavailable.get(rare, {}), len(part)))
+        return fold_builder(_recipe(tmp_path))(part, mix, unavailable, gan_fn, seed)
+
+    cfg = AutoMixConfig(sources=["copy", "gan"], steps=20, folds=2, blends=False)
+    decision = choose_mix(train, cfg, spy, seed=0, gan_pool=pool, gan_wanted=wanted, classifier=classifier, gan_fold_pool=fold_pool)
+    assert len(asked) == 2  # one pool per fold, drawn once and shared by the candidates
+    folds = stratified_folds(train.labels, train.num_classes, 2, np.random.default_rng(np.random.SeedSequence([0, 0xA070])))
+    for f, rows in enumerate(asked):
+        assert sorted(rows.tolist()) == np.flatnonzero(folds != f).tolist()  # the part, and nothing of the fold's validation images
+    assert seen and all(from_part and ruled_out for from_part, ruled_out, _ in seen)
+    assert "gan" not in decision.unavailable.get(rare, {})  # the export's own checks decide there, not a fold's
+
+
+def test_auto_expansion_draws_the_fold_pools_only_when_the_filters_read_the_real_images(digits, tmp_path, monkeypatch):
+    import augmentgan.automix as automix
+    import augmentgan.domain.classifier as domain
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    train, _ = digits
+    real_train, real_choose = domain.train_classifier, automix.choose_mix
+    trained_on, factories = [], []
+
+    def quick(data, **kw):
+        trained_on.append(data.fingerprint())
+        return real_train(data, **{**kw, "steps": 5})
+
+    def choose(*args, **kw):  # what the pipeline hands auto, then no scoring: the fold pools are under test
+        factories.append(kw.get("gan_fold_pool"))
+        return real_choose(args[0], AutoMixConfig(sources=["copy"]), *args[2:], **{**kw, "gan_pool": None})
+
+    monkeypatch.setattr(domain, "train_classifier", quick)
+    monkeypatch.setattr(automix, "choose_mix", choose)
+    tiny_gan = {"preset": "dcgan", "steps": 2, "batch": 8, "device": "cpu", "overrides": {"model": {"g_ch": 4, "d_ch": 4, "z_dim": 8, "embed_dim": 8}}}
+
+    def run(filters, **auto):
+        factories.clear()
+        recipe = {"seed": 0, "data": {"path": "unused"}, "output": {"path": "unused"}, "gan": tiny_gan, "generate": {"filters": filters, "max_tries": 1000},
+                  "plan": {"mix": "auto", "auto": {"sources": ["copy", "gan"], **auto}}}
+        expand_data(train, recipe)
+        return factories[0]
+
+    fold_pool = run(["confidence:p=0.01"])
+    part_rows = np.flatnonzero(np.arange(len(train)) % 3 != 0)
+    trained_on.clear()
+    pool, failed = fold_pool(part_rows)
+    assert trained_on == [train[part_rows].fingerprint()]  # its filters judge with a classifier of the part alone
+    assert not failed and np.bincount(pool.labels, minlength=4)[1:].tolist() == [20, 52, 55]  # the export's pool sizes (deficits to 60)
+    assert run([]) is None  # no filter reads the real images: the export's pool serves every fold
+
+
 def test_auto_expansion_records_the_decision_everywhere(tmp_path, monkeypatch):
     monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
     recipe = {

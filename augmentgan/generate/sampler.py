@@ -208,6 +208,10 @@ class Sampler:
     ``filters`` that need the domain classifier (confidence, memorization, dedup) or
     ``truncation="auto"`` need the real data (``real``, else the run's recorded data spec);
     ``classifier`` may pass an already trained :class:`DomainClassifier` of that data.
+    ``real_subset``: ``real`` is a part of the GAN's training data, and the filters judge the
+    candidates against that part alone (``classifier`` trained on it); neither is checked against the
+    run's data fingerprint (``plan.mix: auto`` draws each fold's pool this way, so that no filter has
+    seen the fold's validation images).
     ``max_tries``: a class gives up after ``max_tries * requested`` candidates (at least CHUNK).
     ``run_or_ckpt`` is a run folder or .pt file (``checkpoint`` chooses which one of a run), or a
     :class:`~augmentgan.gan.checkpoint.GeneratorCheckpoint` read already: the file is read once,
@@ -226,6 +230,7 @@ class Sampler:
         real: Optional[LabeledImages] = None,
         classifier: Optional[DomainClassifier] = None,
         classifier_steps: int = 400,
+        real_subset: bool = False,
         max_tries: int = 10,
         device: str | torch.device = "auto",
         callback: Optional[ProgressCallback] = None,
@@ -241,9 +246,13 @@ class Sampler:
         self.run = self.checkpoint.source
         self.G, self.info = self.checkpoint.generator(ema=ema, device=self.device)
         self.truncation_spec = parse_truncation(truncation, self.info.class_names)
-        if classifier is not None and classifier.info.get("fingerprint") != self.info.data_fingerprint:
+        if real_subset and real is None:
+            raise ValueError("Sampler: real_subset needs the real images (real=...)")
+        if real_subset and classifier is not None and classifier.info.get("fingerprint") != real.fingerprint():  # type: ignore[union-attr]
+            raise ConfigError("the classifier given was trained on other data than the real images given; train it on them")
+        if not real_subset and classifier is not None and classifier.info.get("fingerprint") != self.info.data_fingerprint:
             raise ConfigError(f"the classifier given was trained on other data than checkpoint {self.info.checkpoint}; train it on the GAN's training data")
-        self._real, self._classifier, self._classifier_steps = real, classifier, classifier_steps
+        self._real, self._classifier, self._classifier_steps, self._real_subset = real, classifier, classifier_steps, bool(real_subset)
         self.context = FilterContext(seed=self.seed, class_names=self.info.class_names, loss=self.info.gan.loss.name, burn_in=self._burn_in)
         self.pipeline = FilterPipeline(self.filters, self.context)  # checks the filters against the run
         self.truncation: Optional[list[Optional[float]]] = None if self.truncation_spec == "auto" else list(self.truncation_spec)
@@ -265,7 +274,7 @@ class Sampler:
         if need_d:  # from the checkpoint read once in __init__
             ctx.discriminator = load_discriminator(self.info, self.checkpoint.payload, self.device)
         if need_classifier:
-            ctx.real = resolve_real(self._real, self.info, self.checkpoint.data_spec, ", ".join(need_classifier))
+            ctx.real = self._real if self._real_subset else resolve_real(self._real, self.info, self.checkpoint.data_spec, ", ".join(need_classifier))
             classifier = self._classifier
             if classifier is None:  # a property of the data: its seed does not follow the generation seed
                 classifier = train_classifier(ctx.real, steps=self._classifier_steps, device=self.device, callback=self.callback)
