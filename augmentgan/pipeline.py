@@ -51,7 +51,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
@@ -690,14 +690,14 @@ def _auto_mix(
 ) -> tuple[Any, Optional[LabeledImages], Optional[Path], Optional[bool], dict[str, Any], Optional[GeneratorCheckpoint], Optional[_LatentCodes]]:
     """``plan.mix: auto``: (decision, GAN pool, run, cached?, gan lock, checkpoint read, latent codes) - see :mod:`augmentgan.automix`."""
     from augmentgan.augment.smote import MIN_IMAGES
-    from augmentgan.automix import MixDecision, choose_mix
+    from augmentgan.automix import FoldPoolFactory, MixDecision, choose_mix
     from augmentgan.domain.classifier import train_classifier
 
     recipe = spec.recipe
     auto = recipe.plan.auto
     validation = auto_validation(recipe, train, exclude)  # read and checked before the GAN trains: a bad file fails fast
     pool, run, cached, gan_lock, failed, wanted, classifier, generator, latent = None, None, None, {}, {}, {}, None, None, None
-    fold_pool: Optional[Callable[[np.ndarray], tuple[LabeledImages, dict[int, str]]]] = None
+    fold_pool: Optional[FoldPoolFactory] = None
     if make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"copy": 1.0}).source_total("copy") == 0:
         return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}, None, None
 
@@ -717,11 +717,10 @@ def _auto_mix(
             classifier = train_classifier(train, device=recipe.gan.device, callback=callback)
             pool, failed = _gan_pool(recipe, gan(), train, wanted, _int_seed(seqs["gen"]), classifier, callback)
             if validation is None and _pool_reads_real(recipe):  # no filter may have seen a fold's validation images
-                generator_read, gen_seed = gan(), _int_seed(seqs["gen"])
 
-                def fold_pool(rows: np.ndarray) -> tuple[LabeledImages, dict[int, str]]:
+                def fold_pool(rows: np.ndarray) -> tuple[LabeledImages, dict[int, str]]:  # the export's pool, judged against the fold's part
                     part = train[rows]
-                    return _gan_pool(recipe, generator_read, part, wanted, gen_seed, train_classifier(part, device=recipe.gan.device, callback=callback),
+                    return _gan_pool(recipe, gan(), part, wanted, _int_seed(seqs["gen"]), train_classifier(part, device=recipe.gan.device, callback=callback),
                                      callback, subset=True)
     if "latent-smote" in auto.sources:
         latent_only = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"latent-smote": 1.0})
