@@ -37,7 +37,7 @@ inside the training set (the user's holdout is never touched):
    in that fold. Neither rule removes all of the GAN's advantage in the folds: on mnist-lt with
    ``harmful`` the folds scored the GAN alone 0.954 against copies' 0.935 in one seed (0.962 with the
    filter fitted on all training images), and on the test set it scored 0.824 against copies' 0.917
-   (benchmarks/RESULTS.md). A validation set the GAN never saw (below) has no such bias.
+   (benchmarks/RESULTS.md). A validation set or a split the GAN never saw (below) has no such bias.
 4. **Candidates.** Every single source (``copy`` = random oversampling, ``classical``, ``smote``,
    ``gan``, ``latent-smote``; those in ``plan.auto.sources`` that can serve some class) and, with
    ``plan.auto.blends``, the 50/50 blends of the best single source with each other one. Each
@@ -70,6 +70,15 @@ those seeds.
 Steps 1 and 3 do not apply (the GAN never saw these images); classes without validation images get
 the mix chosen for the others. The caller checks that no validation image is a training image.
 
+**With a split held out of the GAN** (``plan.auto.split``, :func:`held_out_split`): the pipeline
+sets aside a stratified fraction of the training images before the GAN trains, and calls
+:func:`choose_mix` with the rest as ``train`` (the GAN's training images, which its filters, checks
+and the candidates use) and the held-out images as ``validation``: scored as with a validation set,
+on images the GAN never saw, without asking the user for any. The export expands all training
+images with the chosen mix. latent-smote's codes are found once for all training images (the
+inversion's feature classifier trained on all of them); its candidates interpolate only between
+the codes of the part the GAN trained on.
+
 The exported GAN samples are the first ones of the same pool (drawn from the GAN trained on all
 training images), so generation runs once. ``latent-smote`` likewise encodes the training images
 once (with the GAN trained on all of them); a fold interpolates only between the codes of its own
@@ -91,7 +100,7 @@ from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["MIN_RECOGNIZED", "MIN_VALIDATED", "CandidateScore", "GanCheck", "MixDecision", "check_gan_pool", "choose_mix", "one_se_choice", "stratified_folds"]
+__all__ = ["MIN_RECOGNIZED", "MIN_VALIDATED", "CandidateScore", "GanCheck", "MixDecision", "check_gan_pool", "choose_mix", "held_out_split", "one_se_choice", "stratified_folds"]
 
 MIN_VALIDATED = 4
 """A class needs this many real training images to be split across validation folds."""
@@ -197,6 +206,22 @@ def stratified_folds(labels: np.ndarray, num_classes: int, folds: int, rng: np.r
         out[order] = (np.arange(len(order)) + offset) % folds  # rotate, so small classes do not all start in fold 0
         offset += len(order)
     return out
+
+
+def held_out_split(labels: np.ndarray, num_classes: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``plan.auto.split``: (rows the GAN trains on, rows held out to score on), both sorted. Of each
+    class with at least :data:`MIN_VALIDATED` images, ``round(fraction * n)`` images are held out (at
+    least 1, at most n - 2, so the GAN and SMOTE keep two); smaller classes are never held out."""
+    held = []
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        n = len(members)
+        if n < MIN_VALIDATED:
+            continue
+        k = min(max(1, int(round(fraction * n))), n - 2)
+        held.append(rng.choice(members, size=k, replace=False))
+    val = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+    return np.setdiff1d(np.arange(len(labels)), val), val
 
 
 def _diversity(features: torch.Tensor) -> float:

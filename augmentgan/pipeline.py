@@ -51,7 +51,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
@@ -64,6 +64,9 @@ from augmentgan.gan.checkpoint import GeneratorCheckpoint, read_generator
 from augmentgan.planner import GAN_SOURCES, SOURCES, Plan, make_plan
 from augmentgan.progress import ProgressCallback, report
 from augmentgan.recipe import Recipe, ResolvedRecipe, resolve_recipe
+
+if TYPE_CHECKING:
+    from augmentgan.automix import LatentFactory
 
 RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe, ResolvedRecipe]
 STAGES = ("load", "split", "plan", "gan", "generate", "classical", "smote", "copy", "write")
@@ -357,6 +360,20 @@ def auto_validation(recipe: Recipe, train: LabeledImages, holdout: Optional[np.n
             f"give validation images that are in neither the training data nor {holdout_name}"
         )
     return LabeledImages(val.images, mapping[val.labels], train.class_names)
+
+
+def auto_split(recipe: Recipe, train: LabeledImages, seq_auto: np.random.SeedSequence) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """``plan.auto.split``: (rows of ``train`` the GAN trains on, rows held out for auto to score on),
+    seeded by ``seq_auto`` (:func:`expand_data`'s); None when unset, the mix is not auto or no class
+    has :data:`~augmentgan.automix.MIN_VALIDATED` images to spare."""
+    from augmentgan.automix import held_out_split
+
+    auto = recipe.plan.auto
+    if recipe.plan.mix != "auto" or auto.split is None:
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence([_int_seed(seq_auto), 0x5B11]))
+    fit, val = held_out_split(train.labels, train.num_classes, auto.split, rng)
+    return (fit, val) if len(val) else None
 
 
 def _keep_damaged(run_dir: Path) -> None:
@@ -684,38 +701,52 @@ class _LatentCodes:
         return factory
 
 
+def _rows_of(factory: LatentFactory, rows: Optional[np.ndarray]) -> LatentFactory:
+    """``factory`` (over all training images, as the codes are) asked with rows of ``train[rows]`` (plan.auto.split's part the GAN trained on)."""
+    return factory if rows is None else lambda part_rows: factory(rows[part_rows])
+
+
 def _auto_mix(
     spec: ResolvedRecipe, train: LabeledImages, seqs: dict[str, np.random.SeedSequence], notes: list[str], callback: Optional[ProgressCallback], held: ExitStack,
     exclude: Optional[np.ndarray] = None,
 ) -> tuple[Any, Optional[LabeledImages], Optional[Path], Optional[bool], dict[str, Any], Optional[GeneratorCheckpoint], Optional[_LatentCodes]]:
     """``plan.mix: auto``: (decision, GAN pool, run, cached?, gan lock, checkpoint read, latent codes) - see :mod:`augmentgan.automix`."""
     from augmentgan.augment.smote import MIN_IMAGES
-    from augmentgan.automix import FoldPoolFactory, MixDecision, choose_mix
+    from augmentgan.automix import MIN_VALIDATED, FoldPoolFactory, MixDecision, choose_mix
     from augmentgan.domain.classifier import train_classifier
 
     recipe = spec.recipe
     auto = recipe.plan.auto
     validation = auto_validation(recipe, train, exclude)  # read and checked before the GAN trains: a bad file fails fast
+    validation_name = f"plan.auto.validation {auto.validation}"
     pool, run, cached, gan_lock, failed, wanted, classifier, generator, latent = None, None, None, {}, {}, {}, None, None, None
     fold_pool: Optional[FoldPoolFactory] = None
     if make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"copy": 1.0}).source_total("copy") == 0:
         return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}, None, None
+    fit, fit_rows = train, None  # the images the GAN trains on, and that every candidate expands while it is scored
+    split = auto_split(recipe, train, seqs["auto"])
+    if split is not None:  # the GAN never sees the held-out images; the export still expands all of train
+        fit_rows, held_rows = split
+        fit, validation = train[fit_rows], train[held_rows]
+        validation_name = f"plan.auto.split {auto.split:g}, held out of the GAN's training"
+    elif auto.split is not None:
+        notes.append(f"plan.auto.split: no class has {MIN_VALIDATED} or more images to hold out; the candidates are cross-validated")
 
     def gan() -> GeneratorCheckpoint:
         nonlocal run, cached, generator, gan_lock
         if generator is None:
-            run, checkpoint, cached = _gan_run(spec, train, _int_seed(seqs["gan"]), notes, callback, held)
-            generator = _read_gan(run, checkpoint, train, notes)
+            run, checkpoint, cached = _gan_run(spec, fit, _int_seed(seqs["gan"]), notes, callback, held)
+            generator = _read_gan(run, checkpoint, fit, notes)
             gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
         return generator
 
     if "gan" in auto.sources:
         gan_only = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"gan": 1.0})
-        wanted = gan_only.counts("gan")
+        wanted = gan_only.counts("gan")  # the export's needs, which cover those of the images the GAN trains on
         if wanted:
             gan()
-            classifier = train_classifier(train, device=recipe.gan.device, callback=callback)
-            pool, failed = _gan_pool(recipe, gan(), train, wanted, _int_seed(seqs["gen"]), classifier, callback)
+            classifier = train_classifier(fit, device=recipe.gan.device, callback=callback)  # no filter or check has seen held-out images
+            pool, failed = _gan_pool(recipe, gan(), fit, wanted, _int_seed(seqs["gen"]), classifier, callback)
             if validation is None and _pool_reads_real(recipe):  # no filter may have seen a fold's validation images
 
                 def fold_pool(rows: np.ndarray) -> tuple[LabeledImages, dict[int, str]]:  # the export's pool, judged against the fold's part
@@ -737,12 +768,10 @@ def _auto_mix(
                 device=device, callback=callback,  # its own classifier, as the fixed mix's latent-smote trains it: the same codes
             )
             latent = _LatentCodes(G, info, device, codes)
-
     decision = choose_mix(
-        train, auto, fold_builder(recipe), seed=_int_seed(seqs["auto"]), gan_pool=pool, gan_failed=failed, gan_wanted=wanted, classifier=classifier,
-        gan_fold_pool=fold_pool,
-        latent=None if latent is None else latent.source(recipe, train),
-        latent_classes=[] if latent is None else latent.classes, validation=validation, validation_name=f"plan.auto.validation {auto.validation}",
+        fit, auto, fold_builder(recipe), seed=_int_seed(seqs["auto"]), gan_pool=pool, gan_failed=failed, gan_wanted=wanted, classifier=classifier,
+        gan_fold_pool=fold_pool, latent=None if latent is None else _rows_of(latent.source(recipe, train), fit_rows),
+        latent_classes=[] if latent is None else latent.classes, validation=validation, validation_name=validation_name,
         device=recipe.gan.device, callback=callback,
     )
     return decision, pool, run, cached, gan_lock, generator, latent
@@ -959,13 +988,18 @@ def expand(
     if dry_run:
         report(callback, "expand", next(step), len(STAGES), name="plan")
         plan, _ = _plan_and_base(recipe, train, np.random.default_rng(seq_copy))
+        gan_train = train  # the images the GAN trains on (plan.auto.split holds some out)
         if recipe.plan.mix == "auto":
             a = recipe.plan.auto
             singles = len(a.sources)
             val = auto_validation(recipe, train, holdout.images)
+            split = auto_split(recipe, train, np.random.SeedSequence(recipe.seed).spawn(8)[6])  # expand_data's seq_auto
+            if split is not None:
+                gan_train, val = train[split[0]], train[split[1]]
             how = (f"{a.folds}-fold cross-validation inside the training split scores" if val is None
-                   else f"{a.folds} proxy seeds on plan.auto.validation {a.validation} ({len(val)} images of class(es) "
-                   f"{[val.class_names[c] for c in np.flatnonzero(val.class_counts())]}) score")
+                   else f"{a.folds} proxy seeds on " + (f"plan.auto.validation {a.validation}" if split is None else f"plan.auto.split {a.split:g}")
+                   + f" ({len(val)} images of class(es) {[val.class_names[c] for c in np.flatnonzero(val.class_counts())]}"
+                   + ("" if split is None else ", held out of the GAN's training") + ") score")
             notes.append(
                 f"plan.mix is auto: after the GAN is trained, {how} "
                 f"{', '.join(a.sources)}" + (f" and 50/50 blends of the best with each other ({singles + singles - 1} candidates)" if a.blends and singles > 1 else "")
@@ -982,7 +1016,7 @@ def expand(
             if recipe.gan.run is not None:
                 estimates["gan_seconds_note"] = f"reusing {recipe.gan.run}"
             else:
-                key = gan_cache_key(train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled(recipe, train))
+                key = gan_cache_key(gan_train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled(recipe, train))
                 cached = recipe.gan.cache and (cache_dir() / "runs" / key / "checkpoints" / "final.pt").is_file()
                 estimates["gan_seconds"] = 0.0 if cached else round(estimate_gan_seconds(recipe, gcfg, max(h, w)), 1)
                 estimates["gan_seconds_note"] = (

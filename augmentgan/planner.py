@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Optional, Sequence, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from augmentgan.errors import ConfigError
 from augmentgan.overrides import StrictModel
@@ -61,6 +61,19 @@ class AutoMixConfig(StrictModel):
         "(new writers, sites, sessions), none of them in the training data; null: cross-validation inside the training split",
     )
     validation_split: str = Field("val", description="plan.auto.validation as .npz: its x_<split>/y_<split> arrays")
+    split: Optional[float] = Field(
+        None, gt=0, lt=1,
+        description="score the candidates on this stratified fraction of the training images (of classes with 4 or more), held out of "
+        "the GAN's training: the GAN trains on the rest, so it cannot have seen the images its samples are judged on (with "
+        "cross-validation it saw every fold); the export still expands all training images. null: cross-validation",
+    )
+
+    @model_validator(mode="after")
+    def _one_scoring(self) -> "AutoMixConfig":
+        if self.split is not None and self.validation is not None:
+            raise ValueError("plan.auto.split and plan.auto.validation are both set: score on a split held out of the GAN's training "
+                             "or on your validation images, not both (set one of them to null)")
+        return self
 
     @field_validator("sources")
     @classmethod

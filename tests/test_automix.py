@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from augmentgan.planner import AutoMixConfig, PlanConfig, make_plan
-from augmentgan.automix import MIN_VALIDATED, CandidateScore, MixDecision, choose_mix, one_se_choice, stratified_folds
+from augmentgan.automix import MIN_VALIDATED, CandidateScore, MixDecision, choose_mix, held_out_split, one_se_choice, stratified_folds
 from augmentgan.data.io import load
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
@@ -319,3 +319,50 @@ def test_auto_with_a_validation_set_end_to_end_and_its_bad_inputs(tmp_path, monk
     refused(tmp_path / "test.npz", r"plan.auto.validation: .*test.npz has no .* split 'val'.*available splits: test \(set plan.auto.validation_split\)")  # the default split: name it with plan.auto.validation_split
     found = expand({**recipe, "plan": {"mix": "auto", "auto": {**auto, "validation": str(tmp_path / "test.npz"), "validation_split": "test"}}}, dry_run=True)
     assert any("6 images of class(es) ['0', '1', '2']" in n for n in found.notes)
+
+
+def test_held_out_split_spares_small_classes_and_leaves_two_images():
+    labels = np.repeat(np.arange(5), [60, 10, 4, 3, 1])
+    fit, held = held_out_split(labels, 5, 0.2, np.random.default_rng(0))
+    assert np.bincount(labels[held], minlength=5).tolist() == [12, 2, 1, 0, 0]  # round(0.2 n), at least 1; classes below 4 never
+    assert np.intersect1d(fit, held).size == 0 and np.union1d(fit, held).tolist() == list(range(len(labels)))
+    assert np.bincount(labels[held_out_split(labels, 5, 0.9, np.random.default_rng(0))[0]], minlength=5).tolist() == [6, 2, 2, 3, 1]  # at most n - 2
+    again = held_out_split(labels, 5, 0.2, np.random.default_rng(0))[1]
+    assert again.tolist() == held.tolist() and held_out_split(labels, 5, 0.2, np.random.default_rng(1))[1].tolist() != held.tolist()
+
+
+def test_auto_split_the_gan_never_trains_on_the_images_the_candidates_are_scored_on(digits, tmp_path, monkeypatch):
+    import augmentgan.automix as automix
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    train, _ = digits
+    seen, real_choose = [], automix.choose_mix
+
+    def choose(fit, cfg, build, **kw):
+        seen.append((fit, kw["validation"], kw["validation_name"]))
+        return real_choose(fit, cfg, build, **kw)
+
+    monkeypatch.setattr(automix, "choose_mix", choose)
+    tiny_gan = {"preset": "dcgan", "steps": 2, "batch": 8, "device": "cpu", "overrides": {"model": {"g_ch": 4, "d_ch": 4, "z_dim": 8, "embed_dim": 8}}}
+    auto = {"sources": ["copy", "classical", "gan"], "steps": 20, "folds": 2, "blends": False, "split": 0.25}
+    recipe = {"seed": 0, "data": {"path": "builtin:digits"}, "output": {"path": str(tmp_path / "out")}, "gan": tiny_gan, "plan": {"mix": "auto", "auto": auto}}
+    done = expand_data(train, recipe)
+    (fit, held, name), = seen
+    assert held.class_counts().tolist() == [15, 10, 2, 1] and fit.class_counts().tolist() == [45, 30, 6, 4]
+    keys = lambda d: {bytes(x) for x in d.images.reshape(len(d), -1)}  # noqa: E731
+    assert keys(fit) | keys(held) == keys(train) and not keys(fit) & keys(held)
+    _, info = done.gan_checkpoint.generator(device="cpu")
+    assert info.data_fingerprint == fit.fingerprint() != train.fingerprint()  # the GAN trained on the rest only
+    d = done.mix_decision.to_dict()
+    assert name == "plan.auto.split 0.25, held out of the GAN's training" == d["proxy"]["scored_on"]
+    assert "2 proxy seeds on plan.auto.split 0.25, held out of the GAN's training (28 images)" in " ".join(d["why"])
+    assert {c["name"] for c in d["candidates"]} >= {"copy", "classical"} and len(d["candidates"][0]["macro_f1"]["folds"]) == 2
+    assert set(d["gan_checks"]) == {"5", "8", "9"}  # checked against the images the GAN trained on
+    real = done.data[np.flatnonzero(done.data.source == Source.real.value)]
+    assert keys(real) == keys(train) and done.data.class_counts().tolist() == [60] * 4  # the export expands every training image
+    dry = expand(recipe, dry_run=True)  # builtin:digits with its holdout: the note names the split
+    assert any("2 proxy seeds on plan.auto.split 0.25 (" in n and "held out of the GAN's training) score" in n for n in dry.notes)
+    with pytest.raises(ConfigError, match="plan.auto.split and plan.auto.validation are both set"):
+        load_recipe({**recipe, "plan": {"mix": "auto", "auto": {**auto, "validation": "builtin:digits-lt-val"}}})
+    with pytest.raises(ConfigError, match="plan.auto.split"):
+        load_recipe({**recipe, "plan": {"mix": "auto", "auto": {**auto, "split": 1.5}}})
