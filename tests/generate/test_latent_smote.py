@@ -196,6 +196,39 @@ def test_auto_mix_latent_smote_of_a_fold_interpolates_only_its_training_part(run
     assert "latent-smote" in decision.unavailable[0]  # class 0 was not encoded: ruled out with a reason
 
 
+def test_auto_split_latent_smote_interpolates_only_between_images_the_gan_trained_on(run_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """plan.auto.split: the codes are of every training image, the scored candidates may use only those of the GAN's part."""
+    import augmentgan.automix as automix
+    from augmentgan.pipeline import _LatentCodes
+
+    held: list[LabeledImages] = []
+    bases: list[LabeledImages] = []
+    real_choose, real_smote = automix.choose_mix, _LatentCodes.smote
+
+    def choose(fit, cfg, build, **kw):
+        held.append(kw["validation"])
+        return real_choose(fit, cfg, build, **kw)
+
+    def smote(self, recipe, train, rows, counts, seed, callback=None):
+        bases.append(train if rows is None else train[rows])
+        return real_smote(self, recipe, train, rows, counts, seed, callback)
+
+    monkeypatch.setattr(automix, "choose_mix", choose)
+    monkeypatch.setattr(_LatentCodes, "smote", smote)
+    recipe = _auto_recipe(run_dir, tmp_path / "out", ["copy", "latent-smote"])
+    recipe["plan"]["auto"]["split"] = 0.25
+    result = expand(recipe)
+    (validation,) = held
+    keys = lambda d: {bytes(x) for x in d.images.reshape(len(d), -1)}  # noqa: E731
+    scored = 2 * sum("latent-smote" in c.mix for c in result.mix_decision.candidates)  # 2 proxy seeds per candidate with it
+    exported = result.mix_decision.mix.get("latent-smote", 0) > 0
+    assert validation.class_counts().tolist() == [10, 6, 3] and scored >= 2 and len(bases) == scored + exported
+    for base in bases[:scored]:  # scored: the GAN's part only, every image of it
+        assert len(base) == 57 and not keys(base) & keys(validation)
+    if exported:
+        assert len(bases[-1]) == 76  # the export interpolates between the codes of all training images
+
+
 def test_latent_smote_with_the_joint_encoder_through_a_recipe(run_dir: Path, bigan_run_dir: Path, tmp_path: Path) -> None:
     recipe = {
         "seed": 1, "data": {"path": str(run_dir.parent / "real.h5")}, "holdout": {"fraction": 0.0},
