@@ -730,7 +730,7 @@ def _auto_mix(
         fit, validation = train[fit_rows], train[held_rows]
         validation_name = f"plan.auto.split {auto.split:g}, held out of the GAN's training"
     elif auto.split is not None:
-        notes.append(f"plan.auto.split: no class has {MIN_VALIDATED} or more images to hold out; the candidates are cross-validated")
+        notes.append(f"plan.auto.split: no class has {MIN_VALIDATED} or more images to hold out; the GAN trains on all of them")
 
     def gan() -> GeneratorCheckpoint:
         nonlocal run, cached, generator, gan_lock

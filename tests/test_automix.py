@@ -251,6 +251,8 @@ def test_auto_falls_back_when_nothing_can_be_validated_and_refuses_no_sources(tm
     done = expand_data(tiny, recipe)
     assert done.mix_decision.mix == {"copy": 1.0} and "no class has 4 or more images" in done.mix_decision.why[0]
     assert done.data.class_counts().tolist() == [3, 3, 3]
+    split = expand_data(tiny, {**recipe, "plan": {"mix": "auto", "auto": {"sources": ["copy", "classical"], "split": 0.2}}})
+    assert split.mix_decision.mix == {"copy": 1.0} and "plan.auto.split: no class has 4 or more images to hold out; the GAN trains on all of them" in split.notes
     one_class = LabeledImages(data.images[:20], np.zeros(20, np.int64), ("0",))
     assert expand_data(one_class, recipe).data.class_counts().tolist() == [20]  # nothing to balance
     with pytest.raises(ConfigError, match="plan.auto.sources"):
