@@ -26,8 +26,9 @@ is what every stage receives; the dataset is read once; the GAN checkpoint is re
 (:func:`augmentgan.gan.checkpoint.read_generator`) and generation, latent-smote, the auto mix's
 GAN pool and the report's truncation sweep all build from that read.
 
-Seeds: ``numpy.random.SeedSequence(recipe.seed).spawn(6)`` gives the holdout split, the GAN
-training, the sampling, classical augmentation, SMOTE and copies/undersampling their own streams.
+Seeds: ``numpy.random.SeedSequence(recipe.seed).spawn(8)`` (:func:`_streams`) gives the holdout split,
+the GAN training, the sampling, classical augmentation, SMOTE, copies/undersampling, the auto mix
+and latent-smote their own streams.
 The same recipe gives the same arrays (HDF5 files differ only in their ``created`` attribute).
 
 GAN cache: a run is trained into ``CACHE/runs/<key>`` (CACHE: :func:`augmentgan.cache.cache_root`,
@@ -120,6 +121,14 @@ class ExpandResult:
 def cache_dir() -> Path:
     """The cache root (:func:`augmentgan.cache.cache_root`): ``$AUGMENTGAN_CACHE_DIR``, ``$XDG_CACHE_HOME/augmentgan`` or ``~/.cache/augmentgan``."""
     return cache_root()
+
+
+_STREAMS = ("split", "gan", "gen", "classical", "smote", "copy", "auto", "latent")
+
+
+def _streams(seed: int) -> dict[str, np.random.SeedSequence]:
+    """The recipe's random stream of each stage, by name (spawned in this order: a stream added at the end leaves the others as they were)."""
+    return dict(zip(_STREAMS, np.random.SeedSequence(seed).spawn(len(_STREAMS))))
 
 
 def _int_seed(seq: np.random.SeedSequence) -> int:
@@ -364,7 +373,7 @@ def auto_validation(recipe: Recipe, train: LabeledImages, holdout: Optional[np.n
 
 def auto_split(recipe: Recipe, train: LabeledImages, seq_auto: np.random.SeedSequence) -> Optional[tuple[np.ndarray, np.ndarray]]:
     """``plan.auto.split``: (rows of ``train`` the GAN trains on, rows held out for auto to score on),
-    seeded by ``seq_auto`` (:func:`expand_data`'s); None when unset, the mix is not auto or no class
+    seeded by ``seq_auto`` (:func:`_streams`' ``"auto"``); None when unset, the mix is not auto or no class
     has :data:`~augmentgan.automix.MIN_VALIDATED` images to spare."""
     from augmentgan.automix import held_out_split
 
@@ -812,7 +821,8 @@ def expand_data(
     spec = resolve_recipe(recipe, overrides)
     recipe = spec.recipe
     train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion
-    _, seq_gan, seq_gen, seq_classical, seq_smote, seq_copy, seq_auto, seq_latent = np.random.SeedSequence(recipe.seed).spawn(8)
+    seqs = _streams(recipe.seed)
+    seq_gan, seq_gen, seq_classical, seq_smote, seq_copy, seq_latent = (seqs[k] for k in ("gan", "gen", "classical", "smote", "copy", "latent"))
     step = iter(range(3, len(STAGES))) if _step is None else iter(_step)
     notes: list[str] = []
     report(callback, "expand", next(step), len(STAGES), name="plan")
@@ -828,7 +838,7 @@ def expand_data(
         if recipe.plan.mix == "auto":
             report(callback, "expand", next(step), len(STAGES), name="gan + auto mix")
             decision, pool, run, cached, gan_lock, generator, codes = _auto_mix(
-                spec, train, {"gan": seq_gan, "gen": seq_gen, "auto": seq_auto, "latent": seq_latent}, notes, callback, held, _exclude,
+                spec, train, seqs, notes, callback, held, _exclude,
             )
             plan, keep = _plan_and_keep(recipe, train, rng_copy, mix=decision.mix, unavailable=decision.unavailable)
             base = train if keep is None else train[keep]
@@ -969,7 +979,8 @@ def expand(
     out = Path(recipe.output.path)
     if not dry_run:
         check_output(out, force=force)
-    seq_split, seq_gan, _, _, _, seq_copy = np.random.SeedSequence(recipe.seed).spawn(6)  # the others: expand_data
+    seqs = _streams(recipe.seed)  # the split's, the GAN's (for the dry run's cache key) and the copies'; expand_data uses the others
+    seq_split, seq_gan, seq_copy = seqs["split"], seqs["gan"], seqs["copy"]
     notes: list[str] = []
     step = iter(range(1, len(STAGES) + 1))
 
@@ -993,13 +1004,13 @@ def expand(
             a = recipe.plan.auto
             singles = len(a.sources)
             val = auto_validation(recipe, train, holdout.images)
-            split = auto_split(recipe, train, np.random.SeedSequence(recipe.seed).spawn(8)[6])  # expand_data's seq_auto
+            split = auto_split(recipe, train, seqs["auto"])
+            scored_on, aside = f"plan.auto.validation {a.validation}", ""
             if split is not None:
                 gan_train, val = train[split[0]], train[split[1]]
+                scored_on, aside = f"plan.auto.split {a.split:g}", ", held out of the GAN's training"
             how = (f"{a.folds}-fold cross-validation inside the training split scores" if val is None
-                   else f"{a.folds} proxy seeds on " + (f"plan.auto.validation {a.validation}" if split is None else f"plan.auto.split {a.split:g}")
-                   + f" ({len(val)} images of class(es) {[val.class_names[c] for c in np.flatnonzero(val.class_counts())]}"
-                   + ("" if split is None else ", held out of the GAN's training") + ") score")
+                   else f"{a.folds} proxy seeds on {scored_on} ({len(val)} images of class(es) {[val.class_names[c] for c in np.flatnonzero(val.class_counts())]}{aside}) score")
             notes.append(
                 f"plan.mix is auto: after the GAN is trained, {how} "
                 f"{', '.join(a.sources)}" + (f" and 50/50 blends of the best with each other ({singles + singles - 1} candidates)" if a.blends and singles > 1 else "")
