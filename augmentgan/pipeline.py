@@ -226,7 +226,7 @@ def _gan_train_config(recipe: Recipe, seed: int) -> Any:
 
     g = recipe.gan
     return TrainConfig(
-        steps=g.steps, batch=g.batch, seed=seed, device=g.device, precision=g.precision, img_size=g.img_size,
+        steps=g.steps, batch=g.batch, seed=seed, device=g.device, precision=g.precision, img_size=g.img_size, fit=g.fit,
         sample_every=0, ckpt_every=max(g.steps // 4, 1), log_every=max(min(50, g.steps), 1), eval_every=g.eval_every,
     )
 
@@ -471,7 +471,7 @@ def _pseudo_pool(
             f"plan.mix pseudo: gan.run {recipe.gan.run or generator.source} was not trained with a K+1 discriminator (model.d_cond=kplus1), so it cannot "
             "label images; give a run of gan.preset ssgan, or drop pseudo from plan.mix"
         ) from None
-    labels = pseudo_label(model.D, unlabeled, model.img_size, min_confidence=threshold)
+    labels = pseudo_label(model.D, unlabeled, model.img_size, fit=model.fit, min_confidence=threshold)
     usable = labels.keep.copy()
     known = set(_row_keys(train.images)) | set(_row_keys(exclude if exclude is not None else train.images[:0]))
     duplicate = np.array([k in known for k in _row_keys(unlabeled)], bool) if len(unlabeled) else np.zeros(0, bool)

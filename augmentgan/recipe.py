@@ -55,6 +55,9 @@ class GanSection(StrictModel):
     steps: int = Field(2000, ge=1, description="G steps of training")
     batch: int = Field(64, ge=1, description="images per D step")
     img_size: Optional[Literal[16, 32, 64, 128]] = Field(None, description="training size; null = smallest supported size >= the data's")
+    fit: Literal["auto", "scale", "pad", "resize"] = Field(
+        "auto", description="how images reach the training size and samples come back: scale (whole multiple), pad (the image fills >= 3/4), resize (bilinear); auto = the first that applies"
+    )
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N, mps")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 autocast where the CPU/GPU computes bf16 natively (decided at run time), else fp32")
     eval_every: int = Field(50, ge=0, description="G steps between quality evaluations (per-class diversity + KID); the best step is generated from; 0 = off")

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         model = load_kplus1(kplus1_checkpoint(run, checkpoint))
         images = read_unlabeled(data)
         check_unlabeled(images, (*model.data_size, model.channels), data)
-        result = pseudo_label(model.D, images, model.img_size, min_confidence=min_confidence)
+        result = pseudo_label(model.D, images, model.img_size, fit=model.fit, min_confidence=min_confidence)
         kept = np.flatnonzero(result.keep)
         if not len(kept):
             raise DataError(f"no image of {data} reaches --min-confidence {min_confidence:g} (the most confident: {float(result.confidence.max()):.3f}); lower it or train the run longer")

@@ -38,6 +38,6 @@ def test_lock_hash_of_parts_is_the_hash_of_their_concatenation():
 
 def test_training_images_on_the_cpu_view_the_data():
     data = _data(40)
-    x = prepare_images(data, 8, torch.device("cpu"))
+    x = prepare_images(data, 8, torch.device("cpu"), "resize")
     assert x.shape == (40, 3, 8, 8) and np.shares_memory(x.numpy(), data.images)
     assert torch.equal(x.contiguous(), torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous())

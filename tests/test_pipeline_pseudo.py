@@ -63,7 +63,7 @@ def test_pseudo_rows_carry_the_discriminators_labels_and_confidence_and_never_th
     # the labels and confidences are the K+1 discriminator's, and every image is used once
     unlabeled = np.load(digits[1])["x"]
     model = load_kplus1(result.lock["pseudo"]["labeled_by"])
-    truth = pseudo_label(model.D, unlabeled, model.img_size, min_confidence=0.0)
+    truth = pseudo_label(model.D, unlabeled, model.img_size, fit=model.fit, min_confidence=0.0)
     index = extra["unlabeled_index"][pseudo]
     assert len(set(index.tolist())) == len(index) and (extra["unlabeled_index"][: pseudo[0]] == -1).all()
     assert np.array_equal(train.images[pseudo], unlabeled[index])
@@ -94,7 +94,7 @@ def test_threshold_keeps_only_confident_images_and_the_folder_manifest_records_t
     first = expand(_recipe(digits, tmp_path / "all"), overrides=TINY_SSGAN)
     model = load_kplus1(first.lock["pseudo"]["labeled_by"])
     fresh = np.load(digits[1])["x"][: digits[2]]
-    confidence = pseudo_label(model.D, fresh, model.img_size, min_confidence=0.0).confidence
+    confidence = pseudo_label(model.D, fresh, model.img_size, fit=model.fit, min_confidence=0.0).confidence
     threshold = float(np.sort(confidence)[len(confidence) // 2])  # half of the fresh images pass
     out = tmp_path / "folder"
     second = expand(_recipe(digits, out, fmt="folder", threshold=threshold), overrides=TINY_SSGAN)

@@ -47,6 +47,7 @@ from pydantic import ValidationError
 from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError
 from augmentgan.gan.bigan import encoder_from_state
 from augmentgan.gan.config import GANConfig
+from augmentgan.gan.fit import LEGACY_FIT, Fit
 from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.layers import set_cond_scale
 from augmentgan.gan.models import build_generator, growth_at, set_growth
@@ -267,6 +268,7 @@ class GeneratorInfo:
     step: int
     ema: bool
     encoder: bool = False  # the run trained an encoder jointly (bigan.weight > 0): GeneratorCheckpoint.encoder()
+    fit: Fit = LEGACY_FIT  # how the run brought images to img_size (augmentgan.gan.fit); its samples go back the same way
 
 
 def latest_checkpoint(run_dir: Path) -> Optional[Path]:
@@ -368,7 +370,7 @@ class GeneratorCheckpoint:
                 gan=gan, train=payload["train"], img_size=int(data["img_size"]), channels=int(data["channels"]),
                 data_size=tuple(data["data_size"]), class_names=tuple(data["class_names"]), class_counts=tuple(data["class_counts"]),
                 data_fingerprint=data["fingerprint"], checkpoint=self.path, sha256=self.sha256, step=int(payload["step"]), ema=use_ema,
-                encoder=self.has_encoder,
+                encoder=self.has_encoder, fit=data.get("fit", LEGACY_FIT),
             )
         except (KeyError, TypeError, ValidationError) as err:
             raise self._invalid(err) from None

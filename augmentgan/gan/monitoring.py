@@ -22,7 +22,8 @@ from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from augmentgan.gan.fit import Fit, to_data
 
 SampleFn = Callable[[int], tuple[np.ndarray, np.ndarray]]
 """``sample(per_class)`` -> (uint8 images (N, H, W, C) at the data's size, int64 labels (N,))."""
@@ -70,15 +71,13 @@ def monitor_latents(seed: int, num_classes: int, per_class: int, z_dim: int) -> 
     return z, y
 
 
-def to_uint8(x: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+def to_uint8(x: torch.Tensor, size: tuple[int, int], fit: Fit) -> np.ndarray:
     """Generator output in [-1, 1] (N, C, S, S) -> uint8 (N, H, W, C) at ``size`` (as generation does)."""
-    x = x.float()
-    if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
+    x = to_data(x.float(), size, fit)
     return x.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def sample_fn(generate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, seed: int, num_classes: int, z_dim: int, data_size: tuple[int, int]) -> SampleFn:
+def sample_fn(generate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, seed: int, num_classes: int, z_dim: int, data_size: tuple[int, int], fit: Fit) -> SampleFn:
     """``sample(per_class)`` over ``generate(z, y) -> images in [-1, 1]`` (latents cached per count)."""
     cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -86,6 +85,6 @@ def sample_fn(generate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
         if per_class not in cache:
             cache[per_class] = monitor_latents(seed, num_classes, int(per_class), z_dim)
         z, y = cache[per_class]
-        return to_uint8(generate(z, y), data_size), y.numpy().astype(np.int64)
+        return to_uint8(generate(z, y), data_size, fit), y.numpy().astype(np.int64)
 
     return sample

@@ -20,6 +20,7 @@ from torch import nn
 from augmentgan.errors import CheckpointError, ConfigError
 from augmentgan.gan import checkpoint as ckpt
 from augmentgan.gan.config import GANConfig
+from augmentgan.gan.fit import LEGACY_FIT, Fit, to_train
 from augmentgan.gan.models import build_discriminator
 
 
@@ -34,6 +35,7 @@ class KPlusOne:
     data_size: tuple[int, int]
     checkpoint: Path
     step: int
+    fit: Fit = LEGACY_FIT  # how the run brought images to img_size (augmentgan.gan.fit)
 
 
 def load_kplus1(path: str | Path) -> KPlusOne:
@@ -55,17 +57,17 @@ def kplus1_from_payload(payload: Mapping[str, Any], path: Path) -> KPlusOne:
         D.load_state_dict(payload["state"]["D"])
     except (KeyError, TypeError, RuntimeError) as err:
         raise CheckpointError(f"{path}: its discriminator does not match this augmentgan's models ({type(err).__name__}); it was written by another version") from None
-    return KPlusOne(D.eval().requires_grad_(False), tuple(data["class_names"]), int(data["img_size"]), int(data["channels"]), tuple(data["data_size"]), path, int(payload["step"]))
+    return KPlusOne(D.eval().requires_grad_(False), tuple(data["class_names"]), int(data["img_size"]), int(data["channels"]), tuple(data["data_size"]), path, int(payload["step"]),
+                    data.get("fit", LEGACY_FIT))
 
 
 @torch.no_grad()
-def class_posteriors(D: nn.Module, images: np.ndarray, img_size: int, *, batch: int = 256) -> np.ndarray:
+def class_posteriors(D: nn.Module, images: np.ndarray, img_size: int, *, fit: Fit, batch: int = 256) -> np.ndarray:
     """``(N, K + 1)`` posteriors (the K classes, then fake) of uint8 images ``(N, H, W, C)`` under a K+1 D."""
     out = []
     for start in range(0, len(images), batch):
         x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch])).permute(0, 3, 1, 2).float()
-        if x.shape[-1] != img_size:
-            x = torch.nn.functional.interpolate(x, size=(img_size, img_size), mode="bilinear", antialias=True, align_corners=False)
+        x = to_train(x, img_size, fit)
         logits, _ = D(x.div(127.5).sub(1.0), torch.zeros(len(x), dtype=torch.long), head=True)
         out.append(torch.softmax(torch.cat([logits.float(), torch.zeros(len(x), 1)], dim=1), dim=1).numpy())
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
@@ -80,10 +82,10 @@ class PseudoLabels:
     keep: np.ndarray  # (N,) bool
 
 
-def pseudo_label(D: nn.Module, images: np.ndarray, img_size: int, *, min_confidence: float, batch: int = 256) -> PseudoLabels:
+def pseudo_label(D: nn.Module, images: np.ndarray, img_size: int, *, fit: Fit, min_confidence: float, batch: int = 256) -> PseudoLabels:
     if not 0.0 <= min_confidence <= 1.0:
         raise ConfigError(f"--min-confidence {min_confidence}: a probability in [0, 1]")
-    post = class_posteriors(D, images, img_size, batch=batch)
+    post = class_posteriors(D, images, img_size, fit=fit, batch=batch)
     labels = post[:, :-1].argmax(1).astype(np.int64)
     conf = post[np.arange(len(post)), labels].astype(np.float32)
     return PseudoLabels(labels, conf, conf >= min_confidence)

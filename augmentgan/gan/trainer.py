@@ -51,7 +51,6 @@ from typing import Any, Iterator, Literal, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import yaml
 from pydantic import Field, ValidationError
 from torchvision.utils import make_grid, save_image
@@ -65,6 +64,7 @@ from augmentgan.gan import distributed as ddp
 from augmentgan.gan.checkpoint import latest_checkpoint
 from augmentgan.gan.config import GANConfig, resolve_diffaug
 from augmentgan.gan.distributed import DistInfo
+from augmentgan.gan.fit import LEGACY_FIT, Fit, FitRequest, resolve_fit, to_train
 from augmentgan.gan.gan import ConditionalGAN, resolve_device
 from augmentgan.gan.monitoring import Best, QualityMonitor, sample_fn
 from augmentgan.gan.models import attention_sizes, resolve_attn_res, resolve_d_norm, resolve_init
@@ -106,6 +106,9 @@ class TrainConfig(StrictModel):
     real_sampling: RealSampling = Field("balanced", description="balanced: every class equally often; uniform: every image equally often")
     fake_labels: FakeLabels = Field("uniform", description="uniform over classes, or empirical class frequencies")
     img_size: Optional[Literal[16, 32, 64, 128]] = Field(None, description="training size; None = smallest supported size >= the data's")
+    fit: FitRequest = Field(
+        "auto", description="how images go to the training size and samples back: scale (whole multiple), pad (fills >= 3/4), resize (bilinear); auto = the first that applies"
+    )
     sample_every: int = Field(1000, ge=0, description="G steps between sample grids (0 = only at the end)")
     sample_per_class: int = Field(8, ge=1, le=64, description="images per class row of a sample grid")
     ckpt_every: int = Field(1000, ge=1, description="G steps between checkpoints (and one at the end)")
@@ -168,15 +171,12 @@ def _resolve_attention(gan: GANConfig, img_size: int) -> tuple[GANConfig, list[s
     return gan, [f"model.attn_res {attn} -> {new}: {attn}x{attn} is not a feature-map size of {gan.model.arch} at {img_size}x{img_size} (valid: {valid})"]
 
 
-def prepare_images(data: LabeledImages, img_size: int, device: torch.device) -> torch.Tensor:
-    """uint8 (N, C, S, S) on ``device``; resized once with antialiased bilinear when the size differs.
-    On the CPU it is a channels-last view of ``data.images`` (no copy) when no resize is needed."""
+def prepare_images(data: LabeledImages, img_size: int, device: torch.device, fit: Fit) -> torch.Tensor:
+    """uint8 (N, C, S, S) on ``device``; brought to the training size once (:func:`augmentgan.gan.fit.to_train`) when it differs.
+    On the CPU it is a channels-last view of ``data.images`` (no copy) when the size already is the training size."""
     x = torch.from_numpy(np.ascontiguousarray(data.images)).permute(0, 3, 1, 2)
     if x.shape[-1] != img_size:
-        x = torch.cat([
-            F.interpolate(chunk.float(), size=(img_size, img_size), mode="bilinear", antialias=True, align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
-            for chunk in x.split(1024)
-        ])
+        x = torch.cat([to_train(chunk.float(), img_size, fit).round_().clamp_(0, 255).to(torch.uint8) for chunk in x.split(1024)])
     if device.type == "cpu":  # batches are gathered and made contiguous one at a time (RealBatches): no second copy of the set
         return x
     return x.contiguous().to(device)
@@ -353,6 +353,7 @@ class _Run:
         self.cfg, self.out, self.dist = cfg, out, dist
         check_class_counts(data.class_counts(), data.class_names)
         self.img_size = resolve_img_size(data, cfg.img_size)
+        self.fit = resolve_fit(data.image_shape[:2], self.img_size, cfg.fit)
         self.gan_cfg, self.notes = resolve_gan_config(gan_cfg, self.img_size, data.class_counts().tolist())
         pac, world = self.gan_cfg.tricks.pac, dist.world_size
         if cfg.batch % (pac * world):
@@ -370,6 +371,7 @@ class _Run:
             "data_size": list(data.image_shape[:2]),
             "channels": data.channels,
             "img_size": self.img_size,
+            "fit": self.fit,
         }
         self.gan = ConditionalGAN(
             self.gan_cfg, img_size=self.img_size, channels=data.channels, num_classes=data.num_classes,
@@ -381,7 +383,7 @@ class _Run:
         seeds = derive_seeds(cfg.seed)
         self.batch_rng = np.random.default_rng(seeds.batches)
         sampler = RealSampler(data.labels, data.num_classes, cfg.real_sampling, self.batch_rng)
-        images = prepare_images(data, self.img_size, self.device)
+        images = prepare_images(data, self.img_size, self.device, self.fit)
         labels = torch.from_numpy(data.labels).to(self.device)
         self.batches = RealBatches(images, labels, sampler, cfg.batch, self.gan.memory_format, dist.shard(cfg.batch) if dist.active else None)
         self.unlabeled_rng: Optional[np.random.Generator] = None
@@ -392,7 +394,7 @@ class _Run:
         self.grid_noise = (z, rarest_first[y])
         self.sample = sample_fn(
             lambda z, y: self.gan.generate(z, y, batch=max(cfg.batch, 256)), seed=cfg.seed, num_classes=data.num_classes,
-            z_dim=self.gan.G.z_dim, data_size=tuple(data.image_shape[:2]),
+            z_dim=self.gan.G.z_dim, data_size=tuple(data.image_shape[:2]), fit=self.fit,
         )
         self.monitor: Optional[QualityMonitor] = None
         self.best = Best()
@@ -414,7 +416,7 @@ class _Run:
         self.data_info["unlabeled"] = {"n": len(unlabeled), "fingerprint": pool.fingerprint()}
         self.unlabeled_rng = np.random.default_rng(seed)
         n = self.gan_cfg.semi.unlabeled_batch
-        images = prepare_images(pool, self.img_size, self.device)
+        images = prepare_images(pool, self.img_size, self.device, self.fit)
         batches = RealBatches(images, torch.zeros(len(pool), dtype=torch.long, device=self.device), RealSampler(pool.labels, 1, "uniform", self.unlabeled_rng),
                               n, self.gan.memory_format, self.dist.shard(n) if self.dist.active else None)
         self.gan.next_unlabeled = lambda: batches()[0]
@@ -458,9 +460,13 @@ class _Run:
         path, payload = ddp.broadcast_object(self.dist, ddp.main_first(self.dist, read))
         diffs = [f"gan.{k}" for k in ckpt.diff_keys(_with_defaults(GANConfig, payload["gan"]), self.gan_cfg.model_dump(mode="json"))]
         train_now = self.cfg.model_dump(mode="json")
-        diffs += [f"train.{k}" for k in ckpt.diff_keys(_with_defaults(TrainConfig, payload["train"]), train_now) if k not in RESUMABLE]
+        # train.fit is compared by what it resolved to (auto and pad are the same run for 28 px images at 32)
+        diffs += [f"train.{k}" for k in ckpt.diff_keys(_with_defaults(TrainConfig, payload["train"]), train_now) if k not in RESUMABLE and k != "fit"]
         if payload["data"]["fingerprint"] != self.data_info["fingerprint"]:
             diffs.append("data (fingerprint)")
+        fit_then = payload["data"].get("fit", LEGACY_FIT)
+        if fit_then != self.fit:
+            diffs.append(f"train.fit (that run: {fit_then}, now: {self.fit}; set train.fit={fit_then} to resume it)")
         if payload["data"].get("unlabeled") != self.data_info.get("unlabeled"):
             diffs.append("unlabeled images (--unlabeled)")
         if diffs:
@@ -562,6 +568,7 @@ class _Run:
                 "precision": self.precision,
                 "precision_reason": self.precision_reason,
                 "img_size": self.img_size,
+                "fit": self.fit,
                 "model": {
                     "attn_res": resolve_attn_res(m, self.img_size),
                     "init": resolve_init(m),

@@ -76,6 +76,7 @@ from augmentgan.domain.classifier import DomainClassifier, train_classifier
 from augmentgan.gan.bigan import Encoder
 from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.checkpoint import GeneratorCheckpoint, GeneratorInfo, GeneratorSource, open_generator
+from augmentgan.gan.fit import Fit, to_data, to_train
 from augmentgan.progress import ProgressCallback, report
 
 __all__ = ["ENCODERS", "Codes", "EncodeSettings", "Encoder", "check_data", "choose_encoder", "decode", "encoder_kind", "encode", "encode_images", "fit_encoder", "read_codes", "report_path"]
@@ -168,8 +169,11 @@ def _to_float(images: np.ndarray, device: torch.device) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
-    return x if tuple(x.shape[-2:]) == tuple(size) else F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+def _resize(x: Tensor, size: tuple[int, int], fit: Fit) -> Tensor:
+    """To the generator's training size (larger) or back to the data's size, the way the run brought its images there."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return to_train(x, int(size[0]), fit) if size[0] > x.shape[-2] else to_data(x, size, fit)
 
 
 def _to_uint8(x: Tensor) -> np.ndarray:
@@ -201,7 +205,7 @@ def fit_encoder(
         z = torch.randn(b, G.z_dim, generator=gen).to(device)
         y = torch.randint(0, k, (b,), generator=gen).to(device)
         with torch.no_grad():
-            x = _resize(_resize(G(z, y).float(), data_size), train_size)  # what a real image looks like to E
+            x = _resize(_resize(G(z, y).float(), data_size, info.fit), train_size, info.fit)  # what a real image looks like to E
         z_hat = E(x, y)
         loss = F.mse_loss(z_hat, z) + F.mse_loss(G(z_hat, y).float(), x)
         opt.zero_grad(set_to_none=True)
@@ -229,9 +233,11 @@ def choose_encoder(source: Optional[GeneratorCheckpoint], settings: EncodeSettin
     return (source.encoder(device) if kind == "joint" and source is not None else None), kind
 
 
-def _losses(G: nn.Module, classifier: DomainClassifier, z: Tensor, y: Tensor, x: Tensor, f_x: Tensor, data_size: tuple[int, int], s: EncodeSettings) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _losses(
+    G: nn.Module, classifier: DomainClassifier, z: Tensor, y: Tensor, x: Tensor, f_x: Tensor, data_size: tuple[int, int], fit: Fit, s: EncodeSettings,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per image: (error, pixel MSE in [-1, 1] units, squared feature distance, reconstruction)."""
-    rec = _resize(G(z, y).float(), data_size)
+    rec = _resize(G(z, y).float(), data_size, fit)
     pix = (rec - x).pow(2).flatten(1).mean(1)
     feat = (_features(classifier, rec) - f_x).pow(2).sum(1) if s.feature_weight > 0 else torch.zeros_like(pix)
     return s.pixel_weight * pix + s.feature_weight * feat, pix, feat, rec
@@ -284,15 +290,15 @@ def encode_images(
         y = torch.from_numpy(data.labels[sl]).to(device)
         with torch.no_grad():
             f_x = _features(classifier, x) if classifier is not None and settings.feature_weight > 0 else None
-            z0 = encoder(_resize(x, train_size), y)
-            err, pix, feat, rec = _losses(G, classifier, z0, y, x, f_x, data_size, settings)
+            z0 = encoder(_resize(x, train_size, info.fit), y)
+            err, pix, feat, rec = _losses(G, classifier, z0, y, x, f_x, data_size, info.fit, settings)
         out["error_encoder"][sl] = err.cpu().numpy()
         best_z, best_err, best_pix, best_feat, best_rec = z0.clone(), err.clone(), pix.clone(), feat.clone(), rec.clone()
         if settings.refine_steps > 0:
             z = z0.clone().requires_grad_(True)
             opt = torch.optim.Adam([z], lr=settings.refine_lr)
             for _ in range(settings.refine_steps):
-                err, pix, feat, rec = _losses(G, classifier, z, y, x, f_x, data_size, settings)
+                err, pix, feat, rec = _losses(G, classifier, z, y, x, f_x, data_size, info.fit, settings)
                 with torch.no_grad():
                     better = err < best_err
                     best_z[better], best_err[better], best_pix[better], best_feat[better], best_rec[better] = z[better], err[better], pix[better], feat[better], rec[better]
@@ -301,7 +307,7 @@ def encode_images(
                 loss.backward()
                 opt.step()
             with torch.no_grad():  # the last step's result
-                err, pix, feat, rec = _losses(G, classifier, z, y, x, f_x, data_size, settings)
+                err, pix, feat, rec = _losses(G, classifier, z, y, x, f_x, data_size, info.fit, settings)
                 better = err < best_err
                 best_z[better], best_err[better], best_pix[better], best_feat[better], best_rec[better] = z[better], err[better], pix[better], feat[better], rec[better]
         codes[sl] = best_z.detach().cpu().numpy()
@@ -319,13 +325,13 @@ def encode_images(
 
 
 @torch.no_grad()
-def decode(G: torch.nn.Module, codes: np.ndarray, labels: np.ndarray, data_size: tuple[int, int], channels: int, device: torch.device) -> np.ndarray:
+def decode(G: torch.nn.Module, codes: np.ndarray, labels: np.ndarray, data_size: tuple[int, int], channels: int, device: torch.device, fit: Fit) -> np.ndarray:
     """uint8 (N, H, W, C) images ``G(code, label)`` at the data's size, in fixed chunks."""
     out = []
     for start in range(0, len(codes), _CHUNK):
         z = torch.from_numpy(np.ascontiguousarray(codes[start : start + _CHUNK], np.float32)).to(device)
         y = torch.from_numpy(np.ascontiguousarray(labels[start : start + _CHUNK], np.int64)).to(device)
-        out.append(_to_uint8(_resize(G(z, y).float(), data_size)))
+        out.append(_to_uint8(_resize(G(z, y).float(), data_size, fit)))
     return np.concatenate(out) if out else np.zeros((0, *data_size, channels), np.uint8)
 
 

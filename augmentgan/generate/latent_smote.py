@@ -286,7 +286,7 @@ def smote_codes(
     p1, p2 = segment_parents(X, y, new, new_y)
     p1 = np.where(p1 >= 0, index[np.maximum(p1, 0)], -1)
     p2 = np.where(p2 >= 0, index[np.maximum(p2, 0)], -1)
-    images = decode(G, new.astype(np.float32), new_y, tuple(int(v) for v in info.data_size), info.channels, device)
+    images = decode(G, new.astype(np.float32), new_y, tuple(int(v) for v in info.data_size), info.channels, device, info.fit)
     if anchor == "residual":
         images = anchor_residual(images, real.images[p1], codes.reconstructions[p1])
     report(callback, "latent-smote", len(new), sum(counts.values()))

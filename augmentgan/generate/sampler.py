@@ -8,9 +8,10 @@ and however many samples are asked for. Candidates are judged and accepted in in
 class ``c``'s output is its first ``n_c`` accepted candidates: asking for more extends it
 (the first 100 of a 1,000-sample request are the 100 of a 100-sample request).
 
-The generator runs at its training size; its images are resized to the size of the data it
-was trained on (bilinear with antialiasing, as the trainer resized the real images) and
-rounded to uint8 before anything judges them, so filters see exactly what is written.
+The generator runs at its training size; its images go back to the size of the data it
+was trained on the way the trainer brought the real images up (:mod:`augmentgan.gan.fit`: the
+center crop of a padded run, the block average of a scaled one, else an antialiased bilinear
+resize) and are rounded to uint8 before anything judges them, so filters see exactly what is written.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import CheckpointError, ConfigError, DataError, GenerationError
 from augmentgan.domain.classifier import DomainClassifier, train_classifier
 from augmentgan.gan.checkpoint import GeneratorInfo, GeneratorSource, open_generator
+from augmentgan.gan.fit import to_data
 from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.models import build_discriminator
 from augmentgan.gan.truncation import class_latents
@@ -301,7 +302,7 @@ class Sampler:
         y = torch.full((CHUNK,), cls, dtype=torch.long, device=self.device)
         x = self.G(z, y).float()
         h, w = self.info.data_size
-        small = x if tuple(x.shape[-2:]) == (h, w) else F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        small = to_data(x, (h, w), self.info.fit)
         images = small.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
         return Chunk(cls=cls, start=start, x=x, images=images, context=self.context)
 

@@ -47,7 +47,7 @@ class OnePerClass(torch.nn.Module):
 
 
 def draw(G: torch.nn.Module, num_classes: int, per_class: int, size: tuple[int, int]) -> LabeledImages:
-    images, labels = sample_fn(lambda z, y: G(z, y), seed=1, num_classes=num_classes, z_dim=4, data_size=size)(per_class)
+    images, labels = sample_fn(lambda z, y: G(z, y), seed=1, num_classes=num_classes, z_dim=4, data_size=size, fit="resize")(per_class)
     return LabeledImages(images, labels, tuple(str(i) for i in range(num_classes)), np.full(len(labels), Source.gan.value, np.uint8))
 
 
@@ -82,7 +82,7 @@ def test_the_monitor_scores_collapse_and_garbage_low_and_a_heldout_split_near_th
 
     diverse = monitor(10, real_sampler(heldout))
     pick = [np.flatnonzero(heldout.labels == c)[0] for c in range(heldout.num_classes)]
-    collapsed = monitor(10, sample_fn(OnePerClass(heldout.images[pick]), seed=0, num_classes=10, z_dim=4, data_size=(8, 8)))
+    collapsed = monitor(10, sample_fn(OnePerClass(heldout.images[pick]), seed=0, num_classes=10, z_dim=4, data_size=(8, 8), fit="resize"))
     noise = np.random.default_rng(0).integers(0, 256, (160, 8, 8, 1), dtype=np.uint8)
     garbage = monitor(10, lambda n: (noise[: 10 * n], np.repeat(np.arange(10), n)))  # diverse, but no digit
     assert garbage["diversity_min"] > 1.0 and garbage["score"] < 0.3

@@ -23,7 +23,7 @@ def _own_samples(G, info, n: int = 24, seed: int = 5) -> tuple[LabeledImages, to
     z = torch.randn(n, G.z_dim, generator=g)
     y = torch.arange(n) % len(info.class_names)
     with torch.no_grad():
-        images = _to_uint8(_resize(G(z, y), tuple(info.data_size)))
+        images = _to_uint8(_resize(G(z, y), tuple(info.data_size), info.fit))
     return LabeledImages(images, y.numpy(), info.class_names), z
 
 
@@ -31,7 +31,7 @@ def test_encoding_g_samples_recovers_codes_that_redraw_them(run_dir: Path) -> No
     G, info = load_generator(run_dir)
     own, _ = _own_samples(G, info)
     codes = encode_images(G, info, own, settings=FAST)
-    redrawn = decode(G, codes.codes, codes.labels, tuple(info.data_size), info.channels, torch.device("cpu"))
+    redrawn = decode(G, codes.codes, codes.labels, tuple(info.data_size), info.channels, torch.device("cpu"), info.fit)
     diff = np.abs(redrawn.astype(np.int64) - own.images.astype(np.int64))
     spread = np.abs(own.images.astype(np.int64) - own.images[::-1].astype(np.int64)).mean()  # two different samples differ this much
     assert diff.mean() < 0.1 * spread and diff.mean() < 4, (diff.mean(), spread)
@@ -118,7 +118,7 @@ def test_joint_encoder_gives_the_initial_codes_without_fitting(bigan_run_dir: Pa
     E = source.encoder()
     settings = EncodeSettings(encoder="joint", refine_steps=0, feature_weight=0.0, encoder_steps=10**6)  # a fit would take forever
     codes = encode_images(G, info, real[:12], source=source, settings=settings)
-    x = _resize(torch.from_numpy(real.images[:12]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0), (info.img_size, info.img_size))
+    x = _resize(torch.from_numpy(real.images[:12]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0), (info.img_size, info.img_size), info.fit)
     with torch.no_grad():
         assert np.allclose(codes.codes, E(x, torch.from_numpy(real.labels[:12])).numpy(), atol=1e-5)
     assert codes.attrs["encoder"] == "joint" and json.loads(codes.attrs["settings"])["encoder"] == "joint"
