@@ -478,6 +478,7 @@ def choose_mix(
     if "gan" in sources and "gan" not in decision.mix:
         with_gan = [c for c in decision.candidates if c.mix.get("gan", 0) > 0]
         best_gan = max(with_gan, key=lambda c: c.mean)
-        decision.why.append(f"gan: share 0, the best candidate with it ({best_gan.name}, {best_gan.mean:.3f} ± {best_gan.std:.3f}) scored below {winner.name}")
+        beaten = "scored below" if best_gan.mean < winner.mean else "scored higher but within one standard error of the simpler"
+        decision.why.append(f"gan: share 0, the best candidate with it ({best_gan.name}, {best_gan.mean:.3f} ± {best_gan.std:.3f}) {beaten} {winner.name}")
     return decision
 
