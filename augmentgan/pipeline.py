@@ -381,8 +381,8 @@ def auto_split(recipe: Recipe, train: LabeledImages, seq_auto: np.random.SeedSeq
     if recipe.plan.mix != "auto" or auto.split is None:
         return None
     rng = np.random.default_rng(np.random.SeedSequence([_int_seed(seq_auto), 0x5B11]))
-    fit, val = held_out_split(train.labels, train.num_classes, auto.split, rng)
-    return (fit, val) if len(val) else None
+    part, val = held_out_split(train.labels, train.num_classes, auto.split, rng)
+    return (part, val) if len(val) else None
 
 
 def _keep_damaged(run_dir: Path) -> None:
@@ -732,11 +732,11 @@ def _auto_mix(
     fold_pool: Optional[FoldPoolFactory] = None
     if make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"copy": 1.0}).source_total("copy") == 0:
         return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}, None, None
-    fit, fit_rows = train, None  # the images the GAN trains on, and that every candidate expands while it is scored
+    gan_train, gan_rows = train, None  # the images the GAN trains on, and that every candidate expands while it is scored
     split = auto_split(recipe, train, seqs["auto"])
     if split is not None:  # the GAN never sees the held-out images; the export still expands all of train
-        fit_rows, held_rows = split
-        fit, validation = train[fit_rows], train[held_rows]
+        gan_rows, held_rows = split
+        gan_train, validation = train[gan_rows], train[held_rows]
         validation_name = f"plan.auto.split {auto.split:g}, held out of the GAN's training"
     elif auto.split is not None:
         notes.append(f"plan.auto.split: no class has {MIN_VALIDATED} or more images to hold out; the GAN trains on all of them")
@@ -744,8 +744,8 @@ def _auto_mix(
     def gan() -> GeneratorCheckpoint:
         nonlocal run, cached, generator, gan_lock
         if generator is None:
-            run, checkpoint, cached = _gan_run(spec, fit, _int_seed(seqs["gan"]), notes, callback, held)
-            generator = _read_gan(run, checkpoint, fit, notes)
+            run, checkpoint, cached = _gan_run(spec, gan_train, _int_seed(seqs["gan"]), notes, callback, held)
+            generator = _read_gan(run, checkpoint, gan_train, notes)
             gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
         return generator
 
@@ -754,8 +754,8 @@ def _auto_mix(
         wanted = gan_only.counts("gan")  # the export's needs, which cover those of the images the GAN trains on
         if wanted:
             gan()
-            classifier = train_classifier(fit, device=recipe.gan.device, callback=callback)  # no filter or check has seen held-out images
-            pool, failed = _gan_pool(recipe, gan(), fit, wanted, _int_seed(seqs["gen"]), classifier, callback)
+            classifier = train_classifier(gan_train, device=recipe.gan.device, callback=callback)  # no filter or check has seen held-out images
+            pool, failed = _gan_pool(recipe, gan(), gan_train, wanted, _int_seed(seqs["gen"]), classifier, callback)
             if validation is None and _pool_reads_real(recipe):  # no filter may have seen a fold's validation images
 
                 def fold_pool(rows: np.ndarray) -> tuple[LabeledImages, dict[int, str]]:  # the export's pool, judged against the fold's part
@@ -778,8 +778,8 @@ def _auto_mix(
             )
             latent = _LatentCodes(G, info, device, codes)
     decision = choose_mix(
-        fit, auto, fold_builder(recipe), seed=_int_seed(seqs["auto"]), gan_pool=pool, gan_failed=failed, gan_wanted=wanted, classifier=classifier,
-        gan_fold_pool=fold_pool, latent=None if latent is None else _rows_of(latent.source(recipe, train), fit_rows),
+        gan_train, auto, fold_builder(recipe), seed=_int_seed(seqs["auto"]), gan_pool=pool, gan_failed=failed, gan_wanted=wanted, classifier=classifier,
+        gan_fold_pool=fold_pool, latent=None if latent is None else _rows_of(latent.source(recipe, train), gan_rows),
         latent_classes=[] if latent is None else latent.classes, validation=validation, validation_name=validation_name,
         device=recipe.gan.device, callback=callback,
     )
