@@ -40,7 +40,7 @@ from augmentgan.generate.report import ClassReport
 from augmentgan.progress import ProgressCallback, report
 
 Truncation = Union[None, float, str, Mapping[Union[int, str], Optional[float]]]
-Counts = Union[Mapping[Union[int, str], int], str]
+Counts = Union[Mapping[Union[int, str], int], Sequence[int], str]
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -121,7 +121,8 @@ def resolve_counts(
 ) -> list[int]:
     """Samples to generate per class index, from exactly one of ``counts``, ``per_class``, ``balance_to``.
 
-    ``counts``: ``{class name or index: n}`` or ``"name=n,name=n"`` (other classes get 0).
+    ``counts``: ``{class name or index: n}`` or ``"name=n,name=n"`` (other classes get 0), or one
+    number per class in class order (a list or array of ``len(class_names)``).
     ``per_class``: n for every class. ``balance_to``: a dataset with the same classes; each class
     gets ``max(counts) - count`` so that the dataset plus the samples is balanced.
     """
@@ -140,8 +141,14 @@ def resolve_counts(
         return [int(have.max() - n) for n in have]
     if isinstance(counts, str):
         items: list[tuple[Any, Any]] = _pairs(counts, "--counts")
+    elif isinstance(counts, Mapping):
+        items = list(counts.items())
+    elif isinstance(counts, (Sequence, np.ndarray)) and np.ndim(counts) == 1:
+        if len(counts) != k:
+            raise ConfigError(f"counts: {len(counts)} numbers for {k} classes {list(class_names)}; give one per class in that order, or a {{class: n}} mapping")
+        items = list(enumerate(counts))
     else:
-        items = list(counts.items())  # type: ignore[union-attr]
+        raise ConfigError(f"counts: {type(counts).__name__} is not a {{class: n}} mapping, a 'name=n,name=n' string or one number per class")
     out = [0] * k
     for key, value in items:
         try:

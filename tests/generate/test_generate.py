@@ -139,6 +139,9 @@ def test_refusals(tmp_path, run_dir, real, opts):
     for kwargs, message in [
         (dict(per_class=1, counts="zero=1"), "exactly one of"),
         (dict(counts="seven=1"), "unknown class 'seven'"),
+        (dict(counts=[1, 2]), "2 numbers for 3 classes"),
+        (dict(counts=[1, -2, 0]), "is not a whole number"),
+        (dict(counts=3), "not a {class: n} mapping"),
         (dict(per_class=1, truncation=-1), "must be a positive number"),
         (dict(per_class=1, checkpoint="best"), "no best checkpoint"),
         (dict(balance_to=LabeledImages(real.images[:4], [0, 1, 0, 1], ("a", "b"))), "balance the data the GAN was trained for"),
@@ -147,3 +150,5 @@ def test_refusals(tmp_path, run_dir, real, opts):
             sample_dataset(run_dir, **kwargs, **opts)
     balanced, _ = sample_dataset(run_dir, balance_to=real, **opts)
     assert balanced.class_counts().tolist() == [0, 16, 28]
+    per_class, _ = sample_dataset(run_dir, counts=np.array([2, 0, 1]), **opts)  # one number per class, in class order
+    assert per_class.class_counts().tolist() == [2, 0, 1]
