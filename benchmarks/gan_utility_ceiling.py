@@ -1,0 +1,160 @@
+"""How much can a classifier gain from a trained GAN's samples, however they are selected?
+
+    python benchmarks/gan_utility_ceiling.py --data ../shared/data/mnist-lt.npz --test ../shared/data/mnist-lt.npz \\
+        --run RUN_DIR --run OTHER_RUN@6400 --select none,confidence,harmful,oracle --classifier-seeds 6 --json out.json
+
+``augmentgan utility`` answers "does the recipe help", one classifier per seed. This asks a narrower
+question about the GAN itself: with the samples of these runs (``RUN[@CHECKPOINT]``, default the
+checkpoint generation uses), what macro-F1 on ``--test`` does a classifier reach when every class is
+filled up to the largest one (``plan.target: max``) with
+
+- ``gan``: the GAN's samples alone (the real images plus samples, as ``plan.mix={gan: 1.0}``);
+- ``copy+gan``: half of each class's gap with copies of its real images, half with samples
+  (``plan.mix={copy: 0.5, gan: 0.5}``);
+- ``ros``: copies alone (random oversampling), the reference;
+
+where the samples are selected by each ``--select`` entry: ``none`` (the first ones drawn), a
+generation filter (``confidence``, ``harmful``, ``confidence:p=0.9``, ...; judged against the
+training data, as ``generate`` does), or ``oracle``: only samples that a judge classifier trained on
+``--test`` itself places in the class they were drawn for. No user can select that way (it reads
+the test set); it bounds what any class filter could buy, so a GAN whose oracle-selected samples
+lose to copies cannot win by filtering, only by better samples.
+
+The classifier is ``augmentgan utility``'s (the evaluation CNN, ``--steps`` steps, batches drawn
+uniformly over images), trained ``--classifier-seeds`` times per expanded set with different seeds
+(copies drawn anew per seed, the same for every set: common random numbers; ``ros`` is trained once,
+as it depends on neither the run nor the selection): a classifier trained on synthetic images varies far more from seed to
+seed than one trained on copies, so one seed per configuration cannot rank them. Reported per run
+and pooled over runs: mean macro-F1, its standard error over all (run, seed) pairs, minority
+recall (the classes ``augmentgan utility`` calls minority) and the judge's in-class share of the
+samples used. CPU model and the flags that decide ``precision: auto`` are recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+from augmentgan.data.io import load  # noqa: E402
+from augmentgan.data.types import LabeledImages  # noqa: E402
+from augmentgan.domain.classifier import DomainClassifier, train_classifier  # noqa: E402
+from augmentgan.gan.precision import cpu_flags  # noqa: E402
+from augmentgan.generate.generation import sample_dataset  # noqa: E402
+from augmentgan.utility import minority_classes, score  # noqa: E402
+
+SETS = ("ros", "gan", "copy+gan")
+
+
+def parse_run(text: str) -> tuple[Path, str | int]:
+    path, _, ckpt = text.partition("@")
+    return Path(path), (int(ckpt) if ckpt.isdigit() else ckpt or "auto")
+
+
+def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: LabeledImages, judge: DomainClassifier) -> LabeledImages:
+    """``need[c]`` samples of each class, chosen by ``selection``."""
+    if selection == "oracle":  # draw 3x, keep the first ones the test-set judge places in their class
+        pool, _ = sample_dataset(run, counts=3 * need, seed=0, checkpoint=ckpt, device="cpu")
+        ok = judge.predict(pool.images).cpu().numpy() == pool.labels
+        rows = [np.flatnonzero((pool.labels == c) & ok)[: need[c]] for c in range(len(need))]
+        short = [pool.class_names[c] for c, r in enumerate(rows) if len(r) < need[c]]
+        if short:
+            print(f"oracle: too few in-class samples for {short} in 3x the request; using what there is", file=sys.stderr)
+        return pool[np.concatenate(rows)]
+    filters = [] if selection == "none" else [selection]
+    samples, _ = sample_dataset(run, counts=need, seed=0, checkpoint=ckpt, filters=filters, real=train if filters else None, max_tries=20, device="cpu")
+    return samples
+
+
+def expanded(kind: str, train: LabeledImages, samples: LabeledImages, need: np.ndarray, rng: np.random.Generator) -> LabeledImages:
+    n_copy = need if kind == "ros" else need - need // 2 if kind == "copy+gan" else np.zeros_like(need)
+    copies = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), int(n), replace=True) for c, n in enumerate(n_copy)])
+    parts = [(train.images, train.labels), (train.images[copies], train.labels[copies])]
+    if kind != "ros":
+        half = need // 2 if kind == "copy+gan" else need
+        rows = np.concatenate([np.flatnonzero(samples.labels == c)[: half[c]] for c in range(len(need))])
+        parts.append((samples.images[rows], samples.labels[rows]))
+    return LabeledImages(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), train.class_names)
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    if os.path.exists("/proc/cpuinfo"):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    flags = cpu_flags()
+    return {"cpu": model or platform.processor(), "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))), "cores": os.cpu_count()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, help="the GAN's training data (a run's, e.g. ../shared/data/mnist-lt.npz)")
+    ap.add_argument("--test", required=True, help="the test set (for an .npz with x_test/y_test, the same file)")
+    ap.add_argument("--run", action="append", required=True, help="RUN_DIR[@CHECKPOINT] (repeatable; checkpoint: a step, best, final, auto)")
+    ap.add_argument("--select", default="none,oracle", help="comma-separated: none, oracle, or a generation filter spec")
+    ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
+    ap.add_argument("--classifier-seeds", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=400, help="classifier steps (augmentgan utility's default)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    sets = [s for s in args.sets.split(",") if s]
+    unknown = [s for s in sets if s not in SETS]
+    if unknown:
+        ap.error(f"unknown --sets {unknown}; choose from {', '.join(SETS)}")
+    train = load(args.data)
+    test = load(args.test, split="test") if str(args.test).endswith(".npz") else load(args.test)
+    counts = train.class_counts()
+    need = counts.max() - counts
+    minority = minority_classes(counts)
+    judge = train_classifier(test, steps=400, use_cache=False)
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for run_text in args.run:
+        run, ckpt = parse_run(run_text)
+        for selection in ["-"] if sets == ["ros"] else [s for s in args.select.split(",") if s]:
+            samples = None if selection == "-" else select(run, ckpt, selection, need, train, judge)
+            in_class = None if samples is None else float(np.mean(judge.predict(samples.images).cpu().numpy() == samples.labels))
+            for kind in sets:
+                if kind == "ros" and (run_text != args.run[0] or selection not in ("-", args.select.split(",")[0])):
+                    continue  # ros depends on neither the run nor the selection: once
+                for k in range(args.classifier_seeds):
+                    data = expanded(kind, train, samples if samples is not None else train[:0], need, np.random.default_rng([k, 7]))
+                    model = train_classifier(data, seed=1000 + k, steps=args.steps, sampling="uniform", use_cache=False)
+                    s = score(test.labels, model.predict(test.images).cpu().numpy(), train.num_classes, minority)
+                    rows.append({"run": "-" if kind == "ros" else run_text, "selection": "-" if kind == "ros" else selection, "set": kind, "seed": k,
+                                 "in_class": None if kind == "ros" else in_class, "macro_f1": s["macro_f1"], "minority_recall": s["minority_recall"]})
+                f1 = [r["macro_f1"] for r in rows if r["run"] == ("-" if kind == "ros" else run_text) and r["set"] == kind and r["selection"] == ("-" if kind == "ros" else selection)]
+                print(f"{'-' if kind == 'ros' else run_text} {kind:9s} {'-' if kind == 'ros' else selection:14s} macro-F1 {np.mean(f1):.4f} ± {np.std(f1, ddof=1) / np.sqrt(len(f1)) if len(f1) > 1 else 0:.4f} (se)", flush=True)
+    summary = []
+    for key in dict.fromkeys((r["set"], r["selection"]) for r in rows):
+        sel = [r for r in rows if (r["set"], r["selection"]) == key]
+        f1 = np.array([r["macro_f1"] for r in sel])
+        per_run = [float(np.mean([r["macro_f1"] for r in sel if r["run"] == run])) for run in dict.fromkeys(r["run"] for r in sel)]
+        inc = [r["in_class"] for r in sel if r["in_class"] is not None]
+        summary.append({"set": key[0], "selection": key[1], "macro_f1": float(f1.mean()), "stderr": float(f1.std(ddof=1) / np.sqrt(len(f1))) if len(f1) > 1 else 0.0,
+                        "per_run": per_run, "minority_recall": float(np.mean([r["minority_recall"] for r in sel])),
+                        "in_class": float(np.mean(inc)) if inc else None, "n": len(f1)})
+    print(f"\n{'set':9s} {'selection':14s} macro-F1 (se)      minority  in-class  per run")
+    for s in summary:
+        inc = f"{s['in_class']:.3f}" if s["in_class"] is not None else "-"
+        print(f"{s['set']:9s} {s['selection']:14s} {s['macro_f1']:.4f} ({s['stderr']:.4f})  {s['minority_recall']:.3f}     {inc:8s}  {', '.join(f'{v:.3f}' for v in s['per_run'])}")
+    out = {"machine": machine(), "data": args.data, "test": args.test, "runs": args.run, "classifier_seeds": args.classifier_seeds, "steps": args.steps,
+           "wall_s": round(time.perf_counter() - t0, 1), "summary": summary, "rows": rows}
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
