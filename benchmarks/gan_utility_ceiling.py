@@ -60,7 +60,7 @@ def parse_run(text: str) -> tuple[Path, str | int]:
     return Path(path), (int(ckpt) if ckpt.isdigit() else ckpt or "auto")
 
 
-def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: LabeledImages, judge: DomainClassifier) -> LabeledImages:
+def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: LabeledImages, judge: DomainClassifier, filter_steps: int = 400) -> LabeledImages:
     """``need[c]`` samples of each class, chosen by ``selection``."""
     if selection == "oracle":  # draw 3x, keep the first ones the test-set judge places in their class
         pool, _ = sample_dataset(run, counts=3 * need, seed=0, checkpoint=ckpt, device="cpu")
@@ -71,7 +71,8 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
             print(f"oracle: too few in-class samples for {short} in 3x the request; using what there is", file=sys.stderr)
         return pool[np.concatenate(rows)]
     filters = [] if selection == "none" else [selection]
-    samples, _ = sample_dataset(run, counts=need, seed=0, checkpoint=ckpt, filters=filters, real=train if filters else None, max_tries=20, device="cpu")
+    samples, _ = sample_dataset(run, counts=need, seed=0, checkpoint=ckpt, filters=filters, real=train if filters else None,
+                                classifier_steps=filter_steps, max_tries=20, device="cpu")
     return samples
 
 
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
     ap.add_argument("--classifier-seeds", type=int, default=6)
     ap.add_argument("--steps", type=int, default=400, help="classifier steps (augmentgan utility's default)")
+    ap.add_argument("--filter-classifier-steps", type=int, default=400, help="steps of the domain classifier the filters judge with (generate's default 400)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     sets = [s for s in args.sets.split(",") if s]
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     for run_text in args.run:
         run, ckpt = parse_run(run_text)
         for selection in ["-"] if sets == ["ros"] else [s for s in args.select.split(",") if s]:
-            samples = None if selection == "-" else select(run, ckpt, selection, need, train, judge)
+            samples = None if selection == "-" else select(run, ckpt, selection, need, train, judge, args.filter_classifier_steps)
             in_class = None if samples is None else float(np.mean(judge.predict(samples.images).cpu().numpy() == samples.labels))
             for kind in sets:
                 if kind == "ros" and (run_text != args.run[0] or selection not in ("-", args.select.split(",")[0])):
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         inc = f"{s['in_class']:.3f}" if s["in_class"] is not None else "-"
         print(f"{s['set']:9s} {s['selection']:14s} {s['macro_f1']:.4f} ({s['stderr']:.4f})  {s['minority_recall']:.3f}     {inc:8s}  {', '.join(f'{v:.3f}' for v in s['per_run'])}")
     out = {"machine": machine(), "data": args.data, "test": args.test, "runs": args.run, "classifier_seeds": args.classifier_seeds, "steps": args.steps,
+           "filter_classifier_steps": args.filter_classifier_steps,
            "wall_s": round(time.perf_counter() - t0, 1), "summary": summary, "rows": rows}
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
