@@ -26,8 +26,8 @@ uniformly over images), trained ``--classifier-seeds`` times per expanded set wi
 as it depends on neither the run nor the selection): a classifier trained on synthetic images varies far more from seed to
 seed than one trained on copies, so one seed per configuration cannot rank them. Reported per run
 and pooled over runs: mean macro-F1, its standard error over all (run, seed) pairs, minority
-recall (the classes ``augmentgan utility`` calls minority) and the judge's in-class share of the
-samples used. CPU model and the flags that decide ``precision: auto`` are recorded.
+recall (the classes ``augmentgan utility`` calls minority), recall per class and the judge's
+in-class share of the samples used. CPU model and the flags that decide ``precision: auto`` are recorded.
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                     model = train_classifier(data, seed=1000 + k, steps=args.steps, sampling="uniform", use_cache=False)
                     s = score(test.labels, model.predict(test.images).cpu().numpy(), train.num_classes, minority)
                     rows.append({"run": "-" if kind == "ros" else run_text, "selection": "-" if kind == "ros" else selection, "set": kind, "seed": k,
-                                 "in_class": None if kind == "ros" else in_class, "macro_f1": s["macro_f1"], "minority_recall": s["minority_recall"]})
+                                 "in_class": None if kind == "ros" else in_class, "macro_f1": s["macro_f1"], "minority_recall": s["minority_recall"],
+                                 "per_class_recall": {train.class_names[c]: r for c, r in s["per_class_recall"].items()}})
                 f1 = [r["macro_f1"] for r in rows if r["run"] == ("-" if kind == "ros" else run_text) and r["set"] == kind and r["selection"] == ("-" if kind == "ros" else selection)]
                 print(f"{'-' if kind == 'ros' else run_text} {kind:9s} {'-' if kind == 'ros' else selection:14s} macro-F1 {np.mean(f1):.4f} ± {np.std(f1, ddof=1) / np.sqrt(len(f1)) if len(f1) > 1 else 0:.4f} (se)", flush=True)
     summary = []
@@ -146,11 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         inc = [r["in_class"] for r in sel if r["in_class"] is not None]
         summary.append({"set": key[0], "selection": key[1], "macro_f1": float(f1.mean()), "stderr": float(f1.std(ddof=1) / np.sqrt(len(f1))) if len(f1) > 1 else 0.0,
                         "per_run": per_run, "minority_recall": float(np.mean([r["minority_recall"] for r in sel])),
-                        "in_class": float(np.mean(inc)) if inc else None, "n": len(f1)})
+                        "in_class": float(np.mean(inc)) if inc else None, "n": len(f1),
+                        "per_class_recall": {c: float(np.mean([r["per_class_recall"][c] for r in sel])) for c in train.class_names}})
     print(f"\n{'set':9s} {'selection':14s} macro-F1 (se)      minority  in-class  per run")
     for s in summary:
         inc = f"{s['in_class']:.3f}" if s["in_class"] is not None else "-"
         print(f"{s['set']:9s} {s['selection']:14s} {s['macro_f1']:.4f} ({s['stderr']:.4f})  {s['minority_recall']:.3f}     {inc:8s}  {', '.join(f'{v:.3f}' for v in s['per_run'])}")
+    print(f"\nper-class recall (classes {', '.join(train.class_names)}):")
+    for s in summary:
+        print(f"{s['set']:9s} {s['selection']:14s} " + " ".join(f"{s['per_class_recall'][c]:.2f}" for c in train.class_names))
     out = {"machine": machine(), "data": args.data, "test": args.test, "runs": args.run, "classifier_seeds": args.classifier_seeds, "steps": args.steps,
            "filter_classifier_steps": args.filter_classifier_steps,
            "wall_s": round(time.perf_counter() - t0, 1), "summary": summary, "rows": rows}
