@@ -15,7 +15,9 @@ filled up to the largest one (``plan.target: max``) with
 
 where the samples are selected by each ``--select`` entry: ``none`` (the first ones drawn), a
 generation filter (``confidence``, ``harmful``, ``confidence:p=0.9``, ...; judged against the
-training data, as ``generate`` does), or ``oracle``: only samples that a judge classifier trained on
+training data, as ``generate`` does), ``latent-smote`` (the plan source: SMOTE between the codes of
+two real images of the class, decoded by G, with its defaults), ``smote`` (pixel SMOTE, no GAN: the
+run only names the row), or ``oracle``: only samples that a judge classifier trained on
 ``--test`` itself places in the class they were drawn for. No user can select that way (it reads
 the test set); it bounds what any class filter could buy, so a GAN whose oracle-selected samples
 lose to copies cannot win by filtering, only by better samples.
@@ -50,6 +52,8 @@ from augmentgan.data.types import LabeledImages  # noqa: E402
 from augmentgan.domain.classifier import DomainClassifier, train_classifier  # noqa: E402
 from augmentgan.gan.precision import cpu_flags  # noqa: E402
 from augmentgan.generate.generation import sample_dataset  # noqa: E402
+from augmentgan.augment.smote import smote_class_counts  # noqa: E402
+from augmentgan.generate.latent_smote import latent_smote  # noqa: E402
 from augmentgan.utility import minority_classes, score  # noqa: E402
 
 SETS = ("ros", "gan", "copy+gan")
@@ -70,6 +74,10 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
         if short:
             print(f"oracle: too few in-class samples for {short} in 3x the request; using what there is", file=sys.stderr)
         return pool[np.concatenate(rows)]
+    if selection == "smote":  # pixel SMOTE (the plan source; no GAN), for comparison with latent-smote
+        return smote_class_counts(train, {c: int(n) + int(have) for c, (n, have) in enumerate(zip(need, train.class_counts()))}, seed=0)
+    if selection == "latent-smote":  # the plan source of that name, with its defaults (fitted encoder, residual anchoring)
+        return latent_smote(run, train, {c: int(n) for c, n in enumerate(need)}, seed=0, checkpoint=ckpt, device="cpu").samples
     filters = [] if selection == "none" else [selection]
     samples, _ = sample_dataset(run, counts=need, seed=0, checkpoint=ckpt, filters=filters, real=train if filters else None,
                                 classifier_steps=filter_steps, max_tries=20, device="cpu")
@@ -103,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="the GAN's training data (a run's, e.g. ../shared/data/mnist-lt.npz)")
     ap.add_argument("--test", required=True, help="the test set (for an .npz with x_test/y_test, the same file)")
     ap.add_argument("--run", action="append", required=True, help="RUN_DIR[@CHECKPOINT] (repeatable; checkpoint: a step, best, final, auto)")
-    ap.add_argument("--select", default="none,oracle", help="comma-separated: none, oracle, or a generation filter spec")
+    ap.add_argument("--select", default="none,oracle", help="comma-separated: none, oracle, latent-smote, smote, or a generation filter spec")
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
     ap.add_argument("--classifier-seeds", type=int, default=6)
     ap.add_argument("--steps", type=int, default=400, help="classifier steps (augmentgan utility's default)")
