@@ -169,13 +169,6 @@ def _to_float(images: np.ndarray, device: torch.device) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def _resize(x: Tensor, size: tuple[int, int], fit: Fit) -> Tensor:
-    """To the generator's training size (larger) or back to the data's size, the way the run brought its images there."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return to_train(x, int(size[0]), fit) if size[0] > x.shape[-2] else to_data(x, size, fit)
-
-
 def _to_uint8(x: Tensor) -> np.ndarray:
     return x.detach().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
@@ -198,14 +191,14 @@ def fit_encoder(
     E = E.to(device).train()
     G = G.eval().requires_grad_(False)
     opt = torch.optim.Adam(E.parameters(), lr=settings.encoder_lr, betas=(0.5, 0.999))
-    data_size, train_size = tuple(int(v) for v in info.data_size), (info.img_size, info.img_size)
+    data_size = tuple(int(v) for v in info.data_size)
     k, b = len(info.class_names), settings.encoder_batch
     every = max(1, settings.encoder_steps // 20)
     for step in range(1, settings.encoder_steps + 1):
         z = torch.randn(b, G.z_dim, generator=gen).to(device)
         y = torch.randint(0, k, (b,), generator=gen).to(device)
         with torch.no_grad():
-            x = _resize(_resize(G(z, y).float(), data_size, info.fit), train_size, info.fit)  # what a real image looks like to E
+            x = to_train(to_data(G(z, y).float(), data_size, info.fit), info.img_size, info.fit)  # what a real image looks like to E
         z_hat = E(x, y)
         loss = F.mse_loss(z_hat, z) + F.mse_loss(G(z_hat, y).float(), x)
         opt.zero_grad(set_to_none=True)
@@ -237,7 +230,7 @@ def _losses(
     G: nn.Module, classifier: DomainClassifier, z: Tensor, y: Tensor, x: Tensor, f_x: Tensor, data_size: tuple[int, int], fit: Fit, s: EncodeSettings,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per image: (error, pixel MSE in [-1, 1] units, squared feature distance, reconstruction)."""
-    rec = _resize(G(z, y).float(), data_size, fit)
+    rec = to_data(G(z, y).float(), data_size, fit)
     pix = (rec - x).pow(2).flatten(1).mean(1)
     feat = (_features(classifier, rec) - f_x).pow(2).sum(1) if s.feature_weight > 0 else torch.zeros_like(pix)
     return s.pixel_weight * pix + s.feature_weight * feat, pix, feat, rec
@@ -278,7 +271,7 @@ def encode_images(
         classifier = train_classifier(data, steps=settings.classifier_steps, device=device, callback=callback)
     if classifier is not None:
         classifier = classifier.to(device).eval().requires_grad_(False)
-    data_size, train_size = tuple(int(v) for v in info.data_size), (info.img_size, info.img_size)
+    data_size = tuple(int(v) for v in info.data_size)
     n = len(data)
     codes = np.zeros((n, G.z_dim), np.float32)
     out = {name: np.zeros(n, np.float32) for name in ("error", "error_encoder", "pixel_rmse", "feature_distance")}
@@ -290,7 +283,7 @@ def encode_images(
         y = torch.from_numpy(data.labels[sl]).to(device)
         with torch.no_grad():
             f_x = _features(classifier, x) if classifier is not None and settings.feature_weight > 0 else None
-            z0 = encoder(_resize(x, train_size, info.fit), y)
+            z0 = encoder(to_train(x, info.img_size, info.fit), y)
             err, pix, feat, rec = _losses(G, classifier, z0, y, x, f_x, data_size, info.fit, settings)
         out["error_encoder"][sl] = err.cpu().numpy()
         best_z, best_err, best_pix, best_feat, best_rec = z0.clone(), err.clone(), pix.clone(), feat.clone(), rec.clone()
@@ -331,7 +324,7 @@ def decode(G: torch.nn.Module, codes: np.ndarray, labels: np.ndarray, data_size:
     for start in range(0, len(codes), _CHUNK):
         z = torch.from_numpy(np.ascontiguousarray(codes[start : start + _CHUNK], np.float32)).to(device)
         y = torch.from_numpy(np.ascontiguousarray(labels[start : start + _CHUNK], np.int64)).to(device)
-        out.append(_to_uint8(_resize(G(z, y).float(), data_size, fit)))
+        out.append(_to_uint8(to_data(G(z, y).float(), data_size, fit)))
     return np.concatenate(out) if out else np.zeros((0, *data_size, channels), np.uint8)
 
 

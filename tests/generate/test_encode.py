@@ -13,7 +13,8 @@ from augmentgan.data import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError, OutputExistsError
 from augmentgan.gan.checkpoint import load_generator, read_generator
-from augmentgan.generate.encode import EncodeSettings, _resize, _to_uint8, check_data, decode, encode, encode_images, read_codes, report_path
+from augmentgan.gan.fit import to_data, to_train
+from augmentgan.generate.encode import EncodeSettings, _to_uint8, check_data, decode, encode, encode_images, read_codes, report_path
 
 FAST = EncodeSettings(encoder_steps=60, refine_steps=60, feature_weight=0.0, seed=1)
 
@@ -23,7 +24,7 @@ def _own_samples(G, info, n: int = 24, seed: int = 5) -> tuple[LabeledImages, to
     z = torch.randn(n, G.z_dim, generator=g)
     y = torch.arange(n) % len(info.class_names)
     with torch.no_grad():
-        images = _to_uint8(_resize(G(z, y), tuple(info.data_size), info.fit))
+        images = _to_uint8(to_data(G(z, y), tuple(info.data_size), info.fit))
     return LabeledImages(images, y.numpy(), info.class_names), z
 
 
@@ -118,7 +119,7 @@ def test_joint_encoder_gives_the_initial_codes_without_fitting(bigan_run_dir: Pa
     E = source.encoder()
     settings = EncodeSettings(encoder="joint", refine_steps=0, feature_weight=0.0, encoder_steps=10**6)  # a fit would take forever
     codes = encode_images(G, info, real[:12], source=source, settings=settings)
-    x = _resize(torch.from_numpy(real.images[:12]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0), (info.img_size, info.img_size), info.fit)
+    x = to_train(torch.from_numpy(real.images[:12]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0), info.img_size, info.fit)
     with torch.no_grad():
         assert np.allclose(codes.codes, E(x, torch.from_numpy(real.labels[:12])).numpy(), atol=1e-5)
     assert codes.attrs["encoder"] == "joint" and json.loads(codes.attrs["settings"])["encoder"] == "joint"
