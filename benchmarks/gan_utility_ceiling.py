@@ -84,11 +84,11 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
     return samples
 
 
-def expanded(kind: str, train: LabeledImages, samples: LabeledImages, need: np.ndarray, rng: np.random.Generator) -> LabeledImages:
+def expanded(kind: str, train: LabeledImages, samples: LabeledImages | None, need: np.ndarray, rng: np.random.Generator) -> LabeledImages:
     n_copy = need if kind == "ros" else need - need // 2 if kind == "copy+gan" else np.zeros_like(need)
     copies = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), int(n), replace=True) for c, n in enumerate(n_copy)])
     parts = [(train.images, train.labels), (train.images[copies], train.labels[copies])]
-    if kind != "ros":
+    if kind != "ros" and samples is not None:
         half = need // 2 if kind == "copy+gan" else need
         rows = np.concatenate([np.flatnonzero(samples.labels == c)[: half[c]] for c in range(len(need))])
         parts.append((samples.images[rows], samples.labels[rows]))
@@ -130,23 +130,29 @@ def main(argv: list[str] | None = None) -> int:
     judge = train_classifier(test, steps=400, use_cache=False)
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
+
+    def trial(kind: str, run_text: str, selection: str, samples: LabeledImages | None, in_class: float | None) -> None:
+        """Train the classifier --classifier-seeds times on one expanded set and print the mean."""
+        for k in range(args.classifier_seeds):
+            data = expanded(kind, train, samples, need, np.random.default_rng([k, 7]))  # the same copies per seed in every set
+            model = train_classifier(data, seed=1000 + k, steps=args.steps, sampling="uniform", use_cache=False)
+            s = score(test.labels, model.predict(test.images).cpu().numpy(), train.num_classes, minority)
+            rows.append({"run": run_text, "selection": selection, "set": kind, "seed": k, "in_class": in_class, "macro_f1": s["macro_f1"],
+                         "minority_recall": s["minority_recall"], "per_class_recall": {train.class_names[c]: r for c, r in s["per_class_recall"].items()}})
+        f1 = [r["macro_f1"] for r in rows[-args.classifier_seeds:]]
+        se = np.std(f1, ddof=1) / np.sqrt(len(f1)) if len(f1) > 1 else 0.0
+        print(f"{run_text} {kind:9s} {selection:14s} macro-F1 {np.mean(f1):.4f} ± {se:.4f} (se)", flush=True)
+
+    if "ros" in sets:  # copies depend on neither the run nor the selection: once
+        trial("ros", "-", "-", None, None)
     for run_text in args.run:
         run, ckpt = parse_run(run_text)
-        for selection in ["-"] if sets == ["ros"] else [s for s in args.select.split(",") if s]:
-            samples = None if selection == "-" else select(run, ckpt, selection, need, train, judge, args.filter_classifier_steps)
-            in_class = None if samples is None else float(np.mean(judge.predict(samples.images).cpu().numpy() == samples.labels))
+        for selection in [s for s in args.select.split(",") if s] if set(sets) - {"ros"} else []:
+            samples = select(run, ckpt, selection, need, train, judge, args.filter_classifier_steps)
+            in_class = float(np.mean(judge.predict(samples.images).cpu().numpy() == samples.labels))
             for kind in sets:
-                if kind == "ros" and (run_text != args.run[0] or selection not in ("-", args.select.split(",")[0])):
-                    continue  # ros depends on neither the run nor the selection: once
-                for k in range(args.classifier_seeds):
-                    data = expanded(kind, train, samples if samples is not None else train[:0], need, np.random.default_rng([k, 7]))
-                    model = train_classifier(data, seed=1000 + k, steps=args.steps, sampling="uniform", use_cache=False)
-                    s = score(test.labels, model.predict(test.images).cpu().numpy(), train.num_classes, minority)
-                    rows.append({"run": "-" if kind == "ros" else run_text, "selection": "-" if kind == "ros" else selection, "set": kind, "seed": k,
-                                 "in_class": None if kind == "ros" else in_class, "macro_f1": s["macro_f1"], "minority_recall": s["minority_recall"],
-                                 "per_class_recall": {train.class_names[c]: r for c, r in s["per_class_recall"].items()}})
-                f1 = [r["macro_f1"] for r in rows if r["run"] == ("-" if kind == "ros" else run_text) and r["set"] == kind and r["selection"] == ("-" if kind == "ros" else selection)]
-                print(f"{'-' if kind == 'ros' else run_text} {kind:9s} {'-' if kind == 'ros' else selection:14s} macro-F1 {np.mean(f1):.4f} ± {np.std(f1, ddof=1) / np.sqrt(len(f1)) if len(f1) > 1 else 0:.4f} (se)", flush=True)
+                if kind != "ros" and samples is not None:
+                    trial(kind, run_text, selection, samples, in_class)
     summary = []
     for key in dict.fromkeys((r["set"], r["selection"]) for r in rows):
         sel = [r for r in rows if (r["set"], r["selection"]) == key]
