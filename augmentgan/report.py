@@ -210,8 +210,12 @@ def utility_section(result: Any) -> str:
     per_class = [[c + (" *" if c in result.minority_classes else ""), *(result.methods[m]["per_class_recall"].get(c, {}).get("mean") for m in methods)]
                  for c in result.class_names]
     scored = "test-set" if result.settings.get("scored_on") == "test" else "holdout"
-    return (f"<h2>Utility ({scored} scores over {len(result.seeds)} seed(s))</h2>"
-            + _table(["method", "macro-F1", "balanced accuracy", "minority recall"], rows, highlight=methods.index(result.winner))
+    line = result.comparison()
+    verdict = f'<p class="note">{html.escape(line)}</p>' if line else ""
+    k = result.settings.get("classifiers", 1)
+    each = f", {k} classifiers each" if k > 1 else ""
+    return (f"<h2>Utility ({scored} scores over {len(result.seeds)} seed(s){each})</h2>"
+            + _table(["method", "macro-F1", "balanced accuracy", "minority recall"], rows, highlight=methods.index(result.winner)) + verdict
             + "<h3>Recall per class</h3>" + _table(["class", *methods], per_class)
             + '<p class="note">* minority classes. Same classifier and steps for every method; batches drawn uniformly over images.</p>')
 

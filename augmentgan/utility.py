@@ -23,7 +23,8 @@ For each seed ``i`` (``SeedSequence([recipe.seed, i])``):
 
    every method uses the recipe's plan target, and a seed derived from ``i`` for its randomness;
 3. the same small domain CNN (:func:`~augmentgan.domain.classifier.train_classifier`, not cached)
-   is trained on each set with the same seed and number of steps. Its batches are drawn
+   is trained on each set with the same seed and number of steps (``classifiers`` > 1: that many
+   times, with that many seeds, the same for every method, and the scores averaged per seed). Its batches are drawn
    **uniformly over images** (``sampling="uniform"``), not class-balanced: a balanced sampler would
    already rebalance ``none`` and hide what the methods do about the imbalance;
 4. scores on the holdout (or the test set): macro-F1 and balanced accuracy (scikit-learn), recall
@@ -31,6 +32,15 @@ For each seed ``i`` (``SeedSequence([recipe.seed, i])``):
    fewest real images in ``data``, at least one class).
 
 Mean and (population) standard deviation over seeds; the winner has the best mean macro-F1.
+:meth:`UtilityResult.difference` pairs the recipe with a baseline seed by seed and classifier by
+classifier (the same classifier seeds: common random numbers) and gives the mean difference in
+macro-F1 with its standard error: over the seeds (each seed's mean over its classifiers) where
+there are two or more, else over the one seed's classifiers, which then leaves out the
+expansion's own randomness (a GAN's seed). :func:`verdict` reads it: "beats" or "is below" only
+beyond two standard errors, "is level with" inside them. A classifier trained on synthetic images
+varies more from seed to seed than one trained on copies (up to 2.4x on mnist-lt,
+benchmarks/RESULTS.md), so one classifier per seed often cannot tell two methods a point apart;
+``classifiers`` lowers that part of the noise without retraining the GAN.
 ``settings["scored_on"]`` says which mode was used (``"holdout"`` or ``"test"``) and
 ``settings["test_size"]`` how many images were scored per seed.
 
@@ -54,7 +64,7 @@ from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["BASELINE_MIX", "METHODS", "UtilityResult", "minority_classes", "score", "utility"]
+__all__ = ["BASELINE_MIX", "METHODS", "UtilityResult", "classifier_seeds", "minority_classes", "score", "utility", "verdict"]
 
 BASELINE_MIX: dict[str, Optional[dict[str, float]]] = {
     "none": None,
@@ -78,19 +88,83 @@ class UtilityResult:
     notes: list[str] = field(default_factory=list)
     mixes: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # method -> the mix it used per seed (what plan.mix: auto chose)
     mix_decisions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # method -> per seed: plan.mix auto's decision
+    per_classifier: dict[str, list[list[float]]] = field(default_factory=dict)  # method -> per seed -> macro-F1 of each classifier
 
     def best_baseline(self) -> Optional[str]:
         baselines = [m for m in self.methods if m != "recipe"]
         return max(baselines, key=lambda m: self.methods[m]["macro_f1"]["mean"]) if baselines else None
 
+    def difference(self, method: str = "recipe", baseline: Optional[str] = None) -> Optional[dict[str, Any]]:
+        """``method`` minus ``baseline`` (default the best baseline) in macro-F1, paired by seed and
+        classifier: ``{"method", "baseline", "macro_f1" (mean difference), "stderr", "over"
+        ("seeds", "classifiers" or None), "n" (values the standard error is over), "verdict"}``;
+        None when either method was not run (or there is no baseline). ``stderr`` is None for one
+        seed with one classifier."""
+        baseline = baseline or self.best_baseline()
+        if baseline is None or method not in self.per_classifier or baseline not in self.per_classifier:
+            return None
+        d = np.asarray(self.per_classifier[method], np.float64) - np.asarray(self.per_classifier[baseline], np.float64)  # seeds x classifiers
+        stderr: Optional[float]
+        if d.shape[0] >= 2:
+            over, per = "seeds", d.mean(axis=1)
+        elif d.shape[1] >= 2:
+            over, per = "classifiers", d[0]
+        else:
+            over, per = None, d.ravel()
+        stderr = float(np.std(per, ddof=1) / np.sqrt(len(per))) if over else None
+        mean = float(d.mean())
+        return {"method": method, "baseline": baseline, "macro_f1": mean, "stderr": stderr, "over": over, "n": len(per) if over else 1,
+                "verdict": verdict(mean, stderr)}
+
+    def comparison(self, method: str = "recipe") -> Optional[str]:
+        """One line: ``method`` against the best baseline, with the standard error of the paired
+        difference (:meth:`difference`); None when there is nothing to compare."""
+        diff = self.difference(method)
+        if diff is None:
+            return None
+        head = f"the {method} {diff['verdict']} the best baseline ({diff['baseline']}) in macro-F1: {diff['macro_f1']:+.3f}"
+        if diff["stderr"] is None:
+            return head + " (one seed, one classifier: no standard error; add --seeds or --classifiers)"
+        over = f"{diff['n']} seeds" if diff["over"] == "seeds" else f"the {diff['n']} classifiers of one seed, which leave out the expansion's own randomness"
+        if diff["verdict"] == "is level with":
+            return head + f", within two standard errors ({diff['stderr']:.3f} over {over}); more --seeds or --classifiers can tell them apart"
+        return head + f", more than two standard errors ({diff['stderr']:.3f} over {over})"
+
     def to_dict(self) -> dict[str, Any]:
         best = self.best_baseline()
         out: dict[str, Any] = {"methods": self.methods, "winner": self.winner}
-        if best is not None and "recipe" in self.methods:
-            out["recipe_minus_best_baseline"] = {"baseline": best, "macro_f1": self.methods["recipe"]["macro_f1"]["mean"] - self.methods[best]["macro_f1"]["mean"]}
+        diff = self.difference("recipe", best) if best is not None else None
+        if diff is not None:
+            out["recipe_minus_best_baseline"] = {k: v for k, v in diff.items() if k != "method"}
         out.update(class_names=list(self.class_names), minority_classes=self.minority_classes, seeds=self.seeds, settings=self.settings,
-                   train_sizes=self.sizes, mixes=self.mixes, mix_decisions=self.mix_decisions, notes=list(self.notes))
+                   train_sizes=self.sizes, mixes=self.mixes, mix_decisions=self.mix_decisions, per_classifier=self.per_classifier, notes=list(self.notes))
         return out
+
+
+def verdict(difference: float, stderr: Optional[float]) -> str:
+    """How a difference in macro-F1 reads: "beats" / "is below" beyond two standard errors, "is level
+    with" inside them; without a standard error (one seed, one classifier) only its sign:
+    "beats" or "does not beat"."""
+    if stderr is None:
+        return "beats" if difference > 0 else "does not beat"
+    if difference > 2 * stderr:
+        return "beats"
+    if difference < -2 * stderr:
+        return "is below"
+    return "is level with"
+
+
+def classifier_seeds(seed: int, n: int) -> list[int]:
+    """The seeds of a utility seed's ``n`` classifiers: ``seed`` itself first (so one classifier is
+    what it always was), then seeds drawn from ``SeedSequence([seed, k])``."""
+    return [int(seed)] + [int(np.random.SeedSequence([int(seed), k]).generate_state(1, np.uint32)[0]) for k in range(1, n)]
+
+
+def _mean_scores(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The scores of one training set's classifiers, averaged (per-class recall class by class)."""
+    out: dict[str, Any] = {m: float(np.mean([r[m] for r in runs])) for m in METRICS}
+    out["per_class_recall"] = {c: float(np.mean([r["per_class_recall"][c] for r in runs])) for c in runs[0]["per_class_recall"]}
+    return out
 
 
 def minority_classes(counts: np.ndarray) -> np.ndarray:
@@ -145,6 +219,7 @@ def utility(
     callback: Optional[ProgressCallback] = None,
     test: Optional[LabeledImages] = None,
     data_spec: Optional[str] = None,
+    classifiers: int = 1,
 ) -> UtilityResult:
     """Benchmark ``methods`` on ``data`` over ``seeds`` stratified splits (see the module docstring).
 
@@ -153,7 +228,8 @@ def utility(
     applied to the recipe. ``test``: score on this set instead of a holdout; every seed then
     trains on all of ``data`` and ``holdout`` is unused. Progress: stage ``"utility"`` per
     (seed, method), plus the inner stages. ``data_spec`` (where ``data`` came from) is only
-    recorded, in the config.yaml of the GAN runs the recipe trains.
+    recorded, in the config.yaml of the GAN runs the recipe trains. ``classifiers``: classifiers
+    trained per training set (:func:`classifier_seeds`), their scores averaged per seed.
     """
     from augmentgan.domain.classifier import train_classifier
     from augmentgan.pipeline import auto_validation, expand_data, split_holdout
@@ -162,8 +238,9 @@ def utility(
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ConfigError(f"unknown utility method(s) {unknown}; choose from {', '.join(METHODS)}")
-    if seeds < 1 or steps < 1 or (test is None and not 0 < holdout < 1):
-        raise ConfigError(f"utility needs seeds >= 1, 0 < holdout < 1 and steps >= 1, got seeds={seeds}, holdout={holdout}, steps={steps}")
+    if seeds < 1 or steps < 1 or classifiers < 1 or (test is None and not 0 < holdout < 1):
+        raise ConfigError(f"utility needs seeds >= 1, classifiers >= 1, 0 < holdout < 1 and steps >= 1, "
+                          f"got seeds={seeds}, classifiers={classifiers}, holdout={holdout}, steps={steps}")
     if test is not None:
         _check_test(data, test)
     checked = check_recipe(load_recipe(recipe, overrides))
@@ -177,6 +254,7 @@ def utility(
         raise DataError(f"class(es) {[data.class_names[i] for i in np.flatnonzero(counts < 2)]} have fewer than 2 images: they cannot be in both the training part and the holdout; add images, drop them or give a separate test set")
     minority = minority_classes(counts)
     scores: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    per_classifier: dict[str, list[list[float]]] = {m: [] for m in methods}
     sizes: dict[str, list[int]] = {m: [] for m in methods}
     mixes: dict[str, list[dict[str, float]]] = {m: [] for m in methods if m != "none"}
     decisions: dict[str, list[dict[str, Any]]] = {}
@@ -213,9 +291,13 @@ def utility(
                     decisions.setdefault(method, []).append(expanded.mix_decision.to_dict())
                 if i == 0:
                     notes += [f"{method}: {n}" for n in expanded.notes if not n.startswith("GAN: ")]
-            model = train_classifier(train_set, seed=seed_i, steps=steps, sampling="uniform", use_cache=False, device=device)
-            predicted = model.predict(scored.images).cpu().numpy()
-            scores[method].append(score(scored.labels, predicted, data.num_classes, minority))
+            runs = []
+            for classifier_seed in classifier_seeds(seed_i, classifiers):
+                model = train_classifier(train_set, seed=classifier_seed, steps=steps, sampling="uniform", use_cache=False, device=device)
+                predicted = model.predict(scored.images).cpu().numpy()
+                runs.append(score(scored.labels, predicted, data.num_classes, minority))
+            scores[method].append(_mean_scores(runs))
+            per_classifier[method].append([r["macro_f1"] for r in runs])
             sizes[method].append(len(train_set))
             done += 1
     report(callback, "utility", total, total)
@@ -229,6 +311,7 @@ def utility(
         results[method] = entry
     winner = max(results, key=lambda m: results[m]["macro_f1"]["mean"])
     settings = {"seeds": seeds, "scored_on": "holdout" if test is None else "test", "test_size": len(scored),
-                "holdout": holdout if test is None else None, "classifier_steps": steps, "classifier_sampling": "uniform",
+                "holdout": holdout if test is None else None, "classifier_steps": steps, "classifier_sampling": "uniform", "classifiers": classifiers,
                 "recipe_seed": base["seed"], "gan_steps": base["gan"]["steps"], "plan": base["plan"]}
-    return UtilityResult(results, winner, data.class_names, [data.class_names[c] for c in minority], seed_values, settings, sizes, list(dict.fromkeys(notes)), mixes, decisions)
+    return UtilityResult(results, winner, data.class_names, [data.class_names[c] for c in minority], seed_values, settings, sizes, list(dict.fromkeys(notes)), mixes, decisions,
+                         per_classifier)

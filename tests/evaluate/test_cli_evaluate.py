@@ -65,6 +65,21 @@ def test_utility_cli_scores_on_the_test_split(capsys, utility_files):
     assert list(result["methods"]) == ["none", "ros"] and result["winner"] in ("none", "ros")
     assert result["settings"]["scored_on"] == "test" and result["settings"]["test_size"] == 90 and result["settings"]["holdout"] is None
     assert result["train_sizes"]["none"] == [50]  # all of x_train, no split
+    assert result["settings"]["classifiers"] == 1 and result["per_classifier"]["ros"] == [result["methods"]["ros"]["macro_f1"]["values"]]
+
+
+def test_utility_cli_says_whether_the_recipe_beats_the_best_baseline_beyond_noise(capsys, utility_files, tmp_path):
+    npz, recipe = utility_files
+    code, out, err = run(capsys, "utility", npz, "--recipe", recipe, "--test", npz, "--method", "ros", "--method", "recipe",
+                         "--seeds", "1", "--classifiers", "2", "--steps", "20", "--set", "plan.mix={copy: 1.0}", "--report", tmp_path / "u.html")
+    assert code == 0, err
+    assert "mean ± std over 1 seed(s) (2 classifiers each, averaged)" in out
+    line = "the recipe is level with the best baseline (ros) in macro-F1: +0.000, within two standard errors (0.000 over the 2 classifiers of one seed"
+    assert line in out
+    page = (tmp_path / "u.html").read_text()
+    assert "1 seed(s), 2 classifiers each" in page and line in page.replace("&#x27;", "'")
+    code, out, err = run(capsys, "utility", npz, "--recipe", recipe, "--test", npz, "--method", "ros", "--classifiers", "0", "--steps", "1")
+    assert code != 0 and "--classifiers" in err
 
 
 def test_utility_cli_table_titles(real3):

@@ -8,7 +8,7 @@ import pytest
 from augmentgan.data import load, save
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
-from augmentgan.utility import minority_classes, score, utility
+from augmentgan.utility import UtilityResult, classifier_seeds, minority_classes, score, utility, verdict
 from augmentgan.pipeline import expand, expand_data, split_holdout
 
 
@@ -67,6 +67,67 @@ def test_utility_rejects_bad_settings(imbalanced, tmp_path):
         utility(imbalanced, recipe(tmp_path), methods=["gan-only"])
     with pytest.raises(ConfigError, match="seeds >= 1"):
         utility(imbalanced, recipe(tmp_path), seeds=0)
+    with pytest.raises(ConfigError, match="classifiers >= 1"):
+        utility(imbalanced, recipe(tmp_path), classifiers=0)
+
+
+def test_more_classifiers_average_per_seed_and_keep_the_first_one(imbalanced, other3, tmp_path):
+    one = utility(imbalanced, recipe(tmp_path), seeds=2, steps=30, methods=["none", "ros"], test=other3)
+    three = utility(imbalanced, recipe(tmp_path), seeds=2, steps=30, methods=["none", "ros"], test=other3, classifiers=3)
+    assert three.settings["classifiers"] == 3 and one.settings["classifiers"] == 1
+    for method in ("none", "ros"):
+        runs = np.array(three.per_classifier[method])
+        assert runs.shape == (2, 3)
+        # the first classifier of every seed is the one a single-classifier run trains, and the seed's score is the mean of its three
+        assert runs[:, 0].tolist() == one.methods[method]["macro_f1"]["values"]
+        assert three.methods[method]["macro_f1"]["values"] == pytest.approx(runs.mean(axis=1).tolist())
+        assert len(set(runs[0].tolist())) > 1  # different classifier seeds, different classifiers
+    assert classifier_seeds(7, 3)[0] == 7 and len(set(classifier_seeds(7, 3))) == 3
+
+
+def test_the_recipe_is_paired_with_its_baseline_by_seed_and_classifier(imbalanced, other3, tmp_path):
+    # a recipe that builds what ros builds trains the same classifiers: every paired difference is 0
+    same = utility(imbalanced, recipe(tmp_path, mix={"copy": 1.0}), seeds=2, steps=20, methods=["ros", "recipe"], test=other3, classifiers=2)
+    d = same.to_dict()["recipe_minus_best_baseline"]
+    assert d["baseline"] == "ros" and d["macro_f1"] == 0.0 and d["stderr"] == 0.0 and d["over"] == "seeds" and d["n"] == 2
+    assert d["verdict"] == "is level with" and "within two standard errors" in same.comparison()
+    assert same.to_dict()["per_classifier"]["recipe"] == same.to_dict()["per_classifier"]["ros"]
+
+
+def test_the_difference_and_its_standard_error():
+    entry = {m: {"mean": 0.0, "std": 0.0, "values": []} for m in ("macro_f1", "balanced_accuracy", "minority_recall")}
+
+    def result(recipe_runs, ros_runs, none_runs):
+        methods = {m: {**entry, "macro_f1": {"mean": float(np.mean(r)), "std": 0.0, "values": []}, "per_class_recall": {}}
+                   for m, r in (("none", none_runs), ("ros", ros_runs), ("recipe", recipe_runs))}
+        return UtilityResult(methods, "recipe", ("a", "b"), ["b"], [1], {"classifiers": len(ros_runs[0])}, {},
+                             per_classifier={"none": none_runs, "ros": ros_runs, "recipe": recipe_runs})
+
+    # three seeds, two classifiers: the standard error is over the seeds' mean differences (0.02, 0.03, 0.04)
+    r = result([[0.92, 0.94], [0.93, 0.95], [0.95, 0.95]], [[0.90, 0.92], [0.90, 0.92], [0.91, 0.91]], [[0.5, 0.5]] * 3)
+    diff = r.difference()
+    assert diff["baseline"] == "ros" and diff["over"] == "seeds" and diff["n"] == 3
+    assert diff["macro_f1"] == pytest.approx(0.03) and diff["stderr"] == pytest.approx(0.01 / np.sqrt(3))
+    assert diff["verdict"] == "beats" and r.comparison().startswith("the recipe beats the best baseline (ros) in macro-F1: +0.030")
+    assert r.difference(baseline="none")["macro_f1"] == pytest.approx(0.44)
+    # one seed: over its classifiers, and the line says what that leaves out
+    r = result([[0.90, 0.93, 0.91, 0.94]], [[0.91, 0.91, 0.92, 0.92]], [[0.5] * 4])
+    diff = r.difference()
+    assert diff["over"] == "classifiers" and diff["n"] == 4 and diff["macro_f1"] == pytest.approx(0.005)
+    assert diff["stderr"] == pytest.approx(np.std([-0.01, 0.02, -0.01, 0.02], ddof=1) / 2)
+    assert diff["verdict"] == "is level with" and "leave out the expansion's own randomness" in r.comparison()
+    # one seed, one classifier: only the sign
+    r = result([[0.90]], [[0.91]], [[0.5]])
+    assert r.difference()["stderr"] is None and r.difference()["verdict"] == "does not beat" and "no standard error" in r.comparison()
+    assert result([[0.9]], [[0.9]], [[0.5]]).difference("smote") is None  # a method that was not run
+
+
+@pytest.mark.parametrize("difference, stderr, expected", [
+    (0.02, 0.005, "beats"), (0.01, 0.005, "is level with"), (-0.01, 0.005, "is level with"), (-0.011, 0.005, "is below"),
+    (0.0, 0.0, "is level with"), (0.001, 0.0, "beats"), (0.01, None, "beats"), (0.0, None, "does not beat"), (-0.01, None, "does not beat"),
+])
+def test_verdict(difference, stderr, expected):
+    assert verdict(difference, stderr) == expected
 
 
 def test_expand_writes_what_expand_data_makes_of_its_split(imbalanced, tmp_path):
