@@ -12,6 +12,12 @@ filled up to the largest one (``plan.target: max``) with
 - ``copy+gan``: half of each class's gap with copies of its real images, half with samples
   (``plan.mix={copy: 0.5, gan: 0.5}``);
 - ``ros``: copies alone (random oversampling), the reference;
+- ``copy+gan-every``: every class filled with copies as ``ros``, then every class, the largest
+  included, given as many samples as the rarest class's gap: about half of every class is
+  synthetic. Beside ``copy+gan`` (half of the rare classes synthetic, none of the largest) it
+  asks whether the samples hurt through their look: where only rare classes hold synthetic
+  images, a classifier can learn "looks generated" as a cue for them, which real test images do
+  not carry;
 
 where the samples are selected by each ``--select`` entry: ``none`` (the first ones drawn), a
 generation filter (``confidence``, ``harmful``, ``confidence:p=0.9``, ...; judged against the
@@ -56,7 +62,7 @@ from augmentgan.augment.smote import smote_class_counts  # noqa: E402
 from augmentgan.generate.latent_smote import latent_smote  # noqa: E402
 from augmentgan.utility import minority_classes, score  # noqa: E402
 
-SETS = ("ros", "gan", "copy+gan")
+SETS = ("ros", "gan", "copy+gan", "copy+gan-every")
 
 
 def parse_run(text: str) -> tuple[Path, str | int]:
@@ -85,11 +91,11 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
 
 
 def expanded(kind: str, train: LabeledImages, samples: LabeledImages | None, need: np.ndarray, rng: np.random.Generator) -> LabeledImages:
-    n_copy = need if kind == "ros" else need - need // 2 if kind == "copy+gan" else np.zeros_like(need)
+    n_copy = need if kind in ("ros", "copy+gan-every") else need - need // 2 if kind == "copy+gan" else np.zeros_like(need)
     copies = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), int(n), replace=True) for c, n in enumerate(n_copy)])
     parts = [(train.images, train.labels), (train.images[copies], train.labels[copies])]
     if kind != "ros" and samples is not None:
-        half = need // 2 if kind == "copy+gan" else need
+        half = need // 2 if kind == "copy+gan" else np.full_like(need, need.max()) if kind == "copy+gan-every" else need
         rows = np.concatenate([np.flatnonzero(samples.labels == c)[: half[c]] for c in range(len(need))])
         parts.append((samples.images[rows], samples.labels[rows]))
     return LabeledImages(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), train.class_names)
@@ -148,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     for run_text in args.run:
         run, ckpt = parse_run(run_text)
         for selection in [s for s in args.select.split(",") if s] if set(sets) - {"ros"} else []:
-            samples = select(run, ckpt, selection, need, train, judge, args.filter_classifier_steps)
+            draw = np.full_like(need, need.max()) if "copy+gan-every" in sets else need  # every class as many as the rarest's gap
+            samples = select(run, ckpt, selection, draw, train, judge, args.filter_classifier_steps)
             in_class = float(np.mean(judge.predict(samples.images).cpu().numpy() == samples.labels))
             for kind in sets:
                 if kind != "ros" and samples is not None:
