@@ -21,7 +21,7 @@ filled up to the largest one (``plan.target: max``) with
 
 where the samples are selected by each ``--select`` entry: ``none`` (the first ones drawn), a
 generation filter (``confidence``, ``harmful``, ``confidence:p=0.9``, ...; judged against the
-training data, as ``generate`` does), ``latent-smote`` (the plan source: SMOTE between the codes of
+training data, as ``generate`` does), ``psi=0.7`` (drawn with the latents truncated at 0.7, no filter), ``latent-smote`` (the plan source: SMOTE between the codes of
 two real images of the class, decoded by G, with its defaults), ``smote`` (pixel SMOTE, no GAN: the
 run only names the row), or ``oracle``: only samples that a judge classifier trained on
 ``--test`` itself places in the class they were drawn for. No user can select that way (it reads
@@ -84,8 +84,11 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
         return smote_class_counts(train, {c: int(n) + int(have) for c, (n, have) in enumerate(zip(need, train.class_counts()))}, seed=0)
     if selection == "latent-smote":  # the plan source of that name, with its defaults (fitted encoder, residual anchoring)
         return latent_smote(run, train, {c: int(n) for c, n in enumerate(need)}, seed=0, checkpoint=ckpt, device="cpu").samples
+    truncation = None
+    if selection.startswith("psi="):  # truncated latents (sample_dataset's truncation), no filter
+        truncation, selection = float(selection[4:]), "none"
     filters = [] if selection == "none" else [selection]
-    samples, _ = sample_dataset(run, counts=need, seed=0, checkpoint=ckpt, filters=filters, real=train if filters else None,
+    samples, _ = sample_dataset(run, counts=need, seed=0, checkpoint=ckpt, truncation=truncation, filters=filters, real=train if filters else None,
                                 classifier_steps=filter_steps, max_tries=20, device="cpu")
     return samples
 
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="the GAN's training data (a run's, e.g. ../shared/data/mnist-lt.npz)")
     ap.add_argument("--test", required=True, help="the test set (for an .npz with x_test/y_test, the same file)")
     ap.add_argument("--run", action="append", required=True, help="RUN_DIR[@CHECKPOINT] (repeatable; checkpoint: a step, best, final, auto)")
-    ap.add_argument("--select", default="none,oracle", help="comma-separated: none, oracle, latent-smote, smote, or a generation filter spec")
+    ap.add_argument("--select", default="none,oracle", help="comma-separated: none, oracle, psi=F (truncation), latent-smote, smote, or a generation filter spec")
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
     ap.add_argument("--classifier-seeds", type=int, default=6)
     ap.add_argument("--steps", type=int, default=400, help="classifier steps (augmentgan utility's default)")
