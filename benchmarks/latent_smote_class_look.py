@@ -1,0 +1,64 @@
+"""Where do latent-smote's samples of a class go? A per-sample look at the classes a plan grows.
+
+    python benchmarks/latent_smote_class_look.py --run RUN_DIR --data ../shared/data/mnist-lt.npz \\
+        --test ../shared/data/mnist-lt.npz --classes 6,7,8,9
+
+latent-smote fills each listed class up to the largest one (as ``plan.target: max`` does), with its
+defaults (fitted encoder, residual anchor). A judge classifier trained on ``--test`` (no user has
+one; it reads the test set) then says, per class: how many of the class's real training images it
+places in the class, how many samples, where the off-class samples go and which real parents they
+come from (with the parent's reconstruction error and the judge's class for the parent itself), the
+class's reconstruction errors, and how far samples lie from their parent in pixels (mean absolute
+difference, 0-255).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+from augmentgan.data.io import load  # noqa: E402
+from augmentgan.domain.classifier import train_classifier  # noqa: E402
+from augmentgan.generate.latent_smote import latent_smote  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True, help="a trained GAN run directory (the generator latent-smote decodes with)")
+    ap.add_argument("--data", required=True, help="the run's training data")
+    ap.add_argument("--test", required=True, help="the judge's training data (an .npz: its x_test/y_test)")
+    ap.add_argument("--classes", required=True, help="comma-separated class indices to fill")
+    args = ap.parse_args(argv)
+    train = load(args.data)
+    test = load(args.test, split="test") if str(args.test).endswith(".npz") else load(args.test)
+    counts = train.class_counts()
+    judge = train_classifier(test, steps=400, use_cache=False)
+    need = {int(c): int(counts.max() - counts[int(c)]) for c in args.classes.split(",")}
+    res = latent_smote(args.run, train, need, seed=0, device="cpu")
+    s = res.samples
+    pred = judge.predict(s.images).cpu().numpy()
+    for c in need:
+        mine, real = s.labels == c, train.labels == c
+        p, par = pred[mine], s.parent[mine]
+        off = p != c
+        on_real = judge.predict(train.images[real]).cpu().numpy()
+        targets = dict(zip(*(v.tolist() for v in np.unique(p[off], return_counts=True))))
+        print(f"class {train.class_names[c]}: {int(real.sum())} real ({np.mean(on_real == c):.2f} judged in class); {int(mine.sum())} samples, "
+              f"{np.mean(~off):.3f} judged in class; off-class samples judged as {targets}")
+        print("   reconstruction errors of its real images:", " ".join(f"{v:.3f}" for v in np.sort(res.codes.error[real])))
+        used, n_used = np.unique(par, return_counts=True)
+        off_parents, n_off = np.unique(par[off], return_counts=True)
+        worst = sorted(zip(off_parents.tolist(), n_off.tolist()), key=lambda kv: -kv[1])[:5]
+        print("   parents of off-class samples (row, off-class, samples from it, its error, judge's class of the real parent):",
+              [(r, n, int(n_used[used == r][0]), round(float(res.codes.error[r]), 3), int(judge.predict(train.images[r:r + 1]).cpu().numpy()[0])) for r, n in worst])
+        dist = np.abs(s.images[mine].astype(np.float32) - train.images[par].astype(np.float32)).mean(axis=(1, 2, 3))
+        print(f"   mean |sample - parent|: {dist.mean():.1f}" + (f" (off-class samples {dist[off].mean():.1f})" if off.any() else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
