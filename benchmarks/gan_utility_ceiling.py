@@ -94,12 +94,17 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
 
 
 def expanded(kind: str, train: LabeledImages, samples: LabeledImages | None, need: np.ndarray, rng: np.random.Generator) -> LabeledImages:
-    n_copy = need if kind in ("ros", "copy+gan-every") else need - need // 2 if kind == "copy+gan" else np.zeros_like(need)
+    """The real images plus, per class, the copies and samples ``kind`` takes (``need``: each class's gap to the largest)."""
+    n_copy, n_sample = {
+        "ros": (need, 0 * need),
+        "gan": (0 * need, need),
+        "copy+gan": (need - need // 2, need // 2),
+        "copy+gan-every": (need, np.full_like(need, need.max())),
+    }[kind]
     copies = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), int(n), replace=True) for c, n in enumerate(n_copy)])
     parts = [(train.images, train.labels), (train.images[copies], train.labels[copies])]
-    if kind != "ros" and samples is not None:
-        half = need // 2 if kind == "copy+gan" else np.full_like(need, need.max()) if kind == "copy+gan-every" else need
-        rows = np.concatenate([np.flatnonzero(samples.labels == c)[: half[c]] for c in range(len(need))])
+    if samples is not None:
+        rows = np.concatenate([np.flatnonzero(samples.labels == c)[: n_sample[c]] for c in range(len(need))])
         parts.append((samples.images[rows], samples.labels[rows]))
     return LabeledImages(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), train.class_names)
 
@@ -154,14 +159,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if "ros" in sets:  # copies depend on neither the run nor the selection: once
         trial("ros", "-", "-", None, None)
+    draw = np.full_like(need, need.max()) if "copy+gan-every" in sets else need  # copy+gan-every: every class as many as the rarest's gap
     for run_text in args.run:
         run, ckpt = parse_run(run_text)
         for selection in [s for s in args.select.split(",") if s] if set(sets) - {"ros"} else []:
-            draw = np.full_like(need, need.max()) if "copy+gan-every" in sets else need  # every class as many as the rarest's gap
             samples = select(run, ckpt, selection, draw, train, judge, args.filter_classifier_steps)
             in_class = float(np.mean(judge.predict(samples.images).cpu().numpy() == samples.labels))
             for kind in sets:
-                if kind != "ros" and samples is not None:
+                if kind != "ros":
                     trial(kind, run_text, selection, samples, in_class)
     summary = []
     for key in dict.fromkeys((r["set"], r["selection"]) for r in rows):
