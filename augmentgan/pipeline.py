@@ -667,9 +667,11 @@ def fold_builder(recipe: Recipe) -> Any:
 
 
 def _latent_options(recipe: Recipe) -> dict[str, Any]:
-    """The recipe's latent-smote options past encoding (smote.method, smote.k_neighbors, latent_smote.quantile
-    and anchor), the same for the fixed mix and plan.mix auto's folds."""
-    return {"method": recipe.smote.method, "k_neighbors": recipe.smote.k_neighbors, "quantile": recipe.latent_smote.quantile, "anchor": recipe.latent_smote.anchor}
+    """The recipe's latent-smote options past encoding (smote.method, smote.k_neighbors, latent_smote.quantile,
+    anchor, partners and step), the same for the fixed mix and plan.mix auto's folds."""
+    ls = recipe.latent_smote
+    return {"method": recipe.smote.method, "k_neighbors": recipe.smote.k_neighbors, "quantile": ls.quantile, "anchor": ls.anchor, "partners": ls.partners,
+            "step": ls.step}
 
 
 def _latent_settings(recipe: Recipe, seed: int) -> Any:
@@ -773,7 +775,7 @@ def _auto_mix(
             device = resolve_device(recipe.gan.device)
             G, info = open_generator(gan()).generator(ema=recipe.generate.ema, device=device)
             codes = encode_for_smote(
-                G, info, train, grow, method=recipe.smote.method, settings=_latent_settings(recipe, _int_seed(seqs["latent"])), source=gan(),
+                G, info, train, grow, method=recipe.smote.method, partners=recipe.latent_smote.partners, settings=_latent_settings(recipe, _int_seed(seqs["latent"])), source=gan(),
                 device=device, callback=callback,  # its own classifier, as the fixed mix's latent-smote trains it: the same codes
             )
             latent = _LatentCodes(G, info, device, codes)

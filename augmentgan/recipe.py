@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Optional, Union
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from augmentgan.data.atomic import staged_output
 from augmentgan.errors import ConfigError
@@ -105,6 +105,21 @@ class LatentSmoteSection(StrictModel):
         "residual", description="none = a sample is G's decoding of the new code; residual = the nearer parent plus (G(new code) - G(parent's "
         "code)), so the real image's detail G cannot draw is kept and G supplies only the change"
     )
+    partners: Literal["class", "all"] = Field(
+        "class", description="the second end of each segment: class = a nearest neighbour of the same class (SMOTE on the codes); all = a real "
+        "image of another class, moved towards by U(0, step) (a rare class borrows the head classes' styles; smote.method and k_neighbors do not apply)"
+    )
+    step: Optional[float] = Field(
+        None, gt=0, le=1, description="partners all only: the largest fraction of the way from the parent's code towards the other class's code "
+        "(null: 0.35)"
+    )
+
+    @model_validator(mode="after")
+    def _step_needs_partners_all(self) -> "LatentSmoteSection":
+        if self.step is not None and self.partners != "all":
+            raise ValueError("latent_smote.step applies to partners all only (with partners class imbalanced-learn's SMOTE draws the step); "
+                             "remove it or set latent_smote.partners: all")
+        return self
 
 
 class OutputSection(StrictModel):

@@ -315,7 +315,8 @@ def _latent_smote_section(real: LabeledImages, expanded: LabeledImages, parent2:
             label = f"{expanded.class_names[c]}: rows {p1}, {i}, {p2}"
             cells.append(f'<div class="pair">{_img(grid_png(np.stack(trio), nrow=3), label)}<br>{html.escape(label)}</div>')
     return ("<h2>latent-smote samples between their parents</h2>"
-            '<p class="note">first parent | sample (SMOTE between the two parents\' GAN latent codes; with latent_smote.anchor residual, '
+            '<p class="note">first parent | sample (SMOTE between the two parents\' GAN latent codes, or with latent_smote.partners all a '
+            "small step from the first parent's code towards the second's, an image of another class; with latent_smote.anchor residual, "
             "the default, the first parent plus the change the generator draws from its code to the new one, else the generator's "
             "decoding of the new code) | second parent; rarest class first.</p>" + "".join(cells))
 

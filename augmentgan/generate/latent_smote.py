@@ -21,6 +21,17 @@ manifold, and a GAN is the decoder that turns a code back into an image. Steps:
    svm-smote, kmeans-smote) runs on the codes of the parents of every class, float64, with the
    plan's counts as its ``sampling_strategy``; shortfalls of a variant are topped up with plain
    SMOTE, as for pixel SMOTE;
+   With ``partners="all"`` (the recipe's ``latent_smote.partners``) the second end of a segment is
+   not a neighbour of the same class but the code of a real image of **another** class, drawn
+   uniformly from their images, and the sample moves from its parent (drawn uniformly from its
+   class's parents) a step drawn from U(0, ``step``) towards it; the decoded class stays the
+   parent's. In a class-conditional G the code carries what the classes share (slant, stroke
+   width, size) and the label the class, so a small step towards another class's image gives a
+   rare class's real image a style only the head classes show it: knowledge shared between classes,
+   where SMOTE within a class of 10 images can only mix those 10. The step must stay small (on
+   mnist-lt's first utility GAN, 6 classifier seeds, paired against copies: U(0, 0.25) +1.0 points,
+   U(0, 0.35) +1.1, U(0, 0.5) +0.6, U(0, 1) -2.1; partners of the same class at 0.35: -0.1;
+   benchmarks/RESULTS.md). ``smote.method`` and ``k_neighbors`` do not apply here;
 4. each new code is decoded by the (EMA) generator with its class, at the data's size;
 5. with ``anchor="residual"`` (the recipe's ``latent_smote.anchor``) the decoded change is carried
    onto the real image instead: sample = parent + (G(new code) - G(parent's code)), clipped to the
@@ -35,7 +46,9 @@ Provenance: a new code lies on a segment between two parent codes of its class; 
 found again (imbalanced-learn keeps no indices) by checking, for the nearest parent codes of the
 sample, which other parent of the class the sample lies in line with. ``parent`` is the nearer
 end, ``parent2`` the other (indices of the real rows given); a sample on no such segment
-(SVM-SMOTE's extrapolation) gets ``parent`` = its nearest parent code and ``parent2`` = -1.
+(SVM-SMOTE's extrapolation) gets ``parent`` = its nearest parent code and ``parent2`` = -1. With
+``partners="all"`` both are known as drawn: ``parent`` the real image of the sample's class,
+``parent2`` the other class's image it moved towards.
 """
 
 from __future__ import annotations
@@ -55,10 +68,12 @@ from augmentgan.gan.checkpoint import GeneratorCheckpoint, GeneratorSource, open
 from augmentgan.generate.encode import Codes, EncodeSettings, check_data, decode, encode_images, encoder_kind
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["ANCHORS", "DEFAULT_QUANTILE", "LatentSmoteResult", "anchor_residual", "encode_for_smote", "latent_smote", "parent_quantile", "segment_parents", "smote_codes", "take_codes"]
+__all__ = ["ANCHORS", "DEFAULT_QUANTILE", "DEFAULT_STEP", "PARTNERS", "LatentSmoteResult", "anchor_residual", "encode_for_smote", "latent_smote", "parent_quantile", "segment_parents", "smote_codes", "take_codes"]
 
 _CANDIDATES = 8
 ANCHORS = ("none", "residual")
+PARTNERS = ("class", "all")
+DEFAULT_STEP = 0.35  # partners "all": the sample moves U(0, step) of the way towards the other class's code
 DEFAULT_QUANTILE = {"none": 0.9, "residual": 1.0}  # step 2's default per anchor
 _CHUNK = 1024  # rows per step of anchor_residual (int16 temporaries)
 
@@ -119,11 +134,12 @@ def anchor_residual(decoded: np.ndarray, parents: np.ndarray, parent_reconstruct
     return out
 
 
-def _rows_to_encode(real: LabeledImages, counts: Mapping[int, int], method: str) -> np.ndarray:
+def _rows_to_encode(real: LabeledImages, counts: Mapping[int, int], method: str, partners: str = "class") -> np.ndarray:
     """Rows of ``real`` whose codes SMOTE needs. Plain SMOTE interpolates within each class: the grown
     classes (plus the smallest other one when a single class grows: imbalanced-learn needs two).
-    The variants (borderline, ADASYN, SVM, k-means) look at the other classes too: every row."""
-    if method != "smote":
+    The variants (borderline, ADASYN, SVM, k-means) look at the other classes too, and so does
+    ``partners="all"``: every row."""
+    if method != "smote" or partners == "all":
         return np.arange(len(real))
     classes = sorted(counts)
     have = real.class_counts()
@@ -156,6 +172,8 @@ def latent_smote(
     k_neighbors: int = 5,
     quantile: Optional[float] = None,
     anchor: str = "residual",
+    partners: str = "class",
+    step: Optional[float] = None,
     checkpoint: str | int = "auto",
     ema: bool = True,
     settings: Optional[EncodeSettings] = None,
@@ -170,6 +188,7 @@ def latent_smote(
     if method not in SMOTE_METHODS:
         raise ConfigError(f"smote.method {method!r}: choose one of {', '.join(SMOTE_METHODS)}")
     quantile = parent_quantile(quantile, anchor)
+    partner_step(partners, step)  # checked before any work
     if int(k_neighbors) < 1:
         raise ConfigError(f"smote.k_neighbors {k_neighbors}: must be >= 1")
     names = real.class_names
@@ -188,8 +207,10 @@ def latent_smote(
         return smote_codes(G, info, real, _full(_no_codes(G.z_dim, real), np.zeros(0, np.int64), len(real)), {}, seed=seed, device=device)
     if np.count_nonzero(have) < 2:
         raise DataError(f"latent-smote needs at least two classes with images (imbalanced-learn's SMOTE does), the data has {np.count_nonzero(have)}; use gan, classical or copy instead")
-    codes = encode_for_smote(G, info, real, counts, method=method, settings=settings, source=source, classifier=classifier, device=device, callback=callback)
-    return smote_codes(G, info, real, codes, counts, seed=seed, method=method, k_neighbors=k_neighbors, quantile=quantile, anchor=anchor, device=device, callback=callback)
+    codes = encode_for_smote(G, info, real, counts, method=method, partners=partners, settings=settings, source=source, classifier=classifier, device=device,
+                             callback=callback)
+    return smote_codes(G, info, real, codes, counts, seed=seed, method=method, k_neighbors=k_neighbors, quantile=quantile, anchor=anchor, partners=partners,
+                       step=step, device=device, callback=callback)
 
 
 def parent_quantile(quantile: Optional[float], anchor: str) -> float:
@@ -202,13 +223,29 @@ def parent_quantile(quantile: Optional[float], anchor: str) -> float:
     return q
 
 
+def partner_step(partners: str, step: Optional[float]) -> float:
+    """The largest step towards the other class's code (``partners="all"``; :data:`DEFAULT_STEP` when
+    None); checks both. With ``partners="class"`` imbalanced-learn draws the step in [0, 1) itself."""
+    if partners not in PARTNERS:
+        raise ConfigError(f"latent_smote.partners {partners!r}: choose one of {', '.join(PARTNERS)}")
+    if partners == "class":
+        if step is not None:
+            raise ConfigError(f"latent_smote.step {step}: applies to partners all only (with partners class imbalanced-learn's SMOTE draws the step); "
+                              "remove it or set latent_smote.partners: all")
+        return 1.0
+    value = DEFAULT_STEP if step is None else float(step)
+    if not 0 < value <= 1:
+        raise ConfigError(f"latent_smote.step {step}: must be in (0, 1] (the largest fraction of the way towards the other class's code)")
+    return value
+
+
 def _no_codes(z_dim: int, real: LabeledImages) -> Codes:
     empty = np.zeros(0, np.float32)
     return Codes(np.zeros((0, z_dim), np.float32), np.zeros(0, np.int64), real.class_names, empty, empty, empty, empty, np.zeros((0, *real.image_shape), np.uint8))
 
 
 def encode_for_smote(
-    G: torch.nn.Module, info: Any, real: LabeledImages, counts: Mapping[int, int], *, method: str = "smote", settings: EncodeSettings,
+    G: torch.nn.Module, info: Any, real: LabeledImages, counts: Mapping[int, int], *, method: str = "smote", partners: str = "class", settings: EncodeSettings,
     source: Optional[GeneratorCheckpoint] = None, classifier: Optional[DomainClassifier] = None, device: torch.device,
     callback: Optional[ProgressCallback] = None,
 ) -> Codes:
@@ -218,7 +255,7 @@ def encode_for_smote(
     encoder_kind(source, settings)  # before the classifier is trained
     if classifier is None and settings.feature_weight > 0:  # of all the real images, as generation filters train it
         classifier = train_classifier(real, steps=settings.classifier_steps, device=device, callback=callback)
-    rows = _rows_to_encode(real, {int(c): int(n) for c, n in counts.items() if int(n) > 0}, method)
+    rows = _rows_to_encode(real, {int(c): int(n) for c, n in counts.items() if int(n) > 0}, method, partners)
     return _full(encode_images(G, info, real[rows], source=source, classifier=classifier, settings=settings, device=device, callback=callback), rows, len(real))
 
 
@@ -232,14 +269,17 @@ def take_codes(codes: Codes, rows: np.ndarray) -> Codes:
 
 def smote_codes(
     G: torch.nn.Module, info: Any, real: LabeledImages, codes: Codes, counts: Mapping[int, int], *, seed: int, method: str = "smote",
-    k_neighbors: int = 5, quantile: Optional[float] = None, anchor: str = "residual", device: torch.device, callback: Optional[ProgressCallback] = None,
+    k_neighbors: int = 5, quantile: Optional[float] = None, anchor: str = "residual", partners: str = "class", step: Optional[float] = None,
+    device: torch.device, callback: Optional[ProgressCallback] = None,
 ) -> LatentSmoteResult:
     """Steps 2-5 of the module docstring on codes already found (one row per row of ``real``, NaN where
     not encoded): parents under their class's error quantile, SMOTE on their codes, decoded by ``G``
     (and anchored to the nearer parent).
     ``plan.mix: auto`` encodes the training images once and calls this for every fold's part.
-    ``anchor``: step 5 (``"residual"``) or not (``"none"``); ``quantile`` None: the anchor's default."""
+    ``anchor``: step 5 (``"residual"``) or not (``"none"``); ``quantile`` None: the anchor's default;
+    ``partners``/``step``: the second end within the class (SMOTE) or of another class (step 3)."""
     quantile = parent_quantile(quantile, anchor)
+    step = partner_step(partners, step)
     names = real.class_names
     counts = {int(c): int(n) for c, n in counts.items() if int(n) > 0}
     if not counts:
@@ -265,14 +305,59 @@ def smote_codes(
             notes.append(f"latent-smote: class {names[c]!r} had fewer than {MIN_IMAGES} images under its error threshold; its {MIN_IMAGES} best-reconstructed images are parents")
         excluded[names[c]] = int(len(members) - np.count_nonzero(eligible[members]))
     grown = [names[c] for c in counts]
+    if partners == "all":
+        others = [names[c] for c in counts if not np.any(eligible & (real.labels != c))]
+        if others:
+            raise DataError(f"latent-smote with partners all: class(es) {others} have no encoded image of another class to move towards; "
+                            "encode the other classes too, or use latent_smote.partners: class")
     notes.append(
         f"latent-smote: {len(rows)} real images encoded (reconstruction error mean {np.nanmean(codes.error):.4f}, median {np.nanmedian(codes.error):.4f}); "
         f"parents: images at or under their class's {quantile:g} error quantile ("
         + ", ".join(f"{n} {thresholds[n]:.4f}" for n in grown) + f"); {sum(excluded[n] for n in grown)} images of the grown classes left out; "
         + ("samples: the nearer parent plus G's change between the codes (anchor residual)" if anchor == "residual" else "samples: G's drawing of the new code (anchor none)")
+        + (f"; partners all: each sample moves U(0, {step:g}) of the way from its parent's code towards a real image's of another class "
+           f"(smote.method and k_neighbors do not apply)" if partners == "all" else "")
     )
+    report(callback, "latent-smote", 0, sum(counts.values()))
+    if partners == "all":
+        new, new_y, p1, p2 = _towards_other_classes(codes.codes, real.labels, eligible, counts, step, seed)
+    else:
+        new, new_y, p1, p2 = _smote_within_classes(codes.codes, real, eligible, counts, method, k_neighbors, seed, notes)
+    images = decode(G, new.astype(np.float32), new_y, tuple(int(v) for v in info.data_size), info.channels, device, info.fit)
+    if anchor == "residual":
+        images = anchor_residual(images, real.images[p1], codes.reconstructions[p1])
+    report(callback, "latent-smote", len(new), sum(counts.values()))
+    samples = LabeledImages(images, new_y, names, np.full(len(new), Source.latent_smote.value, np.uint8), p1)
+    return LatentSmoteResult(samples, p2, codes, thresholds, float(quantile), excluded, notes)
+
+
+def _towards_other_classes(codes: np.ndarray, labels: np.ndarray, eligible: np.ndarray, counts: Mapping[int, int], step: float,
+                           seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``partners="all"`` (step 3): per grown class, ``counts[c]`` parents drawn uniformly from its eligible
+    rows, each moved U(0, ``step``) of the way towards the code of an eligible row of another class.
+    Returns (codes, classes, parent rows, other rows); one random stream, drawn class by class."""
+    rng = np.random.default_rng(int(seed))
+    new, new_y, p1, p2 = [], [], [], []
+    for c, n in sorted(counts.items()):
+        own = np.flatnonzero(eligible & (labels == c))
+        other = np.flatnonzero(eligible & (labels != c))
+        a, b = rng.choice(own, n), rng.choice(other, n)
+        t = rng.uniform(0.0, step, n)[:, None]
+        za, zb = codes[a].astype(np.float64), codes[b].astype(np.float64)
+        new.append(za + t * (zb - za))
+        new_y.append(np.full(n, c, np.int64))
+        p1.append(a)
+        p2.append(b)
+    return np.concatenate(new), np.concatenate(new_y), np.concatenate(p1).astype(np.int64), np.concatenate(p2).astype(np.int64)
+
+
+def _smote_within_classes(codes: np.ndarray, real: LabeledImages, eligible: np.ndarray, counts: Mapping[int, int], method: str, k_neighbors: int,
+                          seed: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``partners="class"`` (step 3): imbalanced-learn's SMOTE (or ``method``) on the eligible codes; both
+    ends of each sample's segment found again. Returns (codes, classes, nearer-end rows, other-end rows)."""
+    names = real.class_names
     index = np.flatnonzero(eligible)
-    X, y = codes.codes[index].astype(np.float64), real.labels[index]
+    X, y = codes[index].astype(np.float64), real.labels[index]
     parents_per_class = np.bincount(y, minlength=real.num_classes)
     strategy = {c: int(parents_per_class[c]) + n for c, n in sorted(counts.items())}
     k = int(k_neighbors)
@@ -280,15 +365,9 @@ def smote_codes(
     if smallest - 1 < k:
         notes.append(f"latent-smote: k_neighbors lowered from {k} to {smallest - 1} (a class has {smallest} parent images)")
         k = smallest - 1
-    report(callback, "latent-smote", 0, sum(counts.values()))
     new, new_y, shortfalls = resample_exact(method, X, y, strategy, seed=int(seed), k=k, names=names, what="codes")
     notes += [f"latent-smote: {n}" for n in shortfalls]
     p1, p2 = segment_parents(X, y, new, new_y)
     p1 = np.where(p1 >= 0, index[np.maximum(p1, 0)], -1)
     p2 = np.where(p2 >= 0, index[np.maximum(p2, 0)], -1)
-    images = decode(G, new.astype(np.float32), new_y, tuple(int(v) for v in info.data_size), info.channels, device, info.fit)
-    if anchor == "residual":
-        images = anchor_residual(images, real.images[p1], codes.reconstructions[p1])
-    report(callback, "latent-smote", len(new), sum(counts.values()))
-    samples = LabeledImages(images, new_y, names, np.full(len(new), Source.latent_smote.value, np.uint8), p1)
-    return LatentSmoteResult(samples, p2, codes, thresholds, float(quantile), excluded, notes)
+    return new, new_y, p1, p2

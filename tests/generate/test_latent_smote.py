@@ -14,7 +14,7 @@ from augmentgan.data.hdf5 import read_hdf5_extra
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.generate.encode import EncodeSettings
-from augmentgan.generate.latent_smote import anchor_residual, latent_smote, parent_quantile, segment_parents
+from augmentgan.generate.latent_smote import DEFAULT_STEP, anchor_residual, latent_smote, parent_quantile, partner_step, segment_parents
 from augmentgan.recipe import load_recipe
 from augmentgan.pipeline import expand
 
@@ -100,6 +100,71 @@ def test_anchor_residual_clips_and_works_in_chunks() -> None:
     want = np.clip(parents.astype(int) + decoded.astype(int) - rec.astype(int), 0, 255)
     assert out.dtype == np.uint8 and np.array_equal(out, want) and out.min() == 0 and out.max() == 255
     assert np.array_equal(anchor_residual(rec, parents, rec), parents)  # no change in G: the parent itself
+
+
+def test_partners_all_moves_each_real_parent_a_bounded_step_towards_another_class(run_dir: Path, real: LabeledImages) -> None:
+    counts = {1: 10, 2: 20}
+
+    def run(step: float, anchor: str = "residual", seed: int = 2):
+        return latent_smote(run_dir, real, counts, seed=seed, partners="all", step=step, settings=FAST, anchor=anchor)
+
+    wide = run(1.0)
+    s = wide.samples
+    assert np.bincount(s.labels, minlength=3).tolist() == [0, 10, 20] and (s.source == Source.latent_smote).all()
+    # the parent is of the sample's class, the partner of another one; every class was encoded (class 0 only gives partners)
+    assert (real.labels[s.parent] == s.labels).all() and (real.labels[wide.parent2] != s.labels).all()
+    assert not np.isnan(wide.codes.error).any() and (real.labels[wide.parent2] == 0).any()
+    assert any("partners all" in n for n in wide.notes)
+    # the same draws at a tenth of the step: the same parents and partners, samples closer to their parents,
+    # and a step near 0 gives the parents themselves (residual anchor: parent + G's change, which vanishes)
+    narrow, still = run(0.1), run(1e-6)
+    assert np.array_equal(narrow.samples.parent, s.parent) and np.array_equal(narrow.parent2, wide.parent2)
+
+    def moved(r) -> float:
+        return float(np.abs(r.samples.images.astype(np.int32) - real.images[r.samples.parent].astype(np.int32)).mean())
+
+    assert moved(wide) > 2 * moved(narrow) > 0, (moved(wide), moved(narrow))
+    assert moved(still) < 0.05 * moved(wide), (moved(still), moved(wide))
+    # G's own decoding at the partner's end (step 1, anchor none) is pulled towards the partner's class:
+    # closer to the partner's reconstruction than at step 0.1
+    far, near = run(1.0, "none"), run(0.1, "none")
+    rec = wide.codes.reconstructions[wide.parent2].astype(np.float64)
+    assert np.abs(far.samples.images - rec).mean() < np.abs(near.samples.images - rec).mean()
+    # one seed, one draw; another seed, other parents
+    assert np.array_equal(run(1.0).samples.images, s.images) and not np.array_equal(run(1.0, seed=3).samples.parent, s.parent)
+
+
+def test_the_step_belongs_to_partners_all(tmp_path: Path) -> None:
+    assert partner_step("all", None) == DEFAULT_STEP and partner_step("all", 0.2) == 0.2 and partner_step("class", None) == 1.0
+    with pytest.raises(ConfigError, match="applies to partners all only"):
+        partner_step("class", 0.3)
+    with pytest.raises(ConfigError, match="latent_smote.step 1.5"):
+        partner_step("all", 1.5)
+    with pytest.raises(ConfigError, match="latent_smote.partners 'any'"):
+        partner_step("any", None)
+    path = tmp_path / "r.yaml"
+    path.write_text("data: {path: builtin:digits-lt}\noutput: {path: out}\nlatent_smote: {step: 0.3}\n")
+    with pytest.raises(ConfigError, match=r"r\.yaml.*latent_smote\.step applies to partners all only"):
+        load_recipe(path)
+    ls = load_recipe(path, ["latent_smote.partners=all"]).latent_smote
+    assert ls.partners == "all" and ls.step == 0.3
+
+
+def test_expand_with_partners_all_records_the_other_class_as_second_parent(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    recipe = {
+        "seed": 1, "data": {"path": str(run_dir.parent / "real.h5")}, "holdout": {"fraction": 0.0}, "gan": {"run": str(run_dir)},
+        "latent_smote": {"encoder_steps": 30, "refine_steps": 10, "feature_weight": 0.0, "partners": "all", "step": 0.5},
+        "output": {"path": str(out)},
+    }
+    result = expand(recipe, overrides=["plan.mix={latent-smote: 1.0}"])
+    train = load(out / "train.h5")
+    n_real = int((train.source == Source.real).sum())
+    derived, p2 = train[n_real:], read_hdf5_extra(out / "train.h5")["parent2"][n_real:]
+    assert (derived.source == Source.latent_smote).all() and (train.class_counts() == 40).all()
+    assert (train.labels[derived.parent] == derived.labels).all() and (train.labels[p2] != derived.labels).all() and (p2 < n_real).all()
+    assert any("partners all" in n for n in result.notes)
+    assert load_recipe(out / "recipe.yaml").latent_smote.partners == "all"
 
 
 @pytest.mark.parametrize("fmt", ["h5", "folder"])
