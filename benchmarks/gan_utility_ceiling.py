@@ -22,7 +22,8 @@ filled up to the largest one (``plan.target: max``) with
 where the samples are selected by each ``--select`` entry: ``none`` (the first ones drawn), a
 generation filter (``confidence``, ``harmful``, ``confidence:p=0.9``, ...; judged against the
 training data, as ``generate`` does), ``psi=0.7`` (drawn with the latents truncated at 0.7, no filter), ``latent-smote`` (the plan source: SMOTE between the codes of
-two real images of the class, decoded by G, with its defaults), ``smote`` (pixel SMOTE, no GAN: the
+two real images of the class, decoded by G, with its defaults), ``latent-smote-all=0.35`` (the same
+with ``latent_smote.partners: all`` and that step: towards a real image of another class), ``smote`` (pixel SMOTE, no GAN: the
 run only names the row), or ``oracle``: only samples that a judge classifier trained on
 ``--test`` itself places in the class they were drawn for. No user can select that way (it reads
 the test set); it bounds what any class filter could buy, so a GAN whose oracle-selected samples
@@ -84,6 +85,9 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
         return smote_class_counts(train, {c: int(n) + int(have) for c, (n, have) in enumerate(zip(need, train.class_counts()))}, seed=0)
     if selection == "latent-smote":  # the plan source of that name, with its defaults (fitted encoder, residual anchoring)
         return latent_smote(run, train, {c: int(n) for c, n in enumerate(need)}, seed=0, checkpoint=ckpt, device="cpu").samples
+    if selection.startswith("latent-smote-all="):  # the same with latent_smote.partners all and the step given
+        step = float(selection.split("=", 1)[1])
+        return latent_smote(run, train, {c: int(n) for c, n in enumerate(need)}, seed=0, checkpoint=ckpt, device="cpu", partners="all", step=step).samples
     truncation = None
     if selection.startswith("psi="):  # truncated latents (sample_dataset's truncation), no filter
         truncation, selection = float(selection[4:]), "none"
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="the GAN's training data (a run's, e.g. ../shared/data/mnist-lt.npz)")
     ap.add_argument("--test", required=True, help="the test set (for an .npz with x_test/y_test, the same file)")
     ap.add_argument("--run", action="append", required=True, help="RUN_DIR[@CHECKPOINT] (repeatable; checkpoint: a step, best, final, auto)")
-    ap.add_argument("--select", default="none,oracle", help="comma-separated: none, oracle, psi=F (truncation), latent-smote, smote, or a generation filter spec")
+    ap.add_argument("--select", default="none,oracle", help="comma-separated: none, oracle, psi=F (truncation), latent-smote, latent-smote-all=STEP (partners all), smote, or a generation filter spec")
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
     ap.add_argument("--classifier-seeds", type=int, default=6)
     ap.add_argument("--steps", type=int, default=400, help="classifier steps (augmentgan utility's default)")

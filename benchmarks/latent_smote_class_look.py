@@ -9,13 +9,17 @@ one; it reads the test set) then says, per class: how many of the class's real t
 places in the class, how many samples, where the off-class samples go and which real parents they
 come from (with the parent's reconstruction error and the judge's class for the parent itself), the
 class's reconstruction errors, and how far samples lie from their parent in pixels (mean absolute
-difference, 0-255).
+difference, 0-255), and what share of pixels are faint (1-40 of 255) in the real images and in the
+samples (a haze the real images lack would be a cue of its own). ``--partners all`` (``--step``) uses
+that option of latent-smote; ``--grid PNG`` draws, per listed class in the order given, four real
+images and then twelve samples.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +27,14 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from augmentgan.data.io import load  # noqa: E402
 from augmentgan.domain.classifier import train_classifier  # noqa: E402
+from augmentgan.data.types import LabeledImages  # noqa: E402
 from augmentgan.generate.latent_smote import latent_smote  # noqa: E402
+from augmentgan.report import grid_png  # noqa: E402
+
+
+def faint(images: np.ndarray) -> float:
+    """Share of pixels at 1-40 of 255."""
+    return float(np.mean((images > 0) & (images <= 40)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,13 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="the run's training data")
     ap.add_argument("--test", required=True, help="the judge's training data (an .npz: its x_test/y_test)")
     ap.add_argument("--classes", required=True, help="comma-separated class indices to fill")
+    ap.add_argument("--partners", default="class", choices=["class", "all"], help="latent_smote.partners")
+    ap.add_argument("--step", type=float, default=None, help="latent_smote.step (partners all)")
+    ap.add_argument("--grid", default=None, help="PNG: per class, 4 real images then 12 samples")
     args = ap.parse_args(argv)
     train = load(args.data)
     test = load(args.test, split="test") if str(args.test).endswith(".npz") else load(args.test)
     counts = train.class_counts()
     judge = train_classifier(test, steps=400, use_cache=False)
     need = {int(c): int(counts.max() - counts[int(c)]) for c in args.classes.split(",")}
-    res = latent_smote(args.run, train, need, seed=0, device="cpu")
+    res = latent_smote(args.run, train, need, seed=0, device="cpu", partners=args.partners, step=args.step)
     s = res.samples
     pred = judge.predict(s.images).cpu().numpy()
     for c in need:
@@ -57,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
               [(r, n, int(n_used[used == r][0]), round(float(res.codes.error[r]), 3), int(judge.predict(train.images[r:r + 1]).cpu().numpy()[0])) for r, n in worst])
         dist = np.abs(s.images[mine].astype(np.float32) - train.images[par].astype(np.float32)).mean(axis=(1, 2, 3))
         print(f"   mean |sample - parent|: {dist.mean():.1f}" + (f" (off-class samples {dist[off].mean():.1f})" if off.any() else ""))
+        print(f"   faint pixels (1-40 of 255): real {faint(train.images[real]):.3f}, samples {faint(s.images[mine]):.3f}")
+    if args.grid:
+        rows = [np.concatenate([np.flatnonzero(train.labels == c)[:4], np.flatnonzero(s.labels == c)[:12] + len(train)]) for c in need]
+        both = LabeledImages.concatenate([train, s])
+        Path(args.grid).write_bytes(grid_png(both.images[np.concatenate(rows)], nrow=16, min_tile=56))
+        print(f"grid: {args.grid} (rows: classes {', '.join(train.class_names[c] for c in need)}; 4 real, then 12 samples)")
     return 0
 
 
