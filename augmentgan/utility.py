@@ -131,9 +131,8 @@ class UtilityResult:
         return head + f", more than two standard errors ({diff['stderr']:.3f} over {over})"
 
     def to_dict(self) -> dict[str, Any]:
-        best = self.best_baseline()
         out: dict[str, Any] = {"methods": self.methods, "winner": self.winner}
-        diff = self.difference("recipe", best) if best is not None else None
+        diff = self.difference("recipe")  # against the best baseline; None without one or without the recipe
         if diff is not None:
             out["recipe_minus_best_baseline"] = {k: v for k, v in diff.items() if k != "method"}
         out.update(class_names=list(self.class_names), minority_classes=self.minority_classes, seeds=self.seeds, settings=self.settings,

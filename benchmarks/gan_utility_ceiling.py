@@ -83,11 +83,10 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
         return pool[np.concatenate(rows)]
     if selection == "smote":  # pixel SMOTE (the plan source; no GAN), for comparison with latent-smote
         return smote_class_counts(train, {c: int(n) + int(have) for c, (n, have) in enumerate(zip(need, train.class_counts()))}, seed=0)
-    if selection == "latent-smote":  # the plan source of that name, with its defaults (fitted encoder, residual anchoring)
-        return latent_smote(run, train, {c: int(n) for c, n in enumerate(need)}, seed=0, checkpoint=ckpt, device="cpu").samples
-    if selection.startswith("latent-smote-all="):  # the same with latent_smote.partners all and the step given
-        step = float(selection.split("=", 1)[1])
-        return latent_smote(run, train, {c: int(n) for c, n in enumerate(need)}, seed=0, checkpoint=ckpt, device="cpu", partners="all", step=step).samples
+    if selection == "latent-smote" or selection.startswith("latent-smote-all="):  # the plan source, its defaults (fitted encoder, residual
+        # anchoring), or with latent_smote.partners all and the step given
+        options = {"partners": "all", "step": float(selection.split("=", 1)[1])} if "=" in selection else {}
+        return latent_smote(run, train, {c: int(n) for c, n in enumerate(need)}, seed=0, checkpoint=ckpt, device="cpu", **options).samples
     truncation = None
     if selection.startswith("psi="):  # truncated latents (sample_dataset's truncation), no filter
         truncation, selection = float(selection[4:]), "none"

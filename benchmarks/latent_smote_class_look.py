@@ -55,20 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     res = latent_smote(args.run, train, need, seed=0, device="cpu", partners=args.partners, step=args.step)
     s = res.samples
     pred = judge.predict(s.images).cpu().numpy()
+    judged_real = judge.predict(train.images).cpu().numpy()  # once: per class and per parent below
     for c in need:
         mine, real = s.labels == c, train.labels == c
         p, par = pred[mine], s.parent[mine]
         off = p != c
-        on_real = judge.predict(train.images[real]).cpu().numpy()
         targets = dict(zip(*(v.tolist() for v in np.unique(p[off], return_counts=True))))
-        print(f"class {train.class_names[c]}: {int(real.sum())} real ({np.mean(on_real == c):.2f} judged in class); {int(mine.sum())} samples, "
+        print(f"class {train.class_names[c]}: {int(real.sum())} real ({np.mean(judged_real[real] == c):.2f} judged in class); {int(mine.sum())} samples, "
               f"{np.mean(~off):.3f} judged in class; off-class samples judged as {targets}")
         print("   reconstruction errors of its real images:", " ".join(f"{v:.3f}" for v in np.sort(res.codes.error[real])))
         used, n_used = np.unique(par, return_counts=True)
         off_parents, n_off = np.unique(par[off], return_counts=True)
         worst = sorted(zip(off_parents.tolist(), n_off.tolist()), key=lambda kv: -kv[1])[:5]
         print("   parents of off-class samples (row, off-class, samples from it, its error, judge's class of the real parent):",
-              [(r, n, int(n_used[used == r][0]), round(float(res.codes.error[r]), 3), int(judge.predict(train.images[r:r + 1]).cpu().numpy()[0])) for r, n in worst])
+              [(r, n, int(n_used[used == r][0]), round(float(res.codes.error[r]), 3), int(judged_real[r])) for r, n in worst])
         dist = np.abs(s.images[mine].astype(np.float32) - train.images[par].astype(np.float32)).mean(axis=(1, 2, 3))
         print(f"   mean |sample - parent|: {dist.mean():.1f}" + (f" (off-class samples {dist[off].mean():.1f})" if off.any() else ""))
         print(f"   faint pixels (1-40 of 255): real {faint(train.images[real]):.3f}, samples {faint(s.images[mine]):.3f}")
