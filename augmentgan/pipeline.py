@@ -49,7 +49,7 @@ import json
 import os
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
@@ -427,7 +427,18 @@ def _latent_smote(recipe: Recipe, generator: GeneratorCheckpoint, base: LabeledI
         **_latent_options(recipe),
     )
     notes += result.notes
-    return result.samples, result.parent2
+    return _latent_classical(recipe, result.samples, seed), result.parent2
+
+
+def _latent_classical(recipe: Recipe, samples: LabeledImages, seed: int) -> LabeledImages:
+    """``samples`` passed once each through classical.pipeline when ``latent_smote.classical`` is on
+    (its own random stream, so latent-smote's draws do not change with it); else ``samples``."""
+    if not recipe.latent_smote.classical:
+        return samples
+    from augmentgan.augment.classical import augment_each, build_pipeline
+
+    s_build, s_draw = np.random.SeedSequence([seed, 1]).spawn(2)
+    return augment_each(samples, build_pipeline(recipe.classical.pipeline, seed=_int_seed(s_build)), np.random.default_rng(s_draw))
 
 
 @dataclass
@@ -701,7 +712,8 @@ class _LatentCodes:
         from augmentgan.generate.latent_smote import smote_codes, take_codes
 
         base, codes = (train, self.codes) if rows is None else (train[rows], take_codes(self.codes, rows))  # no copy of the whole set
-        return smote_codes(self.G, self.info, base, codes, counts, seed=seed, device=self.device, callback=callback, **_latent_options(recipe))
+        result = smote_codes(self.G, self.info, base, codes, counts, seed=seed, device=self.device, callback=callback, **_latent_options(recipe))
+        return replace(result, samples=_latent_classical(recipe, result.samples, seed))
 
     def source(self, recipe: Recipe, train: LabeledImages) -> Any:
         """:data:`augmentgan.automix.LatentFactory` over ``train`` (the images the codes are of)."""

@@ -113,6 +113,10 @@ class LatentSmoteSection(StrictModel):
         None, gt=0, le=1, description="partners all only: the largest fraction of the way from the parent's code towards the other class's code "
         "(null: 0.35)"
     )
+    classical: bool = Field(
+        False, description="pass every latent-smote sample once through classical.pipeline: the pipeline's geometry on top of G's change "
+        "(with classical.pipeline strokes: shapes neither source has alone)"
+    )
 
     @model_validator(mode="after")
     def _step_needs_partners_all(self) -> "LatentSmoteSection":

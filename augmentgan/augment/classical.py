@@ -214,14 +214,32 @@ def augment_class(data: LabeledImages, class_index: int, n: int, pipeline: Any, 
         out = np.empty((n, h, w, c), np.uint8)
     elif out.shape != (n, h, w, c) or out.dtype != np.uint8:
         raise ValueError(f"out must be a ({n}, {h}, {w}, {c}) uint8 array, got {out.dtype} {out.shape}")
-    for i, p in enumerate(parents):
-        img = pipeline(image=data.images[p])["image"]
+    _apply(pipeline, data.images, parents, out, data.class_names, np.full(n, class_index))
+    return LabeledImages(out, np.full(n, class_index, np.int64), data.class_names, np.full(n, Source.classical.value, np.uint8), parents.astype(np.int64))
+
+
+def augment_each(data: LabeledImages, pipeline: Any, rng: np.random.Generator) -> LabeledImages:
+    """``data`` with every image passed once through ``pipeline`` (labels, sources and parents kept):
+    a classical pass on top of other synthetic images (``latent_smote.classical``). The pipeline is
+    reseeded from ``rng``, so the result depends only on ``rng``."""
+    if len(data) == 0:
+        return data
+    pipeline.set_random_seed(int(rng.integers(2**31 - 1)))
+    out = np.empty_like(data.images)
+    _apply(pipeline, data.images, np.arange(len(data)), out, data.class_names, data.labels)
+    return LabeledImages(out, data.labels, data.class_names, data.source, data.parent)
+
+
+def _apply(pipeline: Any, images: np.ndarray, rows: np.ndarray, out: np.ndarray, class_names: Sequence[str], labels: np.ndarray) -> None:
+    """``out[i] = pipeline(images[rows[i]])``, refusing a transform that changes the size or dtype."""
+    h, w, c = images.shape[1:]
+    for i, p in enumerate(rows):
+        img = pipeline(image=images[p])["image"]
         if img.ndim == 2:
             img = img[..., None]
         if img.shape != (h, w, c) or img.dtype != np.uint8:
             raise ConfigError(
-                f"classical pipeline turned a {h}x{w}x{c} uint8 image of class {data.class_names[class_index]!r} into {img.dtype} {'x'.join(map(str, img.shape))}; "
+                f"classical pipeline turned a {h}x{w}x{c} uint8 image of class {class_names[int(labels[i])]!r} into {img.dtype} {'x'.join(map(str, img.shape))}; "
                 "use transforms that keep the size and dtype (or end with Resize)"
             )
         out[i] = img
-    return LabeledImages(out, np.full(n, class_index, np.int64), data.class_names, np.full(n, Source.classical.value, np.uint8), parents.astype(np.int64))

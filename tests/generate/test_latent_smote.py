@@ -199,6 +199,32 @@ def test_expand_with_latent_smote_alone_records_both_parents(fmt: str, run_dir: 
     assert "latent-smote samples between their parents" in (out / "report.html").read_text(encoding="utf-8")
 
 
+def test_latent_smote_classical_passes_each_sample_through_the_pipeline_and_keeps_the_draws(run_dir: Path, tmp_path: Path) -> None:
+    # a pipeline whose effect is known exactly (a mirror, every time): with latent_smote.classical the
+    # latent-smote rows are the plain run's rows mirrored - same parents, same second parents - in the
+    # fixed mix and in plan.mix auto's export alike; the real rows are untouched
+    flip = [{"name": "HorizontalFlip", "params": {"p": 1.0}}]
+
+    def run(name: str, mix: object, on: bool) -> tuple[LabeledImages, np.ndarray]:
+        recipe = {**_auto_recipe(run_dir, tmp_path / name, ["latent-smote"]), "classical": {"pipeline": flip}}
+        recipe["latent_smote"] = {**recipe["latent_smote"], "classical": on}
+        recipe["plan"] = {**recipe["plan"], "mix": mix}
+        expand(recipe)
+        return load(tmp_path / name / "train.h5"), read_hdf5_extra(tmp_path / name / "train.h5")["parent2"]
+
+    plain, p2_plain = run("plain", {"latent-smote": 1.0}, False)
+    fixed, p2_fixed = run("fixed", {"latent-smote": 1.0}, True)
+    auto, p2_auto = run("auto", "auto", True)
+    synthetic = plain.source == Source.latent_smote
+    assert synthetic.sum() == 44
+    for got, p2 in ((fixed, p2_fixed), (auto, p2_auto)):
+        assert np.array_equal(got.source, plain.source) and np.array_equal(got.parent, plain.parent) and np.array_equal(p2, p2_plain)
+        assert np.array_equal(got.images[~synthetic], plain.images[~synthetic])
+        assert np.array_equal(got.images[synthetic], plain.images[synthetic][:, :, ::-1])
+    assert not np.array_equal(fixed.images[synthetic], plain.images[synthetic])  # the samples are not mirror-symmetric
+    assert load_recipe(tmp_path / "fixed" / "recipe.yaml").latent_smote.classical is True
+
+
 def _auto_recipe(run_dir: Path, out: Path, sources: list[str]) -> dict:
     return {
         "seed": 1, "data": {"path": str(run_dir.parent / "real.h5")}, "holdout": {"fraction": 0.0}, "gan": {"run": str(run_dir)},
