@@ -426,19 +426,22 @@ def _latent_smote(recipe: Recipe, generator: GeneratorCheckpoint, base: LabeledI
         generator, base, counts, seed=seed, ema=recipe.generate.ema, settings=_latent_settings(recipe, seed), device=recipe.gan.device, callback=callback,
         **_latent_options(recipe),
     )
+    result = _latent_classical(recipe, result, seed)
     notes += result.notes
-    return _latent_classical(recipe, result.samples, seed), result.parent2
+    return result.samples, result.parent2
 
 
-def _latent_classical(recipe: Recipe, samples: LabeledImages, seed: int) -> LabeledImages:
-    """``samples`` passed once each through classical.pipeline when ``latent_smote.classical`` is on
-    (its own random stream, so latent-smote's draws do not change with it); else ``samples``."""
+def _latent_classical(recipe: Recipe, result: Any, seed: int) -> Any:
+    """A :class:`~augmentgan.generate.latent_smote.LatentSmoteResult` whose samples went once each
+    through classical.pipeline when ``latent_smote.classical`` is on (its own random stream, so
+    latent-smote's draws do not change with it), with a note saying so; else ``result``."""
     if not recipe.latent_smote.classical:
-        return samples
+        return result
     from augmentgan.augment.classical import augment_each, build_pipeline
 
     s_build, s_draw = np.random.SeedSequence([seed, 1]).spawn(2)
-    return augment_each(samples, build_pipeline(recipe.classical.pipeline, seed=_int_seed(s_build)), np.random.default_rng(s_draw))
+    samples = augment_each(result.samples, build_pipeline(recipe.classical.pipeline, seed=_int_seed(s_build)), np.random.default_rng(s_draw))
+    return replace(result, samples=samples, notes=[*result.notes, "latent-smote: every sample then passed once through classical.pipeline (latent_smote.classical)"])
 
 
 @dataclass
@@ -713,7 +716,7 @@ class _LatentCodes:
 
         base, codes = (train, self.codes) if rows is None else (train[rows], take_codes(self.codes, rows))  # no copy of the whole set
         result = smote_codes(self.G, self.info, base, codes, counts, seed=seed, device=self.device, callback=callback, **_latent_options(recipe))
-        return replace(result, samples=_latent_classical(recipe, result.samples, seed))
+        return _latent_classical(recipe, result, seed)
 
     def source(self, recipe: Recipe, train: LabeledImages) -> Any:
         """:data:`augmentgan.automix.LatentFactory` over ``train`` (the images the codes are of)."""

@@ -209,7 +209,8 @@ def test_latent_smote_classical_passes_each_sample_through_the_pipeline_and_keep
         recipe = {**_auto_recipe(run_dir, tmp_path / name, ["latent-smote"]), "classical": {"pipeline": flip}}
         recipe["latent_smote"] = {**recipe["latent_smote"], "classical": on}
         recipe["plan"] = {**recipe["plan"], "mix": mix}
-        expand(recipe)
+        notes = expand(recipe).notes
+        assert any("passed once through classical.pipeline" in n for n in notes) == on
         return load(tmp_path / name / "train.h5"), read_hdf5_extra(tmp_path / name / "train.h5")["parent2"]
 
     plain, p2_plain = run("plain", {"latent-smote": 1.0}, False)
