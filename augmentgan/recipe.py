@@ -115,7 +115,7 @@ class LatentSmoteSection(StrictModel):
     )
     classical: bool = Field(
         False, description="pass every latent-smote sample once through classical.pipeline: the pipeline's geometry on top of G's change "
-        "(with classical.pipeline strokes: shapes neither source has alone)"
+        "(mnist-lt with strokes: latent-smote 0.916 -> 0.928, still under strokes on the real images alone, 0.937)"
     )
 
     @model_validator(mode="after")
