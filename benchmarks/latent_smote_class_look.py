@@ -11,7 +11,8 @@ come from (with the parent's reconstruction error and the judge's class for the 
 class's reconstruction errors, and how far samples lie from their parent in pixels (mean absolute
 difference, 0-255), and what share of pixels are faint (1-40 of 255) in the real images and in the
 samples (a haze the real images lack would be a cue of its own). ``--partners all`` (``--step``) uses
-that option of latent-smote; ``--grid PNG`` draws, per listed class in the order given, four real
+that option of latent-smote; ``--classical PIPELINE`` passes every sample once through a classical
+pipeline afterwards (``latent_smote.classical``, e.g. ``strokes``); ``--grid PNG`` draws, per listed class in the order given, four real
 images and then twelve samples.
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
+from augmentgan.augment.classical import augment_each, build_pipeline  # noqa: E402
 from augmentgan.data.io import load  # noqa: E402
 from augmentgan.domain.classifier import train_classifier  # noqa: E402
 from augmentgan.data.types import LabeledImages  # noqa: E402
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classes", required=True, help="comma-separated class indices to fill")
     ap.add_argument("--partners", default="class", choices=["class", "all"], help="latent_smote.partners")
     ap.add_argument("--step", type=float, default=None, help="latent_smote.step (partners all)")
+    ap.add_argument("--classical", default=None, help="a classical pipeline every sample then goes through once (latent_smote.classical), e.g. strokes")
     ap.add_argument("--grid", default=None, help="PNG: per class, 4 real images then 12 samples")
     args = ap.parse_args(argv)
     train = load(args.data)
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     need = {int(c): int(counts.max() - counts[int(c)]) for c in args.classes.split(",")}
     res = latent_smote(args.run, train, need, seed=0, device="cpu", partners=args.partners, step=args.step)
     s = res.samples
+    if args.classical:
+        s = augment_each(s, build_pipeline(args.classical, seed=0), np.random.default_rng(0))
     pred = judge.predict(s.images).cpu().numpy()
     judged_real = judge.predict(train.images).cpu().numpy()  # once: per class and per parent below
     for c in need:
