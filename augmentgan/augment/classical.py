@@ -214,7 +214,7 @@ def augment_class(data: LabeledImages, class_index: int, n: int, pipeline: Any, 
         out = np.empty((n, h, w, c), np.uint8)
     elif out.shape != (n, h, w, c) or out.dtype != np.uint8:
         raise ValueError(f"out must be a ({n}, {h}, {w}, {c}) uint8 array, got {out.dtype} {out.shape}")
-    _apply(pipeline, data.images, parents, out, data.class_names, np.full(n, class_index))
+    _apply(pipeline, data.images, parents, out, data.class_names, np.broadcast_to(class_index, n))  # labels for the error message only: no array
     return LabeledImages(out, np.full(n, class_index, np.int64), data.class_names, np.full(n, Source.classical.value, np.uint8), parents.astype(np.int64))
 
 
@@ -231,7 +231,8 @@ def augment_each(data: LabeledImages, pipeline: Any, rng: np.random.Generator) -
 
 
 def _apply(pipeline: Any, images: np.ndarray, rows: np.ndarray, out: np.ndarray, class_names: Sequence[str], labels: np.ndarray) -> None:
-    """``out[i] = pipeline(images[rows[i]])``, refusing a transform that changes the size or dtype."""
+    """``out[i] = pipeline(images[rows[i]])``, refusing a transform that changes the size or dtype
+    (``labels[i]``, the class of output row i, names it in the error)."""
     h, w, c = images.shape[1:]
     for i, p in enumerate(rows):
         img = pipeline(image=images[p])["image"]
