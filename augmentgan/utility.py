@@ -64,7 +64,7 @@ from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["BASELINE_MIX", "METHODS", "UtilityResult", "classifier_seeds", "minority_classes", "score", "utility", "verdict"]
+__all__ = ["BASELINE_MIX", "METHODS", "UtilityResult", "classifier_runs", "classifier_seeds", "minority_classes", "paired_difference", "score", "utility", "verdict"]
 
 BASELINE_MIX: dict[str, Optional[dict[str, float]]] = {
     "none": None,
@@ -103,18 +103,7 @@ class UtilityResult:
         baseline = baseline or self.best_baseline()
         if baseline is None or method not in self.per_classifier or baseline not in self.per_classifier:
             return None
-        d = np.asarray(self.per_classifier[method], np.float64) - np.asarray(self.per_classifier[baseline], np.float64)  # seeds x classifiers
-        stderr: Optional[float]
-        if d.shape[0] >= 2:
-            over, per = "seeds", d.mean(axis=1)
-        elif d.shape[1] >= 2:
-            over, per = "classifiers", d[0]
-        else:
-            over, per = None, d.ravel()
-        stderr = float(np.std(per, ddof=1) / np.sqrt(len(per))) if over else None
-        mean = float(d.mean())
-        return {"method": method, "baseline": baseline, "macro_f1": mean, "stderr": stderr, "over": over, "n": len(per) if over else 1,
-                "verdict": verdict(mean, stderr)}
+        return {"method": method, "baseline": baseline, **paired_difference(self.per_classifier[method], self.per_classifier[baseline])}
 
     def comparison(self, method: str = "recipe") -> Optional[str]:
         """One line: ``method`` against the best baseline, with the standard error of the paired
@@ -151,6 +140,36 @@ def verdict(difference: float, stderr: Optional[float]) -> str:
     if difference < -2 * stderr:
         return "is below"
     return "is level with"
+
+
+def paired_difference(scores: Sequence[Sequence[float]], baseline: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """``scores`` minus ``baseline`` (seeds x classifiers, trained on the same splits with the same
+    classifier seeds), paired: ``{"macro_f1" (mean difference), "stderr", "over" ("seeds",
+    "classifiers" or None), "n" (values the standard error is over), "verdict"}``. The standard error
+    is over the seeds' mean differences, over the classifiers with one seed, None for one of each."""
+    d = np.asarray(scores, np.float64) - np.asarray(baseline, np.float64)
+    if d.shape[0] >= 2:
+        over, per = "seeds", d.mean(axis=1)
+    elif d.shape[1] >= 2:
+        over, per = "classifiers", d[0]
+    else:
+        over, per = None, d.ravel()
+    stderr = float(np.std(per, ddof=1) / np.sqrt(len(per))) if over else None
+    mean = float(d.mean())
+    return {"macro_f1": mean, "stderr": stderr, "over": over, "n": len(per) if over else 1, "verdict": verdict(mean, stderr)}
+
+
+def classifier_runs(train_set: LabeledImages, scored: LabeledImages, seed: int, classifiers: int, steps: int, minority: np.ndarray,
+                    device: str = "cpu") -> list[dict[str, Any]]:
+    """:func:`score` of ``classifiers`` classifiers (:func:`classifier_seeds` of ``seed``; the evaluation
+    CNN, ``steps`` steps, batches drawn uniformly over images) trained on ``train_set``, on ``scored``."""
+    from augmentgan.domain.classifier import train_classifier
+
+    runs = []
+    for classifier_seed in classifier_seeds(seed, classifiers):
+        model = train_classifier(train_set, seed=classifier_seed, steps=steps, sampling="uniform", use_cache=False, device=device)
+        runs.append(score(scored.labels, model.predict(scored.images).cpu().numpy(), len(train_set.class_names), minority))
+    return runs
 
 
 def classifier_seeds(seed: int, n: int) -> list[int]:
@@ -230,7 +249,6 @@ def utility(
     recorded, in the config.yaml of the GAN runs the recipe trains. ``classifiers``: classifiers
     trained per training set (:func:`classifier_seeds`), their scores averaged per seed.
     """
-    from augmentgan.domain.classifier import train_classifier
     from augmentgan.pipeline import auto_validation, expand_data, split_holdout
     from augmentgan.recipe import check_recipe, load_recipe
 
@@ -290,11 +308,7 @@ def utility(
                     decisions.setdefault(method, []).append(expanded.mix_decision.to_dict())
                 if i == 0:
                     notes += [f"{method}: {n}" for n in expanded.notes if not n.startswith("GAN: ")]
-            runs = []
-            for classifier_seed in classifier_seeds(seed_i, classifiers):
-                model = train_classifier(train_set, seed=classifier_seed, steps=steps, sampling="uniform", use_cache=False, device=device)
-                predicted = model.predict(scored.images).cpu().numpy()
-                runs.append(score(scored.labels, predicted, data.num_classes, minority))
+            runs = classifier_runs(train_set, scored, seed_i, classifiers, steps, minority, device)
             scores[method].append(_mean_scores(runs))
             per_classifier[method].append([r["macro_f1"] for r in runs])
             sizes[method].append(len(train_set))

@@ -32,10 +32,9 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from augmentgan.data.io import load  # noqa: E402
 from augmentgan.data.types import LabeledImages, Source  # noqa: E402
-from augmentgan.domain.classifier import train_classifier  # noqa: E402
 from augmentgan.pipeline import expand_data  # noqa: E402
 from augmentgan.recipe import check_recipe, load_recipe  # noqa: E402
-from augmentgan.utility import classifier_seeds, minority_classes, score  # noqa: E402
+from augmentgan.utility import classifier_runs, minority_classes, paired_difference  # noqa: E402
 from gan_utility_ceiling import machine  # noqa: E402  (benchmarks/, run as a script)
 
 SOURCES = {"copy": {"copy": 1.0}, "classical": {"classical": 1.0}, "latent-smote": {"latent-smote": 1.0}}
@@ -63,10 +62,11 @@ def build(real: LabeledImages, expanded: dict[str, LabeledImages], tiers: tuple[
     return LabeledImages(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]), real.class_names)
 
 
-def paired(a: list[float], b: list[float]) -> dict[str, float]:
-    d = 100 * (np.asarray(a) - np.asarray(b))
-    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-    return {"points": float(d.mean()), "se": se, "seeds_above": int((d > 0).sum())}
+def paired(a: list[list[float]], b: list[list[float]]) -> dict[str, float]:
+    """``a`` minus ``b`` (seeds x classifiers) in points: ``augmentgan utility``'s paired difference, and the seeds above."""
+    d = paired_difference(a, b)
+    stderr = float("nan") if d["stderr"] is None else 100 * d["stderr"]
+    return {"points": 100 * d["macro_f1"], "se": stderr, "seeds_above": int((np.mean(a, axis=1) > np.mean(b, axis=1)).sum())}
 
 
 def main() -> None:
@@ -92,7 +92,7 @@ def main() -> None:
         raise SystemExit(f"--rare {args.rare!r}: no class named {unknown} in {args.data}; its classes are {', '.join(train.class_names)}")
     rare = [train.class_names.index(n) for n in args.rare.split(",")] if args.rare else [int(c) for c in minority]
     needed = sorted({s for tiers in sets.values() for s in tiers})
-    f1: dict[str, list[float]] = {n: [] for n in sets}
+    f1: dict[str, list[list[float]]] = {n: [] for n in sets}  # seeds x classifiers
     recall: dict[str, list[list[float]]] = {n: [] for n in sets}
     started = time.perf_counter()
     for i in range(args.seeds):
@@ -105,17 +105,14 @@ def main() -> None:
             expanded[name] = expand_data(train, spec).data
         for name, tiers in sets.items():
             data = build(train, expanded, tiers, rare)
-            runs = []
-            for cs in classifier_seeds(seed_i, args.classifiers):
-                model = train_classifier(data, seed=cs, steps=400, sampling="uniform", use_cache=False)
-                runs.append(score(test.labels, model.predict(test.images).cpu().numpy(), train.num_classes, minority))
-            f1[name].append(float(np.mean([r["macro_f1"] for r in runs])))
+            runs = classifier_runs(data, test, seed_i, args.classifiers, 400, minority)
+            f1[name].append([r["macro_f1"] for r in runs])
             recall[name].append([float(np.mean([r["per_class_recall"][c] for r in runs])) for c in range(train.num_classes)])
-            print(f"seed {i + 1}/{args.seeds} {name:36s} macro-F1 {f1[name][-1]:.4f} recall {np.round(recall[name][-1], 2).tolist()}", flush=True)
+            print(f"seed {i + 1}/{args.seeds} {name:36s} macro-F1 {np.mean(f1[name][-1]):.4f} recall {np.round(recall[name][-1], 2).tolist()}", flush=True)
     first = next(iter(sets))
     table = {}
     for name in sets:
-        table[name] = {"tiers": {"rare": sets[name][0], "rest": sets[name][1]}, "macro_f1": float(np.mean(f1[name])), "per_seed": f1[name],
+        table[name] = {"tiers": {"rare": sets[name][0], "rest": sets[name][1]}, "macro_f1": float(np.mean(f1[name])), "per_seed": np.mean(f1[name], axis=1).tolist(),
                        "recall": np.mean(recall[name], axis=0).round(4).tolist(), f"minus {first}": paired(f1[name], f1[first])}
         if args.ref in sets:
             table[name][f"minus {args.ref}"] = paired(f1[name], f1[args.ref])
