@@ -14,6 +14,9 @@ Guarantees beyond imbalanced-learn's:
 - Counts are checked after resampling: BorderlineSMOTE, SVMSMOTE and ADASYN can return fewer
   (or, ADASYN, slightly more) samples than asked without a word. A shortfall is topped up with
   plain SMOTE (with a warning), a surplus is cut, so the result is always exact.
+- k-means SMOTE grows one class at a time with the threshold the joint call would use: a class
+  that no k-means cluster suits (on long-tailed data, the rarest) gets plain SMOTE's samples and a
+  warning saying why, where imbalanced-learn alone fails every class.
 - Parents: SMOTE-style samples lie on a segment ``x_i + lambda (x_j - x_i)``, lambda in [0, 1],
   between a real image of the class and one of its neighbours. The parent recorded is the
   endpoint of such a segment closest to the sample (the image it resembles most; the base and
@@ -62,10 +65,10 @@ def _svm(strategy: dict[int, int], seed: int, k: int, n_total: int) -> Any:
     return SVMSMOTE(sampling_strategy=strategy, random_state=seed, k_neighbors=k, m_neighbors=min(10, n_total - 1))
 
 
-def _kmeans(strategy: dict[int, int], seed: int, k: int, n_total: int) -> Any:
+def _kmeans(strategy: dict[int, int], seed: int, k: int, n_total: int, threshold: Any = "auto") -> Any:
     from imblearn.over_sampling import KMeansSMOTE
 
-    return KMeansSMOTE(sampling_strategy=strategy, random_state=seed, k_neighbors=k)
+    return KMeansSMOTE(sampling_strategy=strategy, random_state=seed, k_neighbors=k, cluster_balance_threshold=threshold)
 
 
 SMOTE_METHODS: dict[str, Callable[[dict[int, int], int, int, int], Any]] = {
@@ -84,17 +87,64 @@ def _empty(data: LabeledImages) -> LabeledImages:
     return LabeledImages(np.zeros((0, h, w, c), np.uint8), np.zeros(0, np.int64), data.class_names, np.zeros(0, np.uint8), np.zeros(0, np.int64))
 
 
-def _resample(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int], seed: int, k: int, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _resample(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int], seed: int, k: int,
+              names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """New rows and their classes, and why a class got none (class -> reason; k-means SMOTE only)."""
+    if method == "kmeans-smote":
+        return _kmeans_by_class(X, y, strategy, seed, k, names)
     sampler = SMOTE_METHODS[method](strategy, seed, k, len(X))
-    grown = ", ".join(repr(names[c]) for c in strategy)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # sklearn/imblearn chatter (KMeans n_init, convergence)
-            X_res, y_res = sampler.fit_resample(X, y)
+        X_res, y_res = _quiet_fit(sampler, X, y)
     except (ValueError, RuntimeError) as err:
-        reason = " ".join(str(err).split())[:200]
-        raise DataError(f"{method} could not grow class(es) {grown} ({reason}); use smote.method=smote or give SMOTE's share to other sources") from None
-    return np.asarray(X_res[len(X):], np.float32), np.asarray(y_res[len(X):], np.int64)
+        raise _cannot_grow(method, strategy, err, names) from None
+    return np.asarray(X_res[len(X):], np.float32), np.asarray(y_res[len(X):], np.int64), {}
+
+
+def _quiet_fit(sampler: Any, X: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn/imblearn chatter (KMeans n_init, convergence)
+        return sampler.fit_resample(X, y)
+
+
+def _cannot_grow(method: str, classes: Any, err: Exception, names: tuple[str, ...]) -> DataError:
+    grown = ", ".join(repr(names[c]) for c in classes)
+    reason = " ".join(str(err).split())[:200]
+    return DataError(f"{method} could not grow class(es) {grown} ({reason}); use smote.method=smote or give SMOTE's share to other sources")
+
+
+def _kmeans_by_class(X: np.ndarray, y: np.ndarray, strategy: dict[int, int], seed: int, k: int,
+                     names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """k-means SMOTE one class at a time, so that a class no cluster suits gets no samples (and a
+    reason, and plain SMOTE's from :func:`resample_exact`) instead of failing every class.
+    imbalanced-learn's KMeansSMOTE raises for all classes when one class has no cluster holding
+    k + 1 of its images at the balance threshold, which on long-tailed data is what the rarest
+    classes have (mnist-lt: classes 7-9 of 10). Each call gets the threshold the joint call would use
+    ("auto": the class's share of all new samples / 2) and the same seeded clustering of the same
+    images, so the clusters and which of them qualify for a class are the joint call's. The images
+    go in as float64 (see below); the new rows come back as float32, as from the other methods."""
+    # float64: imbalanced-learn weighs clusters by mean distance ** (up to ~50), which overflows
+    # float32 for a few hundred images of 32x32 pixels and turns every weight into NaN
+    X = np.asarray(X, np.float64)
+    have = np.bincount(y, minlength=len(names))
+    grow = {c: int(t) - int(have[c]) for c, t in strategy.items() if int(t) > int(have[c])}
+    total = sum(grow.values())
+    parts_x, parts_y, reasons = [np.zeros((0, X.shape[1]), np.float32)], [np.zeros(0, np.int64)], {}
+    for c, n in grow.items():
+        threshold = n / total / 2
+        sampler = _kmeans({c: int(strategy[c])}, seed, k, len(X), threshold)
+        try:
+            X_res, y_res = _quiet_fit(sampler, X, y)
+        except RuntimeError as err:
+            if "No clusters found" not in str(err):
+                raise _cannot_grow("kmeans-smote", [c], err, names) from None
+            reasons[c] = (f"none of the {sampler.kmeans_estimator_.n_clusters} k-means clusters holds {k + 1} or more of its images "
+                          f"making up {threshold:.1%} or more of the cluster")
+            continue
+        except ValueError as err:
+            raise _cannot_grow("kmeans-smote", [c], err, names) from None
+        parts_x.append(np.asarray(X_res[len(X):], np.float32))
+        parts_y.append(np.asarray(y_res[len(X):], np.int64))
+    return np.concatenate(parts_x), np.concatenate(parts_y), reasons
 
 
 def resample_exact(
@@ -104,7 +154,7 @@ def resample_exact(
     order, and notes. A variant's shortfall is topped up with plain SMOTE (said in a note), a
     surplus is cut; a shortfall of plain SMOTE is a DataError."""
     have = np.bincount(y, minlength=len(names))
-    new, new_y = _resample(method, X, y, dict(strategy), seed, k, names)
+    new, new_y, reasons = _resample(method, X, y, dict(strategy), seed, k, names)
     parts_x, parts_y, notes = [], [], []
     for c, target in strategy.items():
         want = target - int(have[c])
@@ -112,8 +162,9 @@ def resample_exact(
         if len(got_x) < want:
             missing = want - len(got_x)
             if method != "smote":
-                notes.append(f"{method} made {len(got_x)} of {want} {what} for class {names[c]!r}; the other {missing} come from plain SMOTE")
-                more, more_y = _resample("smote", X, y, {c: int(have[c]) + missing}, seed, min(k, int(have[c]) - 1), names)
+                why = f" ({reasons[c]})" if c in reasons else ""
+                notes.append(f"{method} made {len(got_x)} of {want} {what} for class {names[c]!r}{why}; the other {missing} come from plain SMOTE")
+                more, more_y, _ = _resample("smote", X, y, {c: int(have[c]) + missing}, seed, min(k, int(have[c]) - 1), names)
                 got_x = np.concatenate([got_x, more[more_y == c][:missing]])
             if len(got_x) < want:
                 raise DataError(f"SMOTE made {len(got_x)} of {want} {what} for class {names[c]!r}; use smote.method=smote or another source")

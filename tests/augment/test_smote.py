@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -100,3 +101,45 @@ def test_same_seed_same_bytes() -> None:
     a = smote_class_counts(data, {1: 25}, "smote", seed=4)
     b = smote_class_counts(data, {1: 25}, "smote", seed=4)
     assert a.images.tobytes() == b.images.tobytes() and (a.parent == b.parent).all()
+
+
+def test_kmeans_smote_grows_the_classes_it_can_and_gives_the_rest_to_plain_smote() -> None:
+    # class a: 7 tight blobs far apart; class b: one blob of its own; class c: 6 images, one in
+    # each of six of a's blobs, so no k-means cluster holds k + 1 of them. imbalanced-learn's
+    # KMeansSMOTE alone raises for every class; here b is grown by k-means SMOTE, c by plain SMOTE.
+    rng = np.random.default_rng(0)
+    centres = rng.permutation(np.linspace(10, 245, 8))[:, None] + rng.normal(0, 4, (8, 16))
+    images, labels = [], []
+    for blob in range(7):
+        images.append(centres[blob] + rng.normal(0, 2, (15, 16)))
+        labels += [0] * 15
+    images.append(centres[7] + rng.normal(0, 2, (20, 16)))
+    labels += [1] * 20
+    images.append(centres[:6] + rng.normal(0, 2, (6, 16)))
+    labels += [2] * 6
+    data = LabeledImages(np.rint(np.clip(np.concatenate(images), 0, 255)).reshape(-1, 4, 4, 1).astype(np.uint8), np.array(labels), ("a", "b", "c"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        new = smote_class_counts(data, {1: 105, 2: 105}, "kmeans-smote", seed=0, k_neighbors=3)
+    said = [str(w.message) for w in caught if issubclass(w.category, AugmentganWarning)]
+    assert len(said) == 1 and re.search(r"kmeans-smote made 0 of 99 samples for class 'c' \(none of the 8 k-means clusters holds 4 or more of its "
+                                         r"images .*\); the other 99 come from plain SMOTE", said[0]), said
+    assert np.bincount(new.labels, minlength=3).tolist() == [0, 85, 99]
+    b = new.images[new.labels == 1].reshape(85, -1).astype(float)
+    assert np.abs(b - centres[7]).max() < 15  # k-means SMOTE inside b's own blob
+    assert (data.labels[new.parent[new.parent >= 0]] == new.labels[new.parent >= 0]).all()
+
+
+def test_kmeans_smote_weighs_a_large_spread_cluster_without_overflow() -> None:
+    # 64x64 RGB: seven tight groups of class a, and class b's 250 images, +-25 around 230, a cluster
+    # of its own. imbalanced-learn weighs a cluster by its mean distance ** 13.5 (for 250 images),
+    # which overflows float32 (the weight NaN, KMeansSMOTE fails) but not float64
+    rng = np.random.default_rng(0)
+    levels = [np.full((20, 64, 64, 3), 30 * i) + rng.integers(0, 2, (20, 64, 64, 3)) for i in range(7)]
+    b = rng.integers(205, 256, (250, 64, 64, 3))
+    data = LabeledImages(np.concatenate(levels + [b]).astype(np.uint8), np.array([0] * 140 + [1] * 250), ("a", "b"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        new = smote_class_counts(data, {1: 400}, "kmeans-smote", seed=0)
+    assert not [w for w in caught if issubclass(w.category, AugmentganWarning)]  # k-means SMOTE made them all
+    assert len(new) == 150 and (new.labels == 1).all() and new.images.min() >= 205
