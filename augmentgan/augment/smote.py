@@ -14,9 +14,10 @@ Guarantees beyond imbalanced-learn's:
 - Counts are checked after resampling: BorderlineSMOTE, SVMSMOTE and ADASYN can return fewer
   (or, ADASYN, slightly more) samples than asked without a word. A shortfall is topped up with
   plain SMOTE (with a warning), a surplus is cut, so the result is always exact.
-- k-means SMOTE grows one class at a time with the threshold the joint call would use: a class
-  that no k-means cluster suits (on long-tailed data, the rarest) gets plain SMOTE's samples and a
-  warning saying why, where imbalanced-learn alone fails every class.
+- k-means SMOTE and ADASYN grow one class at a time (k-means SMOTE with the threshold the joint call
+  would use): a class the method cannot serve (no k-means cluster suits it, on long-tailed data the
+  rarest; ADASYN: no image near another class) gets plain SMOTE's samples and a warning saying why,
+  where imbalanced-learn alone fails every class.
 - Parents: SMOTE-style samples lie on a segment ``x_i + lambda (x_j - x_i)``, lambda in [0, 1],
   between a real image of the class and one of its neighbours. The parent recorded is the
   endpoint of such a segment closest to the sample (the image it resembles most; the base and
@@ -89,9 +90,9 @@ def _empty(data: LabeledImages) -> LabeledImages:
 
 def _resample(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int], seed: int, k: int,
               names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """New rows and their classes, and why a class got none (class -> reason; k-means SMOTE only)."""
-    if method == "kmeans-smote":
-        return _kmeans_by_class(X, y, strategy, seed, k, names)
+    """New rows and their classes, and why a class got none (class -> reason; k-means SMOTE and ADASYN)."""
+    if method in ("kmeans-smote", "adasyn"):
+        return _by_class(method, X, y, strategy, seed, k, names)
     sampler = SMOTE_METHODS[method](strategy, seed, k, len(X))
     try:
         X_res, y_res = _quiet_fit(sampler, X, y)
@@ -112,36 +113,44 @@ def _cannot_grow(method: str, classes: Any, err: Exception, names: tuple[str, ..
     return DataError(f"{method} could not grow class(es) {grown} ({reason}); use smote.method=smote or give SMOTE's share to other sources")
 
 
-def _kmeans_by_class(X: np.ndarray, y: np.ndarray, strategy: dict[int, int], seed: int, k: int,
-                     names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """k-means SMOTE one class at a time, so that a class no cluster suits gets no samples (and a
-    reason, and plain SMOTE's from :func:`resample_exact`) instead of failing every class.
-    imbalanced-learn's KMeansSMOTE raises for all classes when one class has no cluster holding
-    k + 1 of its images at the balance threshold, which on long-tailed data is what the rarest
-    classes have (mnist-lt: classes 7-9 of 10). Each call gets the threshold the joint call would use
-    ("auto": the class's share of all new samples / 2) and the same seeded clustering of the same
-    images, so the clusters and which of them qualify for a class are the joint call's. The images
-    go in as float64 (see below); the new rows come back as float32, as from the other methods."""
-    # float64: imbalanced-learn weighs clusters by mean distance ** (up to ~50), which overflows
-    # float32 for a few hundred images of 32x32 pixels and turns every weight into NaN
-    X = np.asarray(X, np.float64)
+def _by_class(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int], seed: int, k: int,
+              names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """k-means SMOTE or ADASYN one class at a time, so that a class the method cannot serve gets no
+    samples (and a reason, and plain SMOTE's from :func:`resample_exact`) instead of failing every
+    class. imbalanced-learn grows the classes in one call and raises for all of them when one class
+    has no k-means cluster holding k + 1 of its images at the balance threshold (on long-tailed data,
+    the rarest: mnist-lt's classes 7-9 of 10), or (ADASYN) no image with a neighbour of another class
+    (a class set apart from the others). Both treat the classes independently, so one call per class
+    changes only the random stream: k-means SMOTE gets the threshold the joint call would use ("auto":
+    the class's share of all new samples / 2) and the same seeded clustering of the same images."""
+    if method == "kmeans-smote":
+        # float64: imbalanced-learn weighs clusters by mean distance ** (up to ~50), which overflows
+        # float32 for a few hundred images of 32x32 pixels and turns every weight into NaN
+        X = np.asarray(X, np.float64)
     have = np.bincount(y, minlength=len(names))
     grow = {c: int(t) - int(have[c]) for c, t in strategy.items() if int(t) > int(have[c])}
     total = sum(grow.values())
     parts_x, parts_y, reasons = [np.zeros((0, X.shape[1]), np.float32)], [np.zeros(0, np.int64)], {}
     for c, n in grow.items():
-        threshold = n / total / 2
-        sampler = _kmeans({c: int(strategy[c])}, seed, k, len(X), threshold)
+        if method == "kmeans-smote":
+            threshold = n / total / 2
+            sampler = _kmeans({c: int(strategy[c])}, seed, k, len(X), threshold)
+        else:
+            sampler = _adasyn({c: int(strategy[c])}, seed, k, len(X))
         try:
             X_res, y_res = _quiet_fit(sampler, X, y)
-        except RuntimeError as err:
-            if "No clusters found" not in str(err):
-                raise _cannot_grow("kmeans-smote", [c], err, names) from None
-            reasons[c] = (f"none of the {sampler.kmeans_estimator_.n_clusters} k-means clusters holds {k + 1} or more of its images "
-                          f"making up {threshold:.1%} or more of the cluster")
+        except (RuntimeError, ValueError) as err:
+            text = str(err)
+            if "No clusters found" in text:
+                reasons[c] = (f"none of the {sampler.kmeans_estimator_.n_clusters} k-means clusters holds {k + 1} or more of its images "
+                              f"making up {threshold:.1%} or more of the cluster")
+            elif "Not any neigbours belong to the majority" in text or "Not any neighbours" in text:
+                reasons[c] = f"none of its images has an image of another class among its {k} nearest, and ADASYN weighs by those"
+            elif "No samples will be generated" in text:
+                reasons[c] = "ADASYN's rounded weights asked for no samples"
+            else:
+                raise _cannot_grow(method, [c], err, names) from None
             continue
-        except ValueError as err:
-            raise _cannot_grow("kmeans-smote", [c], err, names) from None
         parts_x.append(np.asarray(X_res[len(X):], np.float32))
         parts_y.append(np.asarray(y_res[len(X):], np.int64))
     return np.concatenate(parts_x), np.concatenate(parts_y), reasons

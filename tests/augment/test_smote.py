@@ -57,8 +57,25 @@ def test_borderline_shortfall_is_topped_up_and_said() -> None:
 
 
 def test_a_variant_that_cannot_work_on_the_data_says_what_to_use() -> None:
-    with pytest.raises(DataError, match=r"adasyn could not grow class\(es\) 'c1'.*smote.method=smote"):
-        smote_class_counts(_data((30, 10), lo=0, hi=255, spread=3), {1: 30}, "adasyn", seed=0)
+    # seven images cannot be split into k-means SMOTE's 8 clusters
+    with pytest.raises(DataError, match=r"kmeans-smote could not grow class\(es\) 'c1' \(.*\); use smote.method=smote"):
+        smote_class_counts(_data((4, 3)), {1: 4}, "kmeans-smote", seed=0, k_neighbors=2)
+
+
+def test_adasyn_gives_a_class_set_apart_to_plain_smote_and_grows_the_others() -> None:
+    # c2 lies far from the others (no image of another class among any of its neighbours): ADASYN
+    # alone raises for every class; here c1 (overlapping c0) is grown by ADASYN, c2 by plain SMOTE
+    rng = np.random.default_rng(0)
+    images = np.concatenate([rng.integers(0, 120, (30, 4, 4, 1)), rng.integers(10, 130, (12, 4, 4, 1)), rng.integers(235, 256, (8, 4, 4, 1))])
+    data = LabeledImages(images.astype(np.uint8), np.array([0] * 30 + [1] * 12 + [2] * 8), ("c0", "c1", "c2"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        new = smote_class_counts(data, {1: 30, 2: 30}, "adasyn", seed=0, k_neighbors=3)
+    said = [str(w.message) for w in caught if issubclass(w.category, AugmentganWarning)]
+    assert [m for m in said if "'c2'" in m] == ["adasyn made 0 of 22 samples for class 'c2' (none of its images has an image of another class among "
+                                                "its 3 nearest, and ADASYN weighs by those); the other 22 come from plain SMOTE"]
+    assert not [m for m in said if "'c1'" in m and "made 0" in m]
+    assert np.bincount(new.labels, minlength=3).tolist() == [0, 18, 22] and new.images[new.labels == 2].min() >= 235
 
 
 def test_k_neighbors_lowered_for_a_small_class_with_a_warning() -> None:
