@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn, Optional, TextIO
 
 from rich.console import Console
@@ -32,6 +32,9 @@ out_console = Console(highlight=False, soft_wrap=True, width=None if _is_tty(sys
 class _State:
     debug: bool = False
     json: bool = False  # --json given: errors are also a JSON object on stdout
+    # warnings shown in this command: each text once (code that enters warnings.catch_warnings, as
+    # imbalanced-learn's callers and the plan's folds do, resets Python's own "default" once-only memory)
+    shown: set[str] = field(default_factory=set)
 
 
 state = _State()
@@ -52,4 +55,7 @@ def warn(text: str) -> None:
 
 
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    warn(str(message))
+    text = str(message)
+    if text not in state.shown:
+        state.shown.add(text)
+        warn(text)

@@ -68,6 +68,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     console.state.debug = "--debug" in args
     console.state.json = "--json" in args
+    console.state.shown = set()
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = console.show_warning  # type: ignore[assignment]

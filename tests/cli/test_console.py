@@ -105,3 +105,22 @@ def test_cache_dir_option_reads_and_sets_the_environment_variable(tmp_path: Path
     assert r.exit_code == 0 and os.environ["AUGMENTGAN_CACHE_DIR"] == str(tmp_path / "c")
     r = run("--help", env={"COLUMNS": "300"})
     assert "AUGMENTGAN_CACHE_DIR" in r.stdout  # shown in --help
+
+
+def test_a_warning_repeated_within_one_command_is_shown_once(tmp_path: Path) -> None:
+    # plan.mix auto expands the training set once per proxy seed, and k-means SMOTE warns each time
+    # that class 9 goes to plain SMOTE (the same text); the user reads it once
+    recipe = {
+        "seed": 0,
+        "data": {"path": "builtin:digits-lt"},
+        "smote": {"method": "kmeans-smote"},  # with the default 20% holdout class 9 keeps 6 images: no cluster holds them
+        "plan": {"target": "max", "mix": "auto", "auto": {"sources": ["copy", "smote"], "blends": False, "steps": 30, "validation": "builtin:digits-lt-val"}},
+        "output": {"path": str(tmp_path / "out")},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    result = run("expand", str(path))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("warning: kmeans-smote made")]
+    assert any("class '9'" in line for line in lines), result.stderr
+    assert len(lines) == len(set(lines)), lines
