@@ -14,10 +14,10 @@ Guarantees beyond imbalanced-learn's:
 - Counts are checked after resampling: BorderlineSMOTE, SVMSMOTE and ADASYN can return fewer
   (or, ADASYN, slightly more) samples than asked without a word. A shortfall is topped up with
   plain SMOTE (with a warning), a surplus is cut, so the result is always exact.
-- k-means SMOTE and ADASYN grow one class at a time (k-means SMOTE with the threshold the joint call
-  would use): a class the method cannot serve (no k-means cluster suits it, on long-tailed data the
-  rarest; ADASYN: no image near another class) gets plain SMOTE's samples and a warning saying why,
-  where imbalanced-learn alone fails every class.
+- k-means SMOTE, ADASYN and SVM-SMOTE grow one class at a time (k-means SMOTE with the threshold the
+  joint call would use): a class the method cannot serve (no k-means cluster suits it, on long-tailed
+  data the rarest; ADASYN: no image near another class; SVM-SMOTE: only noise support vectors) gets
+  plain SMOTE's samples and a warning saying why, where imbalanced-learn alone fails every class.
 - Parents: SMOTE-style samples lie on a segment ``x_i + lambda (x_j - x_i)``, lambda in [0, 1],
   between a real image of the class and one of its neighbours. The parent recorded is the
   endpoint of such a segment closest to the sample (the image it resembles most; the base and
@@ -90,8 +90,8 @@ def _empty(data: LabeledImages) -> LabeledImages:
 
 def _resample(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int], seed: int, k: int,
               names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """New rows and their classes, and why a class got none (class -> reason; k-means SMOTE and ADASYN)."""
-    if method in ("kmeans-smote", "adasyn"):
+    """New rows and their classes, and why a class got none (class -> reason; k-means SMOTE, ADASYN, SVM-SMOTE)."""
+    if method in ("kmeans-smote", "adasyn", "svm-smote"):
         return _by_class(method, X, y, strategy, seed, k, names)
     sampler = SMOTE_METHODS[method](strategy, seed, k, len(X))
     try:
@@ -115,14 +115,16 @@ def _cannot_grow(method: str, classes: Any, err: Exception, names: tuple[str, ..
 
 def _by_class(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int], seed: int, k: int,
               names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """k-means SMOTE or ADASYN one class at a time, so that a class the method cannot serve gets no
-    samples (and a reason, and plain SMOTE's from :func:`resample_exact`) instead of failing every
-    class. imbalanced-learn grows the classes in one call and raises for all of them when one class
-    has no k-means cluster holding k + 1 of its images at the balance threshold (on long-tailed data,
-    the rarest: mnist-lt's classes 7-9 of 10), or (ADASYN) no image with a neighbour of another class
-    (a class set apart from the others). Both treat the classes independently, so one call per class
-    changes only the random stream: k-means SMOTE gets the threshold the joint call would use ("auto":
-    the class's share of all new samples / 2) and the same seeded clustering of the same images."""
+    """k-means SMOTE, ADASYN or SVM-SMOTE one class at a time, so that a class the method cannot serve
+    gets no samples (and a reason, and plain SMOTE's from :func:`resample_exact`) instead of failing
+    every class. imbalanced-learn grows the classes in one call and raises for all of them when one
+    class has no k-means cluster holding k + 1 of its images at the balance threshold (on long-tailed
+    data, the rarest: mnist-lt's classes 7-9 of 10), no image with a neighbour of another class (ADASYN:
+    a class set apart from the others), or only support vectors whose neighbours are all of other
+    classes (SVM-SMOTE: a class of a few images inside another's). All three treat the classes
+    independently, so one call per class changes only the random stream: k-means SMOTE gets the
+    threshold the joint call would use ("auto": the class's share of all new samples / 2) and the same
+    seeded clustering of the same images."""
     if method == "kmeans-smote":
         # float64: imbalanced-learn weighs clusters by mean distance ** (up to ~50), which overflows
         # float32 for a few hundred images of 32x32 pixels and turns every weight into NaN
@@ -136,7 +138,7 @@ def _by_class(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int
             threshold = n / total / 2
             sampler = _kmeans({c: int(strategy[c])}, seed, k, len(X), threshold)
         else:
-            sampler = _adasyn({c: int(strategy[c])}, seed, k, len(X))
+            sampler = SMOTE_METHODS[method]({c: int(strategy[c])}, seed, k, len(X))
         try:
             X_res, y_res = _quiet_fit(sampler, X, y)
         except (RuntimeError, ValueError) as err:
@@ -148,6 +150,8 @@ def _by_class(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int
                 reasons[c] = f"none of its images has an image of another class among its {k} nearest, and ADASYN weighs by those"
             elif "No samples will be generated" in text:
                 reasons[c] = "ADASYN's rounded weights asked for no samples"
+            elif "All support vectors are considered as noise" in text:
+                reasons[c] = "every support vector of the SVM for it has only other classes' images among its nearest, so SVM-SMOTE calls them noise"
             else:
                 raise _cannot_grow(method, [c], err, names) from None
             continue

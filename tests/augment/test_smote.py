@@ -160,3 +160,20 @@ def test_kmeans_smote_weighs_a_large_spread_cluster_without_overflow() -> None:
         new = smote_class_counts(data, {1: 400}, "kmeans-smote", seed=0)
     assert not [w for w in caught if issubclass(w.category, AugmentganWarning)]  # k-means SMOTE made them all
     assert len(new) == 150 and (new.labels == 1).all() and new.images.min() >= 205
+
+
+def test_svm_smote_gives_a_class_of_noise_support_vectors_to_plain_smote() -> None:
+    # c2's three images each sit on an image of c0, so every support vector of c2 has only other
+    # classes' images among its nearest: SVM-SMOTE calls them noise and alone raises for every class
+    rng = np.random.default_rng(0)
+    c0 = rng.integers(0, 120, (40, 4, 4, 1))
+    c1 = rng.integers(10, 130, (15, 4, 4, 1))
+    c2 = np.clip(c0[:3] + rng.integers(-2, 3, (3, 4, 4, 1)), 0, 255)
+    data = LabeledImages(np.concatenate([c0, c1, c2]).astype(np.uint8), np.array([0] * 40 + [1] * 15 + [2] * 3), ("c0", "c1", "c2"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        new = smote_class_counts(data, {1: 40, 2: 40}, "svm-smote", seed=0, k_neighbors=2)
+    said = [str(w.message) for w in caught if issubclass(w.category, AugmentganWarning)]
+    assert any(m.startswith("svm-smote made 0 of 37 samples for class 'c2' (every support vector") for m in said), said
+    assert not [m for m in said if "'c1'" in m and "made 0" in m], said
+    assert np.bincount(new.labels, minlength=3).tolist() == [0, 25, 37]
