@@ -64,7 +64,7 @@ from augmentgan.errors import ConfigError, DataError
 from augmentgan.gan.checkpoint import GeneratorCheckpoint, read_generator
 from augmentgan.planner import GAN_SOURCES, SOURCES, Plan, make_plan
 from augmentgan.progress import ProgressCallback, report
-from augmentgan.recipe import Recipe, ResolvedRecipe, resolve_recipe
+from augmentgan.recipe import Recipe, ResolvedRecipe, in_recipe_terms, resolve_recipe
 
 if TYPE_CHECKING:
     from augmentgan.automix import LatentFactory
@@ -409,11 +409,16 @@ def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]
 def _generate(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, counts: dict[int, int], seed: int, callback: Optional[ProgressCallback]) -> LabeledImages:
     from augmentgan.generate.generation import sample_dataset
 
+    from augmentgan.errors import GenerationError
+
     g = recipe.generate
-    samples, _ = sample_dataset(
-        generator, counts=counts, truncation=g.truncation, filters=list(g.filters), seed=seed, ema=g.ema,
-        real=train, max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
-    )
+    try:
+        samples, _ = sample_dataset(
+            generator, counts=counts, truncation=g.truncation, filters=list(g.filters), seed=seed, ema=g.ema,
+            real=train, max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
+        )
+    except GenerationError as err:
+        raise GenerationError(in_recipe_terms(str(err))) from None
     return LabeledImages(samples.images, samples.labels, train.class_names, samples.source, samples.parent)
 
 
@@ -635,7 +640,7 @@ def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
         try:
             batches = list(sampler.stream(counts))
         except GenerationError as err:
-            failed[c] = str(err)
+            failed[c] = in_recipe_terms(str(err))
             continue
         images = np.concatenate([b.images for b in batches])
         parts.append(LabeledImages(images, np.full(len(images), c, np.int64), train.class_names, np.full(len(images), Source.gan.value, np.uint8), np.full(len(images), -1, np.int64)))

@@ -32,6 +32,17 @@ from augmentgan.planner import PlanConfig
 SMOTE_METHOD_NAMES = ("smote", "borderline-smote", "adasyn", "svm-smote", "kmeans-smote")
 
 
+_FLAG_KEYS = (("--filter ", ""), ("--max-tries", "generate.max_tries"), ("--truncation", "generate.truncation"))
+
+
+def in_recipe_terms(message: str) -> str:
+    """A message of the sampler or the filters, which name `augmentgan generate`'s flags, with the
+    recipe keys an `expand` user sets instead (``--max-tries`` -> ``generate.max_tries``)."""
+    for flag, key in _FLAG_KEYS:
+        message = message.replace(flag, key)
+    return message
+
+
 class DataSection(StrictModel):
     path: str = Field(..., description="folder of class subfolders, .h5/.hdf5, .npz, or builtin:digits / builtin:digits-lt")
     channels: Literal["auto", 1, 3] = Field("auto", description="auto, 1 (gray) or 3 (RGB)")
@@ -73,6 +84,19 @@ class GenerateSection(StrictModel):
     filters: list[Union[str, dict[str, Any]]] = Field(default_factory=list, description="quality filters, e.g. [confidence:p=0.5, memorization]")
     max_tries: int = Field(10, ge=1, description="candidates per requested sample before giving up on a class")
     ema: bool = Field(True, description="sample the EMA generator when the run kept one")
+
+    @field_validator("filters")
+    @classmethod
+    def _filters_build(cls, filters: list[Union[str, dict[str, Any]]]) -> list[Union[str, dict[str, Any]]]:
+        """Checked when the recipe is read (not after the GAN has trained), in the recipe's terms."""
+        if filters:
+            from augmentgan.generate.filters import build_filters
+
+            try:
+                build_filters(filters)
+            except ConfigError as err:
+                raise ValueError(in_recipe_terms(str(err))) from None
+        return filters
 
 
 class ClassicalSection(StrictModel):

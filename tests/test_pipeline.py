@@ -152,3 +152,20 @@ def test_quick_start_runs_and_caches_the_gan(tmp_path: Path, monkeypatch: pytest
     second = json.loads(r.stdout)
     assert second["gan_cached"] is True and any("training skipped" in n for n in second["notes"])
     assert second["lock"]["output"] == first.lock["output"]
+
+
+def test_generation_and_filter_errors_name_the_recipe_keys_not_generate_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the sampler's messages name `augmentgan generate`'s flags (--max-tries, --truncation, --filter);
+    # an `expand` user sets recipe keys, and a bad filter is caught when the recipe is read
+    from augmentgan.errors import ConfigError, GenerationError
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match=r"generate\.filters: unknown filter 'bogus'.*\(e\.g\. confidence:p=0\.9\)") as bad:
+        expand(_recipe(tmp_path / "bad", generate={"filters": ["bogus"]}), overrides=TINY_GAN)
+    assert "--filter" not in str(bad.value) and not (tmp_path / "cache").exists()  # refused before any GAN trains
+    recipe = _recipe(tmp_path / "out", generate={"filters": ["confidence:p=0.9999"], "max_tries": 1}, plan={"target": 20, "mix": {"gan": 1.0}})
+    with pytest.raises(GenerationError) as failed:
+        expand(recipe, overrides=[*TINY_GAN, "gan.device=cpu"])
+    message = str(failed.value)
+    assert "generate.max_tries 1 x" in message and "raise generate.max_tries" in message and "lower generate.truncation" in message
+    assert "--" not in message and not (tmp_path / "out").exists()
