@@ -101,6 +101,15 @@ class PlanConfig(StrictModel):
     max_synthetic_ratio: Optional[float] = Field(None, gt=0, description="at most this many new samples per real one in a class; None = no cap")
     undersample: bool = Field(False, description="cut classes above the target down to it (random real images kept)")
 
+    @field_validator("target", mode="before")
+    @classmethod
+    def _one_of_the_forms(cls, value: Any) -> Any:
+        # otherwise pydantic lists why the value is none of the union's four types, one by one
+        if isinstance(value, str) and value != "max" or isinstance(value, (list, tuple)):
+            raise ValueError(f"{value!r} is not a target: use max (the largest class's count), a count (e.g. 500), a ratio of the largest class "
+                             f"(e.g. 0.5) or {{class: count}}")
+        return value
+
     @field_validator("target")
     @classmethod
     def _positive(cls, value: Any) -> Any:
@@ -110,6 +119,17 @@ class PlanConfig(StrictModel):
             raise ValueError(f"target {value} must be > 0")
         if isinstance(value, dict) and any(v < 0 for v in value.values()):
             raise ValueError("per-class targets must be >= 0")
+        return value
+
+    @field_validator("mix", mode="before")
+    @classmethod
+    def _auto_or_fractions(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "auto" or isinstance(value, (list, tuple, int, float)):
+            raise ValueError(f"{value!r} is not a mix: use auto or {{source: fraction}} summing to 1, sources {', '.join(SOURCES)} "
+                             f"(e.g. {{gan: 0.5, classical: 0.5}})")
+        unknown = [k for k in value if k not in SOURCES] if isinstance(value, dict) else []
+        if unknown:
+            raise ValueError(f"unknown source(s) {unknown} in the mix: the sources are {', '.join(SOURCES)}")
         return value
 
     @field_validator("mix")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -153,3 +155,19 @@ def test_pseudo_shortfall_goes_to_the_other_sources_and_is_recorded() -> None:
     # several sources: the shortfall is split in proportion to the others' shares, counts stay exact
     three = make_plan([40, 10], ("a", "b"), PlanConfig(mix={"pseudo": 0.5, "classical": 0.25, "smote": 0.25}), capacity={1: {"pseudo": 5}}).classes[1]
     assert three.add == {"gan": 0, "classical": 13, "smote": 12, "copy": 0, "latent-smote": 0, "pseudo": 5} and three.target == 40  # 15/8/7, then +5 +5
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"target": "min"}, r"'min' is not a target: use max .*a count .*a ratio .*\{class: count\}"),
+        ({"mix": "autox"}, r"'autox' is not a mix: use auto or \{source: fraction\}"),
+        ({"mix": {"copy": 0.5, "latent_smote": 0.5}}, r"unknown source\(s\) \['latent_smote'\] in the mix: the sources are gan, classical, smote, copy, latent-smote"),
+    ],
+)
+def test_a_wrong_target_or_mix_gets_one_message_with_the_forms_it_can_take(changes: dict, says: str) -> None:
+    # not pydantic's list of why the value is none of the union's types
+    with pytest.raises(ValidationError) as err:
+        PlanConfig(**changes)
+    assert err.value.error_count() == 1 and "Input should be" not in str(err.value)
+    assert re.search(says, str(err.value)), str(err.value)
