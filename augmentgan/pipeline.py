@@ -607,6 +607,16 @@ def _plan_and_base(
     return plan, (train if keep is None else train[keep])  # no copy of the whole set when nothing is undersampled
 
 
+def _check_truncation_classes(recipe: Recipe, train: LabeledImages) -> None:
+    """``generate.truncation: {class: threshold}`` names classes of the data: a wrong one is refused
+    before the GAN trains, not when it is sampled."""
+    from augmentgan.generate.sampler import class_index
+
+    if isinstance(recipe.generate.truncation, dict):
+        for key in recipe.generate.truncation:
+            class_index(key, train.class_names, "generate.truncation")
+
+
 def _make_plan(recipe: Recipe, train: LabeledImages, **kwargs: Any) -> Plan:
     """:func:`~augmentgan.planner.make_plan` for the training split (``kwargs``: mix, unavailable, capacity)."""
     from augmentgan.augment.smote import MIN_IMAGES
@@ -843,6 +853,7 @@ def expand_data(
     spec = resolve_recipe(recipe, overrides)
     recipe = spec.recipe
     train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion
+    _check_truncation_classes(recipe, train)
     seqs = _streams(recipe.seed)
     seq_gan, seq_gen, seq_classical, seq_smote, seq_copy, seq_latent = (seqs[k] for k in ("gan", "gen", "classical", "smote", "copy", "latent"))
     step = iter(range(3, len(STAGES))) if _step is None else iter(_step)
@@ -1017,6 +1028,7 @@ def expand(
     data_fingerprint, data_shape = data.fingerprint(), data.image_shape
     train, holdout = _split_in_place(data, train_idx, hold_idx)
     del data  # train views its image array now (and holdout holds its own rows): one copy of the dataset, not two
+    _check_truncation_classes(recipe, train)
 
     if dry_run:
         report(callback, "expand", next(step), len(STAGES), name="plan")

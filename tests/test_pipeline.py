@@ -169,3 +169,14 @@ def test_generation_and_filter_errors_name_the_recipe_keys_not_generate_flags(tm
     message = str(failed.value)
     assert "generate.max_tries 1 x" in message and "raise generate.max_tries" in message and "lower generate.truncation" in message
     assert "--" not in message and not (tmp_path / "out").exists()
+
+
+def test_a_truncation_for_a_class_the_data_lacks_is_refused_before_the_gan_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from augmentgan.errors import ConfigError
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    recipe = _recipe(tmp_path / "out", generate={"truncation": {"99": 0.5}}, plan={"target": 20, "mix": {"gan": 1.0}})
+    for dry_run in (True, False):
+        with pytest.raises(ConfigError, match=r"^generate\.truncation: unknown class '99'; classes are \['0', '1'"):
+            expand(recipe, overrides=[*TINY_GAN, "gan.device=cpu"], dry_run=dry_run)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
