@@ -60,7 +60,7 @@ from augmentgan.cache import cache_root, entry_lock
 from augmentgan.data.atomic import check_output, staged_output
 from augmentgan.data.io import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, LabeledParts, Source
-from augmentgan.errors import ConfigError, DataError
+from augmentgan.errors import ConfigError, DataError, GenerationError
 from augmentgan.gan.checkpoint import GeneratorCheckpoint, read_generator
 from augmentgan.planner import GAN_SOURCES, SOURCES, Plan, make_plan
 from augmentgan.progress import ProgressCallback, report
@@ -409,8 +409,6 @@ def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]
 def _generate(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, counts: dict[int, int], seed: int, callback: Optional[ProgressCallback]) -> LabeledImages:
     from augmentgan.generate.generation import sample_dataset
 
-    from augmentgan.errors import GenerationError
-
     g = recipe.generate
     try:
         samples, _ = sample_dataset(
@@ -632,7 +630,6 @@ def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
     draws them), and the classes whose request the generation filters could not fill (-> why).
     ``subset``: ``train`` is a fold's part of the GAN's training images (``classifier`` trained on it),
     and the filters judge against it alone."""
-    from augmentgan.errors import GenerationError
     from augmentgan.generate.sampler import Sampler
 
     g = recipe.generate
