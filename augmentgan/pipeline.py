@@ -1025,9 +1025,9 @@ def expand(
     data_fingerprint, data_shape = data.fingerprint(), data.image_shape
     train, holdout = _split_in_place(data, train_idx, hold_idx)
     del data  # train views its image array now (and holdout holds its own rows): one copy of the dataset, not two
-    _check_truncation_classes(recipe, train)
 
     if dry_run:
+        _check_truncation_classes(recipe, train)  # a real run checks it in expand_data, before the GAN trains
         report(callback, "expand", next(step), len(STAGES), name="plan")
         plan, _ = _plan_and_base(recipe, train, np.random.default_rng(seq_copy))
         gan_train = train  # the images the GAN trains on (plan.auto.split holds some out)

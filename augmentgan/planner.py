@@ -105,7 +105,7 @@ class PlanConfig(StrictModel):
     @classmethod
     def _one_of_the_forms(cls, value: Any) -> Any:
         # otherwise pydantic lists why the value is none of the union's four types, one by one
-        if isinstance(value, str) and value != "max" or isinstance(value, (list, tuple)):
+        if isinstance(value, str) and value != "max" or isinstance(value, (bool, list, tuple)):
             raise ValueError(f"{value!r} is not a target: use max (the largest class's count), a count (e.g. 500), a ratio of the largest class "
                              f"(e.g. 0.5) or {{class: count}}")
         return value
@@ -113,8 +113,6 @@ class PlanConfig(StrictModel):
     @field_validator("target")
     @classmethod
     def _positive(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("target must be max, a count, a ratio or {class: count}")
         if isinstance(value, (int, float)) and value <= 0:
             raise ValueError(f"target {value} must be > 0")
         if isinstance(value, dict) and any(v < 0 for v in value.values()):

@@ -64,7 +64,7 @@ from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError, DataError
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["BASELINE_MIX", "METHODS", "UtilityResult", "classifier_runs", "classifier_seeds", "minority_classes", "paired_difference", "score", "utility", "verdict"]
+__all__ = ["BASELINE_MIX", "METHODS", "UtilityResult", "classifier_runs", "classifier_seeds", "minority_classes", "paired_difference", "score", "seed_streams", "utility", "verdict"]
 
 BASELINE_MIX: dict[str, Optional[dict[str, float]]] = {
     "none": None,
@@ -170,6 +170,13 @@ def classifier_runs(train_set: LabeledImages, scored: LabeledImages, seed: int, 
         model = train_classifier(train_set, seed=classifier_seed, steps=steps, sampling="uniform", use_cache=False, device=device)
         runs.append(score(scored.labels, model.predict(scored.images).cpu().numpy(), len(train_set.class_names), minority))
     return runs
+
+
+def seed_streams(recipe_seed: int, i: int) -> tuple[np.random.SeedSequence, int]:
+    """Utility seed ``i`` of a recipe: the stream of its holdout split, and the seed its methods' recipes
+    (so its GAN runs, cached by recipe) and its first classifier get."""
+    split_seq, method_seq = np.random.SeedSequence([int(recipe_seed), int(i)]).spawn(2)
+    return split_seq, int(method_seq.generate_state(1, np.uint32)[0])
 
 
 def classifier_seeds(seed: int, n: int) -> list[int]:
@@ -279,9 +286,7 @@ def utility(
     seed_values: list[int] = []
     total, done = seeds * len(methods), 0
     for i in range(seeds):
-        seq = np.random.SeedSequence([base["seed"], i])
-        split_seq, method_seq = seq.spawn(2)
-        seed_i = int(method_seq.generate_state(1, np.uint32)[0])
+        split_seq, seed_i = seed_streams(base["seed"], i)
         seed_values.append(seed_i)
         if test is None:
             train_idx, hold_idx, _ = split_holdout(data, holdout, np.random.default_rng(split_seq))

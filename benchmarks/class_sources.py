@@ -34,7 +34,7 @@ from augmentgan.data.io import load  # noqa: E402
 from augmentgan.data.types import LabeledImages, Source  # noqa: E402
 from augmentgan.pipeline import expand_data  # noqa: E402
 from augmentgan.recipe import check_recipe, load_recipe  # noqa: E402
-from augmentgan.utility import classifier_runs, minority_classes, paired_difference  # noqa: E402
+from augmentgan.utility import classifier_runs, minority_classes, paired_difference, seed_streams  # noqa: E402
 from gan_utility_ceiling import machine  # noqa: E402  (benchmarks/, run as a script)
 
 SOURCES = {"copy": {"copy": 1.0}, "classical": {"classical": 1.0}, "latent-smote": {"latent-smote": 1.0}}
@@ -96,8 +96,7 @@ def main() -> None:
     recall: dict[str, list[list[float]]] = {n: [] for n in sets}
     started = time.perf_counter()
     for i in range(args.seeds):
-        _, method_seq = np.random.SeedSequence([base["seed"], i]).spawn(2)  # augmentgan utility's per-seed recipe seed
-        seed_i = int(method_seq.generate_state(1, np.uint32)[0])
+        _, seed_i = seed_streams(base["seed"], i)  # augmentgan utility's per-seed recipe seed
         expanded = {}
         for name in needed:
             spec = copy.deepcopy(base)

@@ -146,7 +146,7 @@ def _by_class(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int
             if "No clusters found" in text:
                 reasons[c] = (f"none of the {sampler.kmeans_estimator_.n_clusters} k-means clusters holds {k + 1} or more of its images "
                               f"making up {threshold:.1%} or more of the cluster")
-            elif "Not any neigbours belong to the majority" in text or "Not any neighbours" in text:
+            elif "Not any neigbours belong to the majority" in text:  # sic, imbalanced-learn's spelling
                 reasons[c] = f"none of its images has an image of another class among its {k} nearest, and ADASYN weighs by those"
             elif "No samples will be generated" in text:
                 reasons[c] = "ADASYN's rounded weights asked for no samples"
