@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 import numpy as np
 
 from augmentgan.cache import cache_root, entry_lock
-from augmentgan.data.atomic import check_output, staged_output
+from augmentgan.data.atomic import check_not_over, check_output, staged_output
 from augmentgan.data.io import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, LabeledParts, Source
 from augmentgan.errors import ConfigError, DataError, GenerationError
@@ -1007,8 +1007,11 @@ def expand(
     spec = resolve_recipe(recipe, overrides)  # once: every stage below receives it
     recipe = spec.recipe
     out = Path(recipe.output.path)
-    if not dry_run:
-        check_output(out, force=force)
+    inputs = (recipe.data.path, recipe.data.unlabeled, recipe.plan.auto.validation, recipe.gan.run)
+    if dry_run:
+        check_not_over(out, inputs)  # what the real run would refuse, though the dry run writes nothing
+    else:
+        check_output(out, force=force, inputs=inputs)
     seqs = _streams(recipe.seed)  # the split's, the GAN's (for the dry run's cache key) and the copies'; expand_data uses the others
     seq_split, seq_gan, seq_copy = seqs["split"], seqs["gan"], seqs["copy"]
     notes: list[str] = []

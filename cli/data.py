@@ -17,7 +17,6 @@ from augmentgan.cli import console
 from augmentgan.data import describe, load, save
 from augmentgan.data.atomic import check_output
 from augmentgan.data.io import output_format
-from augmentgan.errors import ConfigError
 from augmentgan.progress import ProgressCallback, ProgressEvent
 
 PROGRESS_MIN_TOTAL = 200
@@ -124,9 +123,7 @@ def convert(
 ) -> None:
     """Convert between folder, HDF5, NPZ and built-in data (folder <-> HDF5 is lossless)."""
     fmt = output_format(out, None if format is None else format.value)
-    if not src.startswith("builtin:") and Path(src).resolve() == out.resolve():
-        raise ConfigError(f"OUT {out} is the input itself; write to another path")
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[src])
     with progress_callback() as callback:
         data = load(src, channels=channels.value, size=size, keys=keys, split=split, skip_bad=skip_bad, callback=callback)
         path = save(data, out, format=fmt, force=force, compression=compression.value, callback=callback)

@@ -50,9 +50,9 @@ def register(app: typer.Typer) -> None:
         from augmentgan.data.atomic import check_output
         from augmentgan.generate.encode import EncodeSettings, encode, report_path
 
-        check_output(out, force=force)  # before loading anything
+        check_output(out, force=force, inputs=[run, data])  # before loading anything
         if not no_png:
-            check_output(report_path(out), force=force)
+            check_output(report_path(out), force=force, inputs=[run, data])
         settings = EncodeSettings(encoder_steps=encoder_steps, refine_steps=refine_steps, feature_weight=feature_weight, seed=seed, encoder=encoder.value)
         images = load(data, channels=channels.value if channels.value == "auto" else int(channels.value), size=size, split=split, keys=keys)
         with _progress() as progress:

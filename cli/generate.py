@@ -68,8 +68,10 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
     ) -> None:
         """Generate labeled samples from a trained GAN into an HDF5 file or an ImageFolder tree."""
+        from augmentgan.data.atomic import check_not_over
         from augmentgan.generate import generate
 
+        check_not_over(out, [run, real, balance_to])  # before reading the data
         real_data = _load(real, size, channels) if real is not None else None
         balance = _load(balance_to, size, channels) if balance_to is not None else None
         progress = Progress(

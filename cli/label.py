@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         from augmentgan.errors import DataError
         from augmentgan.gan.semi import kplus1_checkpoint, load_kplus1, pseudo_label
 
-        check_output(out, force=force)
+        check_output(out, force=force, inputs=[run, data])
         model = load_kplus1(kplus1_checkpoint(run, checkpoint))
         images = read_unlabeled(data)
         check_unlabeled(images, (*model.data_size, model.channels), data)

@@ -114,6 +114,23 @@ def test_existing_output_needs_force_and_dry_run_writes_nothing(tmp_path: Path) 
     assert not (out / "keep.txt").exists() and (load(out / "train.h5").class_counts() == 20).all()
 
 
+def test_force_never_replaces_the_input_or_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from augmentgan.data import save
+    from augmentgan.errors import ConfigError
+
+    data = tmp_path / "in" / "data"
+    save(load("builtin:digits-lt"), data, format="folder")
+    (tmp_path / "work" / "deep").mkdir(parents=True)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    monkeypatch.chdir(tmp_path / "work" / "deep")
+    for out, why in [(data, "is the input"), (tmp_path / "in", "holds the input"), (tmp_path / "work", "is the current folder or a folder above it"),
+                     (Path(""), "is the current folder"), (Path(".."), "is the current folder or a folder above it")]:
+        for dry_run in (True, False):  # the dry run refuses what the real run would
+            with pytest.raises(ConfigError, match=why):
+                expand(_recipe(out, data={"path": str(data)}), force=True, dry_run=dry_run)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_single_image_class_stays_in_training_and_is_said(tmp_path: Path) -> None:
     recipe = _recipe(tmp_path / "o", data={"path": "builtin:digits-lt"}, plan={"target": {"9": 8}, "mix": {"smote": 1.0}})
     recipe["holdout"] = {"fraction": 0.9}  # class 9 (8 images) keeps 1 for training: SMOTE cannot serve it

@@ -17,13 +17,46 @@ import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
-from augmentgan.errors import OutputError, OutputExistsError
+from augmentgan.errors import ConfigError, OutputError, OutputExistsError
 
 
-def check_output(path: str | os.PathLike, *, force: bool) -> Path:
-    """Refuse an existing output unless ``force``; call it before expensive work."""
+def _input_path(spec: str | os.PathLike) -> Path | None:
+    """The file or folder an input spec names (``builtin:NAME``: none; ``FILE.npz:KEY``: the file)."""
+    text = os.fspath(spec)
+    if text.startswith("builtin:"):
+        return None
+    path = Path(text)
+    if not path.exists() and ":" in text:
+        path = Path(text.rsplit(":", 1)[0])
+    return path
+
+
+def check_not_over(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+    """Refuse an output that replacing would destroy an input with: the input itself, a folder that holds
+    an input, or the current folder (or one above it). ConfigError naming both; called whether or not
+    the output exists, so a dry run and the real run agree."""
+    out = Path(path)
+    target = out.resolve()
+    for spec in inputs:
+        if spec is None or (src := _input_path(spec)) is None:
+            continue
+        held = src.resolve()
+        if target == held:
+            raise ConfigError(f"output {out} is the input {os.fspath(spec)} itself; write the output to another path")
+        if target in held.parents:
+            raise ConfigError(f"output {out} holds the input {os.fspath(spec)}; replacing it would delete the input - write the output to another path")
+    cwd = Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        raise ConfigError(f"output {os.fspath(path) or '(empty)'} is the current folder or a folder above it; replacing it would delete "
+                          f"everything in it - name a new folder for the output")
+
+
+def check_output(path: str | os.PathLike, *, force: bool, inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """Refuse an existing output unless ``force``, and (always) an output whose replacement would
+    delete one of ``inputs`` (:func:`check_not_over`); call it before expensive work."""
+    check_not_over(path, inputs)
     path = Path(path)
     if (path.exists() or path.is_symlink()) and not force:
         raise OutputExistsError(f"output {path} already exists; pass --force (force=True) to replace it or choose another path")

@@ -429,10 +429,11 @@ def encode(
     """Encode every image of ``data`` with the run's (EMA) generator into ``out`` (HDF5), plus
     ``<out stem>-reconstructions.png`` beside it (``png``). Raises OutputExistsError (without
     ``force``), DataError (classes or image size differ from the checkpoint's; naming both)."""
-    out = check_output(out, force=force)
+    inputs = [run_or_ckpt] if isinstance(run_or_ckpt, (str, os.PathLike)) else []
+    out = check_output(out, force=force, inputs=inputs)
     png_path = report_path(out) if png else None
     if png_path is not None:
-        check_output(png_path, force=force)
+        check_output(png_path, force=force, inputs=inputs)
     source = open_generator(run_or_ckpt, checkpoint)
     G, info = source.generator(ema=ema, device=resolve_device(device))
     check_data(data, info)

@@ -161,10 +161,11 @@ def generate(
         raise ConfigError(f"--batch {batch}: must be >= 1")
     fmt = output_format(out, format)
     compression = check_compression(compression)
-    out = check_output(out, force=force)
+    inputs = [run_or_ckpt] if isinstance(run_or_ckpt, (str, os.PathLike)) else []
+    out = check_output(out, force=force, inputs=inputs)
     grid_dir = grids_path(out, fmt) if grids else None
     if grid_dir is not None:
-        check_output(grid_dir, force=force)
+        check_output(grid_dir, force=force, inputs=inputs)
     sampler = Sampler(
         run_or_ckpt, truncation=truncation, filters=filters, seed=seed, checkpoint=checkpoint, ema=ema, real=real,
         classifier=classifier, classifier_steps=classifier_steps, max_tries=max_tries, device=device, callback=callback,

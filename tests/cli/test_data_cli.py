@@ -94,7 +94,11 @@ def test_error_exit_codes(capsys, tmp_path):
     assert_one_line_error(err, "keys must be")
     code, _, err = run(capsys, "convert", tmp_path / "empty", tmp_path / "empty", "--force")
     assert code == 4
-    assert_one_line_error(err, "is the input itself")
+    assert_one_line_error(err, "is the input", "itself")
+    code, _, err = run(capsys, "convert", tmp_path / "empty", tmp_path, "--force")  # a folder holding the input: --force would delete it
+    assert code == 4
+    assert_one_line_error(err, "holds the input", "write the output to another path")
+    assert (tmp_path / "empty").is_dir()
     code, _, err = run(capsys, "convert", "builtin:digits", tmp_path / "o", "--format", "zip")
     assert code == 2 and "zip" in err
     assert not any(tmp_path.glob("o*"))
