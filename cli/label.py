@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         data: str = typer.Argument(..., help="Unlabeled images of the run's size and channels: a folder without class subfolders, or .h5/.npz[:KEY]."),
         out: Path = typer.Option(..., "--out", help="Output HDF5: the confident images with their labels, source pseudo, and extra/confidence."),
         min_confidence: float = typer.Option(0.9, "--min-confidence", min=0.0, max=1.0, help="Keep images whose label's K+1 posterior is at least P."),
-        checkpoint: str = typer.Option("final", "--checkpoint", help="final, best or a step number (with a run folder)."),
+        checkpoint: str = typer.Option("final", "--checkpoint", help="auto, best, final, last or a step number (with a run folder)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing output."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:

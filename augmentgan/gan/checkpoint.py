@@ -203,6 +203,29 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return payload
 
 
+def load_intact(path: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], str]:
+    """:func:`load_checkpoint` of a file that matches the sha256 recorded when it was written, and its sha256.
+
+    For reading a finished run (sampling, encoding, labeling): a damaged file is a CheckpointError
+    naming it and the way out, never used and never moved (training's resume sets damaged ones
+    aside instead, :func:`newest_intact`). A file without a record is only read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return load_checkpoint(path, map_location), ""  # the one "does not exist" message
+    try:
+        got = file_sha256(path)
+    except OSError as err:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {err.strerror or err}") from None
+    want = recorded_sha256(path)
+    if want is not None and got != want:
+        raise CheckpointError(
+            f"checkpoint {path} is damaged: its sha256 {got[:12]}... differs from {want[:12]}... recorded when it was written; "
+            f"use another checkpoint of the run (--checkpoint last, best or a step number) or train again"
+        )
+    return load_checkpoint(path, map_location), got
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -334,7 +357,7 @@ class GeneratorCheckpoint:
     ``source`` is the run folder or file the user named (recorded in outputs); ``path`` the file read.
     """
 
-    def __init__(self, path: Path, payload: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: Path, payload: Mapping[str, Any], source: str | os.PathLike | None = None, sha256: Optional[str] = None) -> None:
         self.path = Path(path)
         self.source = str(self.path if source is None else source)
         state = payload.get("state") if isinstance(payload, Mapping) else None
@@ -342,7 +365,7 @@ class GeneratorCheckpoint:
         if isinstance(state, Mapping) and isinstance(state.get("bigan"), Mapping):  # the joint encoder, not D_xz or the optimizers
             kept["bigan"] = {"E": state["bigan"].get("E")}
         self.payload: dict[str, Any] = {**payload, "state": kept}
-        self._sha256: Optional[str] = None
+        self._sha256: Optional[str] = sha256 or None
 
     @property
     def sha256(self) -> str:
@@ -419,7 +442,8 @@ def read_generator(run_or_ckpt: str | os.PathLike, checkpoint: str | int = "auto
     """Read the checkpoint ``checkpoint`` (see :func:`checkpoint_target`) of a run folder, or a .pt file, once."""
     path, which = checkpoint_target(run_or_ckpt, checkpoint)
     file = checkpoint_file(path, which)
-    return GeneratorCheckpoint(file, load_checkpoint(file), source=run_or_ckpt)
+    payload, sha256 = load_intact(file)
+    return GeneratorCheckpoint(file, payload, source=run_or_ckpt, sha256=sha256)
 
 
 GeneratorSource = Union[str, os.PathLike, GeneratorCheckpoint]
@@ -443,4 +467,5 @@ def load_generator(
     which weights were loaded).
     """
     path = checkpoint_file(run_or_ckpt, which)
-    return GeneratorCheckpoint(path, load_checkpoint(path)).generator(ema=ema, device=device)
+    payload, sha256 = load_intact(path)
+    return GeneratorCheckpoint(path, payload, sha256=sha256).generator(ema=ema, device=device)

@@ -41,7 +41,7 @@ class KPlusOne:
 def load_kplus1(path: str | Path) -> KPlusOne:
     """The K+1 discriminator of a checkpoint file; ConfigError when the run's D is not a K+1 classifier."""
     path = Path(path)
-    return kplus1_from_payload(ckpt.load_checkpoint(path), path)
+    return kplus1_from_payload(ckpt.load_intact(path)[0], path)
 
 
 def kplus1_from_payload(payload: Mapping[str, Any], path: Path) -> KPlusOne:
@@ -92,9 +92,7 @@ def pseudo_label(D: nn.Module, images: np.ndarray, img_size: int, *, fit: Fit, m
 
 
 def kplus1_checkpoint(run_or_ckpt: str | Path, which: Optional[str] = None) -> Path:
-    """``run/checkpoints/final.pt`` (or ``which``: best, final, a step) of a run folder, or the file itself."""
-    path = Path(run_or_ckpt)
-    if not path.is_dir():
-        return path
-    which = which or "final"
-    return ckpt.step_path(path / "checkpoints", int(which)) if which.isdigit() else path / "checkpoints" / f"{which}.pt"
+    """The checkpoint ``which`` (auto, best, final, last, a step; default final) of a run folder, or the file
+    itself (then ``which`` must be final or auto): :func:`~augmentgan.gan.checkpoint.checkpoint_target`'s rules."""
+    path, choice = ckpt.checkpoint_target(run_or_ckpt, which or "final")
+    return ckpt.checkpoint_file(path, choice)

@@ -47,6 +47,26 @@ def test_train_with_unlabeled_images_then_label_them(capsys, tmp_path, files):
     assert_one_line_error(err, "reaches --min-confidence 1", "lower it")
     code, _, err = run(capsys, "label", run_dir, files / "small.npz", "--out", tmp_path / "small.h5")
     assert_one_line_error(err, "are 8x8 with 1 channel(s), the labeled data 16x16 with 1")
+    # --checkpoint follows generate's rules: a wrong word is a configuration error naming the choices, and a
+    # .pt file given as RUN cannot also choose another checkpoint
+    code, _, err = run(capsys, "label", run_dir, files / "unlabeled.npz", "--out", tmp_path / "x.h5", "--checkpoint", "nonsense")
+    assert code == 4
+    assert_one_line_error(err, "--checkpoint 'nonsense'", "use auto, best, final, last")
+    code, _, err = run(capsys, "label", run_dir / "checkpoints" / "final.pt", files / "unlabeled.npz", "--out", tmp_path / "x.h5", "--checkpoint", "2")
+    assert code == 4
+    assert_one_line_error(err, "is a checkpoint file already")
+    code, out, err = run(capsys, "label", run_dir, files / "unlabeled.npz", "--out", tmp_path / "last.h5", "--checkpoint", "last", "--min-confidence", "0", "--json")
+    assert code == 0 and json.loads(out)["kept"] == 30, err
+    # a checkpoint damaged after it was written is refused, never used
+    final = run_dir / "checkpoints" / "final.pt"
+    raw = bytearray(final.read_bytes())
+    raw[len(raw) // 2] ^= 0x20
+    final.write_bytes(bytes(raw))
+    for command in (["label", run_dir, files / "unlabeled.npz"], ["generate", run_dir, "--per-class", "1"]):
+        code, _, err = run(capsys, *command, "--out", tmp_path / "damaged.h5")
+        assert code == 6
+        assert_one_line_error(err, f"checkpoint {final} is damaged", "recorded when it was written", "--checkpoint last")
+    assert not (tmp_path / "damaged.h5").exists() and final.is_file()  # refused and left where it was
 
 
 def test_unlabeled_with_a_preset_that_cannot_use_them_is_one_line(capsys, tmp_path, files):
