@@ -98,7 +98,7 @@ class PlanConfig(StrictModel):
         description="pseudo source: an unlabeled image is used only when the K+1 discriminator's posterior of its label is at least this",
     )
     auto: AutoMixConfig = Field(default_factory=AutoMixConfig, description="how mix: auto chooses (used only with mix: auto)")
-    max_synthetic_ratio: Optional[float] = Field(None, gt=0, description="at most this many new samples per real one in a class; None = no cap")
+    max_synthetic_ratio: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="at most this many new samples per real one in a class; None = no cap")
     undersample: bool = Field(False, description="cut classes above the target down to it (random real images kept)")
 
     @field_validator("target", mode="before")
@@ -113,6 +113,8 @@ class PlanConfig(StrictModel):
     @field_validator("target")
     @classmethod
     def _positive(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"target {value} is not a number of images: use max, a count (e.g. 500) or a ratio of the largest class (e.g. 0.5)")
         if isinstance(value, (int, float)) and value <= 0:
             raise ValueError(f"target {value} must be > 0")
         if isinstance(value, dict) and any(v < 0 for v in value.values()):
@@ -287,6 +289,9 @@ def make_plan(
         plan.classes.append(cp)
         if real >= target:
             if cfg.undersample and real > target:
+                if target == 0:
+                    raise ConfigError(f"plan.target {cfg.target!r} with plan.undersample: true cuts class {str(name)!r} ({real} images) to none; "
+                                      f"raise the target or set plan.undersample: false")
                 cp.keep = cp.target = target
                 cp.notes.append(f"undersampled from {real} to {target} real images")
             continue

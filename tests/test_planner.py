@@ -82,6 +82,19 @@ def test_undersampling_is_opt_in() -> None:
     assert "undersampled from 50 to 30" in plan.classes[0].notes[0]
 
 
+def test_undersampling_never_empties_a_class() -> None:
+    for target in (0.001, {"a": 0}):  # a ratio that rounds to no image; a class asked to hold none
+        with pytest.raises(ConfigError, match=r"cuts class 'a' \(50 images\) to none; raise the target or set plan.undersample: false"):
+            make_plan([50, 20], ("a", "b"), PlanConfig(target=target, mix={"copy": 1.0}, undersample=True))
+    assert [c.keep for c in make_plan([50, 20], ("a", "b"), PlanConfig(target={"a": 0}, mix={"copy": 1.0})).classes] == [50, 20]
+
+
+@pytest.mark.parametrize("key, value", [("target", float("inf")), ("target", float("nan")), ("max_synthetic_ratio", float("inf")), ("max_synthetic_ratio", float("nan"))])
+def test_infinite_targets_and_caps_are_refused_when_read(key, value) -> None:  # noqa: ANN001
+    with pytest.raises(ValidationError, match="finite number|not a number of images"):
+        PlanConfig(**{key: value})
+
+
 def test_cap_lowers_the_target_and_says_so() -> None:
     plan = make_plan([100, 10], ("a", "b"), PlanConfig(mix={"gan": 0.5, "classical": 0.5}, max_synthetic_ratio=3))
     b = plan.classes[1]
