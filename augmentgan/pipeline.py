@@ -60,7 +60,7 @@ from augmentgan.cache import cache_root, entry_lock
 from augmentgan.data.atomic import check_not_over, check_output, staged_output
 from augmentgan.data.io import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, LabeledParts, Source
-from augmentgan.errors import ConfigError, DataError, GenerationError
+from augmentgan.errors import AugmentganError, ConfigError, DataError, GenerationError
 from augmentgan.gan.checkpoint import GeneratorCheckpoint, read_generator
 from augmentgan.planner import GAN_SOURCES, SOURCES, Plan, make_plan
 from augmentgan.progress import ProgressCallback, report
@@ -336,9 +336,12 @@ def auto_validation(recipe: Recipe, train: LabeledImages, holdout: Optional[np.n
     name = f"plan.auto.validation {auto.validation}"
     h, w, c = train.image_shape
     try:
-        val = load(auto.validation, channels=c, size=h if recipe.data.size is not None and h == w else None, split=auto.validation_split)
-    except DataError as err:  # the loader's own message, with the recipe key that names the split
-        raise DataError(f"plan.auto.validation: {str(err).replace('(pass --split)', '(set plan.auto.validation_split)')}") from None
+        val = load(auto.validation, channels=c, size=h if recipe.data.size is not None and h == w else None, split=auto.validation_split,
+                   skip_bad=recipe.data.skip_bad)
+    except DataError as err:  # the loader's own message, with the recipe keys that apply to it (expand() translates the rest)
+        text = str(err).replace("(pass --split)", "(set plan.auto.validation_split)").replace(
+            "pass --keys IMAGES,LABELS[,CLASS_NAMES]", "convert it first: augmentgan convert FILE OUT.h5 --keys IMAGES,LABELS[,CLASS_NAMES]")
+        raise DataError(f"plan.auto.validation: {text}") from None
     if val.image_shape != train.image_shape:
         raise DataError(
             f"{name}: its images are {'x'.join(map(str, val.image_shape))}, the training data's {'x'.join(map(str, train.image_shape))}; "
@@ -395,7 +398,10 @@ def _keep_damaged(run_dir: Path) -> None:
 def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]) -> GeneratorCheckpoint:
     """The checkpoint to sample, read once for the whole expansion (generation, latent-smote, the
     auto mix's pool and the report all use this read), checked against the training split."""
-    generator = read_generator(run, checkpoint)
+    try:
+        generator = read_generator(run, checkpoint)
+    except AugmentganError as err:  # a damaged file, a checkpoint choice the run lacks: name the recipe key
+        raise type(err)(f"gan.run {run}: {err}") from None
     _, info = generator.generator(device="cpu")  # builds it once on the CPU: a checkpoint of other models fails here
     if tuple(info.class_names) != train.class_names:
         raise ConfigError(f"gan.run {run}: trained on classes {list(info.class_names)}, the data has {list(train.class_names)}; train a GAN on this data")
@@ -1003,11 +1009,42 @@ def expand(
     exists and not ``force``; checked before any work) / TrainingError / GenerationError; nothing
     is left under ``output.path`` on any error.
     """
+    try:
+        return _expand(recipe, overrides=overrides, dry_run=dry_run, force=force, callback=callback)
+    except AugmentganError as err:  # the readers and the trainer name the commands' flags; a recipe user sets keys
+        text = in_recipe_terms(str(err))
+        if text == str(err):
+            raise
+        raise type(err)(text) from None
+
+
+def _check_device(recipe: Recipe) -> None:
+    """gan.device must exist on this machine (the GAN and auto's proxy classifiers run on it), and fp16 needs CUDA."""
+    from augmentgan.gan.gan import resolve_device
+
+    device = resolve_device(recipe.gan.device)
+    if recipe.gan.precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"gan.precision fp16 needs a CUDA device (it uses a GradScaler), not {device.type}; set gan.precision: auto, bf16 or fp32")
+
+
+def _expand(
+    recipe: RecipeLike,
+    *,
+    overrides: Union[Mapping[str, Any], Iterable[str]] = (),
+    dry_run: bool = False,
+    force: bool = False,
+    callback: Optional[ProgressCallback] = None,
+) -> ExpandResult:
+    """:func:`expand`, with the commands' flags in its errors."""
     t0 = time.perf_counter()
     spec = resolve_recipe(recipe, overrides)  # once: every stage below receives it
     recipe = spec.recipe
     out = Path(recipe.output.path)
     inputs = (recipe.data.path, recipe.data.unlabeled, recipe.plan.auto.validation, recipe.gan.run)
+    _check_device(recipe)  # what a real run would find only when the GAN starts, and a dry run not at all
+    if recipe.gan.run is not None and not Path(recipe.gan.run).exists():
+        raise ConfigError(f"gan.run {recipe.gan.run} does not exist; give a run folder of `augmentgan train` or one of its .pt checkpoints, "
+                          f"or set gan.run: null to train a GAN")
     if dry_run:
         check_not_over(out, inputs)  # what the real run would refuse, though the dry run writes nothing
     else:
@@ -1031,6 +1068,8 @@ def expand(
 
     if dry_run:
         _check_truncation_classes(recipe, train)  # a real run checks it in expand_data, before the GAN trains
+        if recipe.gan.run is not None:  # its checkpoint, classes and image size, as the real run reads it
+            _read_gan(Path(recipe.gan.run), recipe.gan.checkpoint, train, notes)
         report(callback, "expand", next(step), len(STAGES), name="plan")
         plan, _ = _plan_and_base(recipe, train, np.random.default_rng(seq_copy))
         gan_train = train  # the images the GAN trains on (plan.auto.split holds some out)

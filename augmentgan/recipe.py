@@ -32,15 +32,33 @@ from augmentgan.planner import PlanConfig
 SMOTE_METHOD_NAMES = ("smote", "borderline-smote", "adasyn", "svm-smote", "kmeans-smote")
 
 
-_FLAG_KEYS = (("--filter ", ""), ("--max-tries", "generate.max_tries"), ("--truncation", "generate.truncation"))
+_FLAG_KEYS = (
+    ("--filter ", ""), ("--max-tries", "generate.max_tries"), ("--truncation", "generate.truncation"), ("--checkpoint", "gan.checkpoint"),
+    # the readers' and the trainer's hints, written for the commands' flags
+    ("pass --size N (size=N)", "set data.size: N"), ("load them with --size N", "set data.size: N"),
+    ("pass --skip-bad", "set data.skip_bad: true"), ("(pass --split)", "(set data.split)"),
+    ("pass --keys IMAGES,LABELS[,CLASS_NAMES]", "set data.keys: IMAGES,LABELS[,CLASS_NAMES]"),
+    ("(or load both with the same --channels)", "(or set data.channels)"),
+    ("use --device cpu or auto", "set gan.device: cpu or auto"), ("use --precision bf16 or fp32", "set gan.precision: bf16 or fp32"),
+    ("train with --precision fp32", "set gan.precision: fp32"),
+)
 
 
 def in_recipe_terms(message: str) -> str:
-    """A message of the sampler or the filters, which name `augmentgan generate`'s flags, with the
-    recipe keys an `expand` user sets instead (``--max-tries`` -> ``generate.max_tries``)."""
+    """A message of the readers, the trainer, the sampler or the filters, which name the commands' flags
+    (`augmentgan generate`, `train`, `convert`), with the recipe keys an `expand` user sets instead
+    (``--max-tries`` -> ``generate.max_tries``, ``--skip-bad`` -> ``data.skip_bad: true``)."""
     for flag, key in _FLAG_KEYS:
         message = message.replace(flag, key)
     return message
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class DataSection(StrictModel):
@@ -76,6 +94,16 @@ class GanSection(StrictModel):
     checkpoint: str = Field("auto", description="auto (best.pt when the run has one, else final), best, final, last or a step number")
     cache: bool = Field(True, description="reuse a cached run trained on the same data with the same GAN settings")
 
+    @field_validator("checkpoint", mode="before")
+    @classmethod
+    def _checkpoint_form(cls, value: Any) -> Any:
+        """A step number may be written as one (checkpoint: 800); the form is checked when the recipe is read, not after training."""
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return str(value)
+        if not isinstance(value, str) or not (value in ("auto", "best", "final", "last") or value.isdigit() or value.endswith(".pt")):
+            raise ValueError(f"{value!r}: use auto, best, final, last, a step number or a .pt file")
+        return value
+
 
 class GenerateSection(StrictModel):
     truncation: Union[None, float, Literal["auto"], dict[Union[int, str], Optional[float]]] = Field(
@@ -84,6 +112,28 @@ class GenerateSection(StrictModel):
     filters: list[Union[str, dict[str, Any]]] = Field(default_factory=list, description="quality filters, e.g. [confidence:p=0.5, memorization]")
     max_tries: int = Field(10, ge=1, description="candidates per requested sample before giving up on a class")
     ema: bool = Field(True, description="sample the EMA generator when the run kept one")
+
+    @field_validator("truncation", mode="before")
+    @classmethod
+    def _one_of_the_forms(cls, value: Any) -> Any:
+        # otherwise pydantic lists why the value is none of the union's forms, one by one
+        if isinstance(value, bool) or isinstance(value, (list, tuple)) or isinstance(value, str) and value != "auto" and not _is_number(value):
+            raise ValueError(f"{value!r}: use a positive number (e.g. 1.0), auto, {{class: threshold}} or null (no truncation)")
+        return value
+
+    @field_validator("truncation")
+    @classmethod
+    def _thresholds(cls, value: Any) -> Any:
+        """Thresholds are checked when the recipe is read (not after the GAN has trained); class names are checked against the data later."""
+        from augmentgan.generate.sampler import parse_threshold
+
+        try:
+            for key, t in (value.items() if isinstance(value, dict) else [(None, value)]):
+                if t != "auto":
+                    parse_threshold(t, "@" if key is None else f"class {key}")
+        except ConfigError as err:  # pydantic puts the key in front
+            raise ValueError(str(err).removeprefix("@: ")) from None
+        return value
 
     @field_validator("filters")
     @classmethod

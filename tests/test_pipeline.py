@@ -188,6 +188,43 @@ def test_generation_and_filter_errors_name_the_recipe_keys_not_generate_flags(tm
     assert "--" not in message and not (tmp_path / "out").exists()
 
 
+def test_the_readers_and_the_gan_settings_are_refused_in_recipe_terms_before_any_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # messages written for the commands' flags (--size, --skip-bad, --device...) name the recipe keys in expand,
+    # and settings a real run would trip over only when the GAN starts fail the dry run too
+    from PIL import Image
+
+    from augmentgan.errors import ConfigError, DataError
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    for name, side in (("a", 8), ("b", 9)):
+        (tmp_path / "mixed" / name).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(np.zeros((side, side), np.uint8)).save(tmp_path / "mixed" / name / f"{i}.png")
+    (tmp_path / "mixed" / "a" / "broken.png").write_bytes(b"not a png")
+    gan = {"target": 20, "mix": {"gan": 1.0}}
+    cases = [
+        ({"data": {"path": str(tmp_path / "mixed")}}, DataError, r"set data\.skip_bad: true to skip unreadable images"),
+        ({"data": {"path": str(tmp_path / "mixed"), "skip_bad": True}}, DataError, r"set data\.size: N to center-crop"),
+        ({"gan": {"device": "cuda"}, "plan": gan}, ConfigError, r"set gan\.device: cpu or auto"),
+        ({"gan": {"precision": "fp16", "device": "cpu"}, "plan": gan}, ConfigError, r"gan\.precision fp16 needs a CUDA device.*set gan\.precision: auto"),
+        ({"gan": {"run": str(tmp_path / "nowhere")}, "plan": gan}, ConfigError, r"gan\.run .*nowhere does not exist.*set gan\.run: null"),
+    ]
+    for changes, error, message in cases:
+        if changes.get("gan", {}).get("device") == "cuda" and torch_cuda():
+            continue
+        for dry_run in (True, False):
+            with pytest.raises(error, match=message) as info:
+                expand(_recipe(tmp_path / "out", **changes), dry_run=dry_run)
+            assert "--" not in str(info.value), info.value
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
+
+
+def torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def test_a_truncation_for_a_class_the_data_lacks_is_refused_before_the_gan_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from augmentgan.errors import ConfigError
 

@@ -52,6 +52,24 @@ def test_set_overrides_and_their_errors() -> None:
         load_recipe(MINIMAL, ["gan.steps"])
 
 
+def test_checkpoint_and_truncation_are_checked_when_read(tmp_path: Path) -> None:
+    # both were checked only when the GAN had trained; a step number may be written as a number
+    assert load_recipe(_write(tmp_path, "data: {path: builtin:digits-lt}\ngan: {checkpoint: 800}\noutput: {path: o}\n")).gan.checkpoint == "800"
+    for good in ("auto", "last", "best", "1200", "runs/x/checkpoints/step-000100.pt"):
+        assert load_recipe(MINIMAL, [f"gan.checkpoint={good}"]).gan.checkpoint == good
+    for bad in ("bogus", "true", "-3"):
+        with pytest.raises(ConfigError, match=r"^--set: gan.checkpoint: .*use auto, best, final, last, a step number or a .pt file$"):
+            load_recipe(MINIMAL, [f"gan.checkpoint={bad}"])
+    for bad, why in [("-1", "threshold -1.0 must be a positive number"), ("0", "threshold 0.0 must be a positive number"),
+                     ('{"7": -0.5}', "class 7: threshold -0.5 must be a positive number"), ("nan", "threshold nan must be a positive number"),
+                     ("abc", "'abc': use a positive number (e.g. 1.0), auto, {class: threshold} or null"), ("true", "True: use a positive number")]:
+        with pytest.raises(ConfigError) as info:
+            load_recipe(MINIMAL, [f"generate.truncation={bad}"])
+        assert str(info.value).startswith(f"--set: generate.truncation: {why}") and "\n" not in str(info.value), info.value
+    for good, value in [("auto", "auto"), ("null", None), ("0.7", 0.7), ('{"7": 0.5, "8": null}', {"7": 0.5, "8": None})]:
+        assert load_recipe(MINIMAL, [f"generate.truncation={good}"]).generate.truncation == value
+
+
 def test_deep_checks_gan_overrides_and_classical_pipeline() -> None:
     with pytest.raises(ConfigError, match=r"gan: .*model.g_chh"):
         check_recipe(load_recipe(MINIMAL, ["gan.overrides.model.g_chh=8"]))

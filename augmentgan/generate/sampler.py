@@ -161,7 +161,8 @@ def resolve_counts(
     return out
 
 
-def _threshold(value: Any, what: str) -> Optional[float]:
+def parse_threshold(value: Any, what: str) -> Optional[float]:
+    """A truncation threshold: a positive finite number, or None for none (ConfigError naming ``what`` otherwise)."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "off", "")):
         return None
     try:
@@ -184,9 +185,9 @@ def parse_truncation(truncation: Truncation, class_names: Sequence[str]) -> list
     if isinstance(truncation, Mapping):
         out: list[Optional[float]] = [None] * k
         for key, value in truncation.items():
-            out[class_index(key, class_names, "--truncation")] = _threshold(value, f"--truncation {key}")
+            out[class_index(key, class_names, "--truncation")] = parse_threshold(value, f"--truncation {key}")
         return out
-    return [_threshold(truncation, "--truncation")] * k
+    return [parse_threshold(truncation, "--truncation")] * k
 
 
 # --- the sampler --------------------------------------------------------------------------------
