@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from augmentgan.data.atomic import staged_output, write_failure
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
 from augmentgan.gan.checkpoint import GeneratorCheckpoint, GeneratorSource, checkpoint_file, checkpoint_target, open_generator, read_generator
 from augmentgan.gan.truncation import class_latents
@@ -507,6 +508,13 @@ def write_run_report(run_dir: str | Path) -> Path:
     return _atomic_write(run / REPORT_NAME, _page(f"augmentgan training run {run.name}", sections))
 
 
-def write_utility_report(path: str | Path, result: Any, *, title: str = "augmentgan utility") -> Path:
-    """Write the utility tables as one HTML file at ``path``."""
-    return _atomic_write(Path(path), _page(title, [utility_section(result)]))
+def write_utility_report(path: str | Path, result: Any, *, title: str = "augmentgan utility", force: bool = False) -> Path:
+    """Write the utility tables as one HTML file at ``path`` (staged: OutputExistsError when it exists and not ``force``,
+    OutputError when it cannot be written; nothing is left under ``path`` on an error)."""
+    page = _page(title, [utility_section(result)])
+    try:
+        with staged_output(path, force=force) as tmp:
+            Path(tmp).write_text(page, encoding="utf-8")
+    except OSError as err:
+        raise write_failure(path, err) from None
+    return Path(path)

@@ -144,7 +144,7 @@ def register_utility(app: typer.Typer) -> None:
         data: str = typer.Argument(..., help="Real dataset (folder, .h5, .npz, builtin:digits-lt)."),
         recipe: Path = typer.Option(..., "--recipe", help="Recipe whose expansion is benchmarked (its data/holdout/output sections are not used)."),
         seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds to average over: stratified splits (none with --test), method and classifier seeds."),
-        holdout: float = typer.Option(0.2, "--holdout", min=0.01, max=0.99, help="Share of every class held out for scoring (unused with --test)."),
+        holdout: Optional[float] = typer.Option(None, "--holdout", min=0.01, max=0.99, help="Share of every class held out for scoring (default 0.2; not with --test)."),
         test: Optional[str] = typer.Option(None, "--test", help="Score on this dataset (same classes and image shape) instead of a holdout; every seed trains on all of DATA."),
         test_split: str = typer.Option("test", "--test-split", help="NPZ only: the x_<split>/y_<split> arrays of --test."),
         steps: int = typer.Option(400, "--steps", min=1, help="Optimisation steps of the classifier, the same for every method."),
@@ -154,13 +154,21 @@ def register_utility(app: typer.Typer) -> None:
         split: str = typer.Option("train", "--split", help="NPZ only: the x_<split>/y_<split> arrays of DATA."),
         device: str = typer.Option("auto", "--device", help="Device of the classifiers: auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps (the GAN uses the recipe's gan.device)."),
         report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the tables as a self-contained HTML file."),
+        force: bool = typer.Option(False, "--force", help="Replace an existing --report file."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
         """Does the recipe help a classifier? Compare it with none / random oversampling / classical / SMOTE on held-out real data or a --test set."""
+        from augmentgan.data.atomic import check_output
         from augmentgan.data.io import load
-        from augmentgan.errors import DataError
+        from augmentgan.errors import ConfigError, DataError
         from augmentgan.utility import METHODS, utility
 
+        if test is not None and holdout is not None:
+            raise ConfigError("--holdout with --test: every seed trains on all of DATA and scores on --test; drop --holdout (or --test to score on a holdout)")
+        if report_path is not None:  # before any training: an existing file, a folder, the recipe or the data itself
+            check_output(report_path, force=force, inputs=[data, test, recipe])
+            if report_path.is_dir():
+                raise ConfigError(f"--report {report_path} is a folder; give an HTML file path, e.g. {report_path / 'utility.html'}")
         real = load(data, split=split)
         test_data = None
         if test is not None:
@@ -169,13 +177,13 @@ def register_utility(app: typer.Typer) -> None:
             except DataError as err:  # say which argument; its split option is --test-split, not --split
                 raise DataError(f"--test: {err}".replace("(pass --split)", "(pass --test-split)")) from None
         with _progress() as progress:
-            result = utility(real, recipe, seeds=seeds, holdout=holdout, steps=steps, overrides=set_ or [], methods=method or METHODS,
+            result = utility(real, recipe, seeds=seeds, holdout=0.2 if holdout is None else holdout, steps=steps, overrides=set_ or [], methods=method or METHODS,
                              device=device, callback=_Bars(progress), test=test_data, data_spec=data, classifiers=classifiers)
         if report_path is not None:
             from augmentgan.report import write_utility_report
 
             scored_on = f", scored on {test}" if test is not None else ""
-            write_utility_report(report_path, result, title=f"augmentgan utility: {data} with {recipe}{scored_on}")
+            write_utility_report(report_path, result, title=f"augmentgan utility: {data} with {recipe}{scored_on}", force=force)
         if json_out:
             out_console.print_json(json.dumps(result.to_dict()))
             return

@@ -82,6 +82,27 @@ def test_utility_cli_says_whether_the_recipe_beats_the_best_baseline_beyond_nois
     assert code != 0 and "--classifiers" in err
 
 
+def test_utility_cli_report_and_holdout_are_checked_before_any_training(capsys, utility_files, tmp_path, monkeypatch):
+    import augmentgan.utility
+
+    npz, recipe = utility_files
+    monkeypatch.setattr(augmentgan.utility, "utility", lambda *a, **k: pytest.fail("trained before the options were checked"))
+    original = recipe.read_bytes()
+    (tmp_path / "u.html").write_text("an earlier report")
+    (tmp_path / "folder").mkdir()
+    base = ("utility", npz, "--recipe", recipe, "--method", "ros", "--seeds", "1", "--steps", "5")
+    for extra, code_, part in [
+        (("--report", recipe), 4, "is the input"),  # was overwritten with HTML, exit 0
+        (("--report", recipe, "--force"), 4, "is the input"),
+        (("--report", tmp_path / "u.html"), 5, "already exists; pass --force"),
+        (("--report", tmp_path / "folder", "--force"), 4, "is a folder; give an HTML file path"),
+        (("--test", npz, "--holdout", "0.5"), 4, "--holdout with --test"),  # was silently unused
+    ]:
+        code, _, err = run(capsys, *base, *extra)
+        assert code == code_ and len(err.strip().splitlines()) == 1 and part in err, err
+    assert recipe.read_bytes() == original and (tmp_path / "u.html").read_text() == "an earlier report" and (tmp_path / "folder").is_dir()
+
+
 def test_utility_cli_table_titles(real3):
     from augmentgan.cli.evaluate import utility_tables
     from augmentgan.utility import UtilityResult
