@@ -466,7 +466,9 @@ output:
 
 
 def write_starter(path: Union[str, os.PathLike], *, force: bool = False) -> Path:
-    """Write the commented starter recipe to ``path`` (OutputExistsError without ``force``)."""
+    """Write the commented starter recipe to ``path`` (OutputExistsError without ``force``; a folder is never replaced by it)."""
+    if Path(path).is_dir():
+        raise ConfigError(f"{path} is a folder; give the recipe's file name, e.g. {Path(path) / 'recipe.yaml'}")
     with staged_output(path, force=force) as tmp:
         tmp.write_text(STARTER, encoding="utf-8")
     return Path(path)

@@ -17,11 +17,12 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_age(text: str) -> float:
-    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` (or plain seconds) -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` -> seconds. The unit is required: ``14`` meant as days would
+    otherwise clear nearly the whole cache as 14 seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
     if not m:
-        raise typer.BadParameter(f"{text!r} is not an age: use a number with s, m, h, d or w (e.g. 7d)")
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+        raise typer.BadParameter(f"{text!r} is not an age: use a number with a unit, s, m, h, d or w (e.g. 7d)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 def register(app: typer.Typer) -> None:

@@ -106,6 +106,11 @@ def test_starter_is_valid_and_not_overwritten(tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8") == "mine"
     write_starter(path, force=True)
     assert path.read_text(encoding="utf-8") == STARTER
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "sub" / "keep.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"is a folder; give the recipe's file name, e\.g\. .*recipe\.yaml"):
+        write_starter(tmp_path / "d", force=True)  # --force replaced the whole folder with one YAML file
+    assert (tmp_path / "d" / "sub" / "keep.txt").read_text(encoding="utf-8") == "x"
 
 
 def test_cli_recipe_commands(tmp_path: Path) -> None:
