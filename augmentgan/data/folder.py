@@ -52,9 +52,22 @@ def _is_hidden(name: str) -> bool:
 
 
 def _image_files(class_dir: Path) -> list[Path]:
+    """The class's image files, subfolders and symlinked folders included; a folder reached twice (a symlink
+    to a folder read already, or to the class folder or one above it: a loop) is read once, with a warning."""
     found = []
+    top = os.path.realpath(class_dir)
+    seen = {top}
     for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        kept = []
+        for d in sorted(d for d in dirnames if not _is_hidden(d)):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real in seen or top.startswith(real.rstrip(os.sep) + os.sep):
+                warnings.warn(f"{Path(dirpath) / d} leads to a folder read already (a symlink loop or a second link): its images are counted once",
+                              AugmentganWarning, stacklevel=2)
+                continue
+            seen.add(real)
+            kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
             if not _is_hidden(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                 found.append(Path(dirpath) / name)

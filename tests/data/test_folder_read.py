@@ -41,6 +41,23 @@ def test_nested_folders_read_hidden_and_foreign_files_ignored(tmp_path):
     assert data.images[:, 0, 0, 0].tolist() == [7, 8, 9]
 
 
+def test_symlinked_folders_are_read_once_and_loops_are_not_followed(tmp_path):
+    root = tmp_path / "d"
+    img = np.full((4, 4), 7, np.uint8)
+    for i in range(3):
+        save_image(root / "a" / f"{i}.png", img)
+    save_image(root / "b" / "z.png", img + 1)
+    save_image(tmp_path / "shared" / "s.png", img + 2)
+    (root / "a" / "up").symlink_to("..")  # a loop: the class folder's parent, which holds a and b
+    (root / "a" / "self").symlink_to(".")
+    (root / "b" / "shared").symlink_to(tmp_path / "shared")  # a real folder elsewhere: read
+    (root / "b" / "again").symlink_to(tmp_path / "shared")  # the same folder a second time: read once
+    with pytest.warns(AugmentganWarning, match="leads to a folder read already"):
+        data = read_folder(root)
+    assert data.class_counts().tolist() == [3, 2]  # 1,692 images (b's among a's) when the loop was followed
+    assert sorted(data.images[data.labels == 1][:, 0, 0, 0].tolist()) == [8, 9]
+
+
 def test_channels_auto_is_gray_only_when_every_image_is_gray(tmp_path):
     gray = np.arange(16, dtype=np.uint8).reshape(4, 4) * 10
     root = tmp_path / "gray"
