@@ -90,6 +90,19 @@ def write_failure(path: str | os.PathLike, err: OSError) -> OutputError:
     return OutputError(f"cannot write {path}{where}: {reason}; nothing was left under {path} - {hint}")
 
 
+def probe_writable(path: str | os.PathLike) -> None:
+    """Create (and remove) an empty file beside output ``path``, its folder made if missing: an OutputError now,
+    before expensive work, when the folder cannot be written (read-only, a virtual file system, a file in the way)."""
+    path = Path(path)
+    probe = path.parent / f".{path.name}.probe-{os.getpid()}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise write_failure(path, err) from None
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)

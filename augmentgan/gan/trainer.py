@@ -58,7 +58,7 @@ from torchvision.utils import make_grid, save_image
 from augmentgan._version import __version__
 from augmentgan.cache import in_use, lock_path
 from augmentgan.data.types import LabeledImages
-from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError, OutputExistsError, TrainingError, TrainingInterrupted
+from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError, OutputError, OutputExistsError, TrainingError, TrainingInterrupted
 from augmentgan.gan import checkpoint as ckpt
 from augmentgan.gan import distributed as ddp
 from augmentgan.gan.checkpoint import latest_checkpoint
@@ -656,10 +656,14 @@ def _train(
     start = run.resume() if resume else 0
     metrics_path = out / "metrics.jsonl"
     if main:
-        (out / "samples").mkdir(parents=True, exist_ok=True)
-        run.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        run.write_config()
-        _truncate_metrics(metrics_path, start)
+        try:
+            (out / "samples").mkdir(parents=True, exist_ok=True)
+            run.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            run.write_config()
+            _truncate_metrics(metrics_path, start)
+        except OSError as err:  # a file in the way, a read-only or virtual file system: before any step, not an internal error
+            where = f" ({err.filename})" if err.filename and str(err.filename) != str(out) else ""
+            raise OutputError(f"cannot write the run folder {out}{where}: {err.strerror or err}; choose a writable folder for --out") from None
     meter = _Meter(run.gan.metric_names, run.device)
     metrics: dict[str, float] = {}
     quality: dict[str, float] = {}  # the last evaluation's summary, shown with the training numbers

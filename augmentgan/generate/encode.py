@@ -68,7 +68,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augmentgan.data.atomic import StagedOutput, check_output
+from augmentgan.data.atomic import StagedOutput, check_output, probe_writable, write_failure
 from augmentgan.data.metadata import output_metadata
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError, DataError
@@ -352,6 +352,9 @@ def write_codes(codes: Codes, path: str | os.PathLike, *, force: bool = False, s
             f.create_dataset("reconstructions", data=codes.reconstructions, chunks=(1, h, w, c) if len(codes) else None, compression="gzip", compression_opts=4)
             for key, value in attrs.items():
                 f.attrs[key] = value
+    except OSError as err:  # a read-only or virtual file system, a full disk: which output, not an internal error
+        staged.abort()
+        raise write_failure(path, err) from None
     except BaseException:
         staged.abort()
         raise
@@ -434,6 +437,7 @@ def encode(
     png_path = report_path(out) if png else None
     if png_path is not None:
         check_output(png_path, force=force, inputs=inputs)
+    probe_writable(out)  # before the encoding work, not after it
     source = open_generator(run_or_ckpt, checkpoint)
     G, info = source.generator(ema=ema, device=resolve_device(device))
     check_data(data, info)

@@ -82,6 +82,13 @@ def test_existing_run_needs_force(capsys, tmp_path):
     assert run(capsys, *args, "--force")[0] == 0
 
 
+def test_an_unwritable_run_folder_is_an_output_error(capsys, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    code, _, err = run(capsys, "train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "2", "--out", tmp_path / "afile" / "run", *TINY, *FAST)
+    assert code == 5  # was 1, "internal error: NotADirectoryError"
+    assert_one_line_error(err, f"cannot write the run folder {tmp_path / 'afile' / 'run'}", "choose a writable folder for --out")
+
+
 def test_ctrl_c_writes_a_checkpoint_and_exits_130(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "augmentgan", "train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "100000",

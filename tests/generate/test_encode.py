@@ -102,6 +102,17 @@ def test_encode_command_exit_codes_and_one_line_errors(capsys, run_dir: Path, tm
     assert code == 3 and len(lines) == 1 and "['0', '1'" in lines[0] and "['zero', 'one', 'two']" in lines[0]
     code, _, err = run("encode", run_dir, data, "--out", tmp_path / "big.h5", "--size", "16", *fast)
     assert code == 3 and "16x16x1" in err and "8x8x1" in err and not (tmp_path / "big.h5").exists()
+    # an output that cannot be written is exit 5 before any encoding (was an internal error after all of it)
+    (tmp_path / "afile").write_text("x")
+    import augmentgan.generate.encode as encode_module
+
+    real_encode = encode_module.encode_images
+    encode_module.encode_images = lambda *a, **k: pytest.fail("encoded before the output was checked")
+    try:
+        code, _, err = run("encode", run_dir, data, "--out", tmp_path / "afile" / "codes.h5", *fast)
+    finally:
+        encode_module.encode_images = real_encode
+    assert code == 5 and len(err.strip().splitlines()) == 1 and f"cannot write {tmp_path / 'afile' / 'codes.h5'}" in err, err
 
 
 def test_source_names_keep_old_files_readable(tmp_path: Path) -> None:
