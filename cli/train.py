@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
                 from augmentgan.evaluate.monitor import quality_monitor
 
                 monitor = quality_monitor(dataset, device=cfg.device, callback=view)
-            result = train(dataset, gan, cfg, out, resume=resume, force=force, callback=view, data_spec=data, monitor=monitor, unlabeled=extra)
+            result = train(dataset, gan, cfg, out, resume=resume, force=force, callback=view, data_spec=_absolute(data), monitor=monitor, unlabeled=extra)
         if not main:
             return
 
@@ -168,3 +168,14 @@ def register(app: typer.Typer) -> None:
             table.add_row("best", f"step {result.best['step']}, quality score {result.best['score']:.3f} ({result.best['checkpoint']})")
         table.add_row("metrics", _stats(result.metrics))
         out_console.print(table)
+
+
+def _absolute(spec: str) -> str:
+    """DATA as recorded in the run: a path made absolute (``generate`` re-reads it from any folder); builtin:NAME as it is."""
+    if spec.startswith("builtin:"):
+        return spec
+    path, key = Path(spec), ""
+    if not path.exists() and ":" in spec:  # FILE.npz:KEY
+        head, key = spec.rsplit(":", 1)
+        path, key = Path(head), f":{key}"
+    return f"{path.resolve()}{key}" if path.exists() else spec

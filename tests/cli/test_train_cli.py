@@ -82,6 +82,23 @@ def test_existing_run_needs_force(capsys, tmp_path):
     assert run(capsys, *args, "--force")[0] == 0
 
 
+def test_the_run_records_its_data_so_generate_rereads_it_from_any_folder(capsys, tmp_path, monkeypatch):
+    import numpy as np
+
+    from augmentgan.gan.checkpoint import read_generator
+
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "work" / "d.npz", x=rng.integers(0, 256, (24, 8, 8), dtype=np.uint8), y=np.arange(24) % 2)
+    monkeypatch.chdir(tmp_path / "work")
+    assert run(capsys, "train", "d.npz", "--preset", "dcgan", "--steps", "2", "--out", "run", *TINY, *FAST)[0] == 0
+    assert read_generator(tmp_path / "work" / "run").data_spec == str(tmp_path / "work" / "d.npz")
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the memorization filter re-reads the training data the run recorded
+    code, _, err = run(capsys, "generate", "../work/run", "--out", "g.h5", "--per-class", "2", "--filter", "memorization", "--device", "cpu")
+    assert code == 0, err
+
+
 def test_an_unwritable_run_folder_is_an_output_error(capsys, tmp_path):
     (tmp_path / "afile").write_text("x")
     code, _, err = run(capsys, "train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "2", "--out", tmp_path / "afile" / "run", *TINY, *FAST)
