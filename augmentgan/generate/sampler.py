@@ -104,6 +104,19 @@ def class_index(key: int | str, class_names: Sequence[str], what: str) -> int:
     raise ConfigError(f"{what}: unknown class {key!r}; classes are {list(class_names)} (names or indices 0..{len(class_names) - 1})")
 
 
+def _indices(keys: Sequence[Any], class_names: Sequence[str], what: str) -> list[int]:
+    """:func:`class_index` of each key; a class named twice (e.g. by its name and by an index that is
+    another class's name) is a ConfigError instead of the last one silently winning."""
+    out: list[int] = []
+    for key in keys:
+        i = class_index(key, class_names, what)
+        if i in out:
+            first = keys[out.index(i)]
+            raise ConfigError(f"{what}: class {class_names[i]!r} is given twice ({first!r} and {key!r}); give each class once")
+        out.append(i)
+    return out
+
+
 def _pairs(text: str, what: str) -> list[tuple[str, str]]:
     pairs = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
@@ -150,14 +163,14 @@ def resolve_counts(
     else:
         raise ConfigError(f"counts: {type(counts).__name__} is not a {{class: n}} mapping, a 'name=n,name=n' string or one number per class")
     out = [0] * k
-    for key, value in items:
+    for (key, value), index in zip(items, _indices([key for key, _ in items], class_names, "--counts")):
         try:
             n = int(value)
             if n != float(value) or n < 0:
                 raise ValueError
         except (TypeError, ValueError):
             raise ConfigError(f"--counts: {key}={value!r} is not a whole number >= 0") from None
-        out[class_index(key, class_names, "--counts")] = n
+        out[index] = n
     return out
 
 
@@ -184,8 +197,9 @@ def parse_truncation(truncation: Truncation, class_names: Sequence[str]) -> list
         truncation = dict(_pairs(truncation, "--truncation"))
     if isinstance(truncation, Mapping):
         out: list[Optional[float]] = [None] * k
-        for key, value in truncation.items():
-            out[class_index(key, class_names, "--truncation")] = parse_threshold(value, f"--truncation {key}")
+        pairs = list(truncation.items())
+        for (key, value), index in zip(pairs, _indices([key for key, _ in pairs], class_names, "--truncation")):
+            out[index] = parse_threshold(value, f"--truncation {key}")
         return out
     return [parse_threshold(truncation, "--truncation")] * k
 

@@ -139,6 +139,9 @@ def test_refusals(tmp_path, run_dir, real, opts):
     for kwargs, message in [
         (dict(per_class=1, counts="zero=1"), "exactly one of"),
         (dict(counts="seven=1"), "unknown class 'seven'"),
+        (dict(counts="one=5,one=6"), "class 'one' is given twice \\('one' and 'one'\\); give each class once"),  # the last one won
+        (dict(counts="1=5,one=6"), "class 'one' is given twice \\('1' and 'one'\\)"),  # an index and the name of one class
+        (dict(per_class=1, truncation={"two": 0.5, 2: 1.0}), "--truncation: class 'two' is given twice"),
         (dict(counts=[1, 2]), "2 numbers for 3 classes"),
         (dict(counts=[1, -2, 0]), "is not a whole number"),
         (dict(counts=3), "not a {class: n} mapping"),
