@@ -106,6 +106,10 @@ def register(app: typer.Typer) -> None:
             "channels_last": channels_last, "compile": compile_, "eval_every": eval_every,
         }
         given = {k: v for k, v in options.items() if v is not None}
+        both = sorted(set(given) & set(train_pairs))
+        if both:  # the --set one silently won
+            k = both[0]
+            raise ConfigError(f"--{k.replace('_', '-')} and --set train.{k} are both given; give one of them")
         if resume and preset is None:
             gan_base, train_base = read_run_config(out)
             gan = apply_overrides(gan_base, gan_pairs)

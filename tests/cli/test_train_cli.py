@@ -64,6 +64,8 @@ def test_train_writes_the_run_and_resumes_from_its_own_config(capsys, tmp_path):
         (["--precision", "fp16"], 4, ["fp16 needs a CUDA device"]),
         (["--channels", "2"], 4, ["--channels '2'"]),
         (["--resume"], 6, ["config.yaml does not exist"]),
+        (["--set", "train.steps=3"], 4, ["--steps and --set train.steps are both given"]),  # the --set one silently won
+        (["--set", "train.log_every=3"], 4, ["--log-every and --set train.log_every are both given"]),
     ],
 )
 def test_bad_options_give_one_line_and_an_exit_code(capsys, tmp_path, args, code, parts):
