@@ -1059,6 +1059,12 @@ def _expand(
     data = load(d.path, channels=d.channels, size=d.size, split=d.split, keys=d.keys, skip_bad=d.skip_bad)
     if len(data) == 0:
         raise DataError(f"{d.path}: no images")
+    made = {k: v for k, v in data.source_counts().items() if v and k not in ("real", "pseudo")}
+    if made:  # expanded again they would pass as real: provenance lost, and copies of one parent on both sides of the holdout
+        raise DataError(
+            f"{d.path}: {sum(made.values())} of its {len(data)} images are synthetic ({', '.join(f'{k} {v}' for k, v in made.items())}), "
+            f"an expansion's output; expand the real data it was made from (its lock.json names it) instead"
+        )
     report(callback, "expand", next(step), len(STAGES), name="split")
     train_idx, hold_idx, split_notes = split_holdout(data, recipe.holdout.fraction, np.random.default_rng(seq_split))
     notes += split_notes

@@ -131,6 +131,15 @@ def test_force_never_replaces_the_input_or_the_current_folder(tmp_path: Path, mo
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+def test_an_expansion_is_not_expanded_again_as_if_it_were_real(tmp_path: Path) -> None:
+    first = expand(_recipe(tmp_path / "first"))
+    made = first.train
+    with pytest.raises(pipeline.DataError, match=r"train\.h5: \d+ of its \d+ images are synthetic \(classical \d+, smote \d+, copy \d+\), an expansion's output"):
+        expand(_recipe(tmp_path / "again", data={"path": str(made)}), dry_run=True)
+    assert not (tmp_path / "again").exists()
+    expand(_recipe(tmp_path / "holdout", data={"path": str(first.holdout)}), dry_run=True)  # its holdout is all real: fine
+
+
 def test_single_image_class_stays_in_training_and_is_said(tmp_path: Path) -> None:
     recipe = _recipe(tmp_path / "o", data={"path": "builtin:digits-lt"}, plan={"target": {"9": 8}, "mix": {"smote": 1.0}})
     recipe["holdout"] = {"fraction": 0.9}  # class 9 (8 images) keeps 1 for training: SMOTE cannot serve it
