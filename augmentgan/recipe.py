@@ -301,7 +301,25 @@ def _parse_yaml(text: str, where: str) -> tuple[dict[str, Any], Optional[yaml.No
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a recipe is a mapping of sections (seed, data, gan, ...), got {type(data).__name__}")
+    _no_repeated_keys(root, where)
     return data, root
+
+
+def _no_repeated_keys(node: Optional[yaml.Node], where: str, path: str = "") -> None:
+    """A key given twice in one mapping is an error naming both lines (YAML loaders keep the last one silently)."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            dotted = f"{path}.{name}" if path else str(name)
+            if name is not None and name in first and name != "<<":
+                raise ConfigError(f"{where} line {key.start_mark.line + 1}: {dotted}: given twice (first on line {first[name]}); keep one of them")
+            if name is not None:
+                first[name] = key.start_mark.line + 1
+            _no_repeated_keys(value, where, dotted)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _no_repeated_keys(item, where, f"{path}[{i}]")
 
 
 def load_recipe(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], overrides: Union[Mapping[str, Any], Iterable[str]] = ()) -> Recipe:

@@ -80,6 +80,14 @@ def test_deep_checks_gan_overrides_and_classical_pipeline() -> None:
         check_recipe(load_recipe(bad))
 
 
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    text = "data: {path: builtin:digits-lt}\nplan:\n  mix: {classical: 1.0}\noutput: {path: o}\nplan:\n  mix: {copy: 1.0}\n"
+    with pytest.raises(ConfigError, match=r"r\.yaml line 5: plan: given twice \(first on line 2\); keep one of them$"):
+        load_recipe(_write(tmp_path, text))  # the second plan silently won
+    with pytest.raises(ConfigError, match=r"line 2: gan\.steps: given twice \(first on line 2\)"):
+        load_recipe(_write(tmp_path, "data: {path: builtin:digits-lt}\ngan: {steps: 10, steps: 20}\noutput: {path: o}\n"))
+
+
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"line \d+: not valid YAML"):
         load_recipe(_write(tmp_path, "data:\n  path: [unclosed\n"))
