@@ -115,11 +115,12 @@ def decode_names(raw: np.ndarray, where: str) -> list[str]:
 
 
 def labeled_from_arrays(
-    images: np.ndarray, labels: np.ndarray, where: str, class_names: Sequence[str] | None = None
+    images: np.ndarray, labels: np.ndarray, where: str, class_names: Sequence[str] | None = None, labels_where: str | None = None
 ) -> LabeledImages:
-    """Validate and convert foreign arrays to :class:`LabeledImages` (errors name ``where``)."""
+    """Validate and convert foreign arrays to :class:`LabeledImages` (errors name ``where``; the labels' own
+    errors ``labels_where`` when given, e.g. ``FILE:y`` beside ``FILE:x``)."""
     imgs = images_from_array(images, where)
-    idx, names = labels_from_array(labels, imgs.shape[0], where, class_names)
+    idx, names = labels_from_array(labels, imgs.shape[0], labels_where or where, class_names)
     if imgs.shape[0] == 0:
         raise DataError(f"{where}: contains no images")
     try:

@@ -254,7 +254,7 @@ def read_hdf5(path: str | os.PathLike, *, keys: Sequence[str] | None = None) -> 
         images = require_dataset(f, keys[0], path, "images")[()]
         labels = require_dataset(f, keys[1], path, "labels")[()]
         names = decode_names(require_dataset(f, keys[2], path, "class names")[()], f"{path}:{keys[2]}") if len(keys) > 2 else None
-    return labeled_from_arrays(images, labels, f"{path}:{keys[0]}", names)
+    return labeled_from_arrays(images, labels, f"{path}:{keys[0]}", names, labels_where=f"{path}:{keys[1]}")
 
 
 def read_hdf5_index(path: str | os.PathLike) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray, tuple[str, ...]] | None:

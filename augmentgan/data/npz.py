@@ -61,4 +61,4 @@ def read_npz(path: str | os.PathLike, *, keys: Sequence[str] | None = None, spli
             names = decode_names(archive[keys[2]], f"{path}:{keys[2]}") if len(keys) > 2 else None
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
             raise DataError(f"{path}: cannot read arrays {keys[0]!r}/{keys[1]!r} ({' '.join(str(err).split())}); object (pickled) arrays are not loaded") from None
-    return labeled_from_arrays(images, labels, f"{path}:{keys[0]}", names)
+    return labeled_from_arrays(images, labels, f"{path}:{keys[0]}", names, labels_where=f"{path}:{keys[1]}")

@@ -151,7 +151,7 @@ def test_label_count_mismatch(tmp_path):
     with h5py.File(tmp_path / "f.h5", "w") as f:
         f["images"] = np.zeros((3, 4, 4), np.uint8)
         f["labels"] = np.array([0, 1])
-    with pytest.raises(DataError, match=r"f\.h5:images: 2 labels for 3 images"):
+    with pytest.raises(DataError, match=r"f\.h5:labels: 2 labels for 3 images"):
         read_hdf5(tmp_path / "f.h5")
 
 

@@ -98,9 +98,9 @@ def test_layouts(tmp_path):
 
 
 def test_label_count_mismatch_and_bad_labels(tmp_path):
-    with pytest.raises(DataError, match=r"d\.npz:x: 3 labels for 2 images"):
+    with pytest.raises(DataError, match=r"d\.npz:y: 3 labels for 2 images"):
         read_npz(savez(tmp_path / "d.npz", x=np.zeros((2, 2, 2), np.uint8), y=[0, 1, 1]))
-    with pytest.raises(DataError, match="whole numbers"):
+    with pytest.raises(DataError, match=r"e\.npz:y: labels must be whole numbers"):  # the labels' key, not the images'
         read_npz(savez(tmp_path / "e.npz", x=np.zeros((2, 2, 2), np.uint8), y=[0.5, 1]))
 
 
