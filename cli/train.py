@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from augmentgan.cli.console import err_console, out_console
+from augmentgan.cli.data import _keys_opt, _skip_bad_opt, _split_opt
 from augmentgan.errors import ConfigError
 from augmentgan.gan.presets import preset_names
 from augmentgan.overrides import apply_overrides, parse_pairs
@@ -80,6 +81,9 @@ def register(app: typer.Typer) -> None:
         ),
         size: Optional[int] = typer.Option(None, "--size", help="Load images resized (center crop) to SIZE x SIZE."),
         channels: str = typer.Option("auto", "--channels", help="Load images with auto, 1 or 3 channels."),
+        keys: Optional[str] = _keys_opt,
+        split: str = _split_opt,
+        skip_bad: bool = _skip_bad_opt,
         unlabeled: Optional[str] = typer.Option(
             None, "--unlabeled", help="Unlabeled images of the same size and channels (a folder without class subfolders, or .h5/.npz[:KEY]) for a semi-supervised D (--preset ssgan)."
         ),
@@ -134,7 +138,7 @@ def register(app: typer.Typer) -> None:
         )
         with progress:
             view = _ProgressView(progress) if main else None
-            dataset = load(data, channels=channels if channels == "auto" else int(channels), size=size, callback=view)
+            dataset = load(data, channels=channels if channels == "auto" else int(channels), size=size, keys=keys, split=split, skip_bad=skip_bad, callback=view)
             extra = None
             if unlabeled is not None:
                 from augmentgan.data.unlabeled import check_unlabeled, read_unlabeled

@@ -101,6 +101,30 @@ def test_the_run_records_its_data_so_generate_rereads_it_from_any_folder(capsys,
     assert code == 0, err
 
 
+def test_train_reads_foreign_arrays_and_skips_bad_images_as_the_readers_say(capsys, tmp_path):
+    # the readers' errors told train users to pass --keys / --skip-bad, which train did not have
+    import h5py
+    import numpy as np
+    from PIL import Image
+
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f["imgs"] = np.random.default_rng(0).integers(0, 256, (12, 8, 8), dtype=np.uint8)
+        f["lbl"] = np.arange(12) % 2
+    args = ("--preset", "dcgan", "--steps", "1", "--eval-every", "0", *TINY, *FAST)
+    code, _, err = run(capsys, "train", tmp_path / "f.h5", "--out", tmp_path / "r1", *args)
+    assert code == 3 and "pass --keys IMAGES,LABELS" in err
+    assert run(capsys, "train", tmp_path / "f.h5", "--keys", "imgs,lbl", "--out", tmp_path / "r1", *args)[0] == 0
+    for c in "ab":
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8), i * 9, np.uint8)).save(tmp_path / "d" / c / f"{i}.png")
+    (tmp_path / "d" / "a" / "bad.png").write_bytes(b"x")
+    code, _, err = run(capsys, "train", tmp_path / "d", "--out", tmp_path / "r2", *args)
+    assert code == 3 and "pass --skip-bad" in err
+    code, _, err = run(capsys, "train", tmp_path / "d", "--skip-bad", "--out", tmp_path / "r2", *args)
+    assert code == 0 and "bad.png" in err  # skipped with a warning
+
+
 def test_an_unwritable_run_folder_is_an_output_error(capsys, tmp_path):
     (tmp_path / "afile").write_text("x")
     code, _, err = run(capsys, "train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "2", "--out", tmp_path / "afile" / "run", *TINY, *FAST)
