@@ -8,10 +8,11 @@ An unknown key is refused with the list of valid keys at that level.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping, TypeVar
+import types
+from typing import Annotated, Any, Iterable, Literal, Mapping, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from augmentgan.errors import ConfigError
 
@@ -19,10 +20,34 @@ M = TypeVar("M", bound=BaseModel)
 _SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
+def _admits_bool(tp: Any) -> bool:
+    """Whether a field's type takes true/false as such (bool, Any, a union or Literal holding one)."""
+    if tp is bool or tp is Any:
+        return True
+    origin = get_origin(tp)
+    if origin is Literal:
+        return any(isinstance(a, bool) for a in get_args(tp))
+    if origin is Annotated:
+        return _admits_bool(get_args(tp)[0])
+    if origin is Union or origin is types.UnionType:
+        return any(_admits_bool(a) for a in get_args(tp))
+    return False
+
+
 class StrictModel(BaseModel):
-    """Base for every configuration section: unknown keys are errors, assignments validate."""
+    """Base for every configuration section: unknown keys are errors, assignments validate, and
+    true/false is refused where a number or a word is meant (pydantic reads ``data.size: true`` as 1)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and not _admits_bool(field.annotation):
+                raise ValueError(f"{str(value).lower()} is a yes/no value; this key takes a number or a name (see `augmentgan recipe schema`)")
+        return value
 
 
 def parse_value(text: str) -> Any:

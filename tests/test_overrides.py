@@ -42,3 +42,18 @@ def test_bad_overrides_name_the_key(pair, match):
 def test_unknown_top_level_key_in_dict_form():
     with pytest.raises(ConfigError, match="'optimizer' is not one of"):
         apply_overrides(GANConfig(), {"optimizer.lr": 1})
+
+
+def test_true_or_false_is_refused_where_a_number_is_meant():
+    # pydantic reads true as 1: `--set data.size=true` trained on 1x1 images, gan.steps=true ran one step
+    from augmentgan.recipe import load_recipe
+
+    minimal = {"data": {"path": "builtin:digits-lt"}, "output": {"path": "o"}}
+    for pair in ("data.size=true", "gan.steps=true", "seed=false", "holdout.fraction=true", "plan.max_synthetic_ratio=true"):
+        with pytest.raises(ConfigError, match=r"(true|false) is a yes/no value; this key takes a number or a name"):
+            load_recipe(minimal, [pair])
+    with pytest.raises(ConfigError, match="model.g_ch: .*true is a yes/no value"):
+        apply_overrides(GANConfig(), parse_pairs(["model.g_ch=true"]))
+    recipe = load_recipe(minimal, ["data.skip_bad=true", "latent_smote.classical=true", "plan.undersample=false"])  # real yes/no keys
+    assert recipe.data.skip_bad and recipe.latent_smote.classical and not recipe.plan.undersample
+    assert apply_overrides(GANConfig(), parse_pairs(["tricks.ema=true", "model.d_sn=false"])).tricks.ema
