@@ -1018,6 +1018,25 @@ def expand(
         raise type(err)(text) from None
 
 
+_TRAINING_KEYS = ("preset", "overrides", "steps", "batch", "img_size", "fit", "eval_every", "precision", "cache")
+
+
+def _unused_settings(recipe: Recipe) -> list[str]:
+    """Notes for settings the recipe gives that this run cannot use (they were silently ignored)."""
+    notes = []
+    if recipe.plan.mix != "auto" and recipe.plan.auto.model_fields_set:
+        keys = ", ".join(f"plan.auto.{k}" for k in sorted(recipe.plan.auto.model_fields_set))
+        notes.append(f"{keys}: ignored, used only with plan.mix: auto (this recipe's mix is fixed)")
+    if recipe.gan.run is not None:
+        given = [k for k in _TRAINING_KEYS if k in recipe.gan.model_fields_set]
+        if given:
+            notes.append(f"{', '.join(f'gan.{k}' for k in given)}: ignored, training settings (gan.run is reused as it is)")
+    mix = recipe.plan.mix
+    if recipe.data.unlabeled is not None and mix != "auto" and not any(mix.get(s, 0) > 0 for s in GAN_SOURCES):
+        notes.append("data.unlabeled: ignored, it trains a semi-supervised GAN and this mix uses no GAN source (gan, latent-smote, pseudo)")
+    return notes
+
+
 def _check_device(recipe: Recipe) -> None:
     """gan.device must exist on this machine (the GAN and auto's proxy classifiers run on it), and fp16 needs CUDA."""
     from augmentgan.gan.gan import resolve_device
@@ -1051,7 +1070,7 @@ def _expand(
         check_output(out, force=force, inputs=inputs)
     seqs = _streams(recipe.seed)  # the split's, the GAN's (for the dry run's cache key) and the copies'; expand_data uses the others
     seq_split, seq_gan, seq_copy = seqs["split"], seqs["gan"], seqs["copy"]
-    notes: list[str] = []
+    notes: list[str] = _unused_settings(recipe)
     step = iter(range(1, len(STAGES) + 1))
 
     report(callback, "expand", next(step), len(STAGES), name="load")

@@ -140,6 +140,14 @@ def test_an_expansion_is_not_expanded_again_as_if_it_were_real(tmp_path: Path) -
     expand(_recipe(tmp_path / "holdout", data={"path": str(first.holdout)}), dry_run=True)  # its holdout is all real: fine
 
 
+def test_settings_the_run_cannot_use_are_said_not_silently_ignored(tmp_path: Path) -> None:
+    recipe = _recipe(tmp_path / "o")
+    recipe["plan"] = {**recipe["plan"], "auto": {"split": 0.3, "folds": 5}}  # a fixed mix: auto never runs
+    notes = expand(recipe, dry_run=True).notes
+    assert "plan.auto.folds, plan.auto.split: ignored, used only with plan.mix: auto (this recipe's mix is fixed)" in notes
+    assert not any("ignored" in n for n in expand(_recipe(tmp_path / "o"), dry_run=True).notes)
+
+
 def test_single_image_class_stays_in_training_and_is_said(tmp_path: Path) -> None:
     recipe = _recipe(tmp_path / "o", data={"path": "builtin:digits-lt"}, plan={"target": {"9": 8}, "mix": {"smote": 1.0}})
     recipe["holdout"] = {"fraction": 0.9}  # class 9 (8 images) keeps 1 for training: SMOTE cannot serve it

@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 from augmentgan.data.arrays import images_from_array
+from augmentgan.data.builtin import read_builtin
 from augmentgan.data.folder import IMAGE_EXTENSIONS, _decode_all, _image_files, _is_hidden, default_workers
 from augmentgan.data.hdf5 import open_hdf5
 from augmentgan.data.images import Channels, convert_channels, resize_all
@@ -60,9 +61,12 @@ def _array(path: Path, key: Optional[str]) -> np.ndarray:
 def read_unlabeled(
     spec: str | os.PathLike, *, channels: Channels = "auto", size: Optional[int] = None, callback: Optional[ProgressCallback] = None
 ) -> np.ndarray:
-    """uint8 images ``(N, H, W, C)`` from a folder without subfolders, an .h5/.hdf5 or an .npz (``PATH:KEY`` names the array)."""
+    """uint8 images ``(N, H, W, C)`` from a folder without subfolders, an .h5/.hdf5, an .npz (``PATH:KEY`` names the array) or builtin:NAME (its images)."""
     text = str(spec)
     key = None
+    if text.startswith("builtin:"):  # a labeled built-in set's images, its labels left out
+        images = read_builtin(text.removeprefix("builtin:")).images
+        return np.ascontiguousarray(convert_channels(resize_all(images, size) if size else images, channels))
     if ":" in text and not Path(text).exists():
         text, key = text.rsplit(":", 1)
     path = Path(text)

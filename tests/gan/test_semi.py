@@ -57,6 +57,8 @@ def test_unlabeled_folder_h5_and_npz_are_read_and_checked(tmp_path):
     assert np.array_equal(read_unlabeled(tmp_path / "u.h5"), images)
     assert read_unlabeled(folder, size=8).shape == (9, 8, 8, 1) and read_unlabeled(folder, channels=3).shape == (9, 16, 16, 3)
     assert check_unlabeled(images, (16, 16, 1), "u") is images
+    digits = read_unlabeled("builtin:digits-lt", size=16)  # a built-in set's images ("unlabeled images builtin do not exist" before)
+    assert digits.shape == (517, 16, 16, 1) and digits.dtype == np.uint8
 
 
 def test_bad_unlabeled_input_is_a_one_line_error(tmp_path):
