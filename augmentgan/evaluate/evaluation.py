@@ -134,7 +134,8 @@ def evaluate(
     if left_out:
         notes.append(f"{left_out} real rows of the synthetic input were left out; only generated/augmented samples are evaluated")
     if len(synth) == 0:
-        raise DataError("the synthetic input has no synthetic samples (every row's source is real); pass generated data (augmentgan generate output or an expanded train.h5)")
+        what = f"every one of its {left_out} rows is real" if left_out else "it holds no images"
+        raise DataError(f"the synthetic input has no synthetic samples ({what}); pass generated data (augmentgan generate output or an expanded train.h5)")
     if len(real) == 0:
         raise DataError("the real data has no images")
     synth = align_classes(synth, real)

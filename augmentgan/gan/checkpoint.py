@@ -193,6 +193,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # corrupt zip, truncated file, pickled objects refused by weights_only
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if first.startswith("Weights only load failed"):  # torch's long advice about weights_only, cut mid-sentence below
+            first = "torch cannot read it as plain tensors and data"
         raise CheckpointError(
             f"checkpoint {path} cannot be read safely ({first[:160]}); it is corrupt or not an augmentgan checkpoint - use a file written by `augmentgan train`"
         ) from None

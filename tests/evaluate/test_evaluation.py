@@ -69,8 +69,10 @@ def test_synthetic_images_are_resized_to_the_real_size(real3, other3):
 
 
 def test_errors_name_the_problem(real3):
-    with pytest.raises(DataError, match="no synthetic samples"):
+    with pytest.raises(DataError, match=rf"no synthetic samples \(every one of its {len(real3)} rows is real\)"):
         evaluate(real3, real3, cas=False, **FAST)
+    with pytest.raises(DataError, match=r"no synthetic samples \(it holds no images\)"):  # an empty generate output is not "all real"
+        evaluate(real3[np.arange(0)], real3, cas=False, **FAST)
     strange = LabeledImages(real3.images, real3.labels, ("0", "1", "9"), np.full(len(real3), 3, np.uint8))
     with pytest.raises(DataError, match=r"\['9'\] are not in the real data"):
         evaluate(strange, real3, cas=False, **FAST)

@@ -102,4 +102,8 @@ def test_a_damaged_file_the_user_names_is_still_one_clear_error(tmp_path: Path, 
     with pytest.raises(CheckpointError, match=r"mine\.pt cannot be read safely") as err:
         load_generator(bad)
     assert "\n" not in str(err.value) and bad.exists()  # never renamed: it is the user's file
+    bad.write_bytes(bytes(range(256)) * 4)  # not a torch file at all: a short reason, not torch's weights_only advice cut mid-sentence
+    with pytest.raises(CheckpointError, match=r"mine\.pt cannot be read safely \(.{0,160}\); it is corrupt") as err:
+        load_generator(bad)
+    assert "In PyTorch 2.6" not in str(err.value)
 
