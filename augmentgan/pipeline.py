@@ -1031,6 +1031,8 @@ def _unused_settings(recipe: Recipe) -> list[str]:
         given = [k for k in _TRAINING_KEYS if k in recipe.gan.model_fields_set]
         if given:
             notes.append(f"{', '.join(f'gan.{k}' for k in given)}: ignored, training settings (gan.run is reused as it is)")
+    if recipe.output.format == "folder" and "compression" in recipe.output.model_fields_set:
+        notes.append("output.compression: ignored, it applies to HDF5 output (output.format is folder)")
     mix = recipe.plan.mix
     if recipe.data.unlabeled is not None and mix != "auto" and not any(mix.get(s, 0) > 0 for s in GAN_SOURCES):
         notes.append("data.unlabeled: ignored, it trains a semi-supervised GAN and this mix uses no GAN source (gan, latent-smote, pseudo)")

@@ -16,6 +16,7 @@ from rich.text import Text
 from augmentgan.cli import console
 from augmentgan.data import describe, load, save
 from augmentgan.data.atomic import check_output
+from augmentgan.errors import ConfigError
 from augmentgan.data.io import output_format
 from augmentgan.progress import ProgressCallback, ProgressEvent
 
@@ -118,15 +119,17 @@ def convert(
     split: str = _split_opt,
     skip_bad: bool = _skip_bad_opt,
     force: bool = typer.Option(False, "--force", help="Replace an existing output."),
-    compression: CompressionChoice = typer.Option(CompressionChoice.gzip, "--compression", help="HDF5 compression."),
+    compression: Optional[CompressionChoice] = typer.Option(None, "--compression", help="HDF5 compression [default: gzip]; HDF5 output only."),
     json_out: bool = _json_opt,
 ) -> None:
     """Convert between folder, HDF5, NPZ and built-in data (folder <-> HDF5 is lossless)."""
     fmt = output_format(out, None if format is None else format.value)
+    if compression is not None and fmt != "h5":
+        raise ConfigError(f"--compression applies to HDF5 output, and OUT {out} is written as a folder of PNGs; drop it, or write an .h5 file")
     check_output(out, force=force, inputs=[src])
     with progress_callback() as callback:
         data = load(src, channels=channels.value, size=size, keys=keys, split=split, skip_bad=skip_bad, callback=callback)
-        path = save(data, out, format=fmt, force=force, compression=compression.value, callback=callback)
+        path = save(data, out, format=fmt, force=force, compression="gzip" if compression is None else compression.value, callback=callback)
     h, w, c = data.image_shape
     result = {"input": src, "output": str(path), "format": fmt, "count": len(data), "num_classes": data.num_classes, "height": h, "width": w, "channels": c}
     if json_out:

@@ -146,6 +146,9 @@ def test_settings_the_run_cannot_use_are_said_not_silently_ignored(tmp_path: Pat
     notes = expand(recipe, dry_run=True).notes
     assert "plan.auto.folds, plan.auto.split: ignored, used only with plan.mix: auto (this recipe's mix is fixed)" in notes
     assert not any("ignored" in n for n in expand(_recipe(tmp_path / "o"), dry_run=True).notes)
+    folder = _recipe(tmp_path / "o")
+    folder["output"] = {**folder["output"], "format": "folder", "compression": "lzf"}
+    assert "output.compression: ignored, it applies to HDF5 output (output.format is folder)" in expand(folder, dry_run=True).notes
 
 
 def test_single_image_class_stays_in_training_and_is_said(tmp_path: Path) -> None:

@@ -99,6 +99,9 @@ def test_error_exit_codes(capsys, tmp_path):
     assert code == 4
     assert_one_line_error(err, "holds the input", "write the output to another path")
     assert (tmp_path / "empty").is_dir()
+    code, _, err = run(capsys, "convert", "builtin:digits", tmp_path / "o", "--compression", "lzf")  # silently unused before
+    assert code == 4
+    assert_one_line_error(err, "--compression applies to HDF5 output", "folder of PNGs")
     code, _, err = run(capsys, "convert", "builtin:digits", tmp_path / "o", "--format", "zip")
     assert code == 2 and "zip" in err
     assert not any(tmp_path.glob("o*"))
