@@ -109,6 +109,23 @@ def inspect(
     console.out_console.print(table)
 
 
+_READER_HINTS = (
+    ("size", "pass --size N (size=N)", "--size N"), ("skip_bad", "pass --skip-bad", "--skip-bad"),
+    ("keys", "pass --keys IMAGES,LABELS[,CLASS_NAMES]", "--keys IMAGES,LABELS[,CLASS_NAMES]"),
+    ("channels", "load both with the same --channels", "--channels C"), ("split", "pass --split", "--split SPLIT"),
+)
+
+
+def reader_error(err: Exception, spec: str, what: str, have: set[str] = frozenset()) -> Exception:  # type: ignore[assignment]
+    """A reader's DataError for a command that lacks some of the reader options its hint names: the hint
+    becomes `augmentgan convert` with that option (which has them all), and ``what`` names the argument."""
+    text = str(err)
+    for option, phrase, flag in _READER_HINTS:
+        if option not in have and phrase in text:
+            text = text.replace(phrase, f"convert it first: augmentgan convert {spec} OUT.h5 {flag}")
+    return type(err)(f"{what}: {text}" if what else text)
+
+
 def convert(
     src: str = typer.Argument(..., metavar="IN", help=_DATA_HELP),
     out: Path = typer.Argument(..., metavar="OUT", help="Output: an .h5/.hdf5 file or a folder."),

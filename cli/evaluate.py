@@ -92,8 +92,17 @@ def register_evaluate(app: typer.Typer) -> None:
         from augmentgan.data.io import load
         from augmentgan.evaluate.evaluation import evaluate
 
-        real_data = load(real, split=real_split)
-        synth_data = load(synth)
+        from augmentgan.cli.data import reader_error
+        from augmentgan.errors import DataError
+
+        try:
+            real_data = load(real, split=real_split)
+        except DataError as err:  # evaluate has --real-split and no other reader option
+            raise reader_error(DataError(str(err).replace("(pass --split)", "(pass --real-split)")), real, "--real") from None
+        try:
+            synth_data = load(synth)
+        except DataError as err:
+            raise reader_error(err, synth, "SYNTH") from None
         with _progress() as progress:
             result = evaluate(
                 synth_data, real_data, features=features, inception_weights=inception_weights, k=k, cas=cas, cas_steps=cas_steps, classifier_steps=classifier_steps,

@@ -39,7 +39,13 @@ def _load(spec: str, size: Optional[int], channels: str):  # noqa: ANN202 - Labe
 
     if channels not in ("auto", "1", "3"):
         raise ConfigError(f"--channels {channels!r}: use auto, 1 or 3")
-    return load(spec, channels=channels if channels == "auto" else int(channels), size=size)
+    from augmentgan.cli.data import reader_error
+    from augmentgan.errors import DataError
+
+    try:
+        return load(spec, channels=channels if channels == "auto" else int(channels), size=size)
+    except DataError as err:  # generate reads --real / --balance-to with --size and --channels only
+        raise reader_error(err, spec, "", {"size", "channels"}) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -33,8 +33,11 @@ def register(app: typer.Typer) -> None:
 
         check_output(out, force=force, inputs=[run, data])
         model = load_kplus1(kplus1_checkpoint(run, checkpoint))
-        images = read_unlabeled(data)
-        check_unlabeled(images, (*model.data_size, model.channels), data)
+        try:
+            images = check_unlabeled(read_unlabeled(data), (*model.data_size, model.channels), data)
+        except DataError as err:  # label has no reader options (and convert reads labeled data only): drop their hints
+            text = str(err).replace(" (or pass --skip-bad to skip unreadable images)", "").replace(" (or load both with the same --channels)", "")
+            raise DataError(text) from None
         result = pseudo_label(model.D, images, model.img_size, fit=model.fit, min_confidence=min_confidence)
         kept = np.flatnonzero(result.keep)
         if not len(kept):

@@ -57,6 +57,12 @@ def test_train_with_unlabeled_images_then_label_them(capsys, tmp_path, files):
     assert_one_line_error(err, "is a checkpoint file already")
     code, out, err = run(capsys, "label", run_dir, files / "unlabeled.npz", "--out", tmp_path / "last.h5", "--checkpoint", "last", "--min-confidence", "0", "--json")
     assert code == 0 and json.loads(out)["kept"] == 30, err
+    (tmp_path / "ub").mkdir()
+    (tmp_path / "ub" / "bad.png").write_bytes(b"x")  # label has no --skip-bad, and convert reads labeled data only: no such hint
+    code, _, err = run(capsys, "label", run_dir, tmp_path / "ub", "--out", tmp_path / "x.h5")
+    assert code == 3
+    assert_one_line_error(err, "cannot read image", "replace or remove it")
+    assert "--skip-bad" not in err and "convert" not in err
     # a checkpoint damaged after it was written is refused, never used
     final = run_dir / "checkpoints" / "final.pt"
     raw = bytearray(final.read_bytes())

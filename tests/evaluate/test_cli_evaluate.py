@@ -122,3 +122,21 @@ def test_utility_cli_bad_test_is_a_one_line_error(capsys, utility_files, tmp_pat
     code, out, err = run(capsys, "utility", npz, "--recipe", recipe, "--test", npz, "--test-split", "val", "--method", "none", "--steps", "1")
     assert code == 3 and len(err.strip().splitlines()) == 1, err
     assert "no x/y or images/labels arrays for split 'val'" in err and "(pass --test-split)" in err
+
+
+def test_reader_hints_name_what_the_command_has(capsys, files, tmp_path):
+    # the readers' hints name --skip-bad / --size, which evaluate does not have: they point at convert instead
+    from PIL import Image
+
+    _, synth = files
+    for c in "ab":
+        (tmp_path / "r" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "r" / c / f"{i}.png")
+    (tmp_path / "r" / "a" / "bad.png").write_bytes(b"x")
+    code, _, err = run(capsys, "evaluate", synth, "--real", tmp_path / "r")
+    assert code == 3 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: --real: cannot read image") and f"augmentgan convert {tmp_path / 'r'} OUT.h5 --skip-bad" in err and "pass --skip-bad" not in err
+    np.savez(tmp_path / "s.npz", x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.arange(4) % 2)
+    code, _, err = run(capsys, "evaluate", synth, "--real", tmp_path / "s.npz", "--real-split", "nope")
+    assert code == 3 and "(pass --real-split)" in err and "or convert it first: augmentgan convert" in err and "pass --keys" not in err
