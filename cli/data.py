@@ -109,6 +109,37 @@ def inspect(
     console.out_console.print(table)
 
 
+def _carried(src: str, rows: int) -> dict:
+    """``save`` keywords for what an augmentgan output carries besides images, labels, sources and parents:
+    its extra per-sample data (latent-smote's second parents, pseudo-labels' confidences), its seed, recipe and
+    other file attributes, so that convert passes them on. Nothing for other inputs; no column whose length
+    no longer matches the rows (skipped images)."""
+    from augmentgan.data.folder import METADATA_NAME, read_folder_extra
+    from augmentgan.data.hdf5 import read_hdf5_attrs, read_hdf5_extra
+    from augmentgan.data.metadata import RESERVED_KEYS
+
+    path = Path(src)
+    if src.startswith("builtin:") or not path.exists():
+        return {}
+    if path.is_dir():
+        extra, attrs = read_folder_extra(path)
+        try:
+            meta = json.loads((path / METADATA_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # no augmentgan.json (or a damaged one): nothing file-level to carry
+            meta = {}
+        meta = meta if isinstance(meta, dict) else {}
+    elif path.suffix.lower() in (".h5", ".hdf5"):
+        meta = read_hdf5_attrs(path)
+        if "augmentgan_version" not in meta:  # a foreign file: its attributes are not ours to copy
+            return {}
+        extra = read_hdf5_extra(path)
+        attrs = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
+    else:
+        return {}
+    extra = {k: v for k, v in extra.items() if len(v) == rows}
+    return {"extra": extra or None, "extra_attrs": attrs or None, "seed": meta.get("seed"), "recipe_text": meta.get("recipe")}
+
+
 _READER_HINTS = (
     ("size", "pass --size N (size=N)", "--size N"), ("skip_bad", "pass --skip-bad", "--skip-bad"),
     ("keys", "pass --keys IMAGES,LABELS[,CLASS_NAMES]", "--keys IMAGES,LABELS[,CLASS_NAMES]"),
@@ -146,7 +177,8 @@ def convert(
     check_output(out, force=force, inputs=[src])
     with progress_callback() as callback:
         data = load(src, channels=channels.value, size=size, keys=keys, split=split, skip_bad=skip_bad, callback=callback)
-        path = save(data, out, format=fmt, force=force, compression="gzip" if compression is None else compression.value, callback=callback)
+        path = save(data, out, format=fmt, force=force, compression="gzip" if compression is None else compression.value,
+                    callback=callback, **_carried(src, len(data)))
     h, w, c = data.image_shape
     result = {"input": src, "output": str(path), "format": fmt, "count": len(data), "num_classes": data.num_classes, "height": h, "width": w, "channels": c}
     if json_out:

@@ -60,6 +60,28 @@ def test_convert_round_trip(capsys, tmp_path, image_folder):
     np.testing.assert_array_equal(load(tmp_path / "d.h5").images, load(root).images)
 
 
+def test_convert_keeps_what_an_expansion_carries_beside_the_images(capsys, tmp_path):
+    # latent-smote's second parents, pseudo-labels' confidences, the seed, recipe and mix decision were dropped
+    from augmentgan.data import save
+    from augmentgan.data.hdf5 import read_hdf5_attrs, read_hdf5_extra
+    from augmentgan.data.types import LabeledImages
+
+    rng = np.random.default_rng(0)
+    data = LabeledImages(rng.integers(0, 256, (6, 4, 4, 1), dtype=np.uint8), np.arange(6) % 2, ("a", "b"),
+                         np.array([0, 0, 5, 5, 6, 6], np.uint8), np.array([-1, -1, 0, 1, -1, -1]))
+    extra = {"parent2": np.array([-1, -1, 1, 0, -1, -1]), "confidence": np.array([0.0, 0.0, 0.0, 0.0, 0.93, 0.97]), "note": np.array(list("uvwxyz"))}
+    save(data, tmp_path / "x.h5", seed=7, recipe_text="seed: 7\n", extra_attrs={"mix_decision": "{}"}, extra=extra)
+    assert run(capsys, "convert", tmp_path / "x.h5", tmp_path / "f")[0] == 0
+    header = (tmp_path / "f" / "manifest.csv").read_text().splitlines()[0].split(",")
+    assert header[:5] == ["file", "label", "class", "source", "parent"] and set(header[5:]) == set(extra)
+    assert run(capsys, "convert", tmp_path / "f", tmp_path / "back.h5")[0] == 0
+    back = read_hdf5_extra(tmp_path / "back.h5")
+    assert set(back) == set(extra) and all(np.array_equal(back[k], v) for k, v in extra.items())
+    attrs = read_hdf5_attrs(tmp_path / "back.h5")
+    assert attrs["seed"] == 7 and attrs["recipe"] == "seed: 7\n" and attrs["mix_decision"] == "{}"
+    assert (load(tmp_path / "back.h5").parent == data.parent).all()
+
+
 def test_convert_refuses_an_existing_output_before_reading(capsys, tmp_path):
     (tmp_path / "out.h5").write_text("keep")
     code, _, err = run(capsys, "convert", tmp_path / "missing", tmp_path / "out.h5")
