@@ -399,6 +399,11 @@ def choose_mix(
         {}, [], cfg.folds, cfg.steps, validated, {train.class_names[c]: ch for c, ch in checks.items()}, unavailable, why, notes,
         validation=None if validation is None else validation_name,
     )
+    if not sources:  # every source given was ruled out here (the GAN by its checks, SMOTE-like ones by classes of one image)
+        decision.mix = {"copy": 1.0}
+        decision.why.append(f"none of plan.auto.sources {list(cfg.sources)} can serve this data: copy (random oversampling) is used instead; "
+                            f"add copy or classical to plan.auto.sources to have them scored")
+        return decision
     if len(validated) == 0 or len(sources) == 1:
         fallback = "copy" if not validated and "copy" in sources else sources[0]
         decision.mix = {fallback: 1.0}

@@ -96,6 +96,16 @@ def test_a_collapsed_generator_gets_no_share_and_the_reason_is_given(digits, cla
     assert any("gan: share 0" in w for w in decision.why)
 
 
+def test_a_gan_alone_ruled_out_everywhere_falls_back_to_copies_with_the_reason(digits, classifier, tmp_path):
+    # plan.auto.sources [gan] with a GAN that fails its checks in every class: max() of no candidates, exit 1
+    train, _ = digits
+    first = {c: train.images[np.flatnonzero(train.labels == c)[0]] for c in range(train.num_classes)}
+    pool, wanted = _pool(train, lambda c, n: np.repeat(first[c][None], n, axis=0))
+    decision = _choose(train, pool, wanted, classifier, tmp_path, sources=("gan",))
+    assert decision.mix == {"copy": 1.0} and decision.candidates == []
+    assert any("none of plan.auto.sources ['gan'] can serve this data: copy (random oversampling) is used instead" in w for w in decision.why)
+
+
 def test_a_noise_generator_gets_no_share(digits, classifier, tmp_path):
     train, _ = digits
     rng = np.random.default_rng(0)
