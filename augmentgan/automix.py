@@ -132,6 +132,7 @@ class CandidateScore:
 
     @property
     def std(self) -> float:
+        """The folds' spread as reported (population standard deviation); the rule uses :attr:`stderr`."""
         return float(np.std(self.fold_scores))
 
     @property
@@ -141,7 +142,8 @@ class CandidateScore:
         return float(np.std(self.fold_scores, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "mix": dict(self.mix), "macro_f1": {"mean": self.mean, "std": self.std, "folds": list(self.fold_scores)}}
+        return {"name": self.name, "mix": dict(self.mix),
+                "macro_f1": {"mean": self.mean, "std": self.std, "stderr": self.stderr, "folds": list(self.fold_scores)}}
 
 
 def one_se_choice(candidates: Sequence[CandidateScore]) -> CandidateScore:

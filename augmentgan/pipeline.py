@@ -1148,7 +1148,8 @@ def _expand(
     lock = {
         "recipe_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "input": {"spec": d.path, "fingerprint": data_fingerprint, "train_fingerprint": train.fingerprint(), "holdout_fingerprint": holdout.fingerprint()},
-        "output": {names[0]: {"samples": len(expanded), "arrays_sha256": arrays_sha256(expanded)}, names[1]: {"samples": len(holdout), "arrays_sha256": arrays_sha256(holdout)}},
+        "output": {names[0]: {"samples": len(expanded), "arrays_sha256": arrays_sha256(expanded)},
+                   **({names[1]: {"samples": len(holdout), "arrays_sha256": arrays_sha256(holdout)}} if len(holdout) else {})},  # no holdout: none written
         "gan": {"run": None if run is None else str(run), **gan_lock},
         "seed": recipe.seed,
         "mix": dict(plan.mix),

@@ -140,6 +140,15 @@ def test_an_expansion_is_not_expanded_again_as_if_it_were_real(tmp_path: Path) -
     expand(_recipe(tmp_path / "holdout", data={"path": str(first.holdout)}), dry_run=True)  # its holdout is all real: fine
 
 
+def test_without_a_holdout_none_is_written_or_named(tmp_path: Path) -> None:
+    recipe = _recipe(tmp_path / "o")
+    recipe["holdout"] = {"fraction": 0.0}
+    result = expand(recipe)
+    assert result.holdout is None and not (tmp_path / "o" / "holdout.h5").exists()
+    lock = json.loads((tmp_path / "o" / "lock.json").read_text())
+    assert list(lock["output"]) == ["train.h5"]  # it listed a holdout.h5 of 0 samples that was never written
+
+
 def test_settings_the_run_cannot_use_are_said_not_silently_ignored(tmp_path: Path) -> None:
     recipe = _recipe(tmp_path / "o")
     recipe["plan"] = {**recipe["plan"], "auto": {"split": 0.3, "folds": 5}}  # a fixed mix: auto never runs
