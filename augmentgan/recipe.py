@@ -323,7 +323,10 @@ def _no_repeated_keys(node: Optional[yaml.Node], where: str, path: str = "") -> 
 
 
 def load_recipe(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], overrides: Union[Mapping[str, Any], Iterable[str]] = ()) -> Recipe:
-    """A validated :class:`Recipe` from a YAML file, a mapping or a Recipe, with ``--set`` overrides."""
+    """A validated :class:`Recipe` from a YAML file, a mapping or a Recipe, with ``--set`` overrides
+    (``key=value`` strings, one string being one override, or a ``{dotted.key: value}`` mapping)."""
+    if isinstance(overrides, str):  # iterated, one string would be one override per character
+        overrides = [overrides]
     root: Optional[yaml.Node] = None
     if isinstance(source, Recipe):
         data, where = source.model_dump(mode="json"), "recipe"

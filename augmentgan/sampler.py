@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -30,14 +31,27 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from augmentgan.data.types import SOURCE_NAMES, LabeledImages
-from augmentgan.errors import DataError, ImageArrayError
+from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source
+from augmentgan.errors import ConfigError, DataError, ImageArrayError
 from augmentgan.progress import ProgressCallback
 from augmentgan.recipe import SMOTE_METHOD_NAMES
 
 __all__ = ["GANOverSampler"]
 
 _PLACEHOLDER = "(in memory: GANOverSampler)"  # data.path / output.path: expand_data reads neither
+
+
+def _not_images(X: Any) -> None:
+    """ImageArrayError for X that cannot hold images whatever its values: text, one dimension, NaN or infinity."""
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        return  # sparse: scikit-learn's check says it
+    arr = np.asarray(X)
+    if arr.dtype.kind in "US":
+        raise ImageArrayError(f"X has dtype {arr.dtype}; images need integer or float pixels")
+    if arr.ndim < 2:
+        raise ImageArrayError(f"X has shape {arr.shape}; pass (N, H, W), (N, H, W, C) or flattened (N, H*W*C) images")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ImageArrayError("X contains NaN or infinity; images need finite pixel values")
 
 
 def _pixel_factor(X: np.ndarray) -> float:
@@ -220,6 +234,7 @@ class GANOverSampler(BaseOverSampler):
     # --- imbalanced-learn hooks ---------------------------------------------------------------
     def _check_X_y(self, X: Any, y: Any, accept_sparse: Any = None) -> tuple[np.ndarray, np.ndarray, bool]:
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        _not_images(X)  # before scikit-learn's own checks, whose plain ValueErrors an ImageArrayError handler would miss
         X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=False, allow_nd=True)
         _pixel_factor(X)  # fit checks the pixel values too (ImageArrayError, a ValueError)
         return X, y, binarize_y
@@ -277,10 +292,13 @@ class GANOverSampler(BaseOverSampler):
 
         spec = resolve_recipe(self._recipe(targets, self._seed()), dict(self.recipe_overrides or {}))
         recipe = spec.recipe
+        if recipe.plan.undersample:
+            raise ConfigError("recipe_overrides plan.undersample: an over-sampler keeps every row of X; undersample with imbalanced-learn's "
+                              "under-samplers (e.g. RandomUnderSampler) before or after it in a pipeline")
         done = expand_data(data, spec, callback=self.callback)
         expanded, n = done.data, len(X)
         if len(expanded) < n or np.any(expanded.source[:n] != 0) or np.any(expanded.labels[:n] != data.labels):
-            raise DataError("internal check: the expansion did not keep X's rows first and in order; rerun with --debug and report it")
+            raise DataError("internal check: the expansion did not keep X's rows first and in order; this is a bug, please report it")
         self.recipe_ = recipe.model_dump(mode="json")
         self.plan_ = done.plan
         self.notes_ = list(done.notes)
@@ -291,13 +309,21 @@ class GANOverSampler(BaseOverSampler):
         new = expanded.images[n:]
         if X.dtype == np.uint8:
             new_rows: np.ndarray = new
-        elif np.issubdtype(X.dtype, np.integer):
-            new_rows = np.rint(new.astype(np.float64) / factor).astype(X.dtype)
+        elif np.issubdtype(X.dtype, np.integer):  # clipped to X's dtype: int8 / int16 X wrapped 128..255 round to negatives
+            info = np.iinfo(X.dtype)
+            new_rows = np.clip(np.rint(new.astype(np.float64) / factor), info.min, info.max).astype(X.dtype)
         else:
             new_rows = (new.astype(np.float64) / factor).astype(X.dtype)
         new_rows = new_rows.reshape(len(new), *X.shape[1:])
+        copies = np.flatnonzero(expanded.source[n:] == Source.copy.value)
+        new_rows[copies] = X[expanded.parent[n:][copies]]  # a copy is its parent row exactly, not a round trip through uint8
         X_res = np.concatenate([X, new_rows], axis=0)
         y_res = np.concatenate([y, classes[expanded.labels[n:]]]).astype(y.dtype, copy=False)
+        added = np.bincount(expanded.labels[n:], minlength=len(classes))
+        self.sampling_strategy_ = OrderedDict(  # what was added, after the plan's caps and overrides (imblearn's: what was asked)
+            (label, int(added[int(np.flatnonzero(classes == label)[0])])) for label in classes
+            if label in self.sampling_strategy_ or added[int(np.flatnonzero(classes == label)[0])] > 0
+        )
         return X_res, y_res
 
     def __sklearn_tags__(self) -> Any:

@@ -134,3 +134,8 @@ def test_cli_recipe_commands(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("data: {path: x}\noutput: {path: o}\nsmote: {method: smoote}\n", encoding="utf-8")
     r = run("validate", "bad.yaml")
     assert r.returncode == 4 and "bad.yaml line 3: smote.method" in r.stderr
+
+
+def test_one_override_string_is_one_override() -> None:
+    # iterated, "gan.steps=3" was one override per character: "override 'g' is not of the form key=value"
+    assert load_recipe(MINIMAL, "gan.steps=3").gan.steps == 3

@@ -163,7 +163,9 @@ def test_float_binary_ratio_and_float_pixels_come_back_in_their_scale() -> None:
     assert Counter(y_res.tolist()) == {0: 50, 1: 25}
     assert X_res.dtype == np.float32 and X_res.shape == (75, 4, 4, 3)
     assert 0.0 <= X_res.min() and X_res.max() <= 1.0
-    np.testing.assert_allclose(X_res[60:] * 255, np.rint(X_res[60:] * 255), atol=1e-3)  # new rows are 8-bit pixels
+    made = sampler.sample_source_[60:] != "copy"  # made rows are 8-bit pixels; copies are their parents exactly
+    np.testing.assert_allclose(X_res[60:][made] * 255, np.rint(X_res[60:][made] * 255), atol=1e-3)
+    assert made.any() and np.array_equal(X_res[60:][~made], X[sampler.sample_parent_[60:][~made]])
 
 
 def test_inputs_that_are_not_images_are_refused_with_the_fix() -> None:
@@ -197,3 +199,39 @@ def test_a_tiny_gan_expansion_is_cached_and_repeatable(tmp_path: Path, monkeypat
     X2, _ = again.fit_resample(X, y)
     assert any("training skipped" in note for note in again.notes_)
     np.testing.assert_array_equal(X1, X2)
+
+
+def _small(dtype: Any, high: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, high, size=(40, 8, 8)).astype(dtype), np.array([0] * 25 + [1] * 10 + [2] * 5)
+
+
+def test_new_rows_stay_inside_the_dtype_of_x_and_copies_are_their_parents_exactly() -> None:
+    # int8 / int16 X: brightness changes above the dtype's maximum wrapped round to negative pixels
+    for dtype, high in ((np.int8, 128), (np.int16, 32768)):
+        X, y = _small(dtype, high)
+        X_res, _ = GANOverSampler(mix={"classical": 1.0}, classical="light+photometric", random_state=0).fit_resample(X, y)
+        assert X_res.dtype == dtype and X_res.min() >= 0 and len(X_res) == 75
+    # copies of float or 16-bit rows went through uint8 and came back changed (up to 0.002, or 32767 -> 32639)
+    for X, y in (_small(np.float64, 2), (np.random.default_rng(1).random((40, 8, 8)), _small(np.float64, 2)[1]), _small(np.int16, 32768)):
+        sampler = GANOverSampler(mix={"copy": 1.0}, random_state=0)
+        X_res, _ = sampler.fit_resample(X, y)
+        assert np.array_equal(X_res[40:], X[sampler.sample_parent_[40:]])
+
+
+def test_x_that_holds_no_images_is_an_image_array_error() -> None:
+    y = np.array([0] * 25 + [1] * 15)
+    nan = np.random.default_rng(0).random((40, 64))
+    nan[0, 0] = np.nan
+    for X, match in ((nan, "NaN or infinity"), (np.arange(40.0), r"shape \(40,\)"), (np.full((40, 64), "a"), "dtype <U1")):
+        with pytest.raises(ImageArrayError, match=match):  # scikit-learn's plain ValueError before
+            GANOverSampler(mix={"copy": 1.0}).fit_resample(X, y)
+
+
+def test_sampling_strategy_says_what_was_added_and_undersampling_is_refused() -> None:
+    X, y = _small(np.uint8, 256)
+    sampler = GANOverSampler(mix={"copy": 1.0}, random_state=0, sampling_strategy={2: 25}, recipe_overrides={"plan.max_synthetic_ratio": 1})
+    _, y_res = sampler.fit_resample(X, y)
+    assert np.bincount(y_res).tolist() == [25, 10, 10] and dict(sampler.sampling_strategy_) == {2: 5}  # the cap cut 20 to 5
+    with pytest.raises(ConfigError, match="an over-sampler keeps every row of X"):  # was an 'internal check' asking for a bug report
+        GANOverSampler(mix={"copy": 1.0}, random_state=0, recipe_overrides={"plan.undersample": True, "plan.target": 10}).fit_resample(X, y)

@@ -91,7 +91,7 @@ class LabeledImages:
         images = np.asarray(self.images)
         labels = np.asarray(self.labels)
         if images.dtype != np.uint8:
-            raise DataError(f"images must be uint8, got {images.dtype}; convert with LabeledImages.from_float or clip and cast")
+            raise DataError(f"images must be uint8, got {images.dtype}; convert with augmentgan.data.arrays.images_from_array (floats in [0, 1] or [0, 255], 16-bit) or clip and cast")
         if images.ndim == 3:
             images = images[..., None]
         if images.ndim != 4 or images.shape[-1] not in (1, 3):
