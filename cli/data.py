@@ -16,8 +16,8 @@ from rich.text import Text
 from augmentgan.cli import console
 from augmentgan.data import describe, load, save
 from augmentgan.data.atomic import check_output
-from augmentgan.errors import ConfigError
 from augmentgan.data.io import output_format
+from augmentgan.errors import ConfigError
 from augmentgan.progress import ProgressCallback, ProgressEvent
 
 PROGRESS_MIN_TOTAL = 200
@@ -147,7 +147,7 @@ _READER_HINTS = (
 )
 
 
-def reader_error(err: Exception, spec: str, what: str, have: set[str] = frozenset()) -> Exception:  # type: ignore[assignment]
+def reader_error(err: Exception, spec: str, what: str, have: frozenset[str] = frozenset()) -> Exception:
     """A reader's DataError for a command that lacks some of the reader options its hint names: the hint
     becomes `augmentgan convert` with that option (which has them all), and ``what`` names the argument."""
     text = str(err)

@@ -45,7 +45,7 @@ def _load(spec: str, size: Optional[int], channels: str):  # noqa: ANN202 - Labe
     try:
         return load(spec, channels=channels if channels == "auto" else int(channels), size=size)
     except DataError as err:  # generate reads --real / --balance-to with --size and --channels only
-        raise reader_error(err, spec, "", {"size", "channels"}) from None
+        raise reader_error(err, spec, "", frozenset({"size", "channels"})) from None
 
 
 def register(app: typer.Typer) -> None:
