@@ -43,6 +43,7 @@ its newest intact checkpoint (see :func:`_gan_run`).
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -52,7 +53,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, ParamSpec, Union
 
 import numpy as np
 
@@ -994,30 +995,6 @@ def _pseudo_dry_run(recipe: Recipe, train: LabeledImages) -> str:
 
 
 # --- the pipeline -------------------------------------------------------------------------------
-def expand(
-    recipe: RecipeLike,
-    *,
-    overrides: Union[Mapping[str, Any], Iterable[str]] = (),
-    dry_run: bool = False,
-    force: bool = False,
-    callback: Optional[ProgressCallback] = None,
-) -> ExpandResult:
-    """Run a recipe (a YAML path, a mapping or a :class:`Recipe`) and return what it did.
-
-    ``dry_run`` loads the data, splits and plans, and returns the plan with feasibility notes and
-    estimates, writing nothing. Raises ConfigError / DataError / OutputExistsError (``output.path``
-    exists and not ``force``; checked before any work) / TrainingError / GenerationError; nothing
-    is left under ``output.path`` on any error.
-    """
-    try:
-        return _expand(recipe, overrides=overrides, dry_run=dry_run, force=force, callback=callback)
-    except AugmentganError as err:  # the readers and the trainer name the commands' flags; a recipe user sets keys
-        text = in_recipe_terms(str(err))
-        if text == str(err):
-            raise
-        raise type(err)(text) from None
-
-
 _TRAINING_KEYS = ("preset", "overrides", "steps", "batch", "img_size", "fit", "eval_every", "precision", "cache")
 
 
@@ -1048,7 +1025,27 @@ def _check_device(recipe: Recipe) -> None:
         raise ConfigError(f"gan.precision fp16 needs a CUDA device (it uses a GradScaler), not {device.type}; set gan.precision: auto, bf16 or fp32")
 
 
-def _expand(
+_P = ParamSpec("_P")
+
+
+def _in_recipe_terms(fn: Callable[_P, ExpandResult]) -> Callable[_P, ExpandResult]:
+    """``fn``'s errors with the recipe keys a recipe user sets where the readers and the trainer name the commands' flags."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> ExpandResult:
+        try:
+            return fn(*args, **kwargs)
+        except AugmentganError as err:
+            text = in_recipe_terms(str(err))
+            if text == str(err):
+                raise
+            raise type(err)(text) from None
+
+    return wrapped
+
+
+@_in_recipe_terms
+def expand(
     recipe: RecipeLike,
     *,
     overrides: Union[Mapping[str, Any], Iterable[str]] = (),
@@ -1056,7 +1053,13 @@ def _expand(
     force: bool = False,
     callback: Optional[ProgressCallback] = None,
 ) -> ExpandResult:
-    """:func:`expand`, with the commands' flags in its errors."""
+    """Run a recipe (a YAML path, a mapping or a :class:`Recipe`) and return what it did.
+
+    ``dry_run`` loads the data, splits and plans, and returns the plan with feasibility notes and
+    estimates, writing nothing. Raises ConfigError / DataError / OutputExistsError (``output.path``
+    exists and not ``force``; checked before any work) / TrainingError / GenerationError; nothing
+    is left under ``output.path`` on any error.
+    """
     t0 = time.perf_counter()
     spec = resolve_recipe(recipe, overrides)  # once: every stage below receives it
     recipe = spec.recipe

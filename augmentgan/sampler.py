@@ -321,8 +321,7 @@ class GANOverSampler(BaseOverSampler):
         y_res = np.concatenate([y, classes[expanded.labels[n:]]]).astype(y.dtype, copy=False)
         added = np.bincount(expanded.labels[n:], minlength=len(classes))
         self.sampling_strategy_ = OrderedDict(  # what was added, after the plan's caps and overrides (imblearn's: what was asked)
-            (label, int(added[int(np.flatnonzero(classes == label)[0])])) for label in classes
-            if label in self.sampling_strategy_ or added[int(np.flatnonzero(classes == label)[0])] > 0
+            (label, int(k)) for label, k in zip(classes, added) if label in self.sampling_strategy_ or k > 0
         )
         return X_res, y_res
 

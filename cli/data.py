@@ -114,7 +114,7 @@ def _carried(src: str, rows: int) -> dict:
     its extra per-sample data (latent-smote's second parents, pseudo-labels' confidences), its seed, recipe and
     other file attributes, so that convert passes them on. Nothing for other inputs; no column whose length
     no longer matches the rows (skipped images)."""
-    from augmentgan.data.folder import METADATA_NAME, read_folder_extra
+    from augmentgan.data.folder import read_folder_extra
     from augmentgan.data.hdf5 import read_hdf5_attrs, read_hdf5_extra
     from augmentgan.data.metadata import RESERVED_KEYS
 
@@ -122,21 +122,16 @@ def _carried(src: str, rows: int) -> dict:
     if src.startswith("builtin:") or not path.exists():
         return {}
     if path.is_dir():
-        extra, attrs = read_folder_extra(path)
-        try:
-            meta = json.loads((path / METADATA_NAME).read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # no augmentgan.json (or a damaged one): nothing file-level to carry
-            meta = {}
-        meta = meta if isinstance(meta, dict) else {}
+        extra, meta = read_folder_extra(path)
     elif path.suffix.lower() in (".h5", ".hdf5"):
         meta = read_hdf5_attrs(path)
         if "augmentgan_version" not in meta:  # a foreign file: its attributes are not ours to copy
             return {}
         extra = read_hdf5_extra(path)
-        attrs = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
     else:
         return {}
     extra = {k: v for k, v in extra.items() if len(v) == rows}
+    attrs = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
     return {"extra": extra or None, "extra_attrs": attrs or None, "seed": meta.get("seed"), "recipe_text": meta.get("recipe")}
 
 

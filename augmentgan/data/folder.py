@@ -25,7 +25,7 @@ from PIL import Image
 
 from augmentgan.data.atomic import StagedOutput, staged_output, write_failure
 from augmentgan.data.images import Channels, decode_image
-from augmentgan.data.metadata import RESERVED_KEYS, output_metadata, plain
+from augmentgan.data.metadata import output_metadata, plain
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch, source_value
 from augmentgan.errors import AugmentganWarning, DataError, OutputError
 from augmentgan.progress import ProgressCallback, report
@@ -233,8 +233,9 @@ def _column(values: list[str]) -> np.ndarray:
 
 def read_folder_extra(root: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """What a folder written by augmentgan carries besides images, labels, sources and parents: the
-    manifest's extra per-sample columns (in sample order, e.g. latent-smote's ``parent2``) and the
-    non-reserved keys of ``augmentgan.json``; empty for a folder without (a matching) manifest."""
+    manifest's extra per-sample columns (in sample order, e.g. latent-smote's ``parent2``; none without a
+    matching manifest) and ``augmentgan.json`` as a dict (empty without a readable one), as the HDF5 file's
+    attributes are."""
     root = Path(root)
     rel = [p.relative_to(root).as_posix() for _, files in scan_folder(root) for p in files]
     extra: dict[str, np.ndarray] = {}
@@ -244,16 +245,11 @@ def read_folder_extra(root: str | os.PathLike) -> tuple[dict[str, np.ndarray], d
     if manifest:
         for column in (c for c in manifest[0] if c not in MANIFEST_COLUMNS):
             extra[column] = _column([r[column] for r in manifest])
-    attrs: dict[str, Any] = {}
-    meta = root / METADATA_NAME
-    if meta.is_file():
-        try:
-            loaded = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
-            loaded = {}
-        if isinstance(loaded, dict):
-            attrs = {k: v for k, v in loaded.items() if k not in RESERVED_KEYS}
-    return extra, attrs
+    try:
+        meta = json.loads((root / METADATA_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):  # none, or a damaged one: nothing file-level
+        meta = {}
+    return extra, meta if isinstance(meta, dict) else {}
 
 
 FolderIndex = tuple[tuple[int, int, int], np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
