@@ -873,14 +873,14 @@ def expand_data(
     pseudo: Optional[PseudoPool] = None
     with ExitStack() as held:  # a cached run stays locked until it has been sampled
         if recipe.plan.mix == "auto":
-            report(callback, "expand", next(step), len(STAGES), name="gan + auto mix")
+            report(callback, "expand", next(step), len(STAGES), name="gan")  # training and choosing: the inner stages report both
             decision, pool, run, cached, gan_lock, generator, codes = _auto_mix(
                 spec, train, seqs, notes, callback, held, _exclude,
             )
             plan, keep = _plan_and_keep(recipe, train, rng_copy, mix=decision.mix, unavailable=decision.unavailable)
             base = train if keep is None else train[keep]
             parts = [base]
-            next(step)
+            report(callback, "expand", next(step), len(STAGES), name="generate")
             if plan.counts("gan"):
                 parts.append(_first_of_pool(pool, plan.counts("gan")))
             if plan.counts("latent-smote"):  # the codes found for the auto mix, not encoded again
@@ -902,15 +902,13 @@ def expand_data(
                     pseudo = _pseudo_pool(recipe, generator, train, unlabeled, _exclude, notes)
             plan, base = _plan_and_base(recipe, train, rng_copy, capacity=None if pseudo is None else pseudo.capacity)
             parts = [base]
+            report(callback, "expand", next(step), len(STAGES), name="generate")
             if needs_gan:
                 assert generator is not None
-                report(callback, "expand", next(step), len(STAGES), name="generate")
                 if plan.source_total("gan") > 0:
                     parts.append(_generate(recipe, generator, train, plan.counts("gan"), _int_seed(seq_gen), callback))
                 if plan.source_total("latent-smote") > 0:
                     latent = _latent_smote(recipe, generator, base, plan.counts("latent-smote"), _int_seed(seq_latent), notes, callback)
-            else:
-                next(step)
     report(callback, "expand", next(step), len(STAGES), name="classical")
     parts.append(_classical(recipe, base, plan.counts("classical"), seq_classical))
     report(callback, "expand", next(step), len(STAGES), name="smote")

@@ -38,9 +38,18 @@ def _rows(images: np.ndarray) -> list[bytes]:
     return sorted(bytes(x) for x in images.reshape(len(images), -1))
 
 
+def _steps(events: list) -> list[tuple[int, str]]:
+    return [(e.done, e.info["name"]) for e in events if e.stage == "expand"]
+
+
+EVERY_STEP = list(enumerate(pipeline.STAGES, start=1))  # what README "expand()" promises a progress callback: each step once, by name, in order
+
+
 def test_no_gan_expansion_is_exact_isolated_and_recorded(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = expand(_recipe(out))
+    events: list = []
+    result = expand(_recipe(out), callback=events.append)
+    assert _steps(events) == EVERY_STEP and {e.total for e in events if e.stage == "expand"} == {len(pipeline.STAGES)}
     train, holdout = load(out / "train.h5"), load(out / "holdout.h5")
     data = load("builtin:digits-lt")
     # balanced to the largest training class, every class exactly
@@ -180,7 +189,9 @@ def test_quick_start_runs_and_caches_the_gan(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
     quick = next(p for p in RECIPES if p.name == "digits-lt.yaml")
     tiny = [*TINY_GAN, "plan.auto.steps=20", "plan.auto.folds=2"]  # the quick start's plan.mix auto with a cheaper proxy classifier and 2 folds
-    first = augmentgan.expand(quick, overrides=[*tiny, f"output.path={tmp_path / 'a'}", "gan.device=cpu"])
+    events: list = []
+    first = augmentgan.expand(quick, overrides=[*tiny, f"output.path={tmp_path / 'a'}", "gan.device=cpu"], callback=events.append)
+    assert _steps(events) == EVERY_STEP  # plan.mix auto trains and chooses in step "gan", takes its samples in "generate"
     assert first.gan_cached is False and first.gan_run.parent == tmp_path / "cache" / "runs"
     train = load(tmp_path / "a" / "train.h5")
     assert (train.class_counts() == train.class_counts().max()).all()
