@@ -91,8 +91,22 @@ class GanSection(StrictModel):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 autocast where the CPU/GPU computes bf16 natively (decided at run time), else fp32")
     eval_every: int = Field(50, ge=0, description="G steps between quality evaluations (per-class diversity + KID); the best step is generated from; 0 = off")
     run: Optional[str] = Field(None, description="reuse this run folder or .pt checkpoint instead of training")
-    checkpoint: str = Field("auto", description="auto (best.pt when the run has one, else final), best, final, last or a step number")
+    checkpoint: str = Field("auto", description="auto (best.pt when the run has one, else final), best, final, last, a step number, or a .pt file (the GAN to reuse, as gan.run)")
     cache: bool = Field(True, description="reuse a cached run trained on the same data with the same GAN settings")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checkpoint_file_is_the_run(cls, data: Any) -> Any:
+        """``checkpoint: path.pt`` reuses that file, as ``generate --checkpoint path.pt`` does: it is the run
+        (it used to be dropped for the cached run's final checkpoint when gan.run was unset)."""
+        if isinstance(data, dict) and isinstance(data.get("checkpoint"), str) and data["checkpoint"].endswith(".pt"):
+            if data.get("run") is not None:
+                raise ValueError(
+                    f"gan.run {data['run']!r} and gan.checkpoint {data['checkpoint']!r} both name a GAN: give the .pt file as gan.run, "
+                    f"or a run folder as gan.run with gan.checkpoint auto, best, final, last or a step number"
+                )
+            data = {**data, "run": data["checkpoint"], "checkpoint": "auto"}
+        return data
 
     @field_validator("checkpoint", mode="before")
     @classmethod

@@ -55,8 +55,13 @@ def test_set_overrides_and_their_errors() -> None:
 def test_checkpoint_and_truncation_are_checked_when_read(tmp_path: Path) -> None:
     # both were checked only when the GAN had trained; a step number may be written as a number
     assert load_recipe(_write(tmp_path, "data: {path: builtin:digits-lt}\ngan: {checkpoint: 800}\noutput: {path: o}\n")).gan.checkpoint == "800"
-    for good in ("auto", "last", "best", "1200", "runs/x/checkpoints/step-000100.pt"):
+    for good in ("auto", "last", "best", "1200"):
         assert load_recipe(MINIMAL, [f"gan.checkpoint={good}"]).gan.checkpoint == good
+    # a .pt file is the GAN to reuse (README's `checkpoint: path.pt`), as gan.run; with a run folder as well it is ambiguous
+    pt = load_recipe(MINIMAL, ["gan.checkpoint=runs/x/checkpoints/step-000100.pt"]).gan
+    assert (pt.run, pt.checkpoint) == ("runs/x/checkpoints/step-000100.pt", "auto")
+    with pytest.raises(ConfigError, match=r"gan.run 'runs/x' and gan.checkpoint 'y.pt' both name a GAN: give the .pt file as gan.run"):
+        load_recipe(MINIMAL, ["gan.run=runs/x", "gan.checkpoint=y.pt"])
     for bad in ("bogus", "true", "-3"):
         with pytest.raises(ConfigError, match=r"^--set: gan.checkpoint: .*use auto, best, final, last, a step number or a .pt file$"):
             load_recipe(MINIMAL, [f"gan.checkpoint={bad}"])
