@@ -130,9 +130,14 @@ class GenerateSection(StrictModel):
     @field_validator("truncation", mode="before")
     @classmethod
     def _one_of_the_forms(cls, value: Any) -> Any:
+        # `none` means no truncation, as in `generate --truncation none` (YAML reads it as a string, not null)
+        def none(v: Any) -> Any:
+            return None if isinstance(v, str) and v.strip().lower() == "none" else v
+
+        value = {k: none(v) for k, v in value.items()} if isinstance(value, dict) else none(value)
         # otherwise pydantic lists why the value is none of the union's forms, one by one
         if isinstance(value, bool) or isinstance(value, (list, tuple)) or isinstance(value, str) and value != "auto" and not _is_number(value):
-            raise ValueError(f"{value!r}: use a positive number (e.g. 1.0), auto, {{class: threshold}} or null (no truncation)")
+            raise ValueError(f"{value!r}: use a positive number (e.g. 1.0), auto, {{class: threshold}}, none or null (no truncation)")
         return value
 
     @field_validator("truncation")

@@ -58,6 +58,9 @@ def test_checkpoint_and_truncation_are_checked_when_read(tmp_path: Path) -> None
     for good in ("auto", "last", "best", "1200"):
         assert load_recipe(MINIMAL, [f"gan.checkpoint={good}"]).gan.checkpoint == good
     # a .pt file is the GAN to reuse (README's `checkpoint: path.pt`), as gan.run; with a run folder as well it is ambiguous
+    # `none` is no truncation, as README's recipe and `generate --truncation none` say (YAML reads it as a string)
+    assert load_recipe(MINIMAL, ["generate.truncation=none"]).generate.truncation is None
+    assert load_recipe(MINIMAL, ['generate.truncation={"7": 0.5, "8": None}']).generate.truncation == {"7": 0.5, "8": None}
     pt = load_recipe(MINIMAL, ["gan.checkpoint=runs/x/checkpoints/step-000100.pt"]).gan
     assert (pt.run, pt.checkpoint) == ("runs/x/checkpoints/step-000100.pt", "auto")
     with pytest.raises(ConfigError, match=r"gan.run 'runs/x' and gan.checkpoint 'y.pt' both name a GAN: give the .pt file as gan.run"):
@@ -67,7 +70,7 @@ def test_checkpoint_and_truncation_are_checked_when_read(tmp_path: Path) -> None
             load_recipe(MINIMAL, [f"gan.checkpoint={bad}"])
     for bad, why in [("-1", "threshold -1.0 must be a positive number"), ("0", "threshold 0.0 must be a positive number"),
                      ('{"7": -0.5}', "class 7: threshold -0.5 must be a positive number"), ("nan", "threshold nan must be a positive number"),
-                     ("abc", "'abc': use a positive number (e.g. 1.0), auto, {class: threshold} or null"), ("true", "True: use a positive number")]:
+                     ("abc", "'abc': use a positive number (e.g. 1.0), auto, {class: threshold}, none or null"), ("true", "True: use a positive number")]:
         with pytest.raises(ConfigError) as info:
             load_recipe(MINIMAL, [f"generate.truncation={bad}"])
         assert str(info.value).startswith(f"--set: generate.truncation: {why}") and "\n" not in str(info.value), info.value
