@@ -32,7 +32,7 @@ Guarantees beyond imbalanced-learn's:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -160,6 +160,17 @@ def _by_class(method: str, X: np.ndarray, y: np.ndarray, strategy: dict[int, int
     return np.concatenate(parts_x), np.concatenate(parts_y), reasons
 
 
+def _shortfall_why(method: str, m: int) -> Optional[str]:
+    """Why a variant that ran made fewer samples than asked (imbalanced-learn 0.14's rules; m: m_neighbors)."""
+    return {
+        "borderline-smote": f"it interpolates only from images in danger (more than half, not all, of their {m} nearest of other classes), "
+                            f"and none of this class's is",
+        "svm-smote": f"it makes a Beta(10, 10) share of them at the class's support vectors in danger (more than half, not all, of their {m} "
+                     f"nearest of other classes) and the rest at the safe ones, so only one share when all are of one kind",
+        "adasyn": "it rounds each image's share of them, weighted by its other-class neighbours, to a whole number",
+    }.get(method)
+
+
 def resample_exact(
     method: str, X: np.ndarray, y: np.ndarray, strategy: Mapping[int, int], *, seed: int, k: int, names: tuple[str, ...], what: str = "samples"
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -175,7 +186,8 @@ def resample_exact(
         if len(got_x) < want:
             missing = want - len(got_x)
             if method != "smote":
-                why = f" ({reasons[c]})" if c in reasons else ""
+                reason = reasons.get(c) or _shortfall_why(method, min(10, len(X) - 1))
+                why = f" ({reason})" if reason else ""
                 notes.append(f"{method} made {len(got_x)} of {want} {what} for class {names[c]!r}{why}; the other {missing} come from plain SMOTE")
                 more, more_y, _ = _resample("smote", X, y, {c: int(have[c]) + missing}, seed, min(k, int(have[c]) - 1), names)
                 got_x = np.concatenate([got_x, more[more_y == c][:missing]])

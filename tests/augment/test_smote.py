@@ -51,7 +51,9 @@ def test_borderline_shortfall_is_topped_up_and_said() -> None:
     rng = np.random.default_rng(0)
     images = np.concatenate([rng.integers(0, 20, (30, 4, 4, 1)), rng.integers(230, 256, (12, 4, 4, 1))]).astype(np.uint8)
     data = LabeledImages(images, np.array([0] * 30 + [1] * 12), ("a", "b"))
-    with pytest.warns(AugmentganWarning, match=r"borderline-smote made 0 of 18 samples for class 'b'"):
+    with pytest.warns(AugmentganWarning, match=r"borderline-smote made 0 of 18 samples for class 'b' \(it interpolates only from images in danger "
+                                               r"\(more than half, not all, of their 10 nearest of other classes\), and none of this class's is\); "
+                                               r"the other 18 come from plain SMOTE"):
         new = smote_class_counts(data, {1: 30}, "borderline-smote", seed=0)
     assert len(new) == 18 and (new.labels == 1).all() and new.images.min() >= 230
 
