@@ -165,6 +165,19 @@ def check_data(data: LabeledImages, info: GeneratorInfo, where: str = "DATA") ->
         )
 
 
+def _present_classes(data: LabeledImages) -> LabeledImages:
+    """``data`` with only the classes it has images of (renumbered): the feature loss's classifier is
+    learned from DATA, which may hold some of the run's classes only (a rare class's images, a
+    validation set); it needs two of them."""
+    present = np.flatnonzero(data.class_counts() > 0)
+    if len(present) == data.num_classes:
+        return data
+    if len(present) < 2:
+        raise DataError(f"DATA has images of one class ({data.class_names[present[0]]!r}): the feature loss needs a classifier of two or more; "
+                        f"add images of another class of the run or set --feature-weight 0")
+    return LabeledImages(data.images, np.searchsorted(present, data.labels), tuple(data.class_names[c] for c in present))
+
+
 def _to_float(images: np.ndarray, device: torch.device) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
@@ -257,6 +270,10 @@ def encode_images(
     ``"classifier"`` and ``"refine"`` (images done).
     """
     check_data(data, info)
+    learn_features = classifier is None and settings.feature_weight > 0
+    if learn_features and len(data) == 0:
+        raise DataError("DATA has no images to encode")
+    feature_data = _present_classes(data) if learn_features else None  # refused before the encoder is fitted
     device = resolve_device(device)
     G = G.to(device).eval().requires_grad_(False)
     kind = "given"
@@ -265,10 +282,8 @@ def encode_images(
     if encoder is None:
         encoder = fit_encoder(G, info, settings, device=device, callback=callback)
     encoder = encoder.to(device).eval().requires_grad_(False)
-    if classifier is None and settings.feature_weight > 0:
-        if len(data) == 0:
-            raise DataError("DATA has no images to encode")
-        classifier = train_classifier(data, steps=settings.classifier_steps, device=device, callback=callback)
+    if feature_data is not None:
+        classifier = train_classifier(feature_data, steps=settings.classifier_steps, device=device, callback=callback)
     if classifier is not None:
         classifier = classifier.to(device).eval().requires_grad_(False)
     data_size = tuple(int(v) for v in info.data_size)

@@ -162,3 +162,18 @@ def test_encode_command_encoder_joint_and_its_one_line_error_on_a_plain_run(caps
     assert not plain.exists() and not report_path(plain).exists() and not list(tmp_path.glob(".*tmp*"))
     with pytest.raises(ConfigError, match="bigan.weight=0"):
         read_generator(run_dir).encoder()
+
+
+def test_data_without_some_of_the_runs_classes_is_encoded(run_dir: Path, real: LabeledImages, tmp_path: Path, cache_root: Path, monkeypatch) -> None:  # noqa: ANN001
+    # e.g. a validation set of the rare classes only: the feature loss's classifier learns the classes DATA has
+    # (it refused: "a conditional GAN cannot learn them", about a GAN that encode does not train)
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(cache_root))
+    two = real[real.labels != 0]
+    codes = encode(run_dir, two, tmp_path / "two.h5", settings=EncodeSettings(encoder_steps=5, refine_steps=2, seed=1, classifier_steps=20), device="cpu").codes
+    assert len(codes.codes) == len(two) and (codes.labels == two.labels).all() and (codes.feature_distance > 0).all()
+    assert set(codes.per_class()) == {"one", "two"}
+    one = real[real.labels == 2]
+    with pytest.raises(DataError, match=r"^DATA has images of one class \('two'\): the feature loss needs a classifier of two or more; "
+                                        r"add images of another class of the run or set --feature-weight 0$"):
+        encode(run_dir, one, tmp_path / "one.h5", settings=EncodeSettings(encoder_steps=5, refine_steps=2, seed=1, classifier_steps=20), device="cpu")
+    assert not (tmp_path / "one.h5").exists()
