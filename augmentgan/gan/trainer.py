@@ -624,9 +624,10 @@ def train(
 
 
 def _eval_due(cfg: TrainConfig, step: int) -> bool:
-    """Every ``eval_every`` steps, and at the last step of a run long enough to have had one."""
+    """Every ``eval_every`` steps, and at the last step (a run shorter than ``eval_every`` gets that one:
+    README's `train --steps 800` with the default 1000 had no quality score and no best.pt)."""
     every = cfg.eval_every
-    return bool(every) and (step % every == 0 or (step == cfg.steps and step >= every))
+    return bool(every) and (step % every == 0 or step == cfg.steps)
 
 
 def _train(

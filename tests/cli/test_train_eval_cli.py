@@ -40,3 +40,14 @@ def test_eval_every_keeps_best_pt_and_generate_uses_it_unless_told_final(capsys,
     assert chosen["step"] == result["best"]["step"] and chosen["checkpoint"].endswith("best.pt")
     final = run(capsys, "generate", out, "--out", tmp_path / "b.h5", "--per-class", "1", "--device", "cpu", "--no-grids", "--checkpoint", "final", "--json")
     assert final["step"] == 4 and final["checkpoint"].endswith("final.pt")
+
+
+def test_a_run_shorter_than_eval_every_is_scored_at_its_last_step(capsys, tmp_path, monkeypatch):
+    # README: "every --eval-every steps ... and at the last step"; `train --steps 800` with the default 1000 had no score, no best.pt
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(ClassifierSettings, "steps", 30)
+    out = tmp_path / "run"
+    result = run(capsys, "train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "3", "--out", out, *TINY,
+                 "--batch", "8", "--device", "cpu", "--log-every", "3", "--sample-every", "0", "--ckpt-every", "3", "--json")
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "eval/score" in line]
+    assert [r["step"] for r in evals] == [3] and result["best"]["step"] == 3 and (out / "checkpoints" / "best.pt").is_file()
