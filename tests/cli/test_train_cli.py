@@ -14,7 +14,7 @@ import yaml
 from augmentgan.cli.main import main
 
 TINY = ["--set", "model.g_ch=8", "--set", "model.d_ch=8", "--set", "model.z_dim=16", "--set", "model.embed_dim=8"]
-FAST = ["--batch", "8", "--device", "cpu", "--log-every", "2", "--sample-every", "2", "--ckpt-every", "2"]
+FAST = ["--batch", "8", "--device", "cpu", "--log-every", "2", "--sample-every", "2", "--ckpt-every", "2", "--eval-every", "0"]
 
 
 def run(capsys, *args):
