@@ -162,7 +162,7 @@ def convert(
     split: str = _split_opt,
     skip_bad: bool = _skip_bad_opt,
     force: bool = typer.Option(False, "--force", help="Replace an existing output."),
-    compression: Optional[CompressionChoice] = typer.Option(None, "--compression", help="HDF5 compression [default: gzip]; HDF5 output only."),
+    compression: Optional[CompressionChoice] = typer.Option(None, "--compression", help="HDF5 compression (default: gzip); HDF5 output only."),
     json_out: bool = _json_opt,
 ) -> None:
     """Convert between folder, HDF5, NPZ and built-in data (folder <-> HDF5 is lossless)."""

@@ -126,3 +126,13 @@ def test_a_warning_repeated_within_one_command_is_shown_once(tmp_path: Path) -> 
     lines = [line for line in result.stderr.splitlines() if line.startswith("warning: kmeans-smote made")]
     assert any("class '9'" in line for line in lines), result.stderr
     assert len(lines) == len(set(lines)), lines
+
+
+def test_help_shows_the_defaults_it_writes_out() -> None:
+    # "[default: 20000]" in a help text is Rich markup to typer's help formatter: it vanished ("Generator steps .")
+    def words(out: str) -> str:  # the help's text, without its box and line breaks
+        return " ".join(out.replace("│", " ").split())
+
+    r = run("train", "--help")
+    assert r.returncode == 0 and "Generator steps (default: 20000)" in words(r.stdout) and "Steps between metrics lines (default: 50)" in words(r.stdout)
+    assert "HDF5 compression (default: gzip)" in words(run("convert", "--help").stdout)
