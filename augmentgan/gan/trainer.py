@@ -624,8 +624,7 @@ def train(
 
 
 def _eval_due(cfg: TrainConfig, step: int) -> bool:
-    """Every ``eval_every`` steps, and at the last step (a run shorter than ``eval_every`` gets that one:
-    README's `train --steps 800` with the default 1000 had no quality score and no best.pt)."""
+    """Every ``eval_every`` steps, and at the last step (so a run shorter than ``eval_every`` is scored too)."""
     every = cfg.eval_every
     return bool(every) and (step % every == 0 or step == cfg.steps)
 
