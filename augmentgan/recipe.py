@@ -396,6 +396,7 @@ def _checked_gan_config(recipe: Recipe) -> GANConfig:
 
     gan = gan_config(recipe)
     _check_pseudo(recipe, gan)
+    _check_joint_encoder(recipe, gan)
     if recipe.data.unlabeled is not None and recipe.gan.run is None and gan.model.d_cond != "kplus1":
         raise ConfigError(
             f"data.unlabeled needs a GAN whose discriminator can learn from unlabeled images, and gan.preset {recipe.gan.preset!r} has "
@@ -417,6 +418,18 @@ def _check_pseudo(recipe: Recipe, gan: GANConfig) -> None:
         raise ConfigError(
             f"plan.mix pseudo needs a GAN whose discriminator labels images (model.d_cond=kplus1), and gan.preset {recipe.gan.preset!r} has "
             f"model.d_cond={gan.model.d_cond!r}: set gan.preset: ssgan (or gan.overrides model.d_cond: kplus1), or drop pseudo from plan.mix"
+        )
+
+
+def _check_joint_encoder(recipe: Recipe, gan: GANConfig) -> None:
+    """``latent_smote.encoder: joint`` needs the BiGAN encoder of the GAN the recipe trains; refused before
+    training when that GAN has none (a ``gan.run`` is checked when its checkpoint is read)."""
+    mix = recipe.plan.mix
+    uses = "latent-smote" in recipe.plan.auto.sources if mix == "auto" else mix.get("latent-smote", 0.0) > 0
+    if uses and recipe.latent_smote.encoder == "joint" and recipe.gan.run is None and not gan.bigan.active:
+        raise ConfigError(
+            f"latent_smote.encoder joint needs the encoder a BiGAN trains beside G, and the GAN of gan.preset {recipe.gan.preset!r} has "
+            f"bigan.weight={gan.bigan.weight}: set gan.overrides bigan.weight: 1, or latent_smote.encoder: fitted"
         )
 
 

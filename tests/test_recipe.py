@@ -147,3 +147,16 @@ def test_cli_recipe_commands(tmp_path: Path) -> None:
 def test_one_override_string_is_one_override() -> None:
     # iterated, "gan.steps=3" was one override per character: "override 'g' is not of the form key=value"
     assert load_recipe(MINIMAL, "gan.steps=3").gan.steps == 3
+
+
+def test_a_joint_encoder_the_gan_will_not_have_is_refused_when_read() -> None:
+    # it was refused only after the GAN had trained (minutes at the recipe's 3,200 steps)
+    joint = [*("plan.mix={latent-smote: 1.0}", "latent_smote.encoder=joint")]
+    with pytest.raises(ConfigError, match=r"^latent_smote.encoder joint needs the encoder a BiGAN trains beside G, and the GAN of gan.preset 'small-data' "
+                                          r"has bigan.weight=0.0: set gan.overrides bigan.weight: 1, or latent_smote.encoder: fitted$"):
+        check_recipe(load_recipe(MINIMAL, joint))
+    with pytest.raises(ConfigError, match="latent_smote.encoder joint"):  # auto may choose latent-smote
+        check_recipe(load_recipe(MINIMAL, ["plan.mix=auto", "plan.auto.sources=[copy, latent-smote]", "latent_smote.encoder=joint"]))
+    check_recipe(load_recipe(MINIMAL, [*joint, "gan.overrides.bigan.weight=1"]))
+    check_recipe(load_recipe(MINIMAL, [*joint, "gan.run=runs/x"]))  # a given run is checked when its checkpoint is read
+    check_recipe(load_recipe(MINIMAL, ["plan.mix={copy: 1.0}", "latent_smote.encoder=joint"]))  # not used: nothing to refuse
