@@ -97,8 +97,7 @@ class GanSection(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _checkpoint_file_is_the_run(cls, data: Any) -> Any:
-        """``checkpoint: path.pt`` reuses that file, as ``generate --checkpoint path.pt`` does: it is the run
-        (it used to be dropped for the cached run's final checkpoint when gan.run was unset)."""
+        """``checkpoint: path.pt`` reuses that file, as ``generate --checkpoint path.pt`` does: it is the run."""
         if isinstance(data, dict) and isinstance(data.get("checkpoint"), str) and data["checkpoint"].endswith(".pt"):
             if data.get("run") is not None:
                 raise ValueError(

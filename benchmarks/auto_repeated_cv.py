@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_utility_ceiling import machine  # noqa: E402  (benchmarks/, run as a script): CPU model and the flags that decide precision
+
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_LT = ROOT.parent / "shared" / "data" / "mnist-lt.npz"
 
@@ -33,7 +35,6 @@ def run(args: argparse.Namespace) -> dict:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     from augmentgan.automix import choose_mix
     from augmentgan.data import load
-    from augmentgan.gan.precision import cpu_flags
     from augmentgan.pipeline import fold_builder
     from augmentgan.planner import AutoMixConfig
     from augmentgan.recipe import check_recipe, load_recipe
@@ -53,8 +54,6 @@ def run(args: argparse.Namespace) -> dict:
         print(f"repeat {r + 1}/{args.repeats}: " + ", ".join(f"{k} {np.round(v, 3).tolist()}" for k, v in repeats[-1].items()), f"({time.time() - t0:.0f} s)", file=sys.stderr)
     scores = {name: np.array([s for rep in repeats for s in rep[name]]) for name in ("copy", "classical")}
     diff = scores["classical"] - scores["copy"]
-    flags = cpu_flags()
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?") if Path("/proc/cpuinfo").exists() else "?"
     return {
         "data": args.data, "recipe": str(recipe_path.relative_to(ROOT)), "pipeline": args.pipeline, "folds": args.folds, "repeats": args.repeats,
         "train_size": len(train),
@@ -63,7 +62,7 @@ def run(args: argparse.Namespace) -> dict:
         "classical_minus_copy": {"mean": float(diff.mean()), "se_over_folds": float(diff.std(ddof=1) / np.sqrt(len(diff))),
                                  "per_repeat": [float(np.mean(diff[i * args.folds:(i + 1) * args.folds])) for i in range(args.repeats)]},
         "repeats_fold_scores": repeats, "wall_s": round(time.time() - t0, 1),
-        "cpu": model, "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))),
+        **machine(),
     }
 
 

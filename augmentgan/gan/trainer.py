@@ -210,11 +210,15 @@ def _clear_run(out: Path, force: bool) -> None:
                 path.unlink()
 
 
+_RESTART = "start the run again with --force instead of --resume (its old files are replaced)"
+"""What to do when a run cannot be resumed: the one way out, the same in every message."""
+
+
 def read_run_config(run_dir: str | Path) -> tuple[GANConfig, TrainConfig]:
     """The GAN and training configuration a run folder was (last) started with, from its config.yaml."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
-        raise CheckpointError(f"{path} does not exist: {run_dir} is not an augmentgan run folder; start the run again with --force instead of --resume (its old files are replaced)")
+        raise CheckpointError(f"{path} does not exist: {run_dir} is not an augmentgan run folder; {_RESTART}")
     try:
         saved = yaml.safe_load(path.read_text(encoding="utf-8"))
         return GANConfig.model_validate(saved["gan"]), TrainConfig.model_validate(saved["train"])
@@ -453,7 +457,7 @@ class _Run:
         def read() -> tuple[Path, dict[str, Any]]:
             path = ckpt.newest_intact(self.ckpt_dir)  # damaged ones are set aside with a warning
             if path is None:
-                raise CheckpointError(f"--resume: no checkpoint in {self.ckpt_dir} that is intact; start the run again with --force instead of --resume (its old files are replaced)")
+                raise CheckpointError(f"--resume: no checkpoint in {self.ckpt_dir} that is intact; {_RESTART}")
             return path, ckpt.load_checkpoint(path)
 
         # rank 0 reads (the run folder need not be visible from other nodes) and sends it to all
@@ -645,7 +649,7 @@ def _train(
         if not resume:
             _clear_run(out, force)
         elif not out.is_dir():
-            raise CheckpointError(f"--resume: run folder {out} does not exist; start the run again with --force instead of --resume (its old files are replaced)")
+            raise CheckpointError(f"--resume: run folder {out} does not exist; {_RESTART}")
 
     ddp.main_first(dist, check_out)
     run = _Run(data, gan, cfg, out, data_spec, dist, device, unlabeled)
