@@ -61,17 +61,18 @@ from augmentgan.cache import cache_root, entry_lock
 from augmentgan.data.atomic import check_not_over, check_output, staged_output
 from augmentgan.data.io import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, LabeledParts, Source
-from augmentgan.errors import AugmentganError, ConfigError, DataError, GenerationError
+from augmentgan.errors import AugmentganError, ConfigError, DataError, Flag, GenerationError, Terms, flag_name
 from augmentgan.gan.checkpoint import GeneratorCheckpoint, read_generator
 from augmentgan.planner import GAN_SOURCES, SOURCES, Plan, make_plan
 from augmentgan.progress import ProgressCallback, report
-from augmentgan.recipe import Recipe, ResolvedRecipe, in_recipe_terms, resolve_recipe
+from augmentgan.recipe import Recipe, ResolvedRecipe, in_recipe_terms, recipe_terms, resolve_recipe
 
 if TYPE_CHECKING:
     from augmentgan.automix import LatentFactory
 
 RecipeLike = Union[str, os.PathLike, Mapping[str, Any], Recipe, ResolvedRecipe]
 STAGES = ("load", "split", "plan", "gan", "generate", "classical", "smote", "copy", "write")
+DATA_STAGES = STAGES[2:-1]  # the steps of expand_data (plan .. copy): expand() loads and splits before them and writes after
 _PACKAGES = ("augmentgan", "numpy", "torch", "torchvision", "albumentations", "imbalanced-learn", "scikit-learn", "h5py", "pydantic")
 
 # Rough CPU seconds per pass (one D step or the G step) at 32x32, batch 64, width 64 on 2 cores,
@@ -277,6 +278,7 @@ def _gan_run(
     """
     from augmentgan.gan import checkpoint as ckpt
     from augmentgan.gan.checkpoint import checkpoint_target
+    from augmentgan.gan.trainer import resolve_img_size
     from augmentgan.training import train as train_gan
 
     recipe = spec.recipe
@@ -284,6 +286,7 @@ def _gan_run(
     if g.run is not None:
         notes.append(f"GAN: reusing {g.run} (checkpoint {g.checkpoint}); no training")
         return Path(g.run), g.checkpoint, True
+    resolve_img_size(train, g.img_size)  # images the GAN cannot train on: refused before the cache holds anything of it
     gan_cfg = spec.gan
     train_cfg = _gan_train_config(recipe, seed)
     if unlabeled is None:
@@ -326,6 +329,19 @@ def _unlabeled(recipe: Recipe, train: LabeledImages) -> Optional[np.ndarray]:
     return check_unlabeled(read_unlabeled(d.unlabeled, channels=d.channels, size=d.size), train.image_shape, f"data.unlabeled {d.unlabeled}")
 
 
+def _validation_terms(spec: str) -> Terms:
+    """A reader's hints about ``plan.auto.validation`` (read with data's other keys) in the recipe's terms."""
+
+    def terms(flag: Flag) -> str:
+        if flag.option == "split":
+            return "set plan.auto.validation_split"
+        if flag.option == "keys":  # no recipe key names the validation file's arrays
+            return f"convert it first: augmentgan convert {spec} OUT.h5 {flag_name(flag)}"
+        return recipe_terms(flag)
+
+    return terms
+
+
 def auto_validation(recipe: Recipe, train: LabeledImages, holdout: Optional[np.ndarray] = None, holdout_name: str = "the holdout") -> Optional[LabeledImages]:
     """``plan.auto.validation`` read like the labeled data (``train``'s channels; with ``data.size`` set,
     center-cropped and resized to ``train``'s size, which is what data.size made of the training images
@@ -339,10 +355,8 @@ def auto_validation(recipe: Recipe, train: LabeledImages, holdout: Optional[np.n
     try:
         val = load(auto.validation, channels=c, size=h if recipe.data.size is not None and h == w else None, split=auto.validation_split,
                    skip_bad=recipe.data.skip_bad)
-    except DataError as err:  # the loader's own message, with the recipe keys that apply to it (expand() translates the rest)
-        text = str(err).replace("(pass --split)", "(set plan.auto.validation_split)").replace(
-            "pass --keys IMAGES,LABELS[,CLASS_NAMES]", "convert it first: augmentgan convert FILE OUT.h5 --keys IMAGES,LABELS[,CLASS_NAMES]")
-        raise DataError(f"plan.auto.validation: {text}") from None
+    except DataError as err:  # the loader's own message, with the recipe keys that apply to it (it is read with data's other keys)
+        raise err.in_terms(_validation_terms(auto.validation), "plan.auto.validation: ") from None
     if val.image_shape != train.image_shape:
         raise DataError(
             f"{name}: its images are {'x'.join(map(str, val.image_shape))}, the training data's {'x'.join(map(str, train.image_shape))}; "
@@ -423,7 +437,7 @@ def _generate(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
             real=train, max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
         )
     except GenerationError as err:
-        raise GenerationError(in_recipe_terms(str(err))) from None
+        raise GenerationError(in_recipe_terms(err)) from None
     return LabeledImages(samples.images, samples.labels, train.class_names, samples.source, samples.parent)
 
 
@@ -654,7 +668,7 @@ def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
         try:
             batches = list(sampler.stream(counts))
         except GenerationError as err:
-            failed[c] = in_recipe_terms(str(err))
+            failed[c] = in_recipe_terms(err)
             continue
         images = np.concatenate([b.images for b in batches])
         parts.append(LabeledImages(images, np.full(len(images), c, np.int64), train.class_names, np.full(len(images), Source.gan.value, np.uint8), np.full(len(images), -1, np.int64)))
@@ -860,9 +874,11 @@ def expand_data(
     _check_truncation_classes(recipe, train)
     seqs = _streams(recipe.seed)
     seq_gan, seq_gen, seq_classical, seq_smote, seq_copy, seq_latent = (seqs[k] for k in ("gan", "gen", "classical", "smote", "copy", "latent"))
-    step = iter(range(3, len(STAGES))) if _step is None else iter(_step)
+    # expand() counts its own steps around these; called alone, the steps are plan .. copy, 1 to 6
+    total = len(STAGES) if _step is not None else len(DATA_STAGES)
+    step = iter(range(1, total + 1)) if _step is None else iter(_step)
     notes: list[str] = []
-    report(callback, "expand", next(step), len(STAGES), name="plan")
+    report(callback, "expand", next(step), total, name="plan")
     rng_copy = np.random.default_rng(seq_copy)
     run: Optional[Path] = None
     cached: Optional[bool] = None
@@ -873,14 +889,14 @@ def expand_data(
     pseudo: Optional[PseudoPool] = None
     with ExitStack() as held:  # a cached run stays locked until it has been sampled
         if recipe.plan.mix == "auto":
-            report(callback, "expand", next(step), len(STAGES), name="gan")  # training and choosing: the inner stages report both
+            report(callback, "expand", next(step), total, name="gan")  # training and choosing: the inner stages report both
             decision, pool, run, cached, gan_lock, generator, codes = _auto_mix(
                 spec, train, seqs, notes, callback, held, _exclude,
             )
             plan, keep = _plan_and_keep(recipe, train, rng_copy, mix=decision.mix, unavailable=decision.unavailable)
             base = train if keep is None else train[keep]
             parts = [base]
-            report(callback, "expand", next(step), len(STAGES), name="generate")
+            report(callback, "expand", next(step), total, name="generate")
             if plan.counts("gan"):
                 parts.append(_first_of_pool(pool, plan.counts("gan")))
             if plan.counts("latent-smote"):  # the codes found for the auto mix, not encoded again
@@ -890,7 +906,7 @@ def expand_data(
                 latent = (result.samples, result.parent2)
         else:
             draft = _make_plan(recipe, train)  # the plan before pseudo's supply is known (the same plan without pseudo)
-            report(callback, "expand", next(step), len(STAGES), name="gan")
+            report(callback, "expand", next(step), total, name="gan")
             needs_gan = any(draft.source_total(s) > 0 for s in GAN_SOURCES)
             if needs_gan:
                 unlabeled = _unlabeled(recipe, train) if recipe.gan.run is None or draft.source_total("pseudo") > 0 else None
@@ -902,18 +918,18 @@ def expand_data(
                     pseudo = _pseudo_pool(recipe, generator, train, unlabeled, _exclude, notes)
             plan, base = _plan_and_base(recipe, train, rng_copy, capacity=None if pseudo is None else pseudo.capacity)
             parts = [base]
-            report(callback, "expand", next(step), len(STAGES), name="generate")
+            report(callback, "expand", next(step), total, name="generate")
             if needs_gan:
                 assert generator is not None
                 if plan.source_total("gan") > 0:
                     parts.append(_generate(recipe, generator, train, plan.counts("gan"), _int_seed(seq_gen), callback))
                 if plan.source_total("latent-smote") > 0:
                     latent = _latent_smote(recipe, generator, base, plan.counts("latent-smote"), _int_seed(seq_latent), notes, callback)
-    report(callback, "expand", next(step), len(STAGES), name="classical")
+    report(callback, "expand", next(step), total, name="classical")
     parts.append(_classical(recipe, base, plan.counts("classical"), seq_classical))
-    report(callback, "expand", next(step), len(STAGES), name="smote")
+    report(callback, "expand", next(step), total, name="smote")
     parts.append(_smote(recipe, base, plan.counts("smote"), _int_seed(seq_smote)))
-    report(callback, "expand", next(step), len(STAGES), name="copy")
+    report(callback, "expand", next(step), total, name="copy")
     parts.append(_copies(base, plan.counts("copy"), rng_copy))
     extra: dict[str, np.ndarray] = {}
     if latent is not None:  # last, so that recipes without latent-smote keep their row order
@@ -1034,7 +1050,7 @@ def _in_recipe_terms(fn: Callable[_P, ExpandResult]) -> Callable[_P, ExpandResul
         try:
             return fn(*args, **kwargs)
         except AugmentganError as err:
-            text = in_recipe_terms(str(err))
+            text = in_recipe_terms(err)
             if text == str(err):
                 raise
             raise type(err)(text) from None
@@ -1128,6 +1144,9 @@ def expand(
             if recipe.gan.run is not None:
                 estimates["gan_seconds_note"] = f"reusing {recipe.gan.run}"
             else:
+                from augmentgan.gan.trainer import resolve_img_size
+
+                resolve_img_size(gan_train, recipe.gan.img_size)  # images the GAN cannot train on fail here, not after the plan
                 key = gan_cache_key(gan_train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled(recipe, train))
                 cached = recipe.gan.cache and (cache_dir() / "runs" / key / "checkpoints" / "final.pt").is_file()
                 estimates["gan_seconds"] = 0.0 if cached else round(estimate_gan_seconds(recipe, gcfg, max(h, w)), 1)

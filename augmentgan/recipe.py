@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from augmentgan.data.atomic import staged_output
-from augmentgan.errors import ConfigError
+from augmentgan.errors import ConfigError, Flag, in_terms
 from augmentgan.gan.config import GANConfig
 from augmentgan.overrides import StrictModel, parse_pairs
 from augmentgan.planner import PlanConfig
@@ -32,23 +32,28 @@ from augmentgan.planner import PlanConfig
 SMOTE_METHOD_NAMES = ("smote", "borderline-smote", "adasyn", "svm-smote", "kmeans-smote")
 
 
-_FLAG_KEYS = (
-    ("--filter ", ""), ("--max-tries", "generate.max_tries"), ("--truncation", "generate.truncation"), ("--checkpoint", "gan.checkpoint"),
-    # the readers' and the trainer's hints, written for the commands' flags
-    ("pass --size N (size=N)", "set data.size: N"), ("load them with --size N", "set data.size: N"),
-    ("pass --skip-bad", "set data.skip_bad: true"), ("(pass --split)", "(set data.split)"),
-    ("pass --keys IMAGES,LABELS[,CLASS_NAMES]", "set data.keys: IMAGES,LABELS[,CLASS_NAMES]"),
-    ("(or load both with the same --channels)", "(or set data.channels)"),
-    ("use --device cpu or auto", "set gan.device: cpu or auto"), ("use --precision bf16 or fp32", "set gan.precision: bf16 or fp32"),
-    ("train with --precision fp32", "set gan.precision: fp32"),
-)
+# `augmentgan generate`'s flags, which the sampler's and the filters' advice names, as recipe keys
+_GENERATE_KEYS = (("--filter ", ""), ("--max-tries", "generate.max_tries"), ("--truncation", "generate.truncation"), ("--checkpoint", "gan.checkpoint"))
+# the readers' and the trainer's options (errors.Flag) as recipe keys, and the value a switch is set to
+RECIPE_KEYS = {
+    "size": "data.size", "skip_bad": "data.skip_bad", "split": "data.split", "keys": "data.keys", "channels": "data.channels",
+    "device": "gan.device", "precision": "gan.precision",
+}
 
 
-def in_recipe_terms(message: str) -> str:
-    """A message of the readers, the trainer, the sampler or the filters, which name the commands' flags
-    (`augmentgan generate`, `train`, `convert`), with the recipe keys an `expand` user sets instead
-    (``--max-tries`` -> ``generate.max_tries``, ``--skip-bad`` -> ``data.skip_bad: true``)."""
-    for flag, key in _FLAG_KEYS:
+def recipe_terms(flag: Flag) -> str:
+    """A reader's or the trainer's hint as the recipe key that does it (``set data.size: N``)."""
+    value = flag.value or ("true" if flag.option == "skip_bad" else "")
+    key = RECIPE_KEYS[flag.option]
+    return f"set {key}: {value}" if value else f"set {key}"
+
+
+def in_recipe_terms(err: BaseException | str) -> str:
+    """The message of an error of the readers, the trainer, the sampler or the filters, which name the
+    commands' flags (`augmentgan generate`, `train`, `convert`), with the recipe keys an `expand` user
+    sets instead (``--skip-bad`` -> ``data.skip_bad: true``, ``--max-tries`` -> ``generate.max_tries``)."""
+    message = err if isinstance(err, str) else str(in_terms(err, recipe_terms))
+    for flag, key in _GENERATE_KEYS:
         message = message.replace(flag, key)
     return message
 
@@ -163,7 +168,7 @@ class GenerateSection(StrictModel):
             try:
                 build_filters(filters)
             except ConfigError as err:
-                raise ValueError(in_recipe_terms(str(err))) from None
+                raise ValueError(in_recipe_terms(err)) from None
         return filters
 
 

@@ -6,7 +6,7 @@ import enum
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Mapping, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -17,7 +17,7 @@ from augmentgan.cli import console
 from augmentgan.data import describe, load, save
 from augmentgan.data.atomic import check_output
 from augmentgan.data.io import output_format
-from augmentgan.errors import ConfigError
+from augmentgan.errors import ConfigError, Flag, command_terms, flag_name, in_terms
 from augmentgan.progress import ProgressCallback, ProgressEvent
 
 PROGRESS_MIN_TOTAL = 200
@@ -135,21 +135,24 @@ def _carried(src: str, rows: int) -> dict:
     return {"extra": extra or None, "extra_attrs": attrs or None, "seed": meta.get("seed"), "recipe_text": meta.get("recipe")}
 
 
-_READER_HINTS = (
-    ("size", "pass --size N (size=N)", "--size N"), ("skip_bad", "pass --skip-bad", "--skip-bad"),
-    ("keys", "pass --keys IMAGES,LABELS[,CLASS_NAMES]", "--keys IMAGES,LABELS[,CLASS_NAMES]"),
-    ("channels", "load both with the same --channels", "--channels C"), ("split", "pass --split", "--split SPLIT"),
-)
+_CONVERT_VALUES = {"channels": "C", "split": "SPLIT"}  # a switch's placeholder where convert needs a value
 
 
-def reader_error(err: Exception, spec: str, what: str, have: frozenset[str] = frozenset()) -> Exception:
-    """A reader's DataError for a command that lacks some of the reader options its hint names: the hint
-    becomes `augmentgan convert` with that option (which has them all), and ``what`` names the argument."""
-    text = str(err)
-    for option, phrase, flag in _READER_HINTS:
-        if option not in have and phrase in text:
-            text = text.replace(phrase, f"convert it first: augmentgan convert {spec} OUT.h5 {flag}")
-    return type(err)(f"{what}: {text}" if what else text)
+def reader_error(err: Exception, spec: str, what: str, have: frozenset[str] = frozenset(), spelled: Optional[Mapping[str, str]] = None) -> Exception:
+    """A reader's error for a command with some of the reader options only: the hints name the command's
+    flags for the options in ``have`` (``spelled`` maps an option to the command's own flag for it, e.g.
+    split -> --real-split), and `augmentgan convert` with the option (convert has them all) for the
+    others; ``what`` names the argument."""
+
+    def terms(flag: Flag) -> str:
+        if spelled and flag.option in spelled:
+            return f"pass {spelled[flag.option]} {flag.value}".rstrip()
+        if flag.option in have:
+            return command_terms(flag)
+        value = flag.value or _CONVERT_VALUES.get(flag.option, "")
+        return f"convert it first: augmentgan convert {spec} OUT.h5 {flag_name(Flag(flag.option, value))}"
+
+    return in_terms(err, terms, f"{what}: " if what else "")
 
 
 def convert(

@@ -47,14 +47,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Invert a trained generator: encode every image (the run's joint encoder, or one fitted to G), refine its code, write codes and errors."""
         from augmentgan.data import load
+        from augmentgan.cli.data import reader_error
         from augmentgan.data.atomic import check_output
+        from augmentgan.errors import DataError
         from augmentgan.generate.encode import EncodeSettings, encode, report_path
 
         check_output(out, force=force, inputs=[run, data])  # before loading anything
         if not no_png:
             check_output(report_path(out), force=force, inputs=[run, data])
         settings = EncodeSettings(encoder_steps=encoder_steps, refine_steps=refine_steps, feature_weight=feature_weight, seed=seed, encoder=encoder.value)
-        images = load(data, channels=channels.value if channels.value == "auto" else int(channels.value), size=size, split=split, keys=keys)
+        try:
+            images = load(data, channels=channels.value if channels.value == "auto" else int(channels.value), size=size, split=split, keys=keys)
+        except DataError as err:  # encode has no --skip-bad
+            raise reader_error(err, data, "DATA", frozenset({"size", "split", "keys", "channels"})) from None
         with _progress() as progress:
             result = encode(run, images, out, checkpoint=checkpoint, ema=not no_ema, settings=settings, device=device, force=force,
                             png=not no_png, callback=_Bars(progress))

@@ -98,7 +98,7 @@ def register_evaluate(app: typer.Typer) -> None:
         try:
             real_data = load(real, split=real_split)
         except DataError as err:  # evaluate has --real-split and no other reader option
-            raise reader_error(DataError(str(err).replace("(pass --split)", "(pass --real-split)")), real, "--real") from None
+            raise reader_error(err, real, "--real", spelled={"split": "--real-split"}) from None
         try:
             synth_data = load(synth)
         except DataError as err:
@@ -178,13 +178,18 @@ def register_utility(app: typer.Typer) -> None:
             check_output(report_path, force=force, inputs=[data, test, recipe])
             if report_path.is_dir():
                 raise ConfigError(f"--report {report_path} is a folder; give an HTML file path, e.g. {report_path / 'utility.html'}")
-        real = load(data, split=split)
+        from augmentgan.cli.data import reader_error
+
+        try:  # utility reads DATA with --split and --test with --test-split, and has no other reader option
+            real = load(data, split=split)
+        except DataError as err:
+            raise reader_error(err, data, "DATA", frozenset({"split"})) from None
         test_data = None
         if test is not None:
             try:
                 test_data = load(test, split=test_split)
-            except DataError as err:  # say which argument; its split option is --test-split, not --split
-                raise DataError(f"--test: {err}".replace("(pass --split)", "(pass --test-split)")) from None
+            except DataError as err:
+                raise reader_error(err, test, "--test", spelled={"split": "--test-split"}) from None
         with _progress() as progress:
             result = utility(real, recipe, seeds=seeds, holdout=0.2 if holdout is None else holdout, steps=steps, overrides=set_ or [], methods=method or METHODS,
                              device=device, callback=_Bars(progress), test=test_data, data_spec=data, classifiers=classifiers)

@@ -36,8 +36,7 @@ def register(app: typer.Typer) -> None:
         try:
             images = check_unlabeled(read_unlabeled(data), (*model.data_size, model.channels), data)
         except DataError as err:  # label has no reader options (and convert reads labeled data only): drop their hints
-            text = str(err).replace(" (or pass --skip-bad to skip unreadable images)", "").replace(" (or load both with the same --channels)", "")
-            raise DataError(text) from None
+            raise err.in_terms(lambda flag: None) from None
         result = pseudo_label(model.D, images, model.img_size, fit=model.fit, min_confidence=min_confidence)
         kept = np.flatnonzero(result.keep)
         if not len(kept):

@@ -241,8 +241,15 @@ def test_the_readers_and_the_gan_settings_are_refused_in_recipe_terms_before_any
         for i in range(5):
             Image.fromarray(np.zeros((side, side), np.uint8)).save(tmp_path / "mixed" / name / f"{i}.png")
     (tmp_path / "mixed" / "a" / "broken.png").write_bytes(b"not a png")
+    labels = np.repeat([0, 1], [12, 4])
+    np.savez(tmp_path / "wide.npz", x_train=np.zeros((16, 8, 12), np.uint8), y_train=labels)
+    np.savez(tmp_path / "huge.npz", x_train=np.zeros((16, 130, 130), np.uint8), y_train=labels)
     gan = {"target": 20, "mix": {"gan": 1.0}}
     cases = [
+        ({"data": {"path": str(tmp_path / "wide.npz"), "keys": "x,y"}}, DataError, r"has no array 'x' .*; set data\.keys: IMAGES,LABELS"),
+        ({"data": {"path": str(tmp_path / "wide.npz"), "split": "val"}}, DataError, r"available splits: train \(set data\.split\); or set data\.keys: "),
+        ({"data": {"path": str(tmp_path / "wide.npz")}, "plan": gan}, ConfigError, r"8x12, not square; set data\.size: N \(center crop"),
+        ({"data": {"path": str(tmp_path / "huge.npz")}, "plan": gan}, ConfigError, r"largest supported size 128; set data\.size: 128 \(center crop"),
         ({"data": {"path": str(tmp_path / "mixed")}}, DataError, r"set data\.skip_bad: true to skip unreadable images"),
         ({"data": {"path": str(tmp_path / "mixed"), "skip_bad": True}}, DataError, r"set data\.size: N to center-crop"),
         ({"gan": {"device": "cuda"}, "plan": gan}, ConfigError, r"set gan\.device: cpu or auto"),
@@ -274,3 +281,11 @@ def test_a_truncation_for_a_class_the_data_lacks_is_refused_before_the_gan_train
         with pytest.raises(ConfigError, match=r"^generate\.truncation: unknown class '99'; classes are \['0', '1'"):
             expand(recipe, overrides=[*TINY_GAN, "gan.device=cpu"], dry_run=dry_run)
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
+
+
+def test_expand_data_alone_reports_its_steps_from_first_to_last() -> None:
+    # a progress bar built on done / total must start and finish: expand_data's own steps are 1..6 of 6
+    events: list = []
+    augmentgan.expand_data(load("builtin:digits-lt"), _recipe(Path("unused")), callback=events.append)
+    steps = [(e.done, e.total, e.info["name"]) for e in events if e.stage == "expand"]
+    assert steps == [(i, 6, name) for i, name in enumerate(("plan", "gan", "generate", "classical", "smote", "copy"), start=1)]

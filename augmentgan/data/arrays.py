@@ -22,6 +22,7 @@ from augmentgan.data.images import float_to_uint8, sixteen_to_uint8
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import DataError
 
+KEYS_VALUE = "IMAGES,LABELS[,CLASS_NAMES]"  # what --keys / data.keys takes, in hints
 _SHAPE_HELP = "expected (N, H, W), (N, H, W, C) or (N, C, H, W) with C = 1 or 3"
 
 

@@ -27,7 +27,7 @@ from augmentgan.data.atomic import StagedOutput, staged_output, write_failure
 from augmentgan.data.images import Channels, decode_image
 from augmentgan.data.metadata import output_metadata, plain
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch, source_value
-from augmentgan.errors import AugmentganWarning, DataError, OutputError
+from augmentgan.errors import AugmentganWarning, DataError, Flag, OutputError
 from augmentgan.progress import ProgressCallback, report
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
@@ -166,7 +166,7 @@ def _checked_stream(
     for i, result in enumerate(_decode_stream(paths, channels=channels, size=size, workers=workers)):
         if isinstance(result, DataError):
             if not skip_bad:
-                raise DataError(f"{result} (or pass --skip-bad to skip unreadable images)")
+                raise DataError(str(result), Flag("skip_bad", before=" (or ", after=" to skip unreadable images)"))
             skipped.append((paths[i], str(result)))
             yield i, None
         else:
@@ -175,8 +175,8 @@ def _checked_stream(
             elif size is None and result.shape[:2] != first[1].shape[:2]:
                 (h0, w0), (h1, w1) = first[1].shape[:2], result.shape[:2]
                 raise DataError(
-                    f"images have different sizes: {paths[i]} is {w1}x{h1} but {first[0]} is {w0}x{h0}; "
-                    "pass --size N (size=N) to center-crop and resize all images to NxN"
+                    f"images have different sizes: {paths[i]} is {w1}x{h1} but {first[0]} is {w0}x{h0}",
+                    Flag("size", "N", before="; ", after=" to center-crop and resize all images to NxN"),
                 )
             yield i, result
         if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == total:

@@ -28,11 +28,11 @@ from typing import Any, Mapping, Sequence
 import h5py
 import numpy as np
 
-from augmentgan.data.arrays import decode_names, labeled_from_arrays
+from augmentgan.data.arrays import KEYS_VALUE, decode_names, labeled_from_arrays
 from augmentgan.data.atomic import StagedOutput, write_failure
 from augmentgan.data.metadata import FORMAT_VERSION, output_metadata, plain
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch
-from augmentgan.errors import ConfigError, DataError, OutputError
+from augmentgan.errors import ConfigError, DataError, Flag, OutputError
 
 FORMAT_NAME = "augmentgan-hdf5"
 EXTRA_GROUP = "extra"
@@ -217,7 +217,7 @@ def require_dataset(f: h5py.File, key: str, path: Path, what: str) -> h5py.Datas
     if not isinstance(obj, h5py.Dataset):
         found = _datasets(f)
         shown = ", ".join(found[:20]) + (" ..." if len(found) > 20 else "")
-        raise DataError(f"{path} has no {what} dataset {key!r} (datasets: {shown or 'none'}); pass --keys IMAGES,LABELS[,CLASS_NAMES]")
+        raise DataError(f"{path} has no {what} dataset {key!r} (datasets: {shown or 'none'})", Flag("keys", KEYS_VALUE, before="; "))
     return obj
 
 

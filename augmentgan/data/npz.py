@@ -16,9 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from augmentgan.data.arrays import decode_names, labeled_from_arrays
+from augmentgan.data.arrays import KEYS_VALUE, decode_names, labeled_from_arrays
 from augmentgan.data.types import LabeledImages
-from augmentgan.errors import DataError
+from augmentgan.errors import DataError, Flag
 
 KEY_PAIRS = (("x", "y"), ("X", "y"), ("images", "labels"))
 NAMES_KEY = "class_names"
@@ -32,10 +32,10 @@ def _pick_keys(files: Sequence[str], split: str, path: Path) -> tuple[str, str]:
         if img in files and lab in files:
             return img, lab
     splits = sorted({m.group(2) for k in files if (m := re.fullmatch(r"(x|X|images)_(.+)", k))})
-    hint = f"; available splits: {', '.join(splits)} (pass --split)" if splits else ""
+    hint = (f"; available splits: {', '.join(splits)}", Flag("split", before=" (", after=")")) if splits else ()
     raise DataError(
-        f"{path} has no x/y or images/labels arrays for split {split!r} (arrays: {', '.join(files) or 'none'}){hint}; "
-        "or pass --keys IMAGES,LABELS[,CLASS_NAMES]"
+        f"{path} has no x/y or images/labels arrays for split {split!r} (arrays: {', '.join(files) or 'none'})", *hint,
+        Flag("keys", KEYS_VALUE, before="; or "),
     )
 
 
@@ -55,7 +55,7 @@ def read_npz(path: str | os.PathLike, *, keys: Sequence[str] | None = None, spli
             keys.append(NAMES_KEY)
         missing = [k for k in keys if k not in files]
         if missing:
-            raise DataError(f"{path} has no array {missing[0]!r} (arrays: {', '.join(files) or 'none'}); fix --keys IMAGES,LABELS[,CLASS_NAMES]")
+            raise DataError(f"{path} has no array {missing[0]!r} (arrays: {', '.join(files) or 'none'})", Flag("keys", KEYS_VALUE, before="; "))
         try:
             images, labels = archive[keys[0]], archive[keys[1]]
             names = decode_names(archive[keys[2]], f"{path}:{keys[2]}") if len(keys) > 2 else None

@@ -20,7 +20,7 @@ from augmentgan.data.builtin import read_builtin
 from augmentgan.data.folder import IMAGE_EXTENSIONS, _decode_all, _image_files, _is_hidden, default_workers
 from augmentgan.data.hdf5 import open_hdf5
 from augmentgan.data.images import Channels, convert_channels, resize_all
-from augmentgan.errors import DataError
+from augmentgan.errors import DataError, Flag
 from augmentgan.progress import ProgressCallback
 
 #: dataset / array names tried, in order, when no key is given
@@ -90,10 +90,10 @@ def check_unlabeled(images: np.ndarray, image_shape: tuple[int, int, int], where
     got = tuple(images.shape[1:])
     if got != tuple(image_shape):
         (h, w, c), (h2, w2, c2) = image_shape, got
-        fix = []
+        fix: list = []
         if (h2, w2) != (h, w):
-            fix.append(f"resize them to {w}x{h} (or load both with the same --size)")
+            fix += [f"resize them to {w}x{h}", Flag("size", "N", before=" (or ", after=" for both)")]
         if c2 != c:
-            fix.append(f"convert them to {c} channel(s) (or load both with the same --channels)")
-        raise DataError(f"unlabeled images {where} are {w2}x{h2} with {c2} channel(s), the labeled data {w}x{h} with {c}: {' and '.join(fix)}")
+            fix += [" and " if fix else "", f"convert them to {c} channel(s)", Flag("channels", "C", before=" (or ", after=" for both)")]
+        raise DataError(f"unlabeled images {where} are {w2}x{h2} with {c2} channel(s), the labeled data {w}x{h} with {c}: ", *fix)
     return images

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from augmentgan.errors import ConfigError
+from augmentgan.errors import ConfigError, Flag
 from augmentgan.gan.bigan import BiGAN, build_bigan
 from augmentgan.gan.config import GANConfig, OptimConfig, resolve_diffaug
 from augmentgan.gan.diffaug import diff_augment
@@ -69,9 +69,9 @@ def resolve_device(name: str | torch.device) -> torch.device:
     except RuntimeError:
         raise ConfigError(f"device {name!r} is not a torch device; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+        raise ConfigError(f"device {name!r} requested but CUDA is not available", Flag("device", "cpu or auto", before="; "))
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError(f"device {name!r} requested but MPS is not available; use --device cpu or auto")
+        raise ConfigError(f"device {name!r} requested but MPS is not available", Flag("device", "cpu or auto", before="; "))
     return device
 
 
@@ -107,7 +107,7 @@ class ConditionalGAN:
         if precision not in AMP_DTYPES:
             raise ConfigError(f"precision {precision!r} is not one of {list(AMP_DTYPES)}")
         if precision == "fp16" and self.device.type != "cuda":
-            raise ConfigError(f"precision fp16 needs a CUDA device (it uses a GradScaler), not {self.device.type}; use --precision bf16 or fp32")
+            raise ConfigError(f"precision fp16 needs a CUDA device (it uses a GradScaler), not {self.device.type}", Flag("precision", "bf16 or fp32", before="; "))
         self.precision = precision
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         seeds = derive_seeds(seed)

@@ -58,7 +58,7 @@ from torchvision.utils import make_grid, save_image
 from augmentgan._version import __version__
 from augmentgan.cache import in_use, lock_path
 from augmentgan.data.types import LabeledImages
-from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError, OutputError, OutputExistsError, TrainingError, TrainingInterrupted
+from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError, Flag, OutputError, OutputExistsError, TrainingError, TrainingInterrupted
 from augmentgan.gan import checkpoint as ckpt
 from augmentgan.gan import distributed as ddp
 from augmentgan.gan.checkpoint import latest_checkpoint
@@ -138,12 +138,12 @@ class TrainResult:
 def resolve_img_size(data: LabeledImages, requested: Optional[int]) -> int:
     h, w, _ = data.image_shape
     if h != w:
-        raise ConfigError(f"the images are {h}x{w}, not square; load them with --size N (center crop + resize) to train a GAN")
+        raise ConfigError(f"the images are {h}x{w}, not square", Flag("size", "N", before="; ", after=" (center crop + resize) to train a GAN"))
     if requested is not None:
         return requested
     fits = [s for s in IMG_SIZES if s >= h]
     if not fits:
-        raise ConfigError(f"the images are {h}x{w}, larger than the largest supported size {IMG_SIZES[-1]}; load them with --size {IMG_SIZES[-1]} or set train.img_size")
+        raise ConfigError(f"the images are {h}x{w}, larger than the largest supported size {IMG_SIZES[-1]}", Flag("size", str(IMG_SIZES[-1]), before="; ", after=" (center crop + resize) to train a GAN"))
     return fits[0]
 
 
@@ -339,11 +339,12 @@ def _nonfinite_error(step: int, what: str, gan: GANConfig, precision: str, last_
     hints = [f"lower optim.lr_{side} (now {getattr(gan.optim, 'lr_' + side):g})"]
     if not (gan.reg.per_sample_grad or gan.reg.clip or gan.model.d_sn):
         hints.append("add a penalty (reg.gp=10 or reg.r1=1) or spectral norm (model.d_sn=true)")
-    if precision != "fp32":
-        hints.append("train with --precision fp32")
+    fp32 = (Flag("precision", "fp32", before=" / "),) if precision != "fp32" else ()
     label = {"G": "a G weight", "D": "a D weight"}.get(what, _LABELS.get(what, what))
     kept = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint was written before it"
-    return TrainingError(f"step {step}: {label} is not finite (nan/inf) - the learning rate is likely too high or a penalty is missing: {' / '.join(hints)}; {kept}")
+    return TrainingError(
+        f"step {step}: {label} is not finite (nan/inf) - the learning rate is likely too high or a penalty is missing: {' / '.join(hints)}", *fp32, f"; {kept}"
+    )
 
 
 # --- the loop ----------------------------------------------------------------------------------

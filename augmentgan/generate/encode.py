@@ -71,7 +71,7 @@ from torch import Tensor, nn
 from augmentgan.data.atomic import StagedOutput, check_output, probe_writable, write_failure
 from augmentgan.data.metadata import output_metadata
 from augmentgan.data.types import LabeledImages
-from augmentgan.errors import ConfigError, DataError
+from augmentgan.errors import ConfigError, DataError, Flag
 from augmentgan.domain.classifier import DomainClassifier, train_classifier
 from augmentgan.gan.bigan import Encoder
 from augmentgan.gan.gan import resolve_device
@@ -160,8 +160,8 @@ def check_data(data: LabeledImages, info: GeneratorInfo, where: str = "DATA") ->
     if tuple(data.image_shape) != (h, w, info.channels):
         dh, dw, dc = data.image_shape
         raise DataError(
-            f"{where} images are {dh}x{dw}x{dc} (HxWxC) but checkpoint {info.checkpoint} makes {h}x{w}x{info.channels}; "
-            f"load DATA with --size {h} --channels {info.channels} as for training"
+            f"{where} images are {dh}x{dw}x{dc} (HxWxC) but checkpoint {info.checkpoint} makes {h}x{w}x{info.channels}",
+            Flag("size", str(h), before="; read them as for training: "), Flag("channels", str(info.channels), before=", "),
         )
 
 

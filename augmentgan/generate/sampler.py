@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from augmentgan.data.types import LabeledImages
-from augmentgan.errors import CheckpointError, ConfigError, DataError, GenerationError
+from augmentgan.errors import CheckpointError, ConfigError, DataError, Flag, GenerationError
 from augmentgan.domain.classifier import DomainClassifier, train_classifier
 from augmentgan.gan.checkpoint import GeneratorInfo, GeneratorSource, open_generator
 from augmentgan.gan.fit import to_data
@@ -84,10 +84,13 @@ def resolve_real(real: Optional[LabeledImages], info: GeneratorInfo, spec: Optio
     else:
         where = "the real data given"
     fingerprint = real.fingerprint()
+    h, w = (int(v) for v in info.data_size)
+    resized = (Flag("size", str(h), before=f" (it was read at {h}x{w}: ", after=")"),) if h == w else ()
     if fingerprint != info.data_fingerprint:
         raise DataError(
             f"{where} (fingerprint {fingerprint[:12]}, {real!r}) is not the data checkpoint {info.checkpoint} was trained on "
-            f"(fingerprint {info.data_fingerprint[:12]}, classes {list(info.class_names)}); pass the training data exactly as `augmentgan train` loaded it (same --size/--channels)"
+            f"(fingerprint {info.data_fingerprint[:12]}, classes {list(info.class_names)}); give the training data exactly as `augmentgan train` loaded it",
+            *resized,
         )
     return real
 

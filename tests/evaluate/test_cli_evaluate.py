@@ -140,3 +140,7 @@ def test_reader_hints_name_what_the_command_has(capsys, files, tmp_path):
     np.savez(tmp_path / "s.npz", x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.arange(4) % 2)
     code, _, err = run(capsys, "evaluate", synth, "--real", tmp_path / "s.npz", "--real-split", "nope")
     assert code == 3 and "(pass --real-split)" in err and "or convert it first: augmentgan convert" in err and "pass --keys" not in err
+    # utility reads DATA with --split only: its other hints point at convert too
+    code, _, err = run(capsys, "utility", tmp_path / "r", "--recipe", "recipes/digits-lt.yaml", "--method", "none", "--steps", "1")
+    assert code == 3 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: DATA: cannot read image") and f"augmentgan convert {tmp_path / 'r'} OUT.h5 --skip-bad" in err and "pass --skip-bad" not in err

@@ -352,7 +352,7 @@ def test_precision_and_memory_format(tmp_path, data):
 
 def test_image_size_and_class_checks(tmp_path, data):
     wide = LabeledImages(np.zeros((4, 16, 20, 1), np.uint8), np.array([0, 1, 0, 1]), ("a", "b"))
-    with pytest.raises(ConfigError, match="not square; load them with --size"):
+    with pytest.raises(ConfigError, match="not square; pass --size"):
         train(wide, tiny("dcgan"), config(), tmp_path / "a")
     empty = LabeledImages(data.images, data.labels, data.class_names + ("none",))
     with pytest.raises(DataError, match=r"\['none'\] have no images"):
