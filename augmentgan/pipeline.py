@@ -847,8 +847,9 @@ def expand_data(
     _parts: bool = False,
 ) -> ExpandedData:
     """Expand an in-memory training set as ``recipe`` says (plan, GAN, generate, classical, SMOTE,
-    copies), without loading, splitting off a holdout or writing anything: ``data.*``, ``holdout.*``
-    and ``output.*`` of the recipe are not used. :func:`expand` runs this on its training split; the
+    copies), without loading, splitting off a holdout or writing anything: ``data.*`` (but
+    ``data.unlabeled``), ``holdout.*`` and ``output.*`` of the recipe are not used, and the ``data`` and
+    ``output`` sections may be left out. :func:`expand` runs this on its training split; the
     utility benchmark runs it on its own splits. Seeds derive from ``recipe.seed`` exactly as in
     :func:`expand`; the GAN is cached by the training set's fingerprint (``gan.cache``).
 
@@ -868,7 +869,7 @@ def expand_data(
     source's rows), which :func:`expand` writes without building their concatenation (that would hold
     the training rows twice).
     """
-    spec = resolve_recipe(recipe, overrides)
+    spec = resolve_recipe(recipe, overrides, in_memory=True)  # data and output may be left out: neither is read or written here
     recipe = spec.recipe
     train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion
     _check_truncation_classes(recipe, train)

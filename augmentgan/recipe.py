@@ -346,8 +346,17 @@ def _no_repeated_keys(node: Optional[yaml.Node], where: str, path: str = "") -> 
 
 
 def load_recipe(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], overrides: Union[Mapping[str, Any], Iterable[str]] = ()) -> Recipe:
-    """A validated :class:`Recipe` from a YAML file, a mapping or a Recipe, with ``--set`` overrides
-    (``key=value`` strings, one string being one override, or a ``{dotted.key: value}`` mapping)."""
+    """A validated and checked :class:`Recipe` from a YAML file, a mapping or a Recipe, with ``--set`` overrides
+    (``key=value`` strings, one string being one override, or a ``{dotted.key: value}`` mapping): the schema,
+    then :func:`check_recipe` (the GAN preset and overrides, the classical pipeline), as `augmentgan recipe validate` does."""
+    return check_recipe(_validated(source, overrides))
+
+
+IN_MEMORY = "(in memory)"  # data.path / output.path of a recipe for rows already held (expand_data), which reads and writes neither
+
+
+def _validated(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], overrides: Union[Mapping[str, Any], Iterable[str]], in_memory: bool = False) -> Recipe:
+    """:func:`load_recipe` without the checks beyond the schema; ``in_memory``: the data and output sections may be left out."""
     if isinstance(overrides, str):  # iterated, one string would be one override per character
         overrides = [overrides]
     root: Optional[yaml.Node] = None
@@ -366,6 +375,10 @@ def load_recipe(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], over
         where = str(path)
         data, root = _parse_yaml(text, where)
     pairs = dict(overrides) if isinstance(overrides, Mapping) else parse_pairs(overrides)
+    if in_memory and isinstance(data, dict):
+        for section in ("data", "output"):
+            if data.get(section) is None:
+                data[section] = {"path": IN_MEMORY}
     for dotted, value in pairs.items():
         _set_dotted(data, dotted, value)
     try:
@@ -453,15 +466,18 @@ class ResolvedRecipe:
 
 
 def resolve_recipe(
-    source: Union[str, os.PathLike, Mapping[str, Any], Recipe, ResolvedRecipe], overrides: Union[Mapping[str, Any], Iterable[str]] = ()
+    source: Union[str, os.PathLike, Mapping[str, Any], Recipe, ResolvedRecipe], overrides: Union[Mapping[str, Any], Iterable[str]] = (),
+    *, in_memory: bool = False,
 ) -> ResolvedRecipe:
     """Load, validate and check a recipe (:func:`load_recipe`, :func:`check_recipe`) and resolve its
-    GAN configuration, once. A :class:`ResolvedRecipe` without ``overrides`` is returned as it is."""
+    GAN configuration, once. A :class:`ResolvedRecipe` without ``overrides`` is returned as it is.
+    ``in_memory``: for rows already held (:func:`~augmentgan.pipeline.expand_data`), the ``data`` and
+    ``output`` sections may be left out (their paths are :data:`IN_MEMORY` then)."""
     if isinstance(source, ResolvedRecipe):
         if not overrides:
             return source
         source = source.recipe
-    recipe = load_recipe(source, overrides)
+    recipe = _validated(source, overrides, in_memory)
     return ResolvedRecipe(recipe, _checked_gan_config(recipe), dump_recipe(recipe))
 
 

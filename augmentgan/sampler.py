@@ -38,7 +38,7 @@ from augmentgan.recipe import SMOTE_METHOD_NAMES
 
 __all__ = ["GANOverSampler"]
 
-_PLACEHOLDER = "(in memory: GANOverSampler)"  # data.path / output.path: expand_data reads neither
+_PLACEHOLDER = "(in memory: GANOverSampler)"  # data.path / output.path: expand_data reads neither (and the recipe_ shows them)
 
 
 def _not_images(X: Any) -> None:

@@ -257,7 +257,7 @@ def utility(
     trained per training set (:func:`classifier_seeds`), their scores averaged per seed.
     """
     from augmentgan.pipeline import auto_validation, expand_data, split_holdout
-    from augmentgan.recipe import check_recipe, load_recipe
+    from augmentgan.recipe import load_recipe
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
@@ -267,7 +267,7 @@ def utility(
                           f"got seeds={seeds}, classifiers={classifiers}, holdout={holdout}, steps={steps}")
     if test is not None:
         _check_test(data, test)
-    checked = check_recipe(load_recipe(recipe, overrides))
+    checked = load_recipe(recipe, overrides)
     if "recipe" in methods:  # the recipe must not choose its mix on the images it is scored on
         auto_validation(checked, data, None if test is None else test.images, "the test set")
     base = checked.model_dump(mode="json")

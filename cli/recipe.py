@@ -33,13 +33,13 @@ def register(app: typer.Typer) -> None:
         first bad file (4 for a bad key or value). With one file the resolved recipe is printed.
         """
         from augmentgan.errors import AugmentganError
-        from augmentgan.recipe import check_recipe, dump_recipe, load_recipe
+        from augmentgan.recipe import dump_recipe, load_recipe
 
         results: list[dict[str, Any]] = []
         first_error: Optional[AugmentganError] = None
         for file in files:
             try:
-                recipe = check_recipe(load_recipe(file, set_ or []))
+                recipe = load_recipe(file, set_ or [])
             except AugmentganError as err:
                 first_error = first_error or err
                 results.append({"path": str(file), "valid": False, "error": str(err), "exit_code": err.exit_code})

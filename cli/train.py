@@ -124,6 +124,9 @@ def register(app: typer.Typer) -> None:
 
         if channels not in ("auto", "1", "3"):
             raise ConfigError(f"--channels {channels!r}: use auto, 1 or 3")
+        from augmentgan.data.atomic import check_not_over
+
+        check_not_over(out, [data, unlabeled])  # a run folder over or inside the images would delete them or join them as a class
         if unlabeled is not None and gan.model.d_cond != "kplus1":
             raise ConfigError(
                 f"--unlabeled needs a discriminator that can learn from unlabeled images, and this run's has model.d_cond={gan.model.d_cond!r}: "

@@ -97,3 +97,15 @@ def test_a_full_disk_during_expand_keeps_the_cached_gan(tmp_path: Path, monkeypa
     assert all(ckpt.verify(p) is None for p in (run / "checkpoints").glob("*.pt"))
     again = expand(recipe, overrides=[f"output.path={out}"])  # space again: the cached run is reused as it is
     assert again.gan_cached is True and len(load(out / "train.h5")) == again.plan.total
+
+
+def test_a_gan_run_folder_may_hold_outputs_an_image_folder_may_not(tmp_path) -> None:
+    from augmentgan.data.atomic import check_not_over
+    from augmentgan.errors import ConfigError
+
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "photos" / "cat").mkdir(parents=True)
+    check_not_over(tmp_path / "run" / "synth.h5", [tmp_path / "run"])  # generate RUN --out RUN/synth.h5
+    with pytest.raises(ConfigError, match="lies inside the input folder"):
+        check_not_over(tmp_path / "photos" / "expanded", [tmp_path / "photos"])
+    check_not_over(tmp_path / "photos.h5", [tmp_path / "photos"])  # beside it: fine

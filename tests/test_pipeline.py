@@ -13,7 +13,7 @@ import pytest
 
 import augmentgan
 from augmentgan import pipeline
-from augmentgan.data import load
+from augmentgan.data import load, save
 from augmentgan.data.types import Source
 from augmentgan.errors import OutputExistsError
 from augmentgan.pipeline import expand
@@ -133,7 +133,8 @@ def test_force_never_replaces_the_input_or_the_current_folder(tmp_path: Path, mo
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     monkeypatch.chdir(tmp_path / "work" / "deep")
     for out, why in [(data, "is the input"), (tmp_path / "in", "holds the input"), (tmp_path / "work", "is the current folder or a folder above it"),
-                     (Path(""), "is the current folder"), (Path(".."), "is the current folder or a folder above it")]:
+                     (Path(""), "is the current folder"), (Path(".."), "is the current folder or a folder above it"),
+                     (data / "expanded", "lies inside the input folder .*would take the output for a class of images")]:
         for dry_run in (True, False):  # the dry run refuses what the real run would
             with pytest.raises(ConfigError, match=why):
                 expand(_recipe(out, data={"path": str(data)}), force=True, dry_run=dry_run)
@@ -289,3 +290,28 @@ def test_expand_data_alone_reports_its_steps_from_first_to_last() -> None:
     augmentgan.expand_data(load("builtin:digits-lt"), _recipe(Path("unused")), callback=events.append)
     steps = [(e.done, e.total, e.info["name"]) for e in events if e.stage == "expand"]
     assert steps == [(i, 6, name) for i, name in enumerate(("plan", "gan", "generate", "classical", "smote", "copy"), start=1)]
+
+
+def test_a_folder_holdout_without_a_class_keeps_the_class_numbers_and_warns_with_its_own_path(tmp_path: Path) -> None:
+    data = load("builtin:digits-lt")
+    keep = np.concatenate([np.flatnonzero(data.labels == 9)[:1], np.flatnonzero(data.labels == 0)[:20], np.flatnonzero(data.labels == 1)[:12]])
+    save(augmentgan.LabeledImages(data.images[keep], np.repeat([0, 1, 2], [1, 20, 12]), ("a", "b", "c")), tmp_path / "in.h5")
+    recipe = _recipe(tmp_path / "out", data={"path": str(tmp_path / "in.h5")}, plan={"target": "max", "mix": {"copy": 1.0}})
+    recipe["output"]["format"] = "folder"
+    with pytest.warns(augmentgan.AugmentganWarning, match=r"\['a'\] have no samples and get no folder in (\S*/)?out/holdout;") as caught:
+        expand(recipe)
+    assert not any(".tmp" in str(w.message) for w in caught)
+    holdout, train = load(tmp_path / "out" / "holdout"), load(tmp_path / "out" / "train")
+    assert holdout.class_names == train.class_names == ("a", "b", "c") and holdout.class_counts()[0] == 0
+
+
+def test_expand_data_needs_no_data_or_output_section_and_load_recipe_checks_what_validate_checks(tmp_path: Path) -> None:
+    from augmentgan.errors import ConfigError
+
+    done = augmentgan.expand_data(load("builtin:digits-lt"), {"seed": 1, "plan": {"mix": {"classical": 1.0}}})
+    assert (done.data.class_counts() == done.data.class_counts().max()).all()
+    (tmp_path / "r.yaml").write_text("plan: {mix: {copy: 1.0}}\n", encoding="utf-8")
+    assert augmentgan.expand_data(load("builtin:digits-lt"), tmp_path / "r.yaml").plan.total > 0
+    for pair, why in (("gan.preset=nope", "unknown GAN preset 'nope'"), ("classical.pipeline=nonesuch", "nonesuch")):
+        with pytest.raises(ConfigError, match=why):
+            augmentgan.load_recipe(_recipe(tmp_path / "o"), [pair])

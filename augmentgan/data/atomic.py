@@ -35,8 +35,10 @@ def _input_path(spec: str | os.PathLike) -> Path | None:
 
 def check_not_over(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = ()) -> None:
     """Refuse an output that replacing would destroy an input with: the input itself, a folder that holds
-    an input, or the current folder (or one above it). ConfigError naming both; called whether or not
-    the output exists, so a dry run and the real run agree."""
+    an input, or the current folder (or one above it); and an output inside an input folder of images,
+    which reading that folder again would take for a class of images (a GAN run folder, with its
+    checkpoints/, may hold outputs). ConfigError naming both; called whether or not the output exists,
+    so a dry run and the real run agree."""
     out = Path(path)
     target = out.resolve()
     for spec in inputs:
@@ -47,6 +49,9 @@ def check_not_over(path: str | os.PathLike, inputs: Iterable[str | os.PathLike |
             raise ConfigError(f"output {out} is the input {os.fspath(spec)} itself; write the output to another path")
         if target in held.parents:
             raise ConfigError(f"output {out} holds the input {os.fspath(spec)}; replacing it would delete the input - write the output to another path")
+        if held in target.parents and held.is_dir() and not (held / "checkpoints").is_dir():
+            raise ConfigError(f"output {out} lies inside the input folder {os.fspath(spec)}; reading that folder again would take the output "
+                              f"for a class of images - write the output outside it")
     cwd = Path.cwd().resolve()
     if target == cwd or target in cwd.parents:
         raise ConfigError(f"output {os.fspath(path) or '(empty)'} is the current folder or a folder above it; replacing it would delete "
@@ -72,7 +77,7 @@ _HINTS = {
 }
 
 
-def _final_name(path: str | os.PathLike) -> str:
+def final_name(path: str | os.PathLike) -> str:
     """A path inside a staged output (``DIR/.NAME.tmp-PID/x``) as the user named it (``DIR/NAME/x``)."""
     return re.sub(r"(^|/)\.([^/]+)\.tmp-\d+(?=/|$)", r"\1\2", os.fspath(path))
 
@@ -84,8 +89,8 @@ def write_failure(path: str | os.PathLike, err: OSError) -> OutputError:
     if code is None and (m := re.search(r"errno = (\d+)", text)):  # h5py puts the C errno into its message
         code = int(m.group(1))
     reason = err.strerror or (os.strerror(code) if code else "") or text[:200] or type(err).__name__
-    path = _final_name(path)
-    where = f" at {_final_name(err.filename)}" if err.filename and _final_name(err.filename) != path else ""
+    path = final_name(path)
+    where = f" at {final_name(err.filename)}" if err.filename and final_name(err.filename) != path else ""
     hint = _HINTS.get(code, "check the folder and the free space") if code is not None else "check the folder and the free space"
     return OutputError(f"cannot write {path}{where}: {reason}; nothing was left under {path} - {hint}")
 

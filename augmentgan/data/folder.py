@@ -23,7 +23,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from augmentgan.data.atomic import StagedOutput, staged_output, write_failure
+from augmentgan.data.atomic import StagedOutput, final_name, staged_output, write_failure
 from augmentgan.data.images import Channels, decode_image
 from augmentgan.data.metadata import output_metadata, plain
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch, source_value
@@ -34,6 +34,11 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", 
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "label", "class", "source", "parent")
 METADATA_NAME = "augmentgan.json"
+CLASS_NAMES_KEY = "class_names"  # in augmentgan.json: every class in label order, those without a folder included
+_EMPTY_CLASS_NOTE = (
+    "; augmentgan's readers keep the class numbers (augmentgan.json, manifest.csv), torchvision's ImageFolder numbers the folders it finds "
+    "(use the training set's class_to_idx)"
+)
 FORMAT_NAME = "augmentgan-folder"
 PROGRESS_EVERY = 100
 """Files between two progress reports."""
@@ -198,6 +203,17 @@ def _warn_skipped(root: Path, skipped: list[tuple[Path, str]]) -> None:
     warnings.warn(f"skipped {len(skipped)} unreadable image(s) under {root}: {shown}{more}", AugmentganWarning, stacklevel=3)
 
 
+def _recorded_class_names(root: Path) -> tuple[str, ...] | None:
+    """augmentgan.json's class names (None without a readable list)."""
+    try:
+        names = json.loads((root / METADATA_NAME).read_text(encoding="utf-8")).get(CLASS_NAMES_KEY)
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    if isinstance(names, list) and names and all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
+        return tuple(names)
+    return None
+
+
 def _folder_rows(root: Path) -> tuple[list[Path], tuple[str, ...], list[int], list[int], list[int]]:
     """(paths in sample order, class names, labels, sources, parents): from ``manifest.csv`` when it matches."""
     tree = scan_folder(root)
@@ -210,11 +226,15 @@ def _folder_rows(root: Path) -> tuple[list[Path], tuple[str, ...], list[int], li
         return paths, tuple(name for name, _ in tree), labels, [Source.real.value] * len(paths), [-1] * len(paths)
     position = {r: i for i, r in enumerate(rel)}
     by_label = {int(r["label"]): r["class"] for r in manifest}
-    old_labels = sorted(by_label)
-    new_index = {k: i for i, k in enumerate(old_labels)}
+    names = _recorded_class_names(root)
+    if names is not None and all(0 <= k < len(names) and names[k] == name for k, name in by_label.items()):
+        new_index, class_names = {k: k for k in by_label}, names  # as written: classes without a folder keep their place
+    else:
+        old_labels = sorted(by_label)
+        new_index, class_names = {k: i for i, k in enumerate(old_labels)}, tuple(by_label[k] for k in old_labels)
     return (
         [paths[position[r["file"]]] for r in manifest],
-        tuple(by_label[k] for k in old_labels),
+        class_names,
         [new_index[int(r["label"])] for r in manifest],
         [source_value(r["source"]) for r in manifest],
         [int(r["parent"]) for r in manifest],
@@ -292,8 +312,9 @@ def _read_folder(
         _warn_skipped(root, skipped)
     kept_labels = np.asarray([labels[i] for i in keep], np.int64)
     counts = np.bincount(kept_labels, minlength=len(names))
-    if (counts == 0).any():
-        empty = names[int(np.argmin(counts))]
+    had = np.bincount(np.asarray(labels, np.int64), minlength=len(names))  # a class augmentgan.json names without a folder has none
+    if ((counts == 0) & (had > 0)).any():
+        empty = names[int(np.flatnonzero((counts == 0) & (had > 0))[0])]
         raise DataError(f"class {empty!r} under {root} has no readable images left; fix its images or remove the folder")
     if images is not None and len(keep) < len(images):
         images = images[: len(keep)]
@@ -375,6 +396,13 @@ def class_dirnames(class_names: Sequence[str]) -> list[str]:
     return dirs
 
 
+def _metadata_json(class_names: Sequence[str], seed: int | None, recipe_text: str | None, extra_attrs: Mapping[str, Any] | None) -> str:
+    """augmentgan.json: the HDF5 file's attributes, and every class name in label order (a class without
+    samples has no folder, and the reader keeps the other classes' numbers by it)."""
+    meta = {**output_metadata(FORMAT_NAME, seed=seed, recipe_text=recipe_text, extra_attrs=extra_attrs), CLASS_NAMES_KEY: list(class_names)}
+    return json.dumps(meta, indent=2, ensure_ascii=False)
+
+
 def write_folder(
     data: LabeledImages,
     out: str | os.PathLike,
@@ -396,7 +424,7 @@ def write_folder(
     """
     dirs = class_dirnames(data.class_names)
     try:
-        meta = json.dumps(output_metadata(FORMAT_NAME, seed=seed, recipe_text=recipe_text, extra_attrs=extra_attrs), indent=2, ensure_ascii=False)
+        meta = _metadata_json(data.class_names, seed, recipe_text, extra_attrs)
     except TypeError as err:
         raise OutputError(f"extra attributes cannot be stored as JSON ({err}); use strings, numbers or lists of them") from None
     extra = {str(k): np.asarray(v) for k, v in (extra or {}).items()}
@@ -412,7 +440,7 @@ def write_folder(
     counts = data.class_counts()
     empty = [data.class_names[i] for i in np.flatnonzero(counts == 0)]
     if empty:
-        warnings.warn(f"classes {empty} have no samples and get no folder in {out}", AugmentganWarning, stacklevel=2)
+        warnings.warn(f"classes {empty} have no samples and get no folder in {final_name(out)}{_EMPTY_CLASS_NOTE}", AugmentganWarning, stacklevel=2)
     with staged_output(out, force=force) as tmp:
         tmp.mkdir()
         for i in np.flatnonzero(counts):
@@ -464,7 +492,7 @@ class FolderWriter:
         self.class_names = tuple(str(c) for c in class_names)
         self._dirs = class_dirnames(self.class_names)
         try:
-            self._meta = json.dumps(output_metadata(FORMAT_NAME, seed=seed, recipe_text=recipe_text, extra_attrs=extra_attrs), indent=2, ensure_ascii=False)
+            self._meta = _metadata_json(self.class_names, seed, recipe_text, extra_attrs)
         except TypeError as err:
             raise OutputError(f"extra attributes cannot be stored as JSON ({err}); use strings, numbers or lists of them") from None
         self._extra = tuple(str(c) for c in extra_columns)
@@ -534,7 +562,7 @@ class FolderWriter:
         """Finish the manifest and metadata and rename the tree into place; returns the final path."""
         empty = [self.class_names[i] for i in np.flatnonzero(self._counts == 0)]
         if empty:
-            warnings.warn(f"classes {empty} have no samples and get no folder in {self.path}", AugmentganWarning, stacklevel=2)
+            warnings.warn(f"classes {empty} have no samples and get no folder in {final_name(self.path)}{_EMPTY_CLASS_NOTE}", AugmentganWarning, stacklevel=2)
         try:
             self._manifest.close()  # type: ignore[union-attr]
             (self._staged.tmp / METADATA_NAME).write_text(self._meta + "\n", encoding="utf-8")

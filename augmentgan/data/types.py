@@ -162,6 +162,14 @@ class LabeledImages:
     def select_classes(self, classes: Sequence[int]) -> "LabeledImages":
         return self[np.isin(self.labels, np.asarray(classes))]
 
+    def present_classes(self) -> "LabeledImages":
+        """The same rows with only the classes they have images of, renumbered in order (itself when none is empty):
+        what a classifier learns from a holdout or a validation set that lacks some classes."""
+        present = np.flatnonzero(self.class_counts() > 0)
+        if len(present) == self.num_classes:
+            return self
+        return LabeledImages(self.images, np.searchsorted(present, self.labels), tuple(self.class_names[c] for c in present), self.source, self.parent)
+
     @staticmethod
     def concatenate(parts: Iterable["LabeledImages"]) -> "LabeledImages":
         parts = list(parts)

@@ -151,7 +151,8 @@ def _inception(real: LabeledImages, *, inception_weights: Optional[str | os.Path
 def _domain(real: LabeledImages, *, seed: int, steps: Optional[int], device: str | torch.device, callback: Optional[ProgressCallback], **_: object) -> FeatureExtractor:
     from augmentgan.domain.classifier import ClassifierSettings, train_classifier
 
-    return train_classifier(real, seed=seed, steps=steps or ClassifierSettings.steps, device=device, callback=callback)
+    # its features do not depend on the class numbers: a real set without some classes (a holdout) trains on those it has
+    return train_classifier(real.present_classes(), seed=seed, steps=steps or ClassifierSettings.steps, device=device, callback=callback)
 
 
 EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {"domain": _domain, "inception": _inception}

@@ -169,13 +169,11 @@ def _present_classes(data: LabeledImages) -> LabeledImages:
     """``data`` with only the classes it has images of (renumbered): the feature loss's classifier is
     learned from DATA, which may hold some of the run's classes only (a rare class's images, a
     validation set); it needs two of them."""
-    present = np.flatnonzero(data.class_counts() > 0)
-    if len(present) == data.num_classes:
-        return data
-    if len(present) < 2:
-        raise DataError(f"DATA has images of one class ({data.class_names[present[0]]!r}): the feature loss needs a classifier of two or more; "
+    present = data.present_classes()
+    if present.num_classes < 2:
+        raise DataError(f"DATA has images of one class ({present.class_names[0]!r}): the feature loss needs a classifier of two or more; "
                         f"add images of another class of the run or set --feature-weight 0")
-    return LabeledImages(data.images, np.searchsorted(present, data.labels), tuple(data.class_names[c] for c in present))
+    return present
 
 
 def _to_float(images: np.ndarray, device: torch.device) -> Tensor:

@@ -121,6 +121,10 @@ def test_error_exit_codes(capsys, tmp_path):
     assert code == 4
     assert_one_line_error(err, "holds the input", "write the output to another path")
     assert (tmp_path / "empty").is_dir()
+    code, _, err = run(capsys, "convert", tmp_path / "empty", tmp_path / "empty" / "inner")  # read again, it would be a class of images
+    assert code == 4
+    assert_one_line_error(err, "lies inside the input folder", "write the output outside it")
+    assert not (tmp_path / "empty" / "inner").exists()
     code, _, err = run(capsys, "convert", "builtin:digits", tmp_path / "o", "--compression", "lzf")  # silently unused before
     assert code == 4
     assert_one_line_error(err, "--compression applies to HDF5 output", "folder of PNGs")

@@ -105,9 +105,26 @@ def test_unsafe_characters_round_trip_through_the_manifest(tmp_path):
 
 def test_empty_class_gets_no_folder_and_a_warning(tmp_path):
     data = LabeledImages(np.zeros((2, 2, 2, 1), np.uint8), [0, 0], ["full", "empty"])
-    with pytest.warns(AugmentganWarning, match="empty"):
+    with pytest.warns(AugmentganWarning, match="empty.*torchvision's ImageFolder numbers the folders it finds"):
         out = write_folder(data, tmp_path / "o")
     assert not (out / "empty").exists()
+
+
+def test_a_class_without_samples_keeps_every_class_number_through_the_folder(tmp_path):
+    # a holdout without the 1-image class 'a': the other classes keep their numbers, and it survives folder -> h5
+    from augmentgan.data import load, save
+
+    data = LabeledImages(np.arange(4 * 16, dtype=np.uint8).reshape(4, 4, 4, 1), [1, 2, 2, 1], ["a", "b", "c"])
+    with pytest.warns(AugmentganWarning, match=r"\['a'\] have no samples"):
+        out = write_folder(data, tmp_path / "holdout")
+    assert_same(read_folder(out), data)
+    with pytest.warns(AugmentganWarning):
+        save(read_folder(out), tmp_path / "again")
+    back = save(load(tmp_path / "again"), tmp_path / "back.h5")
+    assert_same(load(back), data)
+    assert json.loads((out / "augmentgan.json").read_text(encoding="utf-8"))["class_names"] == ["a", "b", "c"]
+    (out / "augmentgan.json").write_text("{}", encoding="utf-8")  # written without the names (or by an older version): numbered as found
+    assert read_folder(out).class_names == ("b", "c")
 
 
 def test_existing_output_needs_force(tmp_path, small_data):

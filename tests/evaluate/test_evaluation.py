@@ -85,3 +85,11 @@ def test_inception_without_local_weights_says_what_to_do(tmp_path, monkeypatch, 
         find_inception_weights()
     with pytest.raises(ConfigError, match="not found at .*missing.pth; download them yourself or use --features domain"):
         evaluate(as_synthetic(real3), real3, features="inception", inception_weights=tmp_path / "missing.pth", cas=False)
+
+
+def test_a_real_set_without_some_classes_is_scored_on_those_it_has(real3, other3):
+    # README: evaluate an expansion against its holdout, which has no image of a 1-image class
+    holdout = real3.select_classes([0, 1])  # class '7' keeps its name and has no image
+    result = evaluate(as_synthetic(other3), holdout, cas=False, **FAST)
+    assert set(result.per_class) == {"0", "1"}
+    assert any("class '7' has synthetic samples but no real images" in n for n in result.notes)
