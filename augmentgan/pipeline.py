@@ -869,6 +869,8 @@ def expand_data(
     source's rows), which :func:`expand` writes without building their concatenation (that would hold
     the training rows twice).
     """
+    if not isinstance(train, LabeledImages):
+        raise DataError(f"expand_data takes LabeledImages (augmentgan.load(...) or LabeledImages(images, labels, class_names)), not {type(train).__name__}")
     spec = resolve_recipe(recipe, overrides, in_memory=True)  # data and output may be left out: neither is read or written here
     recipe = spec.recipe
     train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion

@@ -357,8 +357,14 @@ IN_MEMORY = "(in memory)"  # data.path / output.path of a recipe for rows alread
 
 def _validated(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], overrides: Union[Mapping[str, Any], Iterable[str]], in_memory: bool = False) -> Recipe:
     """:func:`load_recipe` without the checks beyond the schema; ``in_memory``: the data and output sections may be left out."""
+    if not isinstance(source, (str, os.PathLike, Mapping, Recipe)):
+        raise ConfigError(f"a recipe is a YAML file path, a mapping of its keys or a Recipe, not {type(source).__name__}")
     if isinstance(overrides, str):  # iterated, one string would be one override per character
         overrides = [overrides]
+    if not isinstance(overrides, Mapping):
+        overrides = list(overrides) if isinstance(overrides, Iterable) else [overrides]
+        if not all(isinstance(o, str) for o in overrides):
+            raise ConfigError(f"overrides are 'key=value' strings (as --set takes them) or a {{dotted.key: value}} mapping, not {overrides!r}")
     root: Optional[yaml.Node] = None
     if isinstance(source, Recipe):
         data, where = source.model_dump(mode="json"), "recipe"

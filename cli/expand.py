@@ -83,4 +83,5 @@ def register(app: typer.Typer) -> None:
             out_console.print(f"estimated GAN training: {e['gan_seconds']:.0f} s ({e['gan_seconds_note']})", markup=False)
             out_console.print("dry run: nothing was trained, generated or written")
             return
-        out_console.print(f"wrote {result.train}" + (f", {result.holdout}" if result.holdout else "") + f", recipe.yaml, lock.json, counts.csv in {result.seconds:.1f} s")
+        written = sorted(p.name for p in result.out.iterdir() if p not in (result.train, result.holdout)) if result.out else []
+        out_console.print(f"wrote {result.train}" + (f", {result.holdout}" if result.holdout else "") + "".join(f", {n}" for n in written) + f" in {result.seconds:.1f} s")

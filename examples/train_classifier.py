@@ -108,7 +108,8 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
         if list(test.class_names) != expanded.classes:
             raise SystemExit(f"error: --test has classes {list(test.class_names)}, the expansion {expanded.classes}")
         model = train(small_cnn(test.channels, len(expanded.classes)), expanded, args.steps, args.seed, args.device)
-        scores: dict[str, Any] = {"train": str(result.train), "train_samples": len(expanded), "steps": args.steps}
+        # without --out the expansion lives in a temporary folder, gone when this script ends: no path to report
+        scores: dict[str, Any] = {"train": str(result.train) if args.out else None, "train_samples": len(expanded), "steps": args.steps}
         scores["macro_f1_expanded"] = macro_f1(model, test.images, test.labels, args.device)
         if args.compare:
             real = torch.utils.data.Subset(expanded, np.flatnonzero(expanded.source == augmentgan.Source.real).tolist())

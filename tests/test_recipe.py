@@ -160,3 +160,11 @@ def test_a_joint_encoder_the_gan_will_not_have_is_refused_when_read() -> None:
     check_recipe(load_recipe(MINIMAL, [*joint, "gan.overrides.bigan.weight=1"]))
     check_recipe(load_recipe(MINIMAL, [*joint, "gan.run=runs/x"]))  # a given run is checked when its checkpoint is read
     check_recipe(load_recipe(MINIMAL, ["plan.mix={copy: 1.0}", "latent_smote.encoder=joint"]))  # not used: nothing to refuse
+
+
+def test_a_recipe_or_overrides_of_the_wrong_type_get_a_config_error_not_a_type_error() -> None:
+    with pytest.raises(ConfigError, match="a recipe is a YAML file path, a mapping of its keys or a Recipe, not int"):
+        load_recipe(123)  # type: ignore[arg-type]
+    for bad in (42, [1]):
+        with pytest.raises(ConfigError, match="overrides are 'key=value' strings"):
+            load_recipe(MINIMAL, bad)  # type: ignore[arg-type]

@@ -60,8 +60,8 @@ def _to_uint8(arr: np.ndarray, where: str) -> np.ndarray:
     raise DataError(f"{where}: images have dtype {arr.dtype}; expected integer or float pixels")
 
 
-def images_from_array(arr: np.ndarray, where: str) -> np.ndarray:
-    """Foreign image array to (N, H, W, C) uint8, C-contiguous."""
+def images_from_array(arr: np.ndarray, where: str = "images") -> np.ndarray:
+    """Foreign image array to (N, H, W, C) uint8, C-contiguous (the readers' rules, module doc); ``where`` names it in errors."""
     arr = np.asarray(arr)
     return np.ascontiguousarray(_to_uint8(_to_nhwc(arr, where), where))
 
