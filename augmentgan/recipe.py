@@ -43,6 +43,8 @@ RECIPE_KEYS = {
 
 def recipe_terms(flag: Flag) -> str:
     """A reader's or the trainer's hint as the recipe key that does it (``set data.size: N``)."""
+    if flag.option == "resume":  # expand resumes its cached GAN run by itself
+        return "run the same expansion again"
     value = flag.value or ("true" if flag.option == "skip_bad" else "")
     key = RECIPE_KEYS[flag.option]
     return f"set {key}: {value}" if value else f"set {key}"
@@ -66,9 +68,21 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _not_blank(path: str, what: str) -> str:
+    """A path key that names something (an empty one would be the current folder)."""
+    if not path.strip():
+        raise ValueError(f"empty; give {what}")
+    return path
+
+
 class DataSection(StrictModel):
     path: str = Field(..., description="folder of class subfolders, .h5/.hdf5, .npz, or builtin:digits / builtin:digits-lt")
     channels: Literal["auto", 1, 3] = Field("auto", description="auto, 1 (gray) or 3 (RGB)")
+
+    @field_validator("path")
+    @classmethod
+    def _named(cls, path: str) -> str:
+        return _not_blank(path, "a folder of class subfolders, an .h5/.npz file or builtin:NAME")
     size: Optional[int] = Field(None, ge=1, description="center-crop and resize to size x size; null keeps the size")
     split: str = Field("train", description="NPZ only: which x_<split>/y_<split> arrays")
     keys: Optional[str] = Field(None, description="HDF5/NPZ only: IMAGES,LABELS[,CLASS_NAMES] dataset names")
@@ -225,6 +239,11 @@ class LatentSmoteSection(StrictModel):
 
 class OutputSection(StrictModel):
     path: str = Field(..., description="output folder: train.h5 (or train/), holdout, recipe.yaml, lock.json, counts.csv")
+
+    @field_validator("path")
+    @classmethod
+    def _named(cls, path: str) -> str:
+        return _not_blank(path, "a new folder for the expansion (e.g. expanded/mine)")
     format: Literal["h5", "folder"] = Field("h5", description="h5 (HDF5 files) or folder (ImageFolder trees)")
     compression: Literal["gzip", "lzf", "none"] = "gzip"
 
@@ -406,12 +425,13 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def gan_config(recipe: Recipe) -> GANConfig:
     """The recipe's :class:`~augmentgan.gan.config.GANConfig`: its preset with ``gan.overrides``."""
-    from augmentgan.gan.presets import get_preset
+    from augmentgan.gan.presets import PRESETS, get_preset
 
+    key = "gan.overrides" if recipe.gan.preset in PRESETS else "gan.preset"
     try:
         return get_preset(recipe.gan.preset, _flatten(recipe.gan.overrides))
     except ConfigError as err:
-        raise ConfigError(f"gan: {err}") from None
+        raise ConfigError(f"{key}: {err}") from None
 
 
 def _checked_gan_config(recipe: Recipe) -> GANConfig:
@@ -502,22 +522,28 @@ def recipe_schema() -> dict[str, Any]:
 STARTER = """\
 # augmentgan recipe: `augmentgan expand THIS_FILE [--set key=value ...] [--dry-run]`.
 # Every key below is optional except data.path and output.path; `augmentgan recipe schema`
-# lists them all. Paths are relative to the working directory.
+# lists them all. Paths are relative to the working directory. The settings are those of
+# recipes/small-data.yaml, the regime measured best for a small dataset on a CPU (its comments
+# and benchmarks/RESULTS.md say why): ~5-15 min on 2 cores, a few on a GPU.
 
 seed: 0                      # the one seed: holdout split, GAN, sampling, augmentation, SMOTE
 
 data:
   path: builtin:digits-lt    # folder of class subfolders, .h5/.hdf5, .npz, or builtin:NAME
   channels: auto             # auto, 1 or 3
-  size: null                 # center-crop + resize to size x size (null: keep)
+  size: 32                   # center-crop + resize to size x size (null: keep); the GAN trains at 16, 32, 64 or 128
 
 holdout:
   fraction: 0.2              # per class, stratified; written beside the output, never augmented
 
 gan:
-  preset: small-data         # dcgan, wgan-gp, sngan, biggan, small-data, ...
-  steps: 2000                # G steps (cached: the same data + settings train only once)
-  overrides: {}              # e.g. {model: {g_ch: 16, d_ch: 16}}
+  preset: dcgan              # dcgan, wgan-gp, sngan, biggan, small-data (BigGAN: slow on a CPU), ...
+  steps: 3200                # G steps (cached: the same data + settings train only once)
+  overrides:                 # on top of the preset: small widths, minibatch std, DiffAugment, EMA, LeCam
+    model: {g_ch: 32, d_ch: 32, mbstd: 4, d_sn: true}
+    loss: {name: hinge}
+    tricks: {diffaug: "color,translation,cutout", ema: true, ema_start: 200}
+    reg: {class_loss: 0.0, mode_seeking: 0.1, lecam: 0.3, lecam_start: 100}
   eval_every: 50             # quality (per-class diversity + KID) every N steps; generation uses the best step
   run: null                  # reuse a run folder or .pt checkpoint instead of training
 
@@ -526,7 +552,7 @@ generate:
   filters: []                # e.g. [confidence:p=0.5, memorization]
 
 classical:
-  pipeline: light            # light, geometric, photometric, grayscale-scan, strokes (+flips), or [{name, params}]
+  pipeline: light            # light, geometric, photometric, grayscale-scan, strokes (+flips for photos), or [{name, params}]
 
 smote:
   method: smote              # smote, borderline-smote, adasyn, svm-smote, kmeans-smote
@@ -534,14 +560,20 @@ smote:
 
 plan:
   target: max                # max, a count, a ratio of the majority (0.5), or {class: count}
-  mix: {gan: 0.5, classical: 0.3, smote: 0.2}   # share of each class's deficit; sums to 1
+  mix: auto                  # chosen by cross-validation (the GAN gets a share only where it helps),
+                             # or fixed shares of each class's deficit, e.g. {gan: 0.5, classical: 0.3, smote: 0.2}
   max_synthetic_ratio: null  # e.g. 5: at most 5 new samples per real one
   undersample: false
 
 output:
-  path: expanded/digits-lt   # a folder: train.h5, holdout.h5, recipe.yaml, lock.json, counts.csv
+  path: expanded/NAME        # a folder: train.h5, holdout.h5, recipe.yaml, lock.json, counts.csv, report.html
   format: h5                 # h5 or folder (ImageFolder trees)
 """
+
+
+def starter(path: Union[str, os.PathLike]) -> str:
+    """The starter recipe for the file ``path``: :data:`STARTER` writing to ``expanded/<its name>``."""
+    return STARTER.replace("expanded/NAME", f"expanded/{Path(path).stem or 'expansion'}")
 
 
 def write_starter(path: Union[str, os.PathLike], *, force: bool = False) -> Path:
@@ -549,5 +581,5 @@ def write_starter(path: Union[str, os.PathLike], *, force: bool = False) -> Path
     if Path(path).is_dir():
         raise ConfigError(f"{path} is a folder; give the recipe's file name, e.g. {Path(path) / 'recipe.yaml'}")
     with staged_output(path, force=force) as tmp:
-        tmp.write_text(STARTER, encoding="utf-8")
+        tmp.write_text(starter(path), encoding="utf-8")
     return Path(path)

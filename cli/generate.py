@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from augmentgan.cli.console import err_console, out_console
+from augmentgan.cli.data import CompressionChoice, FormatChoice
 from augmentgan.errors import ConfigError
 from augmentgan.progress import ProgressEvent
 
@@ -58,7 +59,7 @@ def register(app: typer.Typer) -> None:
         balance_to: Optional[str] = typer.Option(None, "--balance-to", help="Dataset to balance: each class gets (largest class count - its count)."),
         truncation: Optional[str] = typer.Option(None, "--truncation", help="Truncation threshold T (0.5, 1.0, 2.0...), 'auto' (chosen per class), or CLASS=T,... (default: none)."),
         filter_: Optional[List[str]] = typer.Option(None, "--filter", help=_FILTER_HELP),
-        format_: Optional[str] = typer.Option(None, "--format", help="h5 or folder (default: from the --out suffix: .h5/.hdf5 is h5)."),
+        format_: Optional[FormatChoice] = typer.Option(None, "--format", help="h5 or folder (default: from the --out suffix: .h5/.hdf5 is h5)."),
         batch: int = typer.Option(512, "--batch", help="Samples per write (memory stays at about this many images)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the latents and of every random decision."),
         checkpoint: str = typer.Option("auto", "--checkpoint", help="auto (best when the run kept a best.pt, else final), best, final, last, a step number, or a .pt file."),
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
         no_ema: bool = typer.Option(False, "--no-ema", help="Sample the raw generator instead of its EMA copy."),
         no_grids: bool = typer.Option(False, "--no-grids", help="Do not write the per-class PNG grids (OUT-grids/)."),
-        compression: str = typer.Option("gzip", "--compression", help="HDF5 compression: gzip, lzf or none."),
+        compression: CompressionChoice = typer.Option(CompressionChoice.gzip, "--compression", help="HDF5 compression: gzip, lzf or none."),
         force: bool = typer.Option(False, "--force", help="Replace an existing output (and its grids)."),
         json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
     ) -> None:
@@ -87,9 +88,9 @@ def register(app: typer.Typer) -> None:
         with progress:
             result = generate(
                 run, out, counts=counts, per_class=per_class, balance_to=balance, truncation=truncation,
-                filters=list(filter_ or []), format=format_, batch=batch, seed=seed, checkpoint=checkpoint, ema=not no_ema,
+                filters=list(filter_ or []), format=None if format_ is None else format_.value, batch=batch, seed=seed, checkpoint=checkpoint, ema=not no_ema,
                 real=real_data, max_tries=max_tries, device=device, force=force, grids=not no_grids,
-                compression=compression, callback=_ProgressView(progress),
+                compression=compression.value, callback=_ProgressView(progress),
             )
         if json_out:
             out_console.print_json(json.dumps(result.to_dict()))

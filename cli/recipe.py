@@ -43,8 +43,8 @@ def register(app: typer.Typer) -> None:
             except AugmentganError as err:
                 first_error = first_error or err
                 results.append({"path": str(file), "valid": False, "error": str(err), "exit_code": err.exit_code})
-                if not json_out:
-                    err_console.print(f"error: {err}", markup=False)
+                if not json_out:  # which file, where the message does not say (the checks beyond the schema)
+                    err_console.print(f"error: {err}" if str(err).startswith(str(file)) else f"error: {file}: {err}", markup=False)
                 continue
             results.append({"path": str(file), "valid": True, "recipe": recipe.model_dump(mode="json")})
             if not json_out:
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         path: Path = typer.Argument(Path("recipe.yaml"), help="Where to write the starter recipe."),
         force: bool = typer.Option(False, "--force", help="Replace an existing file."),
     ) -> None:
-        """Write a commented starter recipe (the quick start on the built-in long-tailed digits)."""
+        """Write a commented starter recipe (recipes/small-data.yaml's settings, on the built-in long-tailed digits; output expanded/<its name>)."""
         from augmentgan.recipe import write_starter
 
         written = write_starter(path, force=force)

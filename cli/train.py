@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from augmentgan.cli.console import err_console, out_console
-from augmentgan.cli.data import _keys_opt, _skip_bad_opt, _split_opt
+from augmentgan.cli.data import ChannelsChoice, _keys_opt, _skip_bad_opt, _split_opt
 from augmentgan.errors import ConfigError
 from augmentgan.gan.presets import preset_names
 from augmentgan.overrides import apply_overrides, parse_pairs
@@ -79,8 +79,8 @@ def register(app: typer.Typer) -> None:
         eval_every: Optional[int] = typer.Option(
             None, "--eval-every", help=f"Steps between quality evaluations (per-class diversity + KID); the best step is kept as checkpoints/best.pt; 0 = off (default: {EVAL_EVERY})."
         ),
-        size: Optional[int] = typer.Option(None, "--size", help="Load images resized (center crop) to SIZE x SIZE."),
-        channels: str = typer.Option("auto", "--channels", help="Load images with auto, 1 or 3 channels."),
+        size: Optional[int] = typer.Option(None, "--size", min=1, help="Load images resized (center crop) to SIZE x SIZE."),
+        channels_choice: ChannelsChoice = typer.Option(ChannelsChoice.auto, "--channels", help="Load images with auto, 1 or 3 channels."),
         keys: Optional[str] = _keys_opt,
         split: str = _split_opt,
         skip_bad: bool = _skip_bad_opt,
@@ -122,8 +122,7 @@ def register(app: typer.Typer) -> None:
             train_base = TrainConfig(eval_every=EVAL_EVERY)
         cfg = apply_overrides(train_base, {**given, **train_pairs}, where="train option")
 
-        if channels not in ("auto", "1", "3"):
-            raise ConfigError(f"--channels {channels!r}: use auto, 1 or 3")
+        channels = channels_choice.value
         from augmentgan.data.atomic import check_not_over
 
         check_not_over(out, [data, unlabeled])  # a run folder over or inside the images would delete them or join them as a class

@@ -40,7 +40,15 @@ def test_an_error_pickles_with_its_message_and_hints() -> None:
     assert str(err) == str(_corrupt()) and err.parts == _corrupt().parts
 
 
-@pytest.mark.parametrize("option", ["size", "skip_bad", "split", "keys", "channels", "device", "precision"])
+@pytest.mark.parametrize("option", ["size", "skip_bad", "split", "keys", "channels", "device", "precision", "resume"])
 def test_every_option_the_readers_and_trainer_name_has_a_recipe_key(option: str) -> None:
     text = in_recipe_terms(ConfigError("x", Flag(option, before="; ")))
-    assert text.startswith("x; set ") and "--" not in text
+    assert text.startswith("x; ") and "--" not in text and "pass " not in text
+
+
+def test_an_interrupted_expansion_says_to_run_it_again_not_to_pass_a_flag_expand_lacks() -> None:
+    from augmentgan.errors import TrainingInterrupted
+
+    err = TrainingInterrupted("interrupted at step 7; checkpoint c.pt written", Flag("resume", before="; ", after=" to continue"))
+    assert str(err).endswith("written; pass --resume to continue")
+    assert in_recipe_terms(err).endswith("written; run the same expansion again to continue")

@@ -475,7 +475,7 @@ class _Run:
         if payload["data"].get("unlabeled") != self.data_info.get("unlabeled"):
             diffs.append("unlabeled images (--unlabeled)")
         if diffs:
-            raise CheckpointError(f"cannot resume from {path}: {', '.join(diffs)} differ from that run; resume with the same settings or start a new run (--force or another --out)")
+            raise CheckpointError(f"cannot resume from {path}: {', '.join(diffs)} {'differs' if len(diffs) == 1 else 'differ'} from that run; resume with the same settings or start a new run (--force or another --out)")
         step = int(payload["step"])
         if step > self.cfg.steps:
             raise ConfigError(f"{path} is at step {step}, beyond --steps {self.cfg.steps}; pass --steps {step} or more to resume")
@@ -650,7 +650,7 @@ def _train(
         if not resume:
             _clear_run(out, force)
         elif not out.is_dir():
-            raise CheckpointError(f"--resume: run folder {out} does not exist; {_RESTART}")
+            raise CheckpointError(f"--resume: run folder {out} does not exist; give the folder of the run to continue, or drop --resume to start a new run there")
 
     ddp.main_first(dist, check_out)
     run = _Run(data, gan, cfg, out, data_spec, dist, device, unlabeled)
@@ -704,7 +704,7 @@ def _train(
                         quality = evaluate(step, log, tb)
                     run.elapsed += time.perf_counter() - t_run
                     path = run.save(step, meter)
-                    raise TrainingInterrupted(f"interrupted at step {step}; checkpoint {path} written; continue with --resume")
+                    raise TrainingInterrupted(f"interrupted at step {step}; checkpoint {path} written", Flag("resume", before="; ", after=" to continue"))
                 last = step == cfg.steps
                 if step % cfg.log_every == 0 or last:
                     run.check_finite(meter)

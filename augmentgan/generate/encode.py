@@ -160,8 +160,9 @@ def check_data(data: LabeledImages, info: GeneratorInfo, where: str = "DATA") ->
     if tuple(data.image_shape) != (h, w, info.channels):
         dh, dw, dc = data.image_shape
         raise DataError(
-            f"{where} images are {dh}x{dw}x{dc} (HxWxC) but checkpoint {info.checkpoint} makes {h}x{w}x{info.channels}",
-            Flag("size", str(h), before="; read them as for training: "), Flag("channels", str(info.channels), before=", "),
+            f"{where} images are {dh}x{dw}x{dc} (HxWxC) but checkpoint {info.checkpoint} makes {h}x{w}x{info.channels}; read them as for training",
+            *((Flag("size", str(h), before=": "),) if (dh, dw) != (h, w) else ()),
+            *((Flag("channels", str(info.channels), before=": " if (dh, dw) == (h, w) else ", "),) if dc != info.channels else ()),
         )
 
 

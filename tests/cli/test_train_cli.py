@@ -62,7 +62,6 @@ def test_train_writes_the_run_and_resumes_from_its_own_config(capsys, tmp_path):
         (["--set", "model.width=3"], 4, ["unknown key 'model.width'"]),
         (["--set", "train.real_sampling=sometimes"], 4, ["real_sampling"]),
         (["--precision", "fp16"], 4, ["fp16 needs a CUDA device"]),
-        (["--channels", "2"], 4, ["--channels '2'"]),
         (["--resume"], 6, ["config.yaml does not exist"]),
         (["--set", "train.steps=3"], 4, ["--steps and --set train.steps are both given"]),  # the --set one silently won
         (["--set", "train.log_every=3"], 4, ["--log-every and --set train.log_every are both given"]),
@@ -72,6 +71,13 @@ def test_bad_options_give_one_line_and_an_exit_code(capsys, tmp_path, args, code
     got, _, err = run(capsys, "train", "builtin:digits-lt", "--steps", "2", "--out", tmp_path / "run", *TINY, *FAST, *args)
     assert got == code
     assert_one_line_error(err, *parts)
+
+
+def test_a_bad_choice_is_a_usage_error_as_in_the_other_commands(capsys, tmp_path):
+    for args in (["--channels", "2"], ["--size", "0"]):  # convert, inspect and train read data alike: exit 2, the option named
+        got, _, err = run(capsys, "train", "builtin:digits-lt", "--steps", "2", "--out", tmp_path / "run", *TINY, *FAST, *args)
+        assert got == 2 and f"Invalid value for '{args[0]}'" in err, err
+    assert not (tmp_path / "run").exists()
 
 
 def test_existing_run_needs_force(capsys, tmp_path):

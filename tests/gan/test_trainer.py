@@ -151,7 +151,7 @@ def test_sigint_writes_a_checkpoint_and_raises_interrupted(tmp_path, data):
             os.kill(os.getpid(), signal.SIGINT)
 
     handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 4; checkpoint .*step-000004\.pt written"):
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 4; checkpoint .*step-000004\.pt written; pass --resume to continue$"):
         train(data, tiny("dcgan"), config(steps=50, log_every=1, ckpt_every=100), tmp_path / "run", callback=press_ctrl_c)
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "step-000004.pt")["step"] == 4
     assert not (tmp_path / "run" / "checkpoints" / "final.pt").exists()
