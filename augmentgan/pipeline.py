@@ -9,7 +9,8 @@ Output folder (written under a temporary name and renamed into place at the very
 failure at any stage leaves nothing under ``output.path``)::
 
     OUT/train.h5 | train/     real training images first, then gan, classical, smote, copy, latent-smote
-                              samples (with latent-smote: extra/parent2, the second parent, -1 elsewhere)
+                              samples (with GAN rows: extra/truncation and extra/z_index as generate writes
+                              them; with latent-smote: extra/parent2, the second parent; -1 / NaN elsewhere)
     OUT/holdout.h5 | holdout/ the untouched holdout (never augmented, never seen by the GAN)
     OUT/recipe.yaml           the resolved recipe (every key, defaults included)
     OUT/lock.json             input fingerprints, sha256 of the output arrays, GAN checkpoint,
@@ -427,18 +428,20 @@ def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]
     return generator
 
 
-def _generate(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, counts: dict[int, int], seed: int, callback: Optional[ProgressCallback]) -> LabeledImages:
-    from augmentgan.generate.generation import sample_dataset
+def _generate(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, counts: dict[int, int], seed: int,
+              callback: Optional[ProgressCallback]) -> tuple[LabeledImages, dict[str, np.ndarray]]:
+    """The GAN's samples and their ``truncation`` and ``z_index`` (what `augmentgan generate` writes beside them)."""
+    from augmentgan.generate.generation import sample_rows
 
     g = recipe.generate
     try:
-        samples, _ = sample_dataset(
+        samples, extra, _ = sample_rows(
             generator, counts=counts, truncation=g.truncation, filters=list(g.filters), seed=seed, ema=g.ema,
             real=train, max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
         )
     except GenerationError as err:
         raise GenerationError(in_recipe_terms(err)) from None
-    return LabeledImages(samples.images, samples.labels, train.class_names, samples.source, samples.parent)
+    return LabeledImages(samples.images, samples.labels, train.class_names, samples.source, samples.parent), extra
 
 
 def _latent_smote(recipe: Recipe, generator: GeneratorCheckpoint, base: LabeledImages, counts: dict[int, int], seed: int, notes: list[str],
@@ -646,11 +649,13 @@ def _make_plan(recipe: Recipe, train: LabeledImages, **kwargs: Any) -> Plan:
 
 
 def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, wanted: Mapping[int, int], seed: int, classifier: Any,
-              callback: Optional[ProgressCallback], *, subset: bool = False) -> tuple[LabeledImages, dict[int, str]]:
+              callback: Optional[ProgressCallback], *, subset: bool = False) -> tuple[LabeledImages, dict[int, str], dict[str, np.ndarray]]:
     """GAN samples per class for ``plan.mix: auto`` (the first ones of each class, as :func:`_generate`
-    draws them), and the classes whose request the generation filters could not fill (-> why).
+    draws them), the classes whose request the generation filters could not fill (-> why), and the
+    samples' ``truncation`` and ``z_index``.
     ``subset``: ``train`` is a fold's part of the GAN's training images (``classifier`` trained on it),
     and the filters judge against it alone."""
+    from augmentgan.generate.generation import batch_extra
     from augmentgan.generate.sampler import Sampler
 
     g = recipe.generate
@@ -661,7 +666,7 @@ def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
     )
     full = [int(wanted.get(c, 0)) for c in range(train.num_classes)]
     sampler.resolve_truncation(full)  # auto truncation for every class at once, as _generate does
-    parts, failed = [], {}
+    parts, failed, done = [], {}, []
     for c, n in sorted(wanted.items()):
         counts = [0] * train.num_classes
         counts[c] = n
@@ -672,7 +677,8 @@ def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
             continue
         images = np.concatenate([b.images for b in batches])
         parts.append(LabeledImages(images, np.full(len(images), c, np.int64), train.class_names, np.full(len(images), Source.gan.value, np.uint8), np.full(len(images), -1, np.int64)))
-    return (LabeledImages.concatenate(parts) if parts else _empty(train)), failed
+        done += batches
+    return (LabeledImages.concatenate(parts) if parts else _empty(train)), failed, batch_extra(done)
 
 
 def _pool_reads_real(recipe: Recipe) -> bool:
@@ -683,9 +689,10 @@ def _pool_reads_real(recipe: Recipe) -> bool:
     return recipe.generate.truncation == "auto" or any(f.needs_classifier for f in build_filters(list(recipe.generate.filters)))
 
 
-def _first_of_pool(pool: LabeledImages, counts: Mapping[int, int]) -> LabeledImages:
+def _first_rows(pool: LabeledImages, counts: Mapping[int, int]) -> np.ndarray:
+    """The rows of the first ``counts[c]`` samples of each class ``c`` in ``pool``, class by class."""
     rows = [np.flatnonzero(pool.labels == c)[:n] for c, n in sorted(counts.items())]
-    return pool[np.concatenate(rows)] if rows else _empty(pool)
+    return np.concatenate(rows) if rows else np.zeros(0, np.int64)
 
 
 def fold_builder(recipe: Recipe) -> Any:
@@ -768,8 +775,9 @@ def _rows_of(factory: LatentFactory, rows: Optional[np.ndarray]) -> LatentFactor
 def _auto_mix(
     spec: ResolvedRecipe, train: LabeledImages, seqs: dict[str, np.random.SeedSequence], notes: list[str], callback: Optional[ProgressCallback], held: ExitStack,
     exclude: Optional[np.ndarray] = None,
-) -> tuple[Any, Optional[LabeledImages], Optional[Path], Optional[bool], dict[str, Any], Optional[GeneratorCheckpoint], Optional[_LatentCodes]]:
-    """``plan.mix: auto``: (decision, GAN pool, run, cached?, gan lock, checkpoint read, latent codes) - see :mod:`augmentgan.automix`."""
+) -> tuple[Any, Optional[LabeledImages], dict[str, np.ndarray], Optional[Path], Optional[bool], dict[str, Any], Optional[GeneratorCheckpoint], Optional[_LatentCodes]]:
+    """``plan.mix: auto``: (decision, GAN pool, its samples' truncation and z_index, run, cached?, gan lock, checkpoint read,
+    latent codes) - see :mod:`augmentgan.automix`."""
     from augmentgan.augment.smote import MIN_IMAGES
     from augmentgan.automix import MIN_VALIDATED, FoldPoolFactory, MixDecision, choose_mix
     from augmentgan.domain.classifier import train_classifier
@@ -779,9 +787,10 @@ def _auto_mix(
     validation = auto_validation(recipe, train, exclude)  # read and checked before the GAN trains: a bad file fails fast
     validation_name = f"plan.auto.validation {auto.validation}"
     pool, run, cached, gan_lock, failed, wanted, classifier, generator, latent = None, None, None, {}, {}, {}, None, None, None
+    pool_extra: dict[str, np.ndarray] = {}
     fold_pool: Optional[FoldPoolFactory] = None
     if make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"copy": 1.0}).source_total("copy") == 0:
-        return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, None, None, {}, None, None
+        return MixDecision({"copy": 1.0}, [], auto.folds, auto.steps, [], why=["nothing to expand: every class is at its target; nothing was scored"]), None, {}, None, None, {}, None, None
     gan_train, gan_rows = train, None  # the images the GAN trains on, and that every candidate expands while it is scored
     split = auto_split(recipe, train, seqs["auto"])
     if split is not None:  # the GAN never sees the held-out images; the export still expands all of train
@@ -805,13 +814,13 @@ def _auto_mix(
         if wanted:
             gan()
             classifier = train_classifier(gan_train, device=recipe.gan.device, callback=callback)  # no filter or check has seen held-out images
-            pool, failed = _gan_pool(recipe, gan(), gan_train, wanted, _int_seed(seqs["gen"]), classifier, callback)
+            pool, failed, pool_extra = _gan_pool(recipe, gan(), gan_train, wanted, _int_seed(seqs["gen"]), classifier, callback)
             if validation is None and _pool_reads_real(recipe):  # no filter may have seen a fold's validation images
 
                 def fold_pool(rows: np.ndarray) -> tuple[LabeledImages, dict[int, str]]:  # the export's pool, judged against the fold's part
                     part = train[rows]
                     return _gan_pool(recipe, gan(), part, wanted, _int_seed(seqs["gen"]), train_classifier(part, device=recipe.gan.device, callback=callback),
-                                     callback, subset=True)
+                                     callback, subset=True)[:2]
     if "latent-smote" in auto.sources:
         latent_only = make_plan(train.class_counts(), train.class_names, recipe.plan, min_for_smote=MIN_IMAGES, mix={"latent-smote": 1.0})
         grow = latent_only.counts("latent-smote")
@@ -833,7 +842,7 @@ def _auto_mix(
         latent_classes=[] if latent is None else latent.classes, validation=validation, validation_name=validation_name,
         device=recipe.gan.device, callback=callback,
     )
-    return decision, pool, run, cached, gan_lock, generator, latent
+    return decision, pool, pool_extra, run, cached, gan_lock, generator, latent
 
 
 def expand_data(
@@ -889,11 +898,12 @@ def expand_data(
     decision = None
     generator: Optional[GeneratorCheckpoint] = None
     latent: Optional[tuple[LabeledImages, np.ndarray]] = None
+    gan_extra: dict[str, np.ndarray] = {}  # the GAN rows' truncation and z_index
     pseudo: Optional[PseudoPool] = None
     with ExitStack() as held:  # a cached run stays locked until it has been sampled
         if recipe.plan.mix == "auto":
             report(callback, "expand", next(step), total, name="gan")  # training and choosing: the inner stages report both
-            decision, pool, run, cached, gan_lock, generator, codes = _auto_mix(
+            decision, pool, pool_extra, run, cached, gan_lock, generator, codes = _auto_mix(
                 spec, train, seqs, notes, callback, held, _exclude,
             )
             plan, keep = _plan_and_keep(recipe, train, rng_copy, mix=decision.mix, unavailable=decision.unavailable)
@@ -901,7 +911,9 @@ def expand_data(
             parts = [base]
             report(callback, "expand", next(step), total, name="generate")
             if plan.counts("gan"):
-                parts.append(_first_of_pool(pool, plan.counts("gan")))
+                rows = _first_rows(pool, plan.counts("gan"))
+                parts.append(pool[rows])
+                gan_extra = {k: v[rows] for k, v in pool_extra.items()}
             if plan.counts("latent-smote"):  # the codes found for the auto mix, not encoded again
                 assert codes is not None
                 result = codes.smote(recipe, train, keep, plan.counts("latent-smote"), _int_seed(seq_latent), callback)
@@ -925,7 +937,8 @@ def expand_data(
             if needs_gan:
                 assert generator is not None
                 if plan.source_total("gan") > 0:
-                    parts.append(_generate(recipe, generator, train, plan.counts("gan"), _int_seed(seq_gen), callback))
+                    samples, gan_extra = _generate(recipe, generator, train, plan.counts("gan"), _int_seed(seq_gen), callback)
+                    parts.append(samples)
                 if plan.source_total("latent-smote") > 0:
                     latent = _latent_smote(recipe, generator, base, plan.counts("latent-smote"), _int_seed(seq_latent), notes, callback)
     report(callback, "expand", next(step), total, name="classical")
@@ -935,9 +948,16 @@ def expand_data(
     report(callback, "expand", next(step), total, name="copy")
     parts.append(_copies(base, plan.counts("copy"), rng_copy))
     extra: dict[str, np.ndarray] = {}
+    if gan_extra:  # the GAN rows follow the kept real rows: what `augmentgan generate` writes beside them, NaN / -1 on other rows
+        n_rows, at = sum(len(p) for p in parts), len(parts[0])
+        for name, fill in (("truncation", np.float32(np.nan)), ("z_index", np.int64(-1))):
+            column = np.full(n_rows, fill)
+            column[at:at + len(gan_extra[name])] = gan_extra[name]
+            extra[name] = column
     if latent is not None:  # last, so that recipes without latent-smote keep their row order
         n_before = sum(len(p) for p in parts)
         parts.append(latent[0])
+        extra = {k: np.concatenate([v, np.full(len(latent[0]), -1 if v.dtype.kind == "i" else np.nan, v.dtype)]) for k, v in extra.items()}
         extra["parent2"] = np.concatenate([np.full(n_before, -1, np.int64), latent[1]])
     pseudo_info: dict[str, Any] = {}
     if plan.source_total("pseudo") > 0:  # last: real images with machine labels, never mixed into the real rows
@@ -945,7 +965,7 @@ def expand_data(
         n_before = sum(len(p) for p in parts)
         rows, confidence, index = pseudo.take(plan.counts("pseudo"), train.class_names)
         parts.append(rows)
-        extra = {k: np.concatenate([v, np.full(len(rows), -1, v.dtype)]) for k, v in extra.items()}
+        extra = {k: np.concatenate([v, np.full(len(rows), -1 if v.dtype.kind == "i" else np.nan, v.dtype)]) for k, v in extra.items()}
         extra["confidence"] = np.concatenate([np.full(n_before, np.nan, np.float32), confidence])
         extra["unlabeled_index"] = np.concatenate([np.full(n_before, -1, np.int64), index])
         pseudo_info = {**pseudo.info, "used": int(len(rows))}

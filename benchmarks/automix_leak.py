@@ -44,7 +44,7 @@ def _pool(spec, data, seed_gan, seed_gen, notes):
         run, checkpoint, _ = _gan_run(spec, data, seed_gan, notes, None, held)
         generator = _read_gan(run, checkpoint, data, notes)
         classifier = train_classifier(data)
-        pool, failed = _gan_pool(recipe, generator, data, wanted, seed_gen, classifier, None)
+        pool, failed, _ = _gan_pool(recipe, generator, data, wanted, seed_gen, classifier, None)
     return pool, classifier, failed
 
 

@@ -198,6 +198,8 @@ def test_quick_start_runs_and_caches_the_gan(tmp_path: Path, monkeypatch: pytest
     assert (train.class_counts() == train.class_counts().max()).all()
     gan = train[train.source == Source.gan]
     assert len(gan) == first.plan.source_total("gan") and (gan.parent == -1).all()
+    if len(gan):  # the samples auto took from its pool keep their latents' indexes
+        _assert_gan_provenance(tmp_path / "a" / "train.h5")
     # the quick start chooses its mix (plan.mix: auto): the GAN was checked for every class it could grow
     growing = [c.name for c in first.plan.classes if c.target > c.real]
     assert sorted(first.mix_decision.gan) == sorted(growing) and sum(first.mix_decision.mix.values()) == pytest.approx(1.0)
@@ -315,3 +317,26 @@ def test_expand_data_needs_no_data_or_output_section_and_load_recipe_checks_what
     for pair, why in (("gan.preset=nope", "unknown GAN preset 'nope'"), ("classical.pipeline=nonesuch", "nonesuch")):
         with pytest.raises(ConfigError, match=why):
             augmentgan.load_recipe(_recipe(tmp_path / "o"), [pair])
+
+
+def _assert_gan_provenance(path: Path) -> None:
+    from augmentgan.data.hdf5 import read_hdf5_extra
+
+    data, extra = load(path), read_hdf5_extra(path)
+    gan = data.source == Source.gan
+    assert ((extra["z_index"] >= 0) == gan).all() and np.isnan(extra["truncation"][~gan]).all()
+    for c in np.unique(data.labels[gan]):  # one latent per sample: no index twice in a class
+        z = extra["z_index"][gan & (data.labels == c)]
+        assert len(np.unique(z)) == len(z)
+
+
+def test_gan_rows_keep_their_latent_index_and_truncation_as_generate_writes_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    recipe = _recipe(tmp_path / "out", plan={"target": "max", "mix": {"gan": 0.5, "latent-smote": 0.25, "copy": 0.25}}, generate={"truncation": 0.8})
+    expand(recipe, overrides=[*TINY_GAN, "gan.device=cpu"])
+    _assert_gan_provenance(tmp_path / "out" / "train.h5")
+    from augmentgan.data.hdf5 import read_hdf5_extra
+
+    extra, data = read_hdf5_extra(tmp_path / "out" / "train.h5"), load(tmp_path / "out" / "train.h5")
+    assert (extra["truncation"][data.source == Source.gan] == np.float32(0.8)).all()
+    assert ((extra["parent2"] >= 0) == (data.source == Source.latent_smote)).all()  # latent-smote's column beside them

@@ -56,7 +56,7 @@ from augmentgan.progress import ProgressCallback
 
 __all__ = [
     "CHUNK", "ClassReport", "FILTERS", "FilterSpec", "GenerationReport", "SampleBatch", "Sampler",
-    "build_filters", "generate", "grids_path", "resolve_counts", "sample_dataset",
+    "batch_extra", "build_filters", "generate", "grids_path", "resolve_counts", "sample_dataset", "sample_rows",
 ]
 
 GRID_SAMPLES = 64
@@ -187,10 +187,9 @@ def generate(
     def flush() -> None:
         if pending:
             labels = np.concatenate([b.labels for b in pending])
-            t = np.concatenate([np.full(len(b.labels), np.nan if b.truncation is None else b.truncation, np.float32) for b in pending])
             writer.append(
                 np.concatenate([b.images for b in pending]), labels, np.full(len(labels), Source.gan.value, np.uint8),
-                np.full(len(labels), -1, np.int64), {"truncation": t, "z_index": np.concatenate([b.z_index for b in pending])},
+                np.full(len(labels), -1, np.int64), batch_extra(pending),
             )
             pending.clear()
 
@@ -205,6 +204,16 @@ def generate(
         flush()
     grid_out = write_grids(previews, sampler.class_names, grid_dir, force=force) if grid_dir is not None else None
     return _report(sampler, t0, out=writer.path, format=fmt, grids=grid_out)
+
+
+def batch_extra(batches: Sequence[SampleBatch]) -> dict[str, np.ndarray]:
+    """What generation writes beside each sample of ``batches`` (in their order): ``truncation``, its
+    class's threshold (float32, NaN for none), and ``z_index``, the index of its latent in its class."""
+    return {
+        "truncation": np.concatenate([np.full(len(b.labels), np.nan if b.truncation is None else b.truncation, np.float32) for b in batches]
+                                     or [np.zeros(0, np.float32)]),
+        "z_index": np.concatenate([b.z_index for b in batches] or [np.zeros(0, np.int64)]),
+    }
 
 
 def sample_dataset(
@@ -227,8 +236,37 @@ def sample_dataset(
 ) -> tuple[LabeledImages, GenerationReport]:
     """The samples :func:`generate` would write, in memory (``source`` gan, ``parent`` -1).
 
-    Every sample of class ``c`` used the threshold ``report.classes[c].truncation``.
+    Every sample of class ``c`` used the threshold ``report.classes[c].truncation``; :func:`sample_rows`
+    returns the per-sample ``truncation`` and ``z_index`` as well.
     """
+    data, _, report = sample_rows(
+        run_or_ckpt, counts=counts, per_class=per_class, balance_to=balance_to, truncation=truncation, filters=filters, seed=seed,
+        checkpoint=checkpoint, ema=ema, real=real, classifier=classifier, classifier_steps=classifier_steps, max_tries=max_tries,
+        device=device, callback=callback,
+    )
+    return data, report
+
+
+def sample_rows(
+    run_or_ckpt: GeneratorSource,
+    *,
+    counts: Optional[Counts] = None,
+    per_class: Optional[int] = None,
+    balance_to: Optional[LabeledImages] = None,
+    truncation: Truncation = None,
+    filters: Sequence[FilterSpec | str | Mapping[str, Any]] = (),
+    seed: int = 0,
+    checkpoint: str | int = "auto",
+    ema: bool = True,
+    real: Optional[LabeledImages] = None,
+    classifier: Optional[DomainClassifier] = None,
+    classifier_steps: int = 400,
+    max_tries: int = 10,
+    device: str | torch.device = "auto",
+    callback: Optional[ProgressCallback] = None,
+) -> tuple[LabeledImages, dict[str, np.ndarray], GenerationReport]:
+    """:func:`sample_dataset`'s samples, the per-sample columns :func:`generate` writes beside them
+    (:func:`batch_extra`: ``truncation``, ``z_index``), and the report."""
     t0 = time.perf_counter()
     sampler = Sampler(
         run_or_ckpt, truncation=truncation, filters=filters, seed=seed, checkpoint=checkpoint, ema=ema, real=real,
@@ -238,11 +276,12 @@ def sample_dataset(
     h, w, c = sampler.image_shape
     total = int(sum(wanted))
     images, labels = np.empty((total, h, w, c), np.uint8), np.empty(total, np.int64)  # filled as batches arrive: no second copy
-    done = 0
+    done, meta = 0, []
     for b in sampler.stream(wanted):  # exactly the wanted counts, or it raises
         images[done:done + len(b.labels)], labels[done:done + len(b.labels)] = b.images, b.labels
         done += len(b.labels)
+        meta.append(SampleBatch(b.images[:0], b.labels, b.z_index, b.truncation))  # no second copy of the images
     if done != total:
         raise GenerationError(f"internal check: the sampler gave {done} samples for {total} asked; rerun with --debug and report it")
     data = LabeledImages(images, labels, sampler.class_names, np.full(len(labels), Source.gan.value, np.uint8), np.full(len(labels), -1, np.int64))
-    return data, _report(sampler, t0)
+    return data, batch_extra(meta), _report(sampler, t0)
