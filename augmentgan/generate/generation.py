@@ -216,34 +216,12 @@ def batch_extra(batches: Sequence[SampleBatch]) -> dict[str, np.ndarray]:
     }
 
 
-def sample_dataset(
-    run_or_ckpt: GeneratorSource,
-    *,
-    counts: Optional[Counts] = None,
-    per_class: Optional[int] = None,
-    balance_to: Optional[LabeledImages] = None,
-    truncation: Truncation = None,
-    filters: Sequence[FilterSpec | str | Mapping[str, Any]] = (),
-    seed: int = 0,
-    checkpoint: str | int = "auto",
-    ema: bool = True,
-    real: Optional[LabeledImages] = None,
-    classifier: Optional[DomainClassifier] = None,
-    classifier_steps: int = 400,
-    max_tries: int = 10,
-    device: str | torch.device = "auto",
-    callback: Optional[ProgressCallback] = None,
-) -> tuple[LabeledImages, GenerationReport]:
-    """The samples :func:`generate` would write, in memory (``source`` gan, ``parent`` -1).
-
-    Every sample of class ``c`` used the threshold ``report.classes[c].truncation``; :func:`sample_rows`
-    returns the per-sample ``truncation`` and ``z_index`` as well.
-    """
-    data, _, report = sample_rows(
-        run_or_ckpt, counts=counts, per_class=per_class, balance_to=balance_to, truncation=truncation, filters=filters, seed=seed,
-        checkpoint=checkpoint, ema=ema, real=real, classifier=classifier, classifier_steps=classifier_steps, max_tries=max_tries,
-        device=device, callback=callback,
-    )
+def sample_dataset(run_or_ckpt: GeneratorSource, **options: Any) -> tuple[LabeledImages, GenerationReport]:
+    """The samples :func:`generate` would write, in memory (``source`` gan, ``parent`` -1), and the report;
+    the keyword options are :func:`sample_rows`'s. Every sample of class ``c`` used the threshold
+    ``report.classes[c].truncation``; :func:`sample_rows` returns the per-sample ``truncation`` and
+    ``z_index`` as well."""
+    data, _, report = sample_rows(run_or_ckpt, **options)
     return data, report
 
 
@@ -265,8 +243,8 @@ def sample_rows(
     device: str | torch.device = "auto",
     callback: Optional[ProgressCallback] = None,
 ) -> tuple[LabeledImages, dict[str, np.ndarray], GenerationReport]:
-    """:func:`sample_dataset`'s samples, the per-sample columns :func:`generate` writes beside them
-    (:func:`batch_extra`: ``truncation``, ``z_index``), and the report."""
+    """The samples :func:`generate` would write, in memory (``source`` gan, ``parent`` -1), the per-sample
+    columns it writes beside them (:func:`batch_extra`: ``truncation``, ``z_index``), and the report."""
     t0 = time.perf_counter()
     sampler = Sampler(
         run_or_ckpt, truncation=truncation, filters=filters, seed=seed, checkpoint=checkpoint, ema=ema, real=real,
