@@ -166,7 +166,7 @@ class GenerateSection(StrictModel):
 
         try:
             for key, t in (value.items() if isinstance(value, dict) else [(None, value)]):
-                if t != "auto":
+                if not (key is None and t == "auto"):  # auto is for every class at once, not one class's
                     parse_threshold(t, "@" if key is None else f"class {key}")
         except ConfigError as err:  # pydantic puts the key in front
             raise ValueError(str(err).removeprefix("@: ")) from None

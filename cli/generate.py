@@ -18,7 +18,9 @@ from augmentgan.progress import ProgressEvent
 _FILTER_HELP = (
     "Quality filter NAME[:KEY=VALUE,...], repeatable: confidence:p=0.5 (classifier probability of the class), "
     "memorization:q=0.01 (reject near-copies of training images), dedup:r=0.1 or dedup:d=DIST (reject near-duplicates of kept samples), "
-    "discriminator:keep=0.8 (top fraction by D score) or discriminator:percentile=95 (rejection sampling, bce runs)."
+    "discriminator:keep=0.8 (top fraction by D score) or discriminator:percentile=95 (rejection sampling, bce runs), "
+    "harmful:k=5 (reject samples the real data's classifier puts in another class), "
+    "informative:keep=0.5 (over-generate 1/keep x, keep the in-class samples the classifier is least sure of)."
 )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
+
 import typer
 from rich.table import Table
 
@@ -17,6 +19,7 @@ def register(app: typer.Typer) -> None:
         data: str = typer.Argument(..., help="Unlabeled images of the run's size and channels: a folder without class subfolders, or .h5/.npz[:KEY]."),
         out: Path = typer.Option(..., "--out", help="Output HDF5: the confident images with their labels, source pseudo, and extra/confidence."),
         min_confidence: float = typer.Option(0.9, "--min-confidence", min=0.0, max=1.0, help="Keep images whose label's K+1 posterior is at least P."),
+        size: Optional[int] = typer.Option(None, "--size", min=1, help="Center-crop and resize DATA to SIZE x SIZE, as `train --size` read the run's images."),
         checkpoint: str = typer.Option("final", "--checkpoint", help="auto, best, final, last or a step number (with a run folder)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing output."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
@@ -33,16 +36,17 @@ def register(app: typer.Typer) -> None:
 
         check_output(out, force=force, inputs=[run, data])
         model = load_kplus1(kplus1_checkpoint(run, checkpoint))
+        h, w = model.data_size
         try:
-            images = check_unlabeled(read_unlabeled(data), (*model.data_size, model.channels), data)
-        except DataError as err:  # label has no reader options (and convert reads labeled data only): drop their hints
-            raise err.in_terms(lambda flag: None) from None
+            images = check_unlabeled(read_unlabeled(data, size=size), (h, w, model.channels), data)
+        except DataError as err:  # label reads DATA with --size only (and convert reads labeled data only): drop the other hints
+            raise err.in_terms(lambda flag: f"pass --size {h}" if flag.option == "size" and h == w else None) from None
         result = pseudo_label(model.D, images, model.img_size, fit=model.fit, min_confidence=min_confidence)
         kept = np.flatnonzero(result.keep)
         if not len(kept):
             raise DataError(f"no image of {data} reaches --min-confidence {min_confidence:g} (the most confident: {float(result.confidence.max()):.3f}); lower it or train the run longer")
         labeled = LabeledImages(images[kept], result.labels[kept], model.class_names, np.full(len(kept), Source.pseudo.value, np.uint8))
-        write_hdf5(labeled, out, force=force, extra={"confidence": result.confidence[kept]},
+        write_hdf5(labeled, out, force=force, extra={"confidence": result.confidence[kept], "unlabeled_index": kept.astype(np.int64)},
                    extra_attrs={"labeled_by": str(model.checkpoint), "min_confidence": float(min_confidence)})
         counts = np.bincount(result.labels[kept], minlength=len(model.class_names))
         summary = {

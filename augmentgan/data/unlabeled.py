@@ -92,8 +92,8 @@ def check_unlabeled(images: np.ndarray, image_shape: tuple[int, int, int], where
         (h, w, c), (h2, w2, c2) = image_shape, got
         fix: list = []
         if (h2, w2) != (h, w):
-            fix += [f"resize them to {w}x{h}", Flag("size", "N", before=" (or ", after=" for both)")]
+            fix += [f"resize them to {w}x{h}", Flag("size", "N", before=" (or ", after=")")]
         if c2 != c:
-            fix += [" and " if fix else "", f"convert them to {c} channel(s)", Flag("channels", "C", before=" (or ", after=" for both)")]
+            fix += [" and " if fix else "", f"convert them to {c} channel(s)", Flag("channels", "C", before=" (or ", after=")")]
         raise DataError(f"unlabeled images {where} are {w2}x{h2} with {c2} channel(s), the labeled data {w}x{h} with {c}: ", *fix)
     return images

@@ -444,6 +444,7 @@ class _Run:
                 **({"unlabeled": self.unlabeled_rng.bit_generator.state} if self.unlabeled_rng is not None else {}),
             },
             "world_size": self.dist.world_size,
+            "precision": self.gan.precision,  # what train.precision resolved to: a resume in another precision is not bit-exact
             "rank_streams": rank_streams,
             "monitor": self.monitor_state(),
             "versions": _versions(),
@@ -475,7 +476,7 @@ class _Run:
         if payload["data"].get("unlabeled") != self.data_info.get("unlabeled"):
             diffs.append("unlabeled images (--unlabeled)")
         if diffs:
-            raise CheckpointError(f"cannot resume from {path}: {', '.join(diffs)} {'differs' if len(diffs) == 1 else 'differ'} from that run; resume with the same settings or start a new run (--force or another --out)")
+            raise CheckpointError(f"cannot resume from {path}: {', '.join(diffs)} {'differs' if len(diffs) == 1 else 'differ'} from that run; resume with the same settings (`augmentgan train --resume` without --preset, --set and --seed takes the run's own) or start a new run (--force or another --out)")
         step = int(payload["step"])
         if step > self.cfg.steps:
             raise ConfigError(f"{path} is at step {step}, beyond --steps {self.cfg.steps}; pass --steps {step} or more to resume")
@@ -484,6 +485,12 @@ class _Run:
         if self.dist.rank < len(streams):  # a rank the run did not have keeps its fresh streams
             self.gan.aug_gen.set_state(streams[self.dist.rank]["augment"].cpu())
             self.gan.penalty_gen.set_state(streams[self.dist.rank]["penalty"].cpu())
+        then = payload.get("precision")
+        if then is not None and then != self.gan.precision and self.dist.is_main:
+            warnings.warn(
+                f"resuming in {self.gan.precision} a run trained so far in {then} (train.precision may change on resume): "
+                f"its weights will not equal an uninterrupted run's; pass --precision {then} to continue it exactly", AugmentganWarning, stacklevel=2,
+            )
         saved_world = int(payload.get("world_size", 1))
         if saved_world != self.dist.world_size and self.dist.is_main:
             warnings.warn(
@@ -699,12 +706,6 @@ def _train(
         with _sigint_flag(dist.active) as interrupted, (open(metrics_path, "a", encoding="utf-8") if main else contextlib.nullcontext()) as log:
             for step in range(start + 1, cfg.steps + 1):
                 meter.add(run.gan.train_iteration(run.batches), step)
-                if ddp.any_rank(dist, interrupted.is_set(), run.device):
-                    if _eval_due(cfg, step):  # the resumed run starts after this step: evaluate it now
-                        quality = evaluate(step, log, tb)
-                    run.elapsed += time.perf_counter() - t_run
-                    path = run.save(step, meter)
-                    raise TrainingInterrupted(f"interrupted at step {step}; checkpoint {path} written", Flag("resume", before="; ", after=" to continue"))
                 last = step == cfg.steps
                 if step % cfg.log_every == 0 or last:
                     run.check_finite(meter)
@@ -727,6 +728,13 @@ def _train(
                     grid = _save_grid(run.gan.generate(*run.grid_noise, batch=cfg.batch, native=True), cfg.sample_per_class, grid_path)
                     if tb is not None:
                         tb.add_image("samples", grid, step)
+                # on Ctrl-C the step's metrics line and grid are written first (above), as an uninterrupted run writes them
+                if ddp.any_rank(dist, interrupted.is_set(), run.device):
+                    if _eval_due(cfg, step):  # the resumed run starts after this step: evaluate it now
+                        quality = evaluate(step, log, tb)
+                    run.elapsed += time.perf_counter() - t_run
+                    path = run.save(step, meter)
+                    raise TrainingInterrupted(f"interrupted at step {step}; checkpoint {path} written", Flag("resume", before="; ", after=" to continue"))
                 if _eval_due(cfg, step):
                     t_eval = time.perf_counter()
                     quality = evaluate(step, log, tb)

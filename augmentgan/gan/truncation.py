@@ -17,12 +17,15 @@ from typing import Optional
 import torch
 
 BLOCK = 256  # latents per random stream; changing it changes every sample: part of the format
+# The smallest threshold: a number is accepted with probability ~0.8 T, so a block takes ~1/T rounds of
+# redraws (0.01: about a second; 1e-9: forever), and below it every sample is its class's mean image anyway
+MIN_THRESHOLD = 0.01
 
 
 def truncated_normal_(z: torch.Tensor, threshold: Optional[float], generator: torch.Generator) -> torch.Tensor:
     """Fill ``z`` in place with N(0, 1) values, redrawing any with |value| > threshold."""
-    if threshold is not None and threshold <= 0:
-        raise ValueError(f"truncation threshold must be > 0, got {threshold}")
+    if threshold is not None and not threshold >= MIN_THRESHOLD:
+        raise ValueError(f"truncation threshold must be >= {MIN_THRESHOLD}, got {threshold}")
     z.normal_(generator=generator)
     if threshold is None:
         return z

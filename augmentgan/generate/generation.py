@@ -170,7 +170,7 @@ def generate(
         run_or_ckpt, truncation=truncation, filters=filters, seed=seed, checkpoint=checkpoint, ema=ema, real=real,
         classifier=classifier, classifier_steps=classifier_steps, max_tries=max_tries, device=device, callback=callback,
     )
-    wanted = resolve_counts(sampler.class_names, counts=counts, per_class=per_class, balance_to=balance_to)
+    wanted = resolve_counts(sampler.class_names, counts=counts, per_class=per_class, balance_to=balance_to, image_shape=sampler.image_shape)
     sampler.resolve_truncation(wanted)
     attrs = _metadata(sampler, wanted)
     extra = ("truncation", "z_index")
@@ -250,7 +250,7 @@ def sample_rows(
         run_or_ckpt, truncation=truncation, filters=filters, seed=seed, checkpoint=checkpoint, ema=ema, real=real,
         classifier=classifier, classifier_steps=classifier_steps, max_tries=max_tries, device=device, callback=callback,
     )
-    wanted = resolve_counts(sampler.class_names, counts=counts, per_class=per_class, balance_to=balance_to)
+    wanted = resolve_counts(sampler.class_names, counts=counts, per_class=per_class, balance_to=balance_to, image_shape=sampler.image_shape)
     h, w, c = sampler.image_shape
     total = int(sum(wanted))
     images, labels = np.empty((total, h, w, c), np.uint8), np.empty(total, np.int64)  # filled as batches arrive: no second copy

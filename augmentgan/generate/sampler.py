@@ -33,7 +33,7 @@ from augmentgan.gan.checkpoint import GeneratorInfo, GeneratorSource, open_gener
 from augmentgan.gan.fit import to_data
 from augmentgan.gan.gan import resolve_device
 from augmentgan.gan.models import build_discriminator
-from augmentgan.gan.truncation import class_latents
+from augmentgan.gan.truncation import MIN_THRESHOLD, class_latents
 from augmentgan.generate.auto_truncation import choose_thresholds
 from augmentgan.generate.filters import CHUNK, Chunk, FilterContext, FilterPipeline, FilterSpec, build_filters
 from augmentgan.generate.report import ClassReport
@@ -133,14 +133,16 @@ def _pairs(text: str, what: str) -> list[tuple[str, str]]:
 
 
 def resolve_counts(
-    class_names: Sequence[str], *, counts: Optional[Counts] = None, per_class: Optional[int] = None, balance_to: Optional[LabeledImages] = None
+    class_names: Sequence[str], *, counts: Optional[Counts] = None, per_class: Optional[int] = None, balance_to: Optional[LabeledImages] = None,
+    image_shape: Optional[tuple[int, int, int]] = None,
 ) -> list[int]:
     """Samples to generate per class index, from exactly one of ``counts``, ``per_class``, ``balance_to``.
 
     ``counts``: ``{class name or index: n}`` or ``"name=n,name=n"`` (other classes get 0), or one
     number per class in class order (a list or array of ``len(class_names)``).
     ``per_class``: n for every class. ``balance_to``: a dataset with the same classes; each class
-    gets ``max(counts) - count`` so that the dataset plus the samples is balanced.
+    gets ``max(counts) - count`` so that the dataset plus the samples is balanced; with ``image_shape``
+    (the samples'), its images must have that shape (samples of another size would not join it).
     """
     given = [name for name, v in (("counts", counts), ("per_class", per_class), ("balance_to", balance_to)) if v is not None]
     if len(given) != 1:
@@ -153,6 +155,10 @@ def resolve_counts(
     if balance_to is not None:
         if tuple(balance_to.class_names) != tuple(class_names):
             raise ConfigError(f"--balance-to data has classes {list(balance_to.class_names)}, the GAN {list(class_names)}; balance the data the GAN was trained for")
+        if image_shape is not None and tuple(balance_to.image_shape) != tuple(image_shape):
+            (h, w, c), (h2, w2, c2) = image_shape, balance_to.image_shape
+            raise DataError(f"--balance-to data has {h2}x{w2}x{c2} images, the GAN's samples are {h}x{w}x{c} (HxWxC); they would not join it: "
+                            f"read the data as the run was trained on it (pass --size {h} --channels {c})")
         have = balance_to.class_counts()
         return [int(have.max() - n) for n in have]
     if isinstance(counts, str):
@@ -181,12 +187,17 @@ def parse_threshold(value: Any, what: str) -> Optional[float]:
     """A truncation threshold: a positive finite number, or None for none (ConfigError naming ``what`` otherwise)."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "off", "")):
         return None
+    if isinstance(value, str) and value.strip().lower() == "auto":  # here a class's own threshold: auto chooses every class's at once
+        raise ConfigError(f"{what}: auto chooses the threshold of every class at once (truncation auto); give this class a number or none")
     try:
         t = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{what}: {value!r} is not a number, none or auto") from None
+        raise ConfigError(f"{what}: {value!r} is not a number or none") from None
     if not t > 0 or not math.isfinite(t):
         raise ConfigError(f"{what}: threshold {value!r} must be a positive number (e.g. 0.5, 1.0, 2.0) or none")
+    if t < MIN_THRESHOLD:
+        raise ConfigError(f"{what}: threshold {value!r} is below {MIN_THRESHOLD}: every sample would be its class's mean image, and drawing "
+                          f"its latents would take ~1/T redraws; use 0.25 or more, or none")
     return t
 
 
@@ -402,7 +413,7 @@ class Sampler:
         return GenerationError(
             f"class {state.name!r}: kept {state.kept} of {state.requested} requested after {state.candidates} candidates "
             f"(the limit: --max-tries {self.max_tries} x {state.requested} requested, at least {CHUNK}); filter {worst.name!r} rejected most ({state.rejected[worst.name]}): "
-            f"{worst.hint()}, or raise --max-tries"
+            f"{worst.hint()}" + ("" if "--max-tries" in worst.hint() else ", or raise --max-tries")
         )
 
     @property

@@ -46,7 +46,10 @@ def test_train_with_unlabeled_images_then_label_them(capsys, tmp_path, files):
     assert code != 0
     assert_one_line_error(err, "reaches --min-confidence 1", "lower it")
     code, _, err = run(capsys, "label", run_dir, files / "small.npz", "--out", tmp_path / "small.h5")
-    assert_one_line_error(err, "are 8x8 with 1 channel(s), the labeled data 16x16 with 1")
+    assert_one_line_error(err, "are 8x8 with 1 channel(s), the labeled data 16x16 with 1: resize them to 16x16 (or pass --size 16)")
+    code, out, err = run(capsys, "label", run_dir, files / "small.npz", "--out", tmp_path / "small.h5", "--size", "16", "--min-confidence", "0", "--json")
+    assert code == 0 and json.loads(out)["kept"] == 30, err  # read as `train --size 16` would have read them
+    assert (read_hdf5_extra(tmp_path / "small.h5")["unlabeled_index"] == np.arange(30)).all()  # each row traced to its image
     # --checkpoint follows generate's rules: a wrong word is a configuration error naming the choices, and a
     # .pt file given as RUN cannot also choose another checkpoint
     code, _, err = run(capsys, "label", run_dir, files / "unlabeled.npz", "--out", tmp_path / "x.h5", "--checkpoint", "nonsense")

@@ -151,13 +151,17 @@ def test_sigint_writes_a_checkpoint_and_raises_interrupted(tmp_path, data):
             os.kill(os.getpid(), signal.SIGINT)
 
     handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 4; checkpoint .*step-000004\.pt written; pass --resume to continue$"):
-        train(data, tiny("dcgan"), config(steps=50, log_every=1, ckpt_every=100), tmp_path / "run", callback=press_ctrl_c)
-    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "step-000004.pt")["step"] == 4
+    # Ctrl-C while step 3 is reported: step 3 ends as it would have (its metrics line and grid written), then the checkpoint
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 3; checkpoint .*step-000003\.pt written; pass --resume to continue$"):
+        train(data, tiny("dcgan"), config(steps=50, log_every=1, ckpt_every=100, sample_every=1), tmp_path / "run", callback=press_ctrl_c)
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "step-000003.pt")["step"] == 3
     assert not (tmp_path / "run" / "checkpoints" / "final.pt").exists()
     assert signal.getsignal(signal.SIGINT) is handler  # restored
-    resumed = train(data, tiny("dcgan"), config(steps=6, log_every=1, ckpt_every=100), tmp_path / "run", resume=True)
-    assert resumed.start_step == 4
+    resumed = train(data, tiny("dcgan"), config(steps=6, log_every=1, ckpt_every=100, sample_every=1), tmp_path / "run", resume=True)
+    assert resumed.start_step == 3
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 7))  # no step's line lost to the interruption
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").glob("step-*.png")) == [f"step-{i:06d}.png" for i in range(1, 7)]
 
 
 # --- faults -------------------------------------------------------------------------------------
@@ -202,6 +206,20 @@ def test_resume_refuses_another_config_or_data(tmp_path, data):
         train(data, tiny("dcgan"), config(steps=1), out, resume=True)
     # what and how often to log or save may change
     train(data, tiny("dcgan"), config(steps=3, log_every=1, sample_every=0, keep_last=1), out, resume=True)
+
+
+def test_resume_in_another_precision_is_allowed_and_said_not_to_be_exact(tmp_path, data):
+    import warnings
+
+    from augmentgan.errors import AugmentganWarning
+
+    out = tmp_path / "run"
+    train(data, tiny("dcgan"), config(steps=2, precision="fp32"), out)
+    with pytest.warns(AugmentganWarning, match="resuming in bf16 a run trained so far in fp32.*pass --precision fp32 to continue it exactly"):
+        train(data, tiny("dcgan"), config(steps=3, precision="bf16"), out, resume=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="resuming in", category=AugmentganWarning)
+        train(data, tiny("dcgan"), config(steps=4, precision="bf16"), out, resume=True)  # the same precision as its last stretch: nothing to say
 
 
 def test_existing_run_folder_needs_force_or_resume(tmp_path, data):

@@ -46,3 +46,17 @@ def test_streams_differ_by_seed_class_and_threshold():
     assert not torch.equal(a, class_latents(1, 0, 0, 16, 4, 1.0))
     assert not torch.equal(a, class_latents(0, 1, 0, 16, 4, 1.0))
     assert torch.equal(a, class_latents(0, 0, 0, 16, 4, 1.0))
+
+
+def test_a_threshold_that_would_take_forever_to_draw_is_refused():
+    from augmentgan.errors import ConfigError
+    from augmentgan.generate.sampler import parse_threshold
+    from augmentgan.gan.truncation import MIN_THRESHOLD
+
+    with pytest.raises(ValueError, match="must be >= 0.01"):
+        truncated_normal_(torch.empty(4), 1e-9, torch.Generator().manual_seed(0))  # redrawn until |z| <= 1e-9: never
+    with pytest.raises(ConfigError, match="--truncation: threshold '1e-9' is below 0.01"):
+        parse_threshold("1e-9", "--truncation")
+    with pytest.raises(ConfigError, match="--truncation 9: auto chooses the threshold of every class at once"):
+        parse_threshold("auto", "--truncation 9")
+    assert parse_threshold(str(MIN_THRESHOLD), "x") == MIN_THRESHOLD

@@ -151,6 +151,11 @@ def test_refusals(tmp_path, run_dir, real, opts):
     ]:
         with pytest.raises(ConfigError, match=message):
             sample_dataset(run_dir, **kwargs, **opts)
+    from augmentgan.errors import DataError
+
+    doubled = LabeledImages(np.repeat(np.repeat(real.images, 2, axis=1), 2, axis=2), real.labels, real.class_names)
+    with pytest.raises(DataError, match=r"--balance-to data has \d+x\d+x1 images, the GAN's samples are .*would not join it"):
+        sample_dataset(run_dir, balance_to=doubled, **opts)  # samples of another size do not balance it
     balanced, _ = sample_dataset(run_dir, balance_to=real, **opts)
     assert balanced.class_counts().tolist() == [0, 16, 28]
     per_class, _ = sample_dataset(run_dir, counts=np.array([2, 0, 1]), **opts)  # one number per class, in class order
