@@ -115,6 +115,8 @@ class UtilityResult:
         if diff["stderr"] is None:
             return head + " (one seed, one classifier: no standard error; add --seeds or --classifiers)"
         over = f"{diff['n']} seeds" if diff["over"] == "seeds" else f"the {diff['n']} classifiers of one seed, which leave out the expansion's own randomness"
+        if diff["stderr"] == 0 and diff["macro_f1"] == 0:
+            return head + f": the same score on every one of {over} (the two built the same training set, or sets no classifier here tells apart)"
         if diff["verdict"] == "is level with":
             return head + f", within two standard errors ({diff['stderr']:.3f} over {over}); more --seeds or --classifiers can tell them apart"
         return head + f", more than two standard errors ({diff['stderr']:.3f} over {over})"
@@ -259,6 +261,7 @@ def utility(
     from augmentgan.pipeline import auto_validation, expand_data, split_holdout
     from augmentgan.recipe import load_recipe
 
+    methods = list(dict.fromkeys(methods))  # a method named twice is run once (twice, its scores would count as more seeds)
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ConfigError(f"unknown utility method(s) {unknown}; choose from {', '.join(METHODS)}")

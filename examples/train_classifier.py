@@ -97,6 +97,10 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     if args.gan_width is not None:
         overrides += [f"gan.overrides.model.g_ch={args.gan_width}", f"gan.overrides.model.d_ch={args.gan_width}"]
     overrides += args.sets
+    if augmentgan.load_recipe(args.recipe, overrides).output.format != "h5":  # e.g. recipes/rgb-32.yaml: this example reads train.h5
+        print("note: the expansion is written as HDF5 here (output.format=h5): this example reads train.h5 with H5ImageDataset; "
+              "torchvision.datasets.ImageFolder reads a folder output", file=sys.stderr)
+        overrides.append("output.format=h5")
     test = augmentgan.load(args.test)
     torch.manual_seed(args.seed)  # the CNN's initial weights (a script may seed globally; the library does not)
 

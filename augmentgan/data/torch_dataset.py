@@ -38,6 +38,10 @@ class H5ImageDataset(Dataset):
         self.path = Path(path)
         self.transform = transform
         self.target_transform = target_transform
+        if self.path.is_dir():
+            raise DataError(f"{self.path} is a folder: H5ImageDataset reads augmentgan's HDF5 files; read an ImageFolder output with "
+                            "torchvision.datasets.ImageFolder (manifest.csv keeps augmentgan's class numbers), or convert it: "
+                            f"augmentgan convert {self.path} OUT.h5")
         with open_hdf5(self.path) as f:
             if not is_augmentgan_hdf5(f):
                 raise DataError(f"{self.path} is not an augmentgan HDF5 file; convert it first: augmentgan convert {self.path} OUT.h5 --keys IMAGES,LABELS")

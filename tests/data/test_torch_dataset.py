@@ -59,3 +59,9 @@ def test_foreign_files_are_refused(tmp_path):
         f["images"] = np.zeros((1, 2, 2, 1), np.uint8)
     with pytest.raises(DataError, match="not an augmentgan HDF5 file.*augmentgan convert"):
         H5ImageDataset(tmp_path / "f.h5")
+
+
+def test_a_folder_output_gets_the_readers_that_read_it_named(tmp_path, small_data):
+    folder = save(small_data, tmp_path / "train", format="folder")
+    with pytest.raises(DataError, match=r"is a folder: H5ImageDataset reads augmentgan's HDF5 files; .*torchvision\.datasets\.ImageFolder"):
+        H5ImageDataset(folder)

@@ -74,7 +74,7 @@ def test_utility_cli_says_whether_the_recipe_beats_the_best_baseline_beyond_nois
                          "--seeds", "1", "--classifiers", "2", "--steps", "20", "--set", "plan.mix={copy: 1.0}", "--report", tmp_path / "u.html")
     assert code == 0, err
     assert "mean ± std over 1 seed(s) (2 classifiers each, averaged)" in out
-    line = "the recipe is level with the best baseline (ros) in macro-F1: +0.000, within two standard errors (0.000 over the 2 classifiers of one seed"
+    line = "the recipe is level with the best baseline (ros) in macro-F1: +0.000: the same score on every one of the 2 classifiers of one seed"
     assert line in out
     page = (tmp_path / "u.html").read_text()
     assert "1 seed(s), 2 classifiers each" in page and line in page.replace("&#x27;", "'")

@@ -90,7 +90,7 @@ def test_the_recipe_is_paired_with_its_baseline_by_seed_and_classifier(imbalance
     same = utility(imbalanced, recipe(tmp_path, mix={"copy": 1.0}), seeds=2, steps=20, methods=["ros", "recipe"], test=other3, classifiers=2)
     d = same.to_dict()["recipe_minus_best_baseline"]
     assert d["baseline"] == "ros" and d["macro_f1"] == 0.0 and d["stderr"] == 0.0 and d["over"] == "seeds" and d["n"] == 2
-    assert d["verdict"] == "is level with" and "within two standard errors" in same.comparison()
+    assert d["verdict"] == "is level with" and "the same score on every one of 2 seeds" in same.comparison()
     assert same.to_dict()["per_classifier"]["recipe"] == same.to_dict()["per_classifier"]["ros"]
 
 
@@ -120,6 +120,9 @@ def test_the_difference_and_its_standard_error():
     r = result([[0.90]], [[0.91]], [[0.5]])
     assert r.difference()["stderr"] is None and r.difference()["verdict"] == "does not beat" and "no standard error" in r.comparison()
     assert result([[0.9]], [[0.9]], [[0.5]]).difference("smote") is None  # a method that was not run
+    # the same scores on every seed (e.g. auto chose copies, which is ros): no number of runs tells them apart
+    line = result([[0.90], [0.92]], [[0.90], [0.92]], [[0.5], [0.5]]).comparison()
+    assert "the same score on every one of 2 seeds" in line and "can tell them apart" not in line
 
 
 @pytest.mark.parametrize("difference, stderr, expected", [
@@ -142,6 +145,11 @@ def test_expand_writes_what_expand_data_makes_of_its_split(imbalanced, tmp_path)
     assert np.array_equal(made.images, train.images) and np.array_equal(made.labels, train.labels)
     assert np.array_equal(made.source, train.source) and np.array_equal(made.parent, train.parent)
     assert set(np.unique(made.source)) == {Source.real, Source.classical, Source.smote}
+
+
+def test_a_method_named_twice_runs_once(imbalanced, tmp_path):
+    d = utility(imbalanced, recipe(tmp_path), seeds=1, steps=1, methods=["ros", "ros", "none"]).to_dict()
+    assert list(d["methods"]) == ["ros", "none"] and len(d["methods"]["ros"]["macro_f1"]["values"]) == 1 and len(d["train_sizes"]["ros"]) == 1
 
 
 def test_utility_scores_on_a_given_test_set(imbalanced, other3, tmp_path):
