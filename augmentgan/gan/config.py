@@ -8,9 +8,9 @@ neutral (presets carry the paper values).
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from augmentgan.overrides import StrictModel
 
@@ -204,7 +204,7 @@ DIFFAUG_AUTO_BELOW = 1000
 
 class TricksConfig(StrictModel):
     diffaug: str = Field(
-        "auto", description=f"DiffAugment policy, comma-separated subset of color,translation,cutout; empty = off; auto = "
+        "auto", description=f"DiffAugment policy, comma-separated subset of color,translation,cutout; off (or empty) = none; auto = "
         f"{DIFFAUG_AUTO_POLICY} when the smallest class has fewer than {DIFFAUG_AUTO_BELOW} images, else off (resolved from the data)"
     )
     ada_target: Optional[float] = Field(
@@ -219,6 +219,14 @@ class TricksConfig(StrictModel):
     ema_decay: float = Field(0.999, gt=0.0, lt=1.0)
     ema_start: int = Field(0, ge=0, description="G step from which the EMA starts averaging (copies G before)")
 
+    @field_validator("diffaug", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        """off, none, no, false or null: no DiffAugment (the empty policy)."""
+        if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("off", "none", "no", "false", "null")):
+            return ""
+        return value
+
     @model_validator(mode="after")
     def _policy(self) -> "TricksConfig":
         allowed = {"color", "translation", "cutout"}
@@ -227,7 +235,7 @@ class TricksConfig(StrictModel):
         ops = [p.strip() for p in self.diffaug.split(",") if p.strip()]
         bad = [p for p in ops if p not in allowed]
         if bad:
-            raise ValueError(f"unknown DiffAugment op(s) {bad}; use auto, or a comma-separated subset of {sorted(allowed)}")
+            raise ValueError(f"unknown DiffAugment op(s) {bad}; use auto, off, or a comma-separated subset of {sorted(allowed)}")
         return self
 
     def cond_scale(self, g_step: int) -> float:

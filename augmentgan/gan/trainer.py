@@ -158,7 +158,11 @@ def resolve_gan_config(gan: GANConfig, img_size: int, class_counts: Optional[Seq
     if class_counts is not None and gan.tricks.diffaug.strip() == "auto":  # recorded resolved in config.yaml, no warning
         policy, _ = resolve_diffaug(gan.tricks.diffaug, class_counts)
         gan = gan.model_copy(update={"tricks": gan.tricks.model_copy(update={"diffaug": policy})})
-    return _resolve_attention(gan, img_size)
+    gan, notes = _resolve_attention(gan, img_size)
+    if gan.tricks.ada_target is not None and not gan.tricks.diffaug.strip():
+        notes.append(f"tricks.ada_target {gan.tricks.ada_target:g} has no effect: ADA adapts how often DiffAugment's ops apply, and DiffAugment is off "
+                     "(tricks.diffaug)")
+    return gan, notes
 
 
 def _resolve_attention(gan: GANConfig, img_size: int) -> tuple[GANConfig, list[str]]:

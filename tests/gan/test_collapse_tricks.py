@@ -65,6 +65,18 @@ def test_diffaug_auto_is_the_default_and_resolves_from_the_smallest_class():
     assert no_counts.diffaug == ""  # nothing to decide from: off
 
 
+def test_diffaug_off_in_any_spelling_and_ada_without_it_is_said_to_do_nothing():
+    for off in ("off", "none", "false", "null", "", "OFF"):
+        assert get_preset("dcgan", [f"tricks.diffaug={off}"]).tricks.diffaug == "", off
+    with pytest.raises(ConfigError, match="use auto, off, or a comma-separated subset"):
+        get_preset("dcgan", ["tricks.diffaug=colour"])
+    gan = get_preset("dcgan", ["tricks.diffaug=off", "tricks.ada_target=0.6"])
+    assert any("tricks.ada_target 0.6 has no effect" in n for n in resolve_gan_config(gan, 16, [150, 8])[1])
+    with_aug = get_preset("dcgan", ["tricks.ada_target=0.6"])  # auto: DiffAugment on for small classes, ADA with it
+    assert not any("ada_target" in n for n in resolve_gan_config(with_aug, 16, [150, 8])[1])
+    assert any("ada_target" in n for n in resolve_gan_config(with_aug, 16, [1500, 1200])[1])  # auto turned it off
+
+
 def test_diffaug_auto_is_recorded_resolved_in_config_yaml(tmp_path):
     import yaml
 
