@@ -203,12 +203,18 @@ def _warn_skipped(root: Path, skipped: list[tuple[Path, str]]) -> None:
     warnings.warn(f"skipped {len(skipped)} unreadable image(s) under {root}: {shown}{more}", AugmentganWarning, stacklevel=3)
 
 
+def _metadata(root: Path) -> dict[str, Any]:
+    """``root/augmentgan.json`` as a dict (empty when there is none, or a damaged one: nothing file-level)."""
+    try:
+        meta = json.loads((root / METADATA_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def _recorded_class_names(root: Path) -> tuple[str, ...] | None:
     """augmentgan.json's class names (None without a readable list)."""
-    try:
-        names = json.loads((root / METADATA_NAME).read_text(encoding="utf-8")).get(CLASS_NAMES_KEY)
-    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
-        return None
+    names = _metadata(root).get(CLASS_NAMES_KEY)
     if isinstance(names, list) and names and all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
         return tuple(names)
     return None
@@ -265,11 +271,7 @@ def read_folder_extra(root: str | os.PathLike) -> tuple[dict[str, np.ndarray], d
     if manifest:
         for column in (c for c in manifest[0] if c not in MANIFEST_COLUMNS):
             extra[column] = _column([r[column] for r in manifest])
-    try:
-        meta = json.loads((root / METADATA_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):  # none, or a damaged one: nothing file-level
-        meta = {}
-    return extra, meta if isinstance(meta, dict) else {}
+    return extra, _metadata(root)
 
 
 FolderIndex = tuple[tuple[int, int, int], np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]

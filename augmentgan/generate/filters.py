@@ -347,7 +347,7 @@ class InformativeFilter(QualityFilter):
         return out
 
     def hint(self) -> str:
-        return f"raise informative:keep (now {self.params.keep}) or raise --max-tries (it draws about {1 / self.params.keep:.1f} candidates per sample)"
+        return f"raise informative:keep (now {self.params.keep}; it draws about {1 / self.params.keep:.1f} candidates per sample)"
 
 
 class DiscriminatorParams(StrictModel):

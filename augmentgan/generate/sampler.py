@@ -158,7 +158,7 @@ def resolve_counts(
         if image_shape is not None and tuple(balance_to.image_shape) != tuple(image_shape):
             (h, w, c), (h2, w2, c2) = image_shape, balance_to.image_shape
             raise DataError(f"--balance-to data has {h2}x{w2}x{c2} images, the GAN's samples are {h}x{w}x{c} (HxWxC); they would not join it: "
-                            f"read the data as the run was trained on it (pass --size {h} --channels {c})")
+                            "read the data as the run was trained on it (", Flag("size", str(h)), Flag("channels", str(c), before=", "), ")")
         have = balance_to.class_counts()
         return [int(have.max() - n) for n in have]
     if isinstance(counts, str):
@@ -413,7 +413,7 @@ class Sampler:
         return GenerationError(
             f"class {state.name!r}: kept {state.kept} of {state.requested} requested after {state.candidates} candidates "
             f"(the limit: --max-tries {self.max_tries} x {state.requested} requested, at least {CHUNK}); filter {worst.name!r} rejected most ({state.rejected[worst.name]}): "
-            f"{worst.hint()}" + ("" if "--max-tries" in worst.hint() else ", or raise --max-tries")
+            f"{worst.hint()}, or raise --max-tries"
         )
 
     @property
