@@ -24,7 +24,8 @@ generation filter (``confidence``, ``harmful``, ``confidence:p=0.9``, ...; judge
 training data, as ``generate`` does), ``psi=0.7`` (drawn with the latents truncated at 0.7, no filter), ``latent-smote`` (the plan source: SMOTE between the codes of
 two real images of the class, decoded by G, with its defaults), ``latent-smote-all=0.35`` (the same
 with ``latent_smote.partners: all`` and that step: towards a real image of another class), ``smote`` (pixel SMOTE, no GAN: the
-run only names the row), or ``oracle``: only samples that a judge classifier trained on
+run only names the row), ``classical=PIPELINE`` (e.g. ``classical=strokes``: that classical pipeline on the real
+images, no GAN either), or ``oracle``: only samples that a judge classifier trained on
 ``--test`` itself places in the class they were drawn for. No user can select that way (it reads
 the test set); it bounds what any class filter could buy, so a GAN whose oracle-selected samples
 lose to copies cannot win by filtering, only by better samples.
@@ -59,6 +60,7 @@ from augmentgan.data.types import LabeledImages  # noqa: E402
 from augmentgan.domain.classifier import DomainClassifier, train_classifier  # noqa: E402
 from augmentgan.gan.precision import cpu_flags  # noqa: E402
 from augmentgan.generate.generation import sample_dataset  # noqa: E402
+from augmentgan.augment.classical import augment_class, build_pipeline  # noqa: E402
 from augmentgan.augment.smote import smote_class_counts  # noqa: E402
 from augmentgan.generate.latent_smote import latent_smote  # noqa: E402
 from augmentgan.utility import minority_classes, score  # noqa: E402
@@ -81,6 +83,11 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
         if short:
             print(f"oracle: too few in-class samples for {short} in 3x the request; using what there is", file=sys.stderr)
         return pool[np.concatenate(rows)]
+    if selection.startswith("classical="):  # a classical pipeline on the real images (no GAN; the run only names the row)
+        pipeline = build_pipeline(selection.split("=", 1)[1], seed=0)
+        streams = np.random.SeedSequence(0).spawn(len(need))
+        parts = [augment_class(train, c, int(n), pipeline, np.random.default_rng(streams[c])) for c, n in enumerate(need)]
+        return LabeledImages(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]), train.class_names)
     if selection == "smote":  # pixel SMOTE (the plan source; no GAN), for comparison with latent-smote
         return smote_class_counts(train, {c: int(n) + int(have) for c, (n, have) in enumerate(zip(need, train.class_counts()))}, seed=0)
     if selection == "latent-smote" or selection.startswith("latent-smote-all="):  # the plan source, its defaults (fitted encoder, residual
@@ -128,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="the GAN's training data (a run's, e.g. ../shared/data/mnist-lt.npz)")
     ap.add_argument("--test", required=True, help="the test set (for an .npz with x_test/y_test, the same file)")
     ap.add_argument("--run", action="append", required=True, help="RUN_DIR[@CHECKPOINT] (repeatable; checkpoint: a step, best, final, auto)")
-    ap.add_argument("--select", default="none,oracle", help="comma-separated: none, oracle, psi=F (truncation), latent-smote, latent-smote-all=STEP (partners all), smote, or a generation filter spec")
+    ap.add_argument("--select", default="none,oracle", help="comma-separated: none, oracle, psi=F (truncation), latent-smote, latent-smote-all=STEP (partners all), smote, "
+                    "classical=PIPELINE, or a generation filter spec")
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
     ap.add_argument("--classifier-seeds", type=int, default=6)
     ap.add_argument("--steps", type=int, default=400, help="classifier steps (augmentgan utility's default)")
