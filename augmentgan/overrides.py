@@ -111,13 +111,14 @@ def format_validation_error(err: ValidationError, where: str = "") -> str:
     return prefix + "; ".join(parts)
 
 
-def apply_overrides(model: M, overrides: Mapping[str, Any] | Iterable[str], where: str = "--set") -> M:
-    """Return a validated copy of ``model`` with dotted-path overrides applied."""
+def apply_overrides(model: M, overrides: Mapping[str, Any] | Iterable[str], where: str = "--set", prefix: str = "") -> M:
+    """Return a validated copy of ``model`` with dotted-path overrides applied (``prefix``: how the
+    user spelled the keys' section, e.g. ``train.``, named in the unknown-key error)."""
     if not isinstance(overrides, Mapping):
         overrides = parse_pairs(overrides)
     data = model.model_dump()
     for dotted, value in overrides.items():
-        _set_path(data, type(model), dotted.split("."), value, dotted)
+        _set_path(data, type(model), dotted.split("."), value, prefix + dotted)
     try:
         return type(model).model_validate(data)
     except ValidationError as err:

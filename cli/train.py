@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
         else:
             gan = get_preset(preset or "sngan", gan_pairs)
             train_base = TrainConfig(eval_every=EVAL_EVERY)
-        cfg = apply_overrides(train_base, {**given, **train_pairs}, where="train option")
+        cfg = apply_overrides(train_base, {**given, **train_pairs}, where="train option", prefix="train.")
 
         channels = channels_choice.value
         from augmentgan.data.atomic import check_not_over

@@ -61,6 +61,7 @@ def test_train_writes_the_run_and_resumes_from_its_own_config(capsys, tmp_path):
         (["--preset", "nope"], 4, ["unknown GAN preset 'nope'"]),
         (["--set", "model.width=3"], 4, ["unknown key 'model.width'"]),
         (["--set", "train.real_sampling=sometimes"], 4, ["real_sampling"]),
+        (["--set", "train.real_sampln=uniform"], 4, ["unknown key 'train.real_sampln'", "real_sampling"]),  # spelled as the user did
         (["--precision", "fp16"], 4, ["fp16 needs a CUDA device"]),
         (["--resume"], 6, ["config.yaml does not exist"]),
         (["--set", "train.steps=3"], 4, ["--steps and --set train.steps are both given"]),  # the --set one silently won
