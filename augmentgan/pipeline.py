@@ -60,6 +60,7 @@ import numpy as np
 
 from augmentgan.cache import cache_root, entry_lock
 from augmentgan.data.atomic import check_not_over, check_output, staged_output
+from augmentgan.data.folder import class_dirnames
 from augmentgan.data.io import load, save
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, LabeledParts, Source
 from augmentgan.errors import AugmentganError, ConfigError, DataError, Flag, GenerationError, Terms, flag_name
@@ -1120,6 +1121,8 @@ def expand(
     data = load(d.path, channels=d.channels, size=d.size, split=d.split, keys=d.keys, skip_bad=d.skip_bad)
     if len(data) == 0:
         raise DataError(f"{d.path}: no images")
+    if recipe.output.format == "folder":
+        class_dirnames(data.class_names)  # a class name no folder can have: refused by a dry run too, not after the GAN trained
     made = {k: v for k, v in data.source_counts().items() if v and k not in ("real", "pseudo")}
     if made:  # expanded again they would pass as real: provenance lost, and copies of one parent on both sides of the holdout
         raise DataError(

@@ -43,7 +43,7 @@ class CompressionChoice(str, enum.Enum):
     none = "none"
 
 
-_channels_opt = typer.Option(ChannelsChoice.auto, "--channels", help="auto: 1 if every image is grayscale (folders) or as stored (arrays).")
+_channels_opt = typer.Option(ChannelsChoice.auto, "--channels", help="auto: 1 if every image is grayscale (folders; one augmentgan wrote: as it records) or as stored (arrays).")
 _size_opt = typer.Option(None, "--size", min=1, help="Center-crop to a square and resize to SIZE x SIZE (Lanczos).")
 _keys_opt = typer.Option(None, "--keys", help="HDF5/NPZ dataset names: IMAGES,LABELS[,CLASS_NAMES].")
 _split_opt = typer.Option("train", "--split", help="NPZ split: reads x_<split>/y_<split> style arrays.")

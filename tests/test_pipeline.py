@@ -15,7 +15,7 @@ import augmentgan
 from augmentgan import pipeline
 from augmentgan.data import load, save
 from augmentgan.data.types import Source
-from augmentgan.errors import OutputExistsError
+from augmentgan.errors import OutputError, OutputExistsError
 from augmentgan.pipeline import expand
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
@@ -96,6 +96,19 @@ def test_same_recipe_twice_gives_identical_arrays(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "counts.csv").read_bytes() == (tmp_path / "b" / "counts.csv").read_bytes()
     other = expand(_recipe(tmp_path / "c", seed=4))
     assert other.lock["output"]["train.h5"]["arrays_sha256"] != lock_a["output"]["train.h5"]["arrays_sha256"]
+
+
+def test_a_class_name_no_folder_can_have_is_refused_by_the_dry_run_too(tmp_path: Path) -> None:
+    # the dry run passed and the real run failed with exit 5 (after any GAN training) on output.format folder
+    np.savez(tmp_path / "ab.npz", x=np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8), y=np.arange(40) % 2,
+             class_names=np.array(["a/b", "c"]))
+    recipe = _recipe(tmp_path / "out", data={"path": str(tmp_path / "ab.npz")}, output={"path": str(tmp_path / "out"), "format": "folder"},
+                     plan={"target": "max", "mix": {"copy": 1.0}})
+    for dry_run in (True, False):
+        with pytest.raises(OutputError, match=r"class name 'a/b' cannot be a folder name .*rename the class"):
+            expand(recipe, dry_run=dry_run)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ab.npz"]
+    assert expand({**recipe, "output": {"path": str(tmp_path / "out"), "format": "h5"}}, dry_run=True).dry_run  # HDF5 keeps any name
 
 
 @pytest.mark.parametrize("stage", ["_smote", "_counts_csv"])  # a compute stage; the last file written

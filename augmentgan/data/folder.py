@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from augmentgan.data.atomic import StagedOutput, final_name, staged_output, write_failure
-from augmentgan.data.images import Channels, decode_image
+from augmentgan.data.images import Channels, decode_image, float_scale
 from augmentgan.data.metadata import output_metadata, plain
 from augmentgan.data.types import SOURCE_NAMES, LabeledImages, Source, check_batch, source_value
 from augmentgan.errors import AugmentganWarning, DataError, Flag, OutputError
@@ -35,6 +35,9 @@ MANIFEST_NAME = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "label", "class", "source", "parent")
 METADATA_NAME = "augmentgan.json"
 CLASS_NAMES_KEY = "class_names"  # in augmentgan.json: every class in label order, those without a folder included
+CHANNELS_KEY = "channels"  # in augmentgan.json: the images' channels (a 3-channel set of gray images is saved as RGB PNGs that read as gray)
+EXTRA_DTYPES_KEY = "extra_dtypes"  # in augmentgan.json: {extra column: numpy dtype string, or "str"}, so the manifest's text reads back as written
+RESERVED_FILES = frozenset({MANIFEST_NAME.casefold(), METADATA_NAME.casefold()})
 _EMPTY_CLASS_NOTE = (
     "; augmentgan's readers keep the class numbers (augmentgan.json, manifest.csv), torchvision's ImageFolder numbers the folders it finds "
     "(use the training set's class_to_idx)"
@@ -128,14 +131,16 @@ DECODE_WINDOW = 256
 
 
 def _decode_stream(
-    paths: Sequence[Path], *, channels: Channels, size: int | None, workers: int, window: int | None = None
+    paths: Sequence[Path], *, channels: Channels, size: int | None, workers: int, window: int | None = None,
+    multi_frame: list[str] | None = None, float_scale: float | None = None,
 ) -> Iterator[np.ndarray | DataError]:
     """Decode in a thread pool and yield each result (an image or its DataError) in input order,
-    with at most ``window`` (default :data:`DECODE_WINDOW`) files submitted ahead of the consumer."""
+    with at most ``window`` (default :data:`DECODE_WINDOW`) files submitted ahead of the consumer.
+    Files of several frames (only the first is read) are added to ``multi_frame`` when given."""
 
     def decode(path: Path) -> np.ndarray | DataError:
         try:
-            return decode_image(path, channels=channels, size=size)
+            return decode_image(path, channels=channels, size=size, multi_frame=multi_frame, float_scale=float_scale)
         except DataError as err:
             return err
 
@@ -161,14 +166,16 @@ def _decode_stream(
 
 def _checked_stream(
     paths: Sequence[Path], skipped: list[tuple[Path, str]], *, channels: Channels, size: int | None, skip_bad: bool, workers: int,
-    callback: ProgressCallback | None,
+    callback: ProgressCallback | None, multi_frame: list[str] | None = None,
 ) -> Iterator[tuple[int, np.ndarray | None]]:
     """(index, image) in input order, None for a skipped file (appended to ``skipped``); unreadable files
     raise unless ``skip_bad``, and without ``size`` every image must have the first one's size."""
     first: tuple[Path, np.ndarray] | None = None
     total = len(paths)
     report(callback, "load", 0, total)
-    for i, result in enumerate(_decode_stream(paths, channels=channels, size=size, workers=workers)):
+    scale = float_scale(paths)
+    stream = _decode_stream(paths, channels=channels, size=size, workers=workers, multi_frame=multi_frame, float_scale=scale)
+    for i, result in enumerate(stream):
         if isinstance(result, DataError):
             if not skip_bad:
                 raise DataError(str(result), Flag("skip_bad", before=" (or ", after=" to skip unreadable images)"))
@@ -197,10 +204,21 @@ def _decode_all(
     return images, skipped
 
 
-def _warn_skipped(root: Path, skipped: list[tuple[Path, str]]) -> None:
-    shown = ", ".join(str(p.relative_to(root)) for p, _ in skipped[:10])
-    more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-    warnings.warn(f"skipped {len(skipped)} unreadable image(s) under {root}: {shown}{more}", AugmentganWarning, stacklevel=3)
+def _shown(root: Path, paths: Sequence[Path]) -> str:
+    shown = ", ".join(str(p.relative_to(root)) for p in paths[:10])
+    return shown + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+
+
+def _warn_skipped(root: Path, skipped: list[tuple[Path, str]], orphans: int = 0) -> None:
+    lost = (f"; {orphans} derived sample(s) whose parent was among them now have parent -1 (the other parents are renumbered to the rows kept)"
+            if orphans else "")
+    warnings.warn(f"skipped {len(skipped)} unreadable image(s) under {root}: {_shown(root, [p for p, _ in skipped])}{lost}", AugmentganWarning, stacklevel=3)
+
+
+def _warn_multi_frame(root: Path, multi_frame: list[str]) -> None:
+    paths = sorted(Path(p) for p in multi_frame)
+    warnings.warn(f"{len(paths)} image file(s) under {root} hold several frames and only the first was read: {_shown(root, paths)}; "
+                  "save each frame as its own image to use them all", AugmentganWarning, stacklevel=3)
 
 
 def _metadata(root: Path) -> dict[str, Any]:
@@ -212,16 +230,17 @@ def _metadata(root: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def _recorded_class_names(root: Path) -> tuple[str, ...] | None:
+def _recorded_class_names(meta: Mapping[str, Any]) -> tuple[str, ...] | None:
     """augmentgan.json's class names (None without a readable list)."""
-    names = _metadata(root).get(CLASS_NAMES_KEY)
+    names = meta.get(CLASS_NAMES_KEY)
     if isinstance(names, list) and names and all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
         return tuple(names)
     return None
 
 
-def _folder_rows(root: Path) -> tuple[list[Path], tuple[str, ...], list[int], list[int], list[int]]:
-    """(paths in sample order, class names, labels, sources, parents): from ``manifest.csv`` when it matches."""
+def _folder_rows(root: Path, meta: Mapping[str, Any]) -> tuple[list[Path], tuple[str, ...], list[int], list[int], list[int]]:
+    """(paths in sample order, class names, labels, sources, parents): from ``manifest.csv`` when it matches
+    (``meta``: augmentgan.json, for the class names)."""
     tree = scan_folder(root)
     paths = [p for _, files in tree for p in files]
     rel = [p.relative_to(root).as_posix() for p in paths]
@@ -232,7 +251,7 @@ def _folder_rows(root: Path) -> tuple[list[Path], tuple[str, ...], list[int], li
         return paths, tuple(name for name, _ in tree), labels, [Source.real.value] * len(paths), [-1] * len(paths)
     position = {r: i for i, r in enumerate(rel)}
     by_label = {int(r["label"]): r["class"] for r in manifest}
-    names = _recorded_class_names(root)
+    names = _recorded_class_names(meta)
     if names is not None and all(0 <= k < len(names) and names[k] == name for k, name in by_label.items()):
         new_index, class_names = {k: k for k in by_label}, names  # as written: classes without a folder keep their place
     else:
@@ -247,8 +266,34 @@ def _folder_rows(root: Path) -> tuple[list[Path], tuple[str, ...], list[int], li
     )
 
 
-def _column(values: list[str]) -> np.ndarray:
-    """A manifest column as written: whole numbers, else numbers, else text."""
+def _dtype_name(values: np.ndarray) -> str:
+    """How augmentgan.json records an extra column's type: "str" for text, else the numpy dtype string."""
+    return "str" if values.dtype.kind in "USO" else values.dtype.str
+
+
+def _typed_column(values: list[str], dtype: Any) -> np.ndarray | None:
+    """A manifest column read back as the type augmentgan.json recorded (None if it cannot be)."""
+    if dtype == "str":
+        return np.array(values, dtype=str)
+    try:
+        dt = np.dtype(dtype)
+        if dt.kind == "b" and set(values) <= {"True", "False"}:
+            return np.array([v == "True" for v in values], dtype=dt)
+        if dt.kind in "iu":
+            return np.array([int(v) for v in values]).astype(dt)
+        if dt.kind == "f":
+            return np.array([float(v) for v in values]).astype(dt)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return None
+
+
+def _column(values: list[str], dtype: Any = None) -> np.ndarray:
+    """A manifest column as written: the type augmentgan.json recorded; without one (older folders, other
+    writers) guessed: whole numbers, else numbers, else text."""
+    typed = None if dtype is None else _typed_column(values, dtype)
+    if typed is not None:
+        return typed
     for kind in (int, float):
         try:
             return np.array([kind(v) for v in values])
@@ -264,14 +309,17 @@ def read_folder_extra(root: str | os.PathLike) -> tuple[dict[str, np.ndarray], d
     attributes are."""
     root = Path(root)
     rel = [p.relative_to(root).as_posix() for _, files in scan_folder(root) for p in files]
+    meta = _metadata(root)
+    dtypes = meta.get(EXTRA_DTYPES_KEY)
+    dtypes = dtypes if isinstance(dtypes, dict) else {}
     extra: dict[str, np.ndarray] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AugmentganWarning)  # the reader already said why a manifest is ignored
         manifest = _read_manifest(root, rel)
     if manifest:
         for column in (c for c in manifest[0] if c not in MANIFEST_COLUMNS):
-            extra[column] = _column([r[column] for r in manifest])
-    return extra, _metadata(root)
+            extra[column] = _column([r[column] for r in manifest], dtypes.get(column))
+    return extra, meta
 
 
 FolderIndex = tuple[tuple[int, int, int], np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
@@ -286,14 +334,18 @@ def _read_folder(
     Kept images (``keep_images``) are copied as they arrive into one preallocated array: reading
     holds one copy of the dataset plus the window, not a list of images and then their stack.
     """
-    paths, names, labels, sources, parents = _folder_rows(root)
+    meta = _metadata(root)
+    if channels == "auto" and meta.get(CHANNELS_KEY) == 3:  # written as 3 channels: RGB PNGs of gray images would read as 1
+        channels = 3
+    paths, names, labels, sources, parents = _folder_rows(root, meta)
     skipped: list[tuple[Path, str]] = []
+    multi_frame: list[str] = []
     keep: list[int] = []
     images: np.ndarray | None = None
     shape: tuple[int, ...] = ()
     rows = _checked_stream(
         paths, skipped, channels=channels, size=size, skip_bad=skip_bad,
-        workers=default_workers() if workers is None else workers, callback=callback,
+        workers=default_workers() if workers is None else workers, callback=callback, multi_frame=multi_frame,
     )
     for i, img in rows:
         if img is None:
@@ -310,8 +362,16 @@ def _read_folder(
         if images is not None:
             images[len(keep)] = img
         keep.append(i)
-    if skipped:
-        _warn_skipped(root, skipped)
+    parent = np.asarray([parents[i] for i in keep], np.int64)
+    if skipped:  # parents index rows: renumber them to the rows kept, -1 where the parent row itself was skipped
+        row = np.full(len(paths), -1, np.int64)
+        row[keep] = np.arange(len(keep))
+        inside = (parent >= 0) & (parent < len(paths))
+        orphans = int((inside & (row[np.where(inside, parent, 0)] < 0)).sum())
+        parent = np.where(inside, row[np.where(inside, parent, 0)], parent)
+        _warn_skipped(root, skipped, orphans)
+    if multi_frame:
+        _warn_multi_frame(root, multi_frame)
     kept_labels = np.asarray([labels[i] for i in keep], np.int64)
     counts = np.bincount(kept_labels, minlength=len(names))
     had = np.bincount(np.asarray(labels, np.int64), minlength=len(names))  # a class augmentgan.json names without a folder has none
@@ -321,7 +381,6 @@ def _read_folder(
     if images is not None and len(keep) < len(images):
         images = images[: len(keep)]
     source = np.asarray([sources[i] for i in keep], np.uint8)
-    parent = np.asarray([parents[i] for i in keep], np.int64)
     return images, (tuple(shape), kept_labels, source, parent, names)  # type: ignore[return-value]
 
 
@@ -368,7 +427,8 @@ def safe_dirname(name: str) -> str:
 
     Refused: empty, ``.``, ``..``, or containing ``/``, ``\\`` or NUL. Replaced by ``_``: the
     characters ``<>:"|?*`` and control characters, a leading ``.`` (hidden folder) and trailing
-    dots or spaces (Windows). Windows device names (CON, NUL, COM1...) get a ``_`` suffix.
+    dots or spaces (Windows). Windows device names (CON, NUL, COM1...) get a ``_`` suffix. The folder's own files
+    (``manifest.csv``, ``augmentgan.json``, in any case) are refused.
     """
     if name in ("", ".", "..") or any(c in name for c in "/\\\x00"):
         raise OutputError(
@@ -384,6 +444,8 @@ def safe_dirname(name: str) -> str:
         safe += "_"
     if len(safe.encode("utf-8")) > 255:
         raise OutputError(f"class name {name[:40]!r}... is longer than 255 bytes, too long for a folder name; shorten it")
+    if safe.casefold() in RESERVED_FILES:
+        raise OutputError(f"class name {name!r} cannot be a folder name: it clashes with the {safe.casefold()} file written beside the class folders; rename the class")
     return safe
 
 
@@ -398,10 +460,18 @@ def class_dirnames(class_names: Sequence[str]) -> list[str]:
     return dirs
 
 
-def _metadata_json(class_names: Sequence[str], seed: int | None, recipe_text: str | None, extra_attrs: Mapping[str, Any] | None) -> str:
-    """augmentgan.json: the HDF5 file's attributes, and every class name in label order (a class without
-    samples has no folder, and the reader keeps the other classes' numbers by it)."""
+def _metadata_json(
+    class_names: Sequence[str], seed: int | None, recipe_text: str | None, extra_attrs: Mapping[str, Any] | None,
+    channels: int | None = None, extra: Mapping[str, np.ndarray] | None = None,
+) -> str:
+    """augmentgan.json: the HDF5 file's attributes, every class name in label order (a class without
+    samples has no folder, and the reader keeps the other classes' numbers by it), the images' channels
+    and the extra columns' types (which the manifest's text does not keep)."""
     meta = {**output_metadata(FORMAT_NAME, seed=seed, recipe_text=recipe_text, extra_attrs=extra_attrs), CLASS_NAMES_KEY: list(class_names)}
+    if channels is not None:
+        meta[CHANNELS_KEY] = int(channels)
+    if extra:
+        meta[EXTRA_DTYPES_KEY] = {name: _dtype_name(values) for name, values in extra.items()}
     return json.dumps(meta, indent=2, ensure_ascii=False)
 
 
@@ -425,14 +495,14 @@ def write_folder(
     Written atomically; see :mod:`augmentgan.data.atomic`.
     """
     dirs = class_dirnames(data.class_names)
-    try:
-        meta = _metadata_json(data.class_names, seed, recipe_text, extra_attrs)
-    except TypeError as err:
-        raise OutputError(f"extra attributes cannot be stored as JSON ({err}); use strings, numbers or lists of them") from None
     extra = {str(k): np.asarray(v) for k, v in (extra or {}).items()}
     for name, values in extra.items():
         if name in MANIFEST_COLUMNS or values.shape != (len(data),):
             raise OutputError(f"extra column {name!r} must be a new column name with one value per sample ({len(data)},), got shape {values.shape}")
+    try:
+        meta = _metadata_json(data.class_names, seed, recipe_text, extra_attrs, data.image_shape[-1], extra)
+    except TypeError as err:
+        raise OutputError(f"extra attributes cannot be stored as JSON ({err}); use strings, numbers or lists of them") from None
     n = len(data)
     width = max(5, len(str(max(n - 1, 0))))
     files = [
@@ -493,8 +563,10 @@ class FolderWriter:
     ) -> None:
         self.class_names = tuple(str(c) for c in class_names)
         self._dirs = class_dirnames(self.class_names)
+        self._meta_args = (self.class_names, seed, recipe_text, extra_attrs)
+        self._extra_seen: dict[str, np.ndarray] = {}  # the first batch's extra arrays: their dtypes go to augmentgan.json
         try:
-            self._meta = _metadata_json(self.class_names, seed, recipe_text, extra_attrs)
+            self._meta = _metadata_json(*self._meta_args)
         except TypeError as err:
             raise OutputError(f"extra attributes cannot be stored as JSON ({err}); use strings, numbers or lists of them") from None
         self._extra = tuple(str(c) for c in extra_columns)
@@ -558,6 +630,8 @@ class FolderWriter:
             row = [files[i], label, self.class_names[label], SOURCE_NAMES[source[i]], int(parent[i])]
             self._csv.writerow(row + [plain(extra[name][i]) for name in self._extra])
         self._counts += np.bincount(labels.astype(np.int64), minlength=len(self.class_names))
+        if not self._extra_seen:
+            self._extra_seen = {name: extra[name][:0] for name in self._extra}
         self.count += b
 
     def close(self) -> Path:
@@ -567,7 +641,9 @@ class FolderWriter:
             warnings.warn(f"classes {empty} have no samples and get no folder in {final_name(self.path)}{_EMPTY_CLASS_NOTE}", AugmentganWarning, stacklevel=2)
         try:
             self._manifest.close()  # type: ignore[union-attr]
-            (self._staged.tmp / METADATA_NAME).write_text(self._meta + "\n", encoding="utf-8")
+            channels = None if self._shape is None else self._shape[-1]
+            meta = _metadata_json(*self._meta_args, channels, self._extra_seen) if self.count else self._meta
+            (self._staged.tmp / METADATA_NAME).write_text(meta + "\n", encoding="utf-8")
             self._pool.shutdown(wait=True)  # type: ignore[union-attr]
         except BaseException:
             self.abort()

@@ -264,10 +264,14 @@ def read_hdf5_index(path: str | os.PathLike) -> tuple[tuple[int, int, int], np.n
     with open_hdf5(path) as f:
         if not is_augmentgan_hdf5(f):
             return None
-        shape = tuple(int(v) for v in require_dataset(f, "images", path, "images").shape[1:])
+        images = require_dataset(f, "images", path, "images")
+        shape = tuple(int(v) for v in images.shape[1:])
+        count = int(images.shape[0]) if images.ndim else 0
         labels = require_dataset(f, "labels", path, "labels")[()].astype(np.int64)
         source = require_dataset(f, "source", path, "source")[()].astype(np.uint8)
         names = tuple(decode_names(require_dataset(f, "class_names", path, "class names")[()], f"{path}:class_names"))
+    if labels.shape != (count,):
+        raise DataError(f"{path}: {count} images but {labels.size} labels (datasets images and labels); the file is damaged, rewrite it")
     if labels.shape != source.shape or (labels.size and (labels.min() < 0 or labels.max() >= len(names))):
         raise DataError(f"{path}: labels do not match the class names or the source flags; the file is damaged, rewrite it")
     return shape, labels, source, names  # type: ignore[return-value]

@@ -7,7 +7,9 @@ Conversion rules (documented in the README):
   ``value * alpha / 255``, so fully transparent pixels become 0.
 - 16-bit images (``I;16``, ``I``) are scaled to 8 bits (``round(v / 257)``, values clipped to
   0..65535 first), never clipped at 255. 32-bit float images (``F``) follow the float rule of
-  :func:`float_to_uint8`. Palette, 1-bit, CMYK, YCbCr, LAB and HSV images become RGB or L.
+  :func:`float_to_uint8`, decided on all the float images of a folder (:func:`float_scale`).
+  Palette, 1-bit, CMYK, YCbCr, LAB and HSV images become RGB or L.
+- A file of several frames (multi-page TIFF, animated PNG/WebP) gives its first frame, with a warning.
 - An RGB image whose three channels are equal counts as grayscale.
 - Colour to gray uses PIL's ITU-R 601-2 luma (``L = (19595 R + 38470 G + 7471 B + 2**15) >> 16``).
 - ``size`` center-crops to the largest square (an odd extra row or column is cut at the
@@ -17,15 +19,17 @@ Conversion rules (documented in the README):
 from __future__ import annotations
 
 import os
-from typing import Literal, Union
+import warnings
+from typing import Literal, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from augmentgan.errors import ConfigError, DataError
+from augmentgan.errors import AugmentganWarning, ConfigError, DataError
 
 Channels = Union[Literal["auto"], int]
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+_FLOAT_SUFFIXES = frozenset({".tif", ".tiff"})
 
 
 def check_channels(channels: object) -> Channels:
@@ -54,10 +58,11 @@ def check_size(size: object) -> int | None:
     return value
 
 
-def float_to_uint8(values: np.ndarray, where: str) -> np.ndarray:
+def float_to_uint8(values: np.ndarray, where: str, scale: float | None = None) -> np.ndarray:
     """Float pixels to uint8: all values in [0, 1] are scaled by 255, else values in [0, 255] are rounded.
 
-    The range is decided on the whole array. NaN/inf and values outside [0, 255] are refused.
+    The range is decided on the whole array, or given as ``scale`` (255 or 1: decided on a whole
+    folder, :func:`float_scale`). NaN/inf and values outside [0, 255] are refused.
     """
     if values.size == 0:
         return values.astype(np.uint8)
@@ -67,8 +72,33 @@ def float_to_uint8(values: np.ndarray, where: str) -> np.ndarray:
     if lo < 0 or hi > 255:
         hint = " (for [-1, 1] data use (x + 1) / 2)" if lo >= -1 and hi <= 1 else ""
         raise DataError(f"{where}: float pixel values must lie in [0, 1] or [0, 255], found {lo:g}..{hi:g}; rescale them{hint}")
-    scale = 255.0 if hi <= 1.0 else 1.0
+    if scale is None:
+        scale = 255.0 if hi <= 1.0 else 1.0
     return np.rint(values.astype(np.float64) * scale).astype(np.uint8)
+
+
+def float_scale(paths: Sequence[str | os.PathLike]) -> float | None:
+    """The float rule decided on a whole set of files, as on a whole NPZ array: 255 when every pixel of
+    every 32-bit float image (TIFF mode F) among ``paths`` is in [0, 1], else 1; None without float
+    images. Only TIFFs are opened (no other format here decodes to floats); unreadable files and
+    non-finite or out-of-range values are left to the decoder, which names them."""
+    hi = None
+    for path in paths:
+        if os.path.splitext(os.fspath(path))[1].lower() not in _FLOAT_SUFFIXES:
+            continue
+        try:
+            with Image.open(path) as opened:
+                if opened.mode != "F":
+                    continue
+                values = np.asarray(opened)
+        except Exception:  # noqa: BLE001 - the decoder reports it, naming the file
+            continue
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            hi = max(float(finite.max()), -np.inf if hi is None else hi)
+    if hi is None:
+        return None
+    return 255.0 if hi <= 1.0 else 1.0
 
 
 def sixteen_to_uint8(values: np.ndarray) -> np.ndarray:
@@ -134,13 +164,14 @@ def _composite_over_black(pil: Image.Image) -> np.ndarray:
     return ((color * alpha + 127) // 255).astype(np.uint8)
 
 
-def pil_to_array(pil: Image.Image, where: str) -> np.ndarray:
-    """A loaded PIL image to (H, W, 1) or (H, W, 3) uint8 following the module's rules."""
+def pil_to_array(pil: Image.Image, where: str, float_scale: float | None = None) -> np.ndarray:
+    """A loaded PIL image to (H, W, 1) or (H, W, 3) uint8 following the module's rules (``float_scale``:
+    the float rule's scale decided on a whole folder, :func:`float_scale`; default: on this image)."""
     mode = pil.mode
     if mode in _SIXTEEN_BIT_MODES:
         arr = sixteen_to_uint8(np.asarray(pil))
     elif mode == "F":
-        arr = float_to_uint8(np.asarray(pil), where)
+        arr = float_to_uint8(np.asarray(pil), where, float_scale)
     elif mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode == "P" and "transparency" in pil.info):
         arr = _composite_over_black(pil)
     elif mode in ("L", "RGB"):
@@ -156,8 +187,15 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def decode_image(path: str | os.PathLike, *, channels: Channels = "auto", size: int | None = None) -> np.ndarray:
+def decode_image(
+    path: str | os.PathLike, *, channels: Channels = "auto", size: int | None = None, multi_frame: list[str] | None = None,
+    float_scale: float | None = None,
+) -> np.ndarray:
     """Read one image file to (H, W, C) uint8.
+
+    Only the first frame of a file of several (a multi-page TIFF, an animated PNG or WebP) is read:
+    its path is appended to ``multi_frame`` when given (a folder reader warns once for all of
+    them), else an :class:`AugmentganWarning` says so. ``float_scale``: see :func:`pil_to_array`.
 
     ``channels="auto"`` gives C=1 for grayscale images and C=3 otherwise; 1 or 3 force it.
     Any unreadable file (empty, truncated, not an image, over PIL's decompression-bomb limit)
@@ -173,8 +211,19 @@ def decode_image(path: str | os.PathLike, *, channels: Channels = "auto", size: 
             limit = Image.MAX_IMAGE_PIXELS
             if limit is not None and opened.width * opened.height > limit:
                 raise Image.DecompressionBombError(f"{opened.width}x{opened.height} pixels is over PIL's limit of {limit}")
+            try:
+                frames = int(getattr(opened, "n_frames", 1))
+            except Exception:  # noqa: BLE001 - damaged later frames: the first may still read
+                frames = 1
+                opened.seek(0)
+            if frames > 1:
+                if multi_frame is None:
+                    warnings.warn(f"{where} holds {frames} frames and only the first is read; save each frame as its own image to use them all",
+                                  AugmentganWarning, stacklevel=2)
+                else:
+                    multi_frame.append(where)
             ImageOps.exif_transpose(opened, in_place=True)  # loads the pixels; no copy when upright
-            arr = pil_to_array(opened, where)
+            arr = pil_to_array(opened, where, float_scale)
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:

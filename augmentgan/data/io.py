@@ -92,7 +92,8 @@ def load(
 
     spec: a folder (``root/<class>/*.png``), an ``.h5``/``.hdf5`` file (augmentgan layout or
     foreign with ``keys``), an ``.npz`` archive, or ``builtin:digits`` / ``builtin:digits-lt``.
-    channels: "auto" (folders: 1 if every image is grayscale, else 3; arrays: as stored), 1 or 3.
+    channels: "auto" (folders: 1 if every image is grayscale, else 3, or as augmentgan.json records;
+    arrays: as stored), 1 or 3.
     size: center-crop to a square and resize to size x size; None keeps the size (a folder's
     images must then share one size).
     split: the ``x_<split>``/``y_<split>`` arrays of an NPZ archive.
@@ -114,12 +115,21 @@ H5_SUFFIXES = frozenset({".h5", ".hdf5"})
 
 
 def output_format(path: str | os.PathLike, format: str | None = None) -> str:
-    """The writer for ``path``: ``format`` if given, else "h5" for .h5/.hdf5 and "folder" otherwise."""
+    """The writer for ``path``: ``format`` if given, else "h5" for .h5/.hdf5 and "folder" otherwise.
+
+    Refused (ConfigError, before anything is written): an .npz output (NPZ is read only), and HDF5
+    output to a path without an .h5/.hdf5 suffix, which no reader would take for HDF5."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npz":
+        raise ConfigError(f"output {path}: NPZ is read only; write an .h5/.hdf5 file or a folder (e.g. {Path(path).with_suffix('.h5')})")
     if format is None:
-        return "h5" if Path(path).suffix.lower() in H5_SUFFIXES else "folder"
+        return "h5" if suffix in H5_SUFFIXES else "folder"
     value = "h5" if str(format).lower() in ("h5", "hdf5") else str(format).lower()
     if value not in WRITERS:
         raise ConfigError(f"output format must be one of {', '.join(WRITERS)}, got {format!r}")
+    named = os.fspath(path)
+    if value == "h5" and (suffix not in H5_SUFFIXES or named.endswith(("/", os.sep))):
+        raise ConfigError(f"output {named}: HDF5 output needs an .h5 or .hdf5 suffix (the readers tell formats by it); name it {named.rstrip('/' + os.sep)}.h5, or write a folder")
     return value
 
 

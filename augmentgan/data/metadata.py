@@ -11,7 +11,7 @@ from augmentgan._version import __version__
 from augmentgan.errors import OutputError
 
 FORMAT_VERSION = 1
-RESERVED_KEYS = frozenset({"format", "format_version", "augmentgan_version", "created", "seed", "recipe", "class_names"})
+RESERVED_KEYS = frozenset({"format", "format_version", "augmentgan_version", "created", "seed", "recipe", "class_names", "channels", "extra_dtypes"})
 
 
 def plain(value: Any) -> Any:

@@ -2,7 +2,9 @@
 
 Keys, first match wins: ``x_<split>``/``y_<split>``, ``X_<split>``/``y_<split>`` or
 ``images_<split>``/``labels_<split>`` (split defaults to "train"); then ``x``/``y``, ``X``/``y``
-or ``images``/``labels``. ``keys`` (images, labels[, class names]) overrides this. A
+or ``images``/``labels``, which are the "train" split (and any split of an archive without
+``<name>_<split>`` arrays: its only set); another split the archive lacks is an error listing the
+splits it has. ``keys`` (images, labels[, class names]) overrides this. A
 ``class_names`` string array names the classes unless a third key is given. Pickled (object) arrays are never loaded.
 """
 
@@ -22,16 +24,28 @@ from augmentgan.errors import DataError, Flag
 
 KEY_PAIRS = (("x", "y"), ("X", "y"), ("images", "labels"))
 NAMES_KEY = "class_names"
+DEFAULT_SPLIT = "train"
+
+
+def _splits(files: Sequence[str]) -> list[str]:
+    """The splits an archive holds: ``<split>`` of every x_<split>/y_<split> style pair, "train" for plain x/y."""
+    found = {m.group(2) for k in files if (m := re.fullmatch(r"(x|X|images)_(.+)", k))}
+    splits = {s for s in found if any(f"{img}_{s}" in files and f"{lab}_{s}" in files for img, lab in KEY_PAIRS)}
+    if any(img in files and lab in files for img, lab in KEY_PAIRS):
+        splits.add(DEFAULT_SPLIT)
+    return sorted(splits)
 
 
 def _pick_keys(files: Sequence[str], split: str, path: Path) -> tuple[str, str]:
     for img, lab in KEY_PAIRS:
         if f"{img}_{split}" in files and f"{lab}_{split}" in files:
             return f"{img}_{split}", f"{lab}_{split}"
-    for img, lab in KEY_PAIRS:
-        if img in files and lab in files:
-            return img, lab
-    splits = sorted({m.group(2) for k in files if (m := re.fullmatch(r"(x|X|images)_(.+)", k))})
+    has_splits = any(re.fullmatch(r"(x|X|images|y|labels)_.+", k) for k in files)
+    if split == DEFAULT_SPLIT or not has_splits:  # plain x/y: the train split, or the only set of an archive without splits
+        for img, lab in KEY_PAIRS:
+            if img in files and lab in files:
+                return img, lab
+    splits = _splits(files)
     hint = (f"; available splits: {', '.join(splits)}", Flag("split", before=" (", after=")")) if splits else ()
     raise DataError(
         f"{path} has no x/y or images/labels arrays for split {split!r} (arrays: {', '.join(files) or 'none'})", *hint,
@@ -39,7 +53,7 @@ def _pick_keys(files: Sequence[str], split: str, path: Path) -> tuple[str, str]:
     )
 
 
-def read_npz(path: str | os.PathLike, *, keys: Sequence[str] | None = None, split: str = "train") -> LabeledImages:
+def read_npz(path: str | os.PathLike, *, keys: Sequence[str] | None = None, split: str = DEFAULT_SPLIT) -> LabeledImages:
     """Read an NPZ archive (see the module doc for keys and :mod:`augmentgan.data.arrays` for values)."""
     path = Path(path)
     try:

@@ -157,3 +157,61 @@ def test_progress_bar_draws_on_a_terminal_for_large_totals(monkeypatch):
         report(callback, "write", data.PROGRESS_MIN_TOTAL, data.PROGRESS_MIN_TOTAL)
     text = buffer.getvalue()
     assert "write" in text and "load" not in text
+
+
+def test_convert_keeps_three_gray_channels_and_text_columns_through_a_folder(capsys, tmp_path):
+    # h5 -> folder -> h5 turned a 3-channel set of gray images into 1 channel and the text '007' into the number 7
+    from augmentgan.data import save
+    from augmentgan.data.hdf5 import read_hdf5_extra
+    from augmentgan.data.types import LabeledImages
+
+    gray = np.random.default_rng(2).integers(0, 256, (3, 4, 4, 1), dtype=np.uint8)
+    save(LabeledImages(np.repeat(gray, 3, axis=-1), np.array([0, 1, 1]), ("a", "b")), tmp_path / "x.h5", extra={"note": np.array(["007", "1", "2"])})
+    assert run(capsys, "convert", tmp_path / "x.h5", tmp_path / "f")[0] == 0
+    code, out, _ = run(capsys, "convert", tmp_path / "f", tmp_path / "back.h5")
+    assert code == 0 and "4x4x3" in out
+    assert read_hdf5_extra(tmp_path / "back.h5")["note"].tolist() == ["007", "1", "2"]
+    code, out, _ = run(capsys, "convert", tmp_path / "f", tmp_path / "one.h5", "--channels", "1")
+    assert code == 0 and "4x4x1" in out
+
+
+def test_convert_refuses_outputs_it_cannot_read_back(capsys, tmp_path, small_data):
+    from augmentgan.data import save
+
+    save(small_data, tmp_path / "base.h5")
+    code, _, err = run(capsys, "convert", tmp_path / "base.h5", tmp_path / "out.npz")
+    assert code == 4
+    assert_one_line_error(err, "out.npz: NPZ is read only", "write an .h5/.hdf5 file or a folder")
+    code, _, err = run(capsys, "convert", tmp_path / "base.h5", tmp_path / "base_f", "--format", "h5")
+    assert code == 4
+    assert_one_line_error(err, "base_f: HDF5 output needs an .h5 or .hdf5 suffix", "base_f.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.h5"]
+
+
+def test_inspect_refuses_an_hdf5_file_whose_images_were_cut(capsys, tmp_path, small_data):
+    import h5py
+
+    from augmentgan.data import save
+
+    path = save(small_data, tmp_path / "d.h5")
+    with h5py.File(path, "a") as f:
+        f["images"].resize(8, axis=0)
+    code, out, err = run(capsys, "inspect", path)
+    assert code == 3 and out == ""
+    assert_one_line_error(err, "d.h5: 8 images but 12 labels")
+
+
+def test_inspect_refuses_an_npz_split_it_does_not_have(capsys, tmp_path):
+    x = np.zeros((10, 4, 4), np.uint8)
+    np.savez(tmp_path / "sp.npz", x=x, y=np.arange(10) % 2, x_test=x[:4], y_test=np.arange(4) % 2)
+    code, out, err = run(capsys, "inspect", tmp_path / "sp.npz", "--split", "tset")
+    assert code == 3 and out == ""
+    assert_one_line_error(err, "split 'tset'", "available splits: test, train (pass --split)")
+
+
+def test_convert_refuses_a_class_named_like_the_manifest_before_writing(capsys, tmp_path):
+    np.savez(tmp_path / "cn.npz", x=np.zeros((4, 4, 4), np.uint8), y=np.array([0, 1, 0, 1]), class_names=np.array(["manifest.csv", "b"]))
+    code, _, err = run(capsys, "convert", tmp_path / "cn.npz", tmp_path / "out")
+    assert code == 5
+    assert_one_line_error(err, "class name 'manifest.csv'", "rename the class")
+    assert not (tmp_path / "out").exists()

@@ -222,3 +222,50 @@ def test_progress_reports_until_done(tmp_path, monkeypatch):
     read_folder(tmp_path / "r", callback=events.append)
     assert {e.stage for e in events} == {"load"} and all(e.total == 10 for e in events)
     assert [e.done for e in events] == [0, 4, 8, 10]
+
+
+def test_skipped_images_renumber_the_parents_of_derived_rows(tmp_path):
+    # rows after a skipped file move up one; their parents pointed at the wrong rows
+    from augmentgan.data.folder import write_folder
+    from augmentgan.data.types import LabeledImages
+
+    rng = np.random.default_rng(6)
+    images = rng.integers(0, 256, (8, 4, 4, 3), dtype=np.uint8)
+    images[6], images[7] = images[4], images[5]  # copies of rows 4 and 5
+    data = LabeledImages(images, np.arange(8) % 2, ("a", "b"), np.array([0] * 6 + [4, 4], np.uint8), np.array([-1] * 6 + [4, 5]))
+    root = write_folder(data, tmp_path / "prov")
+    (root / "a" / "real-00002.png").write_text("junk\n")
+    with pytest.warns(AugmentganWarning, match=r"skipped 1 unreadable image\(s\)") as caught:
+        got = read_folder(root, skip_bad=True)
+    assert "parent -1" not in str(caught[0].message)
+    assert got.parent.tolist() == [-1] * 5 + [3, 4]
+    for row in np.flatnonzero(got.parent >= 0):
+        np.testing.assert_array_equal(got.images[got.parent[row]], got.images[row])
+    (root / "a" / "real-00004.png").write_text("junk\n")  # the parent of a copy itself: it loses its parent
+    with pytest.warns(AugmentganWarning, match=r"skipped 2 .*1 derived sample\(s\) whose parent was among them now have parent -1"):
+        got = read_folder(root, skip_bad=True)
+    assert got.parent.tolist() == [-1] * 5 + [3]
+    np.testing.assert_array_equal(got.images[3], got.images[5])
+
+
+def test_a_multi_frame_file_warns_that_only_its_first_frame_is_read(tmp_path):
+    frames = [Image.fromarray(np.full((4, 4), v, np.uint8)) for v in (10, 20, 30)]
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    frames[0].save(tmp_path / "d" / "a" / "stack.tif", save_all=True, append_images=frames[1:])
+    save_image(tmp_path / "d" / "a" / "one.png", np.full((4, 4), 5, np.uint8))
+    with pytest.warns(AugmentganWarning, match=r"1 image file\(s\) under .* hold several frames and only the first was read: a/stack.tif") as caught:
+        data = read_folder(tmp_path / "d")
+    assert len([w for w in caught if "frames" in str(w.message)]) == 1
+    assert sorted(data.images[:, 0, 0, 0].tolist()) == [5, 10]
+
+
+def test_float_tiffs_are_scaled_over_the_whole_folder_as_arrays_are(tmp_path):
+    # a [0, 255] float image whose values all happen to be <= 1 was multiplied by 255 on its own
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    Image.fromarray(np.array([[0.0, 1.0], [0.5, 1.0]], np.float32)).save(tmp_path / "d" / "a" / "dark.tif")
+    Image.fromarray(np.array([[0.0, 255.0], [100.0, 7.0]], np.float32)).save(tmp_path / "d" / "a" / "light.tif")
+    data = read_folder(tmp_path / "d")
+    assert data.images[0, ..., 0].tolist() == [[0, 1], [0, 1]]  # rounded, like the rest of a [0, 255] set
+    assert data.images[1, ..., 0].tolist() == [[0, 255], [100, 7]]
+    (tmp_path / "d" / "a" / "light.tif").unlink()  # every float image in [0, 1]: scaled by 255
+    assert read_folder(tmp_path / "d").images[0, ..., 0].tolist() == [[0, 255], [128, 255]]

@@ -161,3 +161,58 @@ def test_failure_midway_leaves_nothing_and_keeps_the_old_output(tmp_path, small_
     with pytest.raises(OutputError, match="disk full"):
         write_folder(small_data, old, force=True, workers=1)
     assert [p.name for p in tmp_path.iterdir()] == ["old"] and [p.name for p in old.iterdir()] == ["keep.txt"]
+
+
+def test_three_channel_gray_images_keep_three_channels_through_a_folder(tmp_path):
+    # RGB PNGs with R=G=B read as 1 channel under channels=auto: folder -> HDF5 turned 3-channel sets into 1-channel ones
+    gray = np.random.default_rng(4).integers(0, 256, (4, 5, 5, 1), dtype=np.uint8)
+    data = LabeledImages(np.repeat(gray, 3, axis=-1), np.array([0, 1, 0, 1]), ("a", "b"))
+    write_folder(data, tmp_path / "f")
+    assert json.loads((tmp_path / "f" / "augmentgan.json").read_text())["channels"] == 3
+    back = read_folder(tmp_path / "f")
+    assert_same(back, data)
+    assert read_folder(tmp_path / "f", channels=1).image_shape == (5, 5, 1)  # an explicit choice still wins
+    gray_data = LabeledImages(gray, np.array([0, 1, 0, 1]), ("a", "b"))
+    write_folder(gray_data, tmp_path / "g")
+    assert_same(read_folder(tmp_path / "g"), gray_data)
+
+
+def test_streamed_folders_record_their_channels_and_column_types(tmp_path):
+    from augmentgan.data.folder import FolderWriter, read_folder_extra
+
+    gray = np.random.default_rng(5).integers(0, 256, (3, 4, 4, 1), dtype=np.uint8)
+    with FolderWriter(tmp_path / "f", class_names=("a", "b"), extra_columns=("note", "truncation")) as writer:
+        writer.append(np.repeat(gray, 3, axis=-1), np.array([0, 1, 1]), extra={"note": np.array(["007", "1", "2"]), "truncation": np.array([1.0, 2.0, 0.5], np.float32)})
+    assert read_folder(tmp_path / "f").image_shape == (4, 4, 3)
+    extra, _ = read_folder_extra(tmp_path / "f")
+    assert extra["note"].tolist() == ["007", "1", "2"] and extra["truncation"].dtype == np.float32
+
+
+def test_extra_columns_keep_their_types_through_a_folder(tmp_path, small_data):
+    from augmentgan.data.folder import read_folder_extra
+
+    n = len(small_data)
+    extra = {
+        "note": np.array(["007", "1", "2"] * (n // 3)),  # text that looks like numbers: read back as 7, 1, 2 before
+        "z_index": np.arange(n, dtype=np.int32),
+        "truncation": np.linspace(0, 1, n).astype(np.float32),
+        "whole": np.arange(n, dtype=np.float64),  # floats that look whole: read back as integers before
+        "flag": np.arange(n) % 2 == 0,
+    }
+    write_folder(small_data, tmp_path / "f", extra=extra)
+    back, _ = read_folder_extra(tmp_path / "f")
+    for name, values in extra.items():
+        assert back[name].dtype == values.dtype and back[name].tolist() == values.tolist(), name
+    meta_path = tmp_path / "f" / "augmentgan.json"  # a folder without the record (older, or hand-made) keeps the guessing
+    meta = json.loads(meta_path.read_text())
+    del meta["extra_dtypes"]
+    meta_path.write_text(json.dumps(meta))
+    assert read_folder_extra(tmp_path / "f")[0]["note"].tolist() == [7, 1, 2] * (n // 3)
+
+
+@pytest.mark.parametrize("name", ["manifest.csv", "augmentgan.json", "Manifest.CSV"])
+def test_class_names_that_are_the_folders_own_files_are_refused_up_front(tmp_path, small_data, name):
+    data = LabeledImages(small_data.images, small_data.labels, ("ant", name, "bee"))
+    with pytest.raises(OutputError, match=f"class name '{name}' .*clashes with the {name.lower()} file.*rename the class"):
+        write_folder(data, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.iterdir())

@@ -155,6 +155,17 @@ def test_label_count_mismatch(tmp_path):
         read_hdf5(tmp_path / "f.h5")
 
 
+def test_a_summary_refuses_a_file_whose_images_and_labels_disagree(tmp_path, small_data):
+    # inspect reported 12 images for a file whose images were cut to 8 rows; convert then failed
+    from augmentgan.data.hdf5 import read_hdf5_index
+
+    path = write_hdf5(small_data, tmp_path / "d.h5")
+    with h5py.File(path, "a") as f:
+        f["images"].resize(8, axis=0)
+    with pytest.raises(DataError, match=r"d\.h5: 8 images but 12 labels .*damaged, rewrite it"):
+        read_hdf5_index(path)
+
+
 def test_not_hdf5_and_newer_versions_are_refused(tmp_path, small_data):
     (tmp_path / "junk.h5").write_text("not hdf5")
     with pytest.raises(DataError, match=r"junk\.h5 is not a readable HDF5 file"):

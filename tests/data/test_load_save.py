@@ -65,7 +65,7 @@ def test_array_sources_are_resized_and_channel_converted(tmp_path, small_data):
 def test_save_infers_the_format_and_refuses_existing_outputs(tmp_path, small_data):
     assert save(small_data, tmp_path / "d.H5").is_file()
     assert save(small_data, tmp_path / "d.h5x").is_dir()
-    assert save(small_data, tmp_path / "as_h5", format="hdf5").is_file()
+    assert save(small_data, tmp_path / "as.hdf5", format="hdf5").is_file()
     with pytest.raises(OutputExistsError):
         save(small_data, tmp_path / "d.H5")
     with pytest.raises(ConfigError, match="output format"):
@@ -112,3 +112,15 @@ def test_a_resize_that_cannot_fit_in_memory_is_a_config_error(monkeypatch):
     monkeypatch.setattr(images_module.np, "empty", no_memory)
     with pytest.raises(ConfigError, match=r"resizing 1797 images to 8192x8192 needs 120\.6 GB of memory, .*choose a smaller size"):
         load("builtin:digits", size=8192)
+
+
+def test_outputs_no_reader_would_read_back_are_refused_before_writing(tmp_path, small_data):
+    # an .npz output became a folder named x.npz; HDF5 to a path without .h5 was unreadable ("unknown data format ''")
+    with pytest.raises(ConfigError, match=r"out\.npz: NPZ is read only; write an \.h5/\.hdf5 file or a folder"):
+        save(small_data, tmp_path / "out.npz")
+    with pytest.raises(ConfigError, match=r"NPZ is read only"):
+        save(small_data, tmp_path / "out.NPZ", format="folder")
+    with pytest.raises(ConfigError, match=r"as_h5: HDF5 output needs an \.h5 or \.hdf5 suffix.*name it .*as_h5\.h5"):
+        save(small_data, tmp_path / "as_h5", format="h5")
+    assert not list(tmp_path.iterdir())
+    assert len(load(save(small_data, tmp_path / "as.h5", format="h5"))) == 12

@@ -32,6 +32,19 @@ def test_split_keys_and_unknown_split(tmp_path):
         read_npz(path, split="val")
 
 
+def test_a_split_the_archive_lacks_is_an_error_even_beside_plain_arrays(tmp_path):
+    # x/y beside split arrays: an unknown --split (a typo, or x_val without y_val) read x/y silently
+    x = np.zeros((10, 4, 4), np.uint8)
+    path = savez(tmp_path / "sp.npz", x=x, y=np.arange(10) % 2, x_test=x[:4], y_test=np.arange(4) % 2, x_val=x[:3], labels_val=np.arange(3) % 2)
+    for split in ("tset", "val"):
+        with pytest.raises(DataError, match=rf"sp\.npz has no x/y or images/labels arrays for split '{split}' .*available splits: test, train"):
+            read_npz(path, split=split)
+    assert len(read_npz(path)) == len(read_npz(path, split="train")) == 10  # x/y are the train split
+    assert len(read_npz(path, split="test")) == 4
+    plain = savez(tmp_path / "plain.npz", x=x, y=np.arange(10) % 2)  # no splits at all: its one set, whatever the split (--test-split test)
+    assert len(read_npz(plain, split="test")) == 10
+
+
 def test_explicit_keys_and_class_names(tmp_path):
     path = savez(tmp_path / "d.npz", pix=np.zeros((3, 2, 2, 3), np.uint8), lab=[2, 0, 2], class_names=np.array(["a", "b", "c"]), other=["x", "y", "z"])
     data = read_npz(path, keys=("pix", "lab"))
