@@ -122,13 +122,16 @@ class UtilityResult:
         return head + f", more than two standard errors ({diff['stderr']:.3f} over {over})"
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types; a score that is not a number (no minority class in the test set) is None."""
+        from augmentgan.evaluate.evaluation import nan_to_none
+
         out: dict[str, Any] = {"methods": self.methods, "winner": self.winner}
         diff = self.difference("recipe")  # against the best baseline; None without one or without the recipe
         if diff is not None:
             out["recipe_minus_best_baseline"] = {k: v for k, v in diff.items() if k != "method"}
         out.update(class_names=list(self.class_names), minority_classes=self.minority_classes, seeds=self.seeds, settings=self.settings,
                    train_sizes=self.sizes, mixes=self.mixes, mix_decisions=self.mix_decisions, per_classifier=self.per_classifier, notes=list(self.notes))
-        return out
+        return nan_to_none(out)
 
 
 def verdict(difference: float, stderr: Optional[float]) -> str:

@@ -51,7 +51,8 @@ _DIVERSITY = (("recall", "recall", 3), ("coverage", "coverage", 3), ("diversity_
 def evaluation_tables(result: Any) -> list[Table]:
     """Two tables (fidelity, then diversity/memorization/CAS) so that each fits a terminal."""
     o = result.overall
-    overall = {**o, "cas_recall": o.get("cas_accuracy"), "mode_collapse": ", ".join(o["mode_collapse_classes"]) or "none"}
+    # the column's overall cell: the mean of the per-class recalls (balanced accuracy), as the cells above it are recalls
+    overall = {**o, "cas_recall": (result.cas or {}).get("balanced_accuracy"), "mode_collapse": ", ".join(o["mode_collapse_classes"]) or "none"}
     tables = []
     for title, columns in ((f"augmentgan evaluate: fidelity ({result.features} features, {result.feature_dim}-D)", _QUALITY),
                            ("augmentgan evaluate: diversity, memorization, CAS", _DIVERSITY + (("mode_collapse", "collapse", 0),))):
@@ -74,7 +75,7 @@ def register(app: typer.Typer) -> None:
 def register_evaluate(app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate_cmd(
-        synth: str = typer.Argument(..., help="Synthetic dataset: generate output, an expanded train.h5 (only its non-real rows are evaluated), a folder, .npz..."),
+        synth: str = typer.Argument(..., help="Synthetic dataset: generate output, an expanded train.h5 (only its non-real rows are evaluated), a folder, .npz... (with --all-rows: every row)."),
         real: str = typer.Option(..., "--real", help="Real dataset to compare with (best a holdout the GAN never saw, e.g. OUT/holdout.h5)."),
         features: str = typer.Option("domain", "--features", help="Feature space: domain (a small CNN trained on --real, offline) or inception (local weights only)."),
         inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Local Inception-v3 weights (torchvision inception_v3_google-*.pth); never downloaded."),
@@ -86,6 +87,7 @@ def register_evaluate(app: typer.Typer) -> None:
         max_samples: int = typer.Option(10000, "--max-samples", min=2, help="Subsample larger sets (seeded) for the metrics."),
         seed: int = typer.Option(0, "--seed", help="Seed of the classifiers and subsampling."),
         device: str = typer.Option("auto", "--device", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps."),
+        all_rows: bool = typer.Option(False, "--all-rows", help="Evaluate every row of SYNTH, those marked real too: images of another generator (files that record no provenance read as real), or a real split as a sanity check."),
         json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
     ) -> None:
         """Sample quality of a synthetic set against real data: FID, KID, precision/recall, density/coverage, diversity, memorization, CAS."""
@@ -106,7 +108,7 @@ def register_evaluate(app: typer.Typer) -> None:
         with _progress() as progress:
             result = evaluate(
                 synth_data, real_data, features=features, inception_weights=inception_weights, k=k, cas=cas, cas_steps=cas_steps, classifier_steps=classifier_steps,
-                max_samples=max_samples, seed=seed, device=device, callback=_Bars(progress),
+                max_samples=max_samples, seed=seed, device=device, callback=_Bars(progress), all_rows=all_rows,
             )
         if json_out:
             out_console.print_json(json.dumps(result.to_dict()))

@@ -1,14 +1,18 @@
 """``evaluate(synth, real)``: every metric of a synthetic set against real data, per class and overall.
 
 - Only synthetic samples are evaluated: rows of ``synth`` whose source is ``real`` (the real part of
-  an expanded ``train.h5``) are left out, and a note says how many.
+  an expanded ``train.h5``) are left out, and a note says how many. ``all_rows=True`` evaluates every
+  row (another generator's images, or a real split as a sanity check: files that record no provenance
+  read as real).
 - Classes are matched by name; a synthetic class unknown to the real data is an error. Synthetic
   images of another size or channel count are center-cropped and resized to the real size (the
   feature extractor is trained on, or set up for, the real images), with a note.
 - Per class: FID, KID, precision/recall, density/coverage, diversity (synthetic / real, flag below
   :data:`~augmentgan.evaluate.metrics.COLLAPSE_RATIO`), memorization rate, CAS recall of the class.
-  Overall: the same on all samples (diversity: the mean of the per-class ratios, collapsed classes
-  listed; memorization over all samples, each against its own class), and the CAS accuracy.
+  Overall: the same on all samples against all real images, those of classes without synthetic
+  samples included (so a class the synthetic set lacks lowers recall and coverage); diversity: the
+  mean of the per-class ratios, collapsed classes listed; memorization over all samples, each against
+  its own class; and the CAS accuracy.
 - **CAS** (classification accuracy score, Ravuri and Vinyals 2019): the small domain CNN trained on
   the synthetic samples only (not cached), tested on the real data. Pass a holdout the GAN has
   never seen as ``real`` for an honest CAS (and honest memorization numbers).
@@ -29,11 +33,11 @@ from sklearn.metrics import balanced_accuracy_score, recall_score
 from augmentgan.data.io import conform
 from augmentgan.data.types import LabeledImages, Source
 from augmentgan.domain.features import RealFeatures, build_extractor
-from augmentgan.errors import DataError
+from augmentgan.errors import DataError, Flag
 from augmentgan.evaluate import metrics as M
 from augmentgan.progress import ProgressCallback, report
 
-__all__ = ["EvaluationResult", "evaluate", "synthetic_part", "align_classes"]
+__all__ = ["EvaluationResult", "evaluate", "synthetic_part", "align_classes", "nan_to_none"]
 
 MEMORIZATION_Q = 0.01
 
@@ -78,11 +82,14 @@ def _subsample(x: torch.Tensor, limit: int, rng: np.random.Generator) -> torch.T
     return x[torch.from_numpy(np.sort(rng.choice(len(x), limit, replace=False)))]
 
 
-def _nan_to_none(value: Any) -> Any:
+def nan_to_none(value: Any) -> Any:
+    """``value`` with every non-finite float (in nested dicts, lists and tuples) as None: JSON has no NaN."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
+        return {k: nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [nan_to_none(v) for v in value]
     return value
 
 
@@ -124,18 +131,24 @@ def evaluate(
     seed: int = 0,
     device: str | torch.device = "cpu",
     callback: Optional[ProgressCallback] = None,
+    all_rows: bool = False,
 ) -> EvaluationResult:
     """All metrics of ``synth`` against ``real`` (see the module docstring for the definitions).
 
     Progress: stage ``"evaluate"`` per class (and the classifiers' own ``"classifier"`` stage).
     """
     notes: list[str] = []
-    synth, left_out = synthetic_part(synth)
+    synth, left_out = (synth, 0) if all_rows else synthetic_part(synth)
     if left_out:
         notes.append(f"{left_out} real rows of the synthetic input were left out; only generated/augmented samples are evaluated")
     if len(synth) == 0:
-        what = f"every one of its {left_out} rows is real" if left_out else "it holds no images"
-        raise DataError(f"the synthetic input has no synthetic samples ({what}); pass generated data (augmentgan generate output or an expanded train.h5)")
+        if not left_out:
+            raise DataError("the synthetic input has no synthetic samples (it holds no images); pass generated data (augmentgan generate output or an expanded train.h5)")
+        raise DataError(
+            f"the synthetic input has no synthetic samples (every one of its {left_out} rows is marked real); pass generated data (augmentgan generate "
+            "output or an expanded train.h5)",
+            Flag("all_rows", before=", or ", after=" to evaluate every row (images of another generator, which record no provenance, read as real)"),
+        )
     if len(real) == 0:
         raise DataError("the real data has no images")
     synth = align_classes(synth, real)
@@ -182,6 +195,11 @@ def evaluate(
     report(callback, "evaluate", len(present), len(present))
     if not per_class:
         raise DataError("no class has both real and synthetic samples; check that the class names of both sets match")
+    lacking = [cls for cls in range(real.num_classes) if cls not in present and (real.labels == cls).any()]
+    if lacking:  # the real images of classes without samples count in the overall numbers: recall and coverage see them missed
+        all_real += [_subsample(ctx.real_features(cls).double().cpu(), max_samples, rng) for cls in lacking]
+        notes.append(f"overall recall and coverage count the {sum(int((real.labels == c).sum()) for c in lacking)} real images of "
+                     f"{len(lacking)} class(es) without synthetic samples as missed")
     overall = _set_metrics(_subsample(torch.cat(all_real), max_samples, rng), _subsample(torch.cat(all_synth), max_samples, rng), k, rng)
     n_eval = sum(row["n_synth"] for row in per_class.values())
     overall.update(
@@ -201,4 +219,4 @@ def evaluate(
     dim = int(torch.cat(all_real).shape[1])
     settings = {"k": k, "memorization_q": memorization_q, "collapse_ratio": M.COLLAPSE_RATIO, "fid_eps": M.FID_EPS,
                 "kid_subsets": M.KID_SUBSETS, "kid_subset_size": M.KID_SUBSET_SIZE, "max_samples": max_samples, "seed": seed}
-    return EvaluationResult(features, dim, _nan_to_none(overall), {n: _nan_to_none(r) for n, r in per_class.items()}, cas_result, settings, notes)
+    return EvaluationResult(features, dim, nan_to_none(overall), {n: nan_to_none(r) for n, r in per_class.items()}, cas_result, settings, notes)

@@ -9,6 +9,7 @@ import pytest
 
 from augmentgan.cli.main import main
 from augmentgan.data import save
+from augmentgan.data.types import LabeledImages
 
 
 def run(capsys, *args):
@@ -43,6 +44,35 @@ def test_evaluate_table_and_errors(capsys, files, tmp_path):
     assert "overall" in out and "FID" in out and "memorized" in out
     code, out, err = run(capsys, "evaluate", synth, "--real", real, "--features", "inception", "--inception-weights", tmp_path / "none.pth")
     assert code == 4 and err.strip().startswith("error: Inception-v3 weights not found at") and len(err.strip().splitlines()) == 1
+
+
+def test_images_that_record_no_provenance_need_all_rows(capsys, files, other3, tmp_path):
+    real, _ = files
+    plain = tmp_path / "other_generator.npz"  # another tool's output: no provenance, so every row reads as real
+    np.savez(plain, x_train=other3.images, y_train=other3.labels, class_names=np.array(other3.class_names))
+    code, _, err = run(capsys, "evaluate", plain, "--real", real, "--no-cas", "--classifier-steps", "40")
+    assert code == 3 and "every one of its 90 rows is marked real" in err and "or pass --all-rows to evaluate every row" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "evaluate", plain, "--real", real, "--no-cas", "--classifier-steps", "40", "--all-rows", "--json")
+    assert code == 0, err
+    assert {name: row["n_synth"] for name, row in json.loads(out)["per_class"].items()} == {"0": 30, "1": 30, "7": 30}
+
+
+def test_the_overall_cas_recall_cell_is_the_mean_recall(capsys, real3, other3, tmp_path):
+    keep = np.concatenate([np.flatnonzero(real3.labels == c)[:n] for c, n in ((0, 30), (1, 12), (2, 8))])
+    real = save(real3[keep], tmp_path / "imbalanced.h5")  # imbalanced: accuracy and mean recall differ
+    labels = other3.labels.copy()
+    labels[np.flatnonzero(labels == 2)[::2]] = 1  # half the '7' samples labelled '1': a CAS classifier that errs on real 7s
+    synth = save(LabeledImages(other3.images, labels, other3.class_names, other3.source), tmp_path / "synth.h5")
+    args = ("evaluate", synth, "--real", real, "--cas-steps", "40", "--classifier-steps", "40")
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    cas = json.loads(out)["cas"]
+    assert f"{cas['accuracy']:.3f}" != f"{cas['balanced_accuracy']:.3f}"
+    code, out, err = run(capsys, *args)
+    overall = [line for line in out.splitlines() if "overall" in line][-1]  # the diversity/CAS table's row
+    cells = [c.strip() for c in overall.split("│") if c.strip()]
+    assert cells[-2] == f"{cas['balanced_accuracy']:.3f}", (cells, cas)  # CAS recall, then collapse
 
 
 @pytest.fixture

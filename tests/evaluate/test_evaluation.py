@@ -69,7 +69,7 @@ def test_synthetic_images_are_resized_to_the_real_size(real3, other3):
 
 
 def test_errors_name_the_problem(real3):
-    with pytest.raises(DataError, match=rf"no synthetic samples \(every one of its {len(real3)} rows is real\)"):
+    with pytest.raises(DataError, match=rf"no synthetic samples \(every one of its {len(real3)} rows is marked real\).*, or pass --all-rows to evaluate every row"):
         evaluate(real3, real3, cas=False, **FAST)
     with pytest.raises(DataError, match=r"no synthetic samples \(it holds no images\)"):  # an empty generate output is not "all real"
         evaluate(real3[np.arange(0)], real3, cas=False, **FAST)
@@ -93,3 +93,22 @@ def test_a_real_set_without_some_classes_is_scored_on_those_it_has(real3, other3
     result = evaluate(as_synthetic(other3), holdout, cas=False, **FAST)
     assert set(result.per_class) == {"0", "1"}
     assert any("class '7' has synthetic samples but no real images" in n for n in result.notes)
+
+
+def test_all_rows_evaluates_images_that_record_no_provenance(real3, other3):
+    # another generator's images (or a real split, the README's sanity check) read as real: --all-rows takes them all
+    plain = LabeledImages(other3.images, other3.labels, other3.class_names)  # no provenance: every row "real"
+    result = evaluate(plain, real3, cas=False, all_rows=True, **FAST)
+    assert {n: r["n_synth"] for n, r in result.per_class.items()} == {"0": 30, "1": 30, "7": 30}
+    assert result.overall["recall"] > 0.5 and result.overall["mode_collapse_classes"] == []
+
+
+def test_a_class_the_synthetic_set_lacks_lowers_overall_recall_and_coverage(real3, other3):
+    full = evaluate(as_synthetic(other3), real3, cas=False, **FAST)
+    one = as_synthetic(other3)[np.flatnonzero(other3.labels == 0)]  # samples of class '0' only
+    lacking = evaluate(one, real3, cas=False, **FAST)
+    assert set(lacking.per_class) == {"0"}
+    # two of three classes missed: overall recall and coverage fall to about a third of the full set's
+    assert lacking.overall["recall"] < 0.5 * full.overall["recall"] and lacking.overall["coverage"] < 0.5 * full.overall["coverage"]
+    assert lacking.overall["n_real"] == len(real3)
+    assert any("count the 60 real images of 2 class(es) without synthetic samples as missed" in n for n in lacking.notes)

@@ -205,3 +205,14 @@ def test_a_recipe_may_not_choose_its_mix_on_the_images_it_is_scored_on(tmp_path)
     with pytest.raises(DataError, match=r"builtin:digits: 517 of its 1797 images are also in the training data"):
         utility(data, in_data, seeds=1, steps=10, methods=["recipe"])
     assert utility(data, on_test, seeds=1, steps=10, test=test, methods=["ros"]).methods["ros"]  # the baselines never read it
+
+
+def test_a_score_the_test_set_cannot_give_is_null_in_json(imbalanced, other3, tmp_path):
+    # a test set without the minority class ('7', 8 images): minority recall has no value; JSON has no NaN
+    import json
+
+    test = other3[np.flatnonzero(other3.labels != 2)]
+    d = utility(imbalanced, recipe(tmp_path), seeds=2, steps=1, methods=["none", "ros"], test=test).to_dict()
+    text = json.dumps(d, allow_nan=False)  # raises on NaN
+    assert json.loads(text)["methods"]["ros"]["minority_recall"]["mean"] is None
+    assert d["methods"]["ros"]["macro_f1"]["mean"] is not None
