@@ -5,10 +5,11 @@ Conversion rules (documented in the README):
 - EXIF orientation is applied (``PIL.ImageOps.exif_transpose``).
 - Transparency (RGBA, LA, palette with a transparent colour) is composited over **black**:
   ``value * alpha / 255``, so fully transparent pixels become 0.
-- 16-bit images (``I;16``, ``I``) are scaled to 8 bits (``round(v / 257)``, values clipped to
+- 16-bit gray images (``I;16``, ``I``) are scaled to 8 bits (``round(v / 257)``, values clipped to
   0..65535 first), never clipped at 255. 32-bit float images (``F``) follow the float rule of
   :func:`float_to_uint8`, decided on all the float images of a folder (:func:`float_scale`).
-  Palette, 1-bit, CMYK, YCbCr, LAB and HSV images become RGB or L.
+  Palette, 1-bit, CMYK, YCbCr, LAB and HSV images become RGB or L. 16-bit RGB files arrive as
+  Pillow opens them, 8-bit RGB of each value's high byte (at most 1 under the rule above).
 - A file of several frames (multi-page TIFF, animated PNG/WebP) gives its first frame, with a warning.
 - An RGB image whose three channels are equal counts as grayscale.
 - Colour to gray uses PIL's ITU-R 601-2 luma (``L = (19595 R + 38470 G + 7471 B + 2**15) >> 16``).
