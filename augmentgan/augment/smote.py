@@ -25,8 +25,10 @@ Guarantees beyond imbalanced-learn's:
   nearest real images of the class; the other end among those, the 8 nearest images of any
   class, the 8 nearest neighbours of the first end in its class and the images of the class that
   have the first end among their 8 nearest (SMOTE's neighbours are not symmetric; with
-  ``k_neighbors`` <= 7 its segments are all found). A sample on no such segment
-  (SVMSMOTE's extrapolation, a neighbour farther than that) gets parent -1.
+  ``k_neighbors`` <= 7 its segments are all found); where none of those lies on a segment with the
+  sample, every image of the class is tried as the other end of the two nearest (k-means SMOTE
+  pairs images of one cluster, not neighbours). A sample on no such segment (SVMSMOTE's
+  extrapolation) gets parent -1.
 """
 
 from __future__ import annotations
@@ -227,17 +229,23 @@ def _parents(X: np.ndarray, y: np.ndarray, new: np.ndarray, new_y: np.ndarray) -
                 continue
             near = np.concatenate([own, all_idx[r]])
             for a in own:  # nearest first: the first a on a segment is the closest endpoint of the class
-                others = np.unique(np.concatenate([near, member_nn[position[int(a)]], reverse[int(a)]]).astype(np.int64))
-                xa = X[a].astype(np.float64)
-                diff = X[others].astype(np.float64) - xa
-                norm2 = np.einsum("ij,ij->i", diff, diff)
-                ok = norm2 > 0
-                t = np.where(ok, diff @ (s - xa) / np.where(ok, norm2, 1.0), -1.0)
-                resid = np.abs(xa + t[:, None] * diff - s).max(axis=1)
-                if np.any(ok & (t >= -1e-6) & (t <= 1 + 1e-6) & (resid <= scale)):
+                if _on_segment(X, a, np.unique(np.concatenate([near, member_nn[position[int(a)]], reverse[int(a)]]).astype(np.int64)), s, scale):
                     parents[r] = a
                     break
+            else:  # k-means SMOTE pairs an image with any image of its cluster, beyond the neighbour sets: the whole class
+                parents[r] = next((a for a in own[:2] if _on_segment(X, a, members, s, scale)), -1)
     return parents
+
+
+def _on_segment(X: np.ndarray, a: int, others: np.ndarray, s: np.ndarray, scale: float) -> bool:
+    """Whether ``s`` lies (within ``scale``) on a segment from ``X[a]`` to one of ``X[others]``."""
+    xa = X[a].astype(np.float64)
+    diff = X[others].astype(np.float64) - xa
+    norm2 = np.einsum("ij,ij->i", diff, diff)
+    ok = norm2 > 0
+    t = np.where(ok, diff @ (s - xa) / np.where(ok, norm2, 1.0), -1.0)
+    resid = np.abs(xa + t[:, None] * diff - s).max(axis=1)
+    return bool(np.any(ok & (t >= -1e-6) & (t <= 1 + 1e-6) & (resid <= scale)))
 
 
 def smote_class_counts(

@@ -179,3 +179,17 @@ def test_svm_smote_gives_a_class_of_noise_support_vectors_to_plain_smote() -> No
     assert any(m.startswith("svm-smote made 0 of 37 samples for class 'c2' (every support vector") for m in said), said
     assert not [m for m in said if "'c1'" in m and "made 0" in m], said
     assert np.bincount(new.labels, minlength=3).tolist() == [0, 25, 37]
+
+
+def test_kmeans_smote_samples_get_their_parent_from_the_whole_cluster() -> None:
+    # k-means SMOTE pairs an image with any image of its cluster, not only its nearest ones: the other end
+    # of a sample's segment can lie beyond every neighbour set (probe: 5 of 983 on digits-lt had parent -1)
+    from augmentgan.data.builtin import digits_lt
+
+    data = digits_lt()
+    top = int(data.class_counts().max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AugmentganWarning)  # the rarest classes get plain SMOTE, said in a warning
+        new = smote_class_counts(data, {c: top for c in range(data.num_classes)}, "kmeans-smote", seed=0)
+    assert (new.parent >= 0).all(), int((new.parent < 0).sum())
+    assert (data.labels[new.parent] == new.labels).all()
