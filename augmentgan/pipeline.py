@@ -167,7 +167,9 @@ def split_holdout(data: LabeledImages, fraction: float, rng: np.random.Generator
     """Stratified holdout: (train indices, holdout indices, notes), both sorted.
 
     Each class with n >= 2 images gives ``round(fraction * n)`` of them, at least 1 and at most
-    n - 1; a class with one image keeps it for training (noted).
+    n - 1; a class with one image keeps it for training (noted). A drawn holdout image identical
+    to a training image (duplicates in the data, of any class) goes back to training (noted): the
+    holdout holds no image the training set has.
     """
     train, hold, notes = [], [], []
     for c, name in enumerate(data.class_names):
@@ -184,7 +186,15 @@ def split_holdout(data: LabeledImages, fraction: float, rng: np.random.Generator
         chosen = rng.permutation(members)
         hold.append(chosen[:k])
         train.append(chosen[k:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(hold)) if hold else np.zeros(0, np.int64), notes
+    train_idx, hold_idx = np.sort(np.concatenate(train)), np.sort(np.concatenate(hold)) if hold else np.zeros(0, np.int64)
+    if len(hold_idx):
+        seen = set(_row_keys(data.images[i] for i in train_idx))
+        twins = np.array([key in seen for key in _row_keys(data.images[i] for i in hold_idx)], bool)
+        if twins.any():  # scoring on an image the classifier trained on reads optimistic
+            notes.append(f"{int(twins.sum())} holdout image(s) were identical to training images (duplicates in the data) and stay in the training "
+                         f"set: the holdout has {len(hold_idx) - int(twins.sum())} images, none of them a training image")
+            train_idx, hold_idx = np.sort(np.concatenate([train_idx, hold_idx[twins]])), hold_idx[~twins]
+    return train_idx, hold_idx, notes
 
 
 SPLIT_CHUNK = 1024
@@ -492,9 +502,9 @@ class PseudoPool:
         return data, self.confidence[rows], self.index[rows]
 
 
-def _row_keys(images: np.ndarray) -> list[bytes]:
+def _row_keys(images: Iterable[np.ndarray]) -> list[bytes]:
     # row by row, not reshape(len, -1): that fails for no images (expand_data without a holdout to exclude)
-    return [hashlib.sha1(row.tobytes()).digest() for row in images]
+    return [hashlib.sha1(np.ascontiguousarray(row).tobytes()).digest() for row in images]
 
 
 def _pseudo_pool(

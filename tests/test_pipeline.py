@@ -353,3 +353,20 @@ def test_gan_rows_keep_their_latent_index_and_truncation_as_generate_writes_them
     extra, data = read_hdf5_extra(tmp_path / "out" / "train.h5"), load(tmp_path / "out" / "train.h5")
     assert (extra["truncation"][data.source == Source.gan] == np.float32(0.8)).all()
     assert ((extra["parent2"] >= 0) == (data.source == Source.latent_smote)).all()  # latent-smote's column beside them
+
+
+def test_a_duplicate_image_never_sits_on_both_sides_of_the_holdout(tmp_path: Path) -> None:
+    # probe: six identical images of one class and one image in two classes: holdout images the classifier trains on
+    digits = load("builtin:digits-lt")
+    rows = np.concatenate([np.flatnonzero(digits.labels == c)[:10] for c in range(3)])
+    images, labels = digits.images[rows].copy(), digits.labels[rows].copy()
+    images[:6] = images[0]  # class 0: six copies of one image
+    images[12] = images[25]  # class 1's 3rd image is class 2's 6th
+    data = augmentgan.LabeledImages(images, labels, digits.class_names[:3])
+    save(data, tmp_path / "dups.h5")
+    result = expand(_recipe(tmp_path / "o", data={"path": str(tmp_path / "dups.h5")}, plan={"target": "max", "mix": {"copy": 1.0}},
+                            holdout={"fraction": 0.34}))
+    train, holdout = load(tmp_path / "o" / "train.h5"), load(tmp_path / "o" / "holdout.h5")
+    assert not set(_rows(holdout.images)) & set(_rows(train.images))
+    assert len(train[train.source == Source.real]) + len(holdout) == len(data)
+    assert any("identical to training images (duplicates in the data) and stay in the training set" in n for n in result.notes)
