@@ -341,6 +341,28 @@ def _unlabeled(recipe: Recipe, train: LabeledImages) -> Optional[np.ndarray]:
     return check_unlabeled(read_unlabeled(d.unlabeled, channels=d.channels, size=d.size), train.image_shape, f"data.unlabeled {d.unlabeled}")
 
 
+def _unlabeled_for_gan(recipe: Recipe, train: LabeledImages, unlabeled: Optional[np.ndarray], unseen: Iterable[Optional[np.ndarray]],
+                       notes: list[str]) -> Optional[np.ndarray]:
+    """``data.unlabeled`` (read here when not given) without the images the GAN must not see: those identical to
+    an image of ``unseen`` (the holdout, the images a benchmark scores on, plan.auto's validation images). An
+    unlabeled pool often holds the labeled images themselves; the GAN would otherwise train on the images it
+    and the mix are judged on. None without ``data.unlabeled``."""
+    if unlabeled is None:
+        unlabeled = _unlabeled(recipe, train)
+    hidden = {key for images in unseen if images is not None for key in _row_keys(images)}
+    if unlabeled is None or not hidden or not len(unlabeled):
+        return unlabeled
+    drop = np.array([key in hidden for key in _row_keys(unlabeled)], bool)
+    if drop.all():
+        raise DataError(f"data.unlabeled {recipe.data.unlabeled}: every one of its {len(unlabeled)} images is a holdout or validation image, which the GAN "
+                        "must not see; give unlabeled images that are not held out, or no data.unlabeled")
+    if drop.any():
+        notes.append(f"data.unlabeled: {int(drop.sum())} of its {len(unlabeled)} images are identical to holdout or validation images and are left out "
+                     "of the GAN's training")
+        unlabeled = unlabeled[~drop]
+    return unlabeled
+
+
 def _validation_terms(spec: str) -> Terms:
     """A reader's hints about ``plan.auto.validation`` (read with data's other keys) in the recipe's terms."""
 
@@ -814,7 +836,9 @@ def _auto_mix(
     def gan() -> GeneratorCheckpoint:
         nonlocal run, cached, generator, gan_lock
         if generator is None:
-            run, checkpoint, cached = _gan_run(spec, gan_train, _int_seed(seqs["gan"]), notes, callback, held)
+            unlabeled = None if recipe.gan.run is not None else _unlabeled_for_gan(
+                recipe, train, None, (exclude, None if validation is None else validation.images), notes)
+            run, checkpoint, cached = _gan_run(spec, gan_train, _int_seed(seqs["gan"]), notes, callback, held, unlabeled)
             generator = _read_gan(run, checkpoint, gan_train, notes)
             gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
         return generator
@@ -936,7 +960,8 @@ def expand_data(
             needs_gan = any(draft.source_total(s) > 0 for s in GAN_SOURCES)
             if needs_gan:
                 unlabeled = _unlabeled(recipe, train) if recipe.gan.run is None or draft.source_total("pseudo") > 0 else None
-                run, checkpoint, cached = _gan_run(spec, train, _int_seed(seq_gan), notes, callback, held, unlabeled)
+                gan_unlabeled = None if recipe.gan.run is not None else _unlabeled_for_gan(recipe, train, unlabeled, (_exclude,), notes)
+                run, checkpoint, cached = _gan_run(spec, train, _int_seed(seq_gan), notes, callback, held, gan_unlabeled)
                 generator = _read_gan(run, checkpoint, train, notes)
                 gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
                 if draft.source_total("pseudo") > 0:
@@ -1153,6 +1178,7 @@ def expand(
         report(callback, "expand", next(step), len(STAGES), name="plan")
         plan, _ = _plan_and_base(recipe, train, np.random.default_rng(seq_copy))
         gan_train = train  # the images the GAN trains on (plan.auto.split holds some out)
+        val: Optional[LabeledImages] = None  # the images auto scores on, when not folds
         if recipe.plan.mix == "auto":
             a = recipe.plan.auto
             singles = len(a.sources)
@@ -1183,7 +1209,8 @@ def expand(
                 from augmentgan.gan.trainer import resolve_img_size
 
                 resolve_img_size(gan_train, recipe.gan.img_size)  # images the GAN cannot train on fail here, not after the plan
-                key = gan_cache_key(gan_train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled(recipe, train))
+                unseen = (holdout.images, None if val is None else val.images)
+                key = gan_cache_key(gan_train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled_for_gan(recipe, train, None, unseen, notes))
                 cached = recipe.gan.cache and (cache_dir() / "runs" / key / "checkpoints" / "final.pt").is_file()
                 estimates["gan_seconds"] = 0.0 if cached else round(estimate_gan_seconds(recipe, gcfg, max(h, w)), 1)
                 estimates["gan_seconds_note"] = (

@@ -466,8 +466,8 @@ def mix_section(decision: Any) -> str:
     how = (
         f'Each candidate expanded the training part of {proxy["folds"]} stratified folds; the evaluation CNN ({proxy["steps"]} steps) '
         f'trained on it was scored by macro-F1 on the fold\'s held-out real images.' if on == "cross-validation" else
-        f'Each candidate expanded all training images; {proxy["folds"]} evaluation CNNs ({proxy["steps"]} steps, one seed each) '
-        f'trained on it were scored by macro-F1 on {html.escape(on)}.'
+        f'Each candidate expanded {"the training images outside the held-out split" if on.startswith("plan.auto.split") else "all training images"}; '
+        f'{proxy["folds"]} evaluation CNNs ({proxy["steps"]} steps, one seed each) trained on it were scored by macro-F1 on {html.escape(on)}.'
     )
     parts = [
         "<h2>How the mix was chosen (plan.mix: auto)</h2>",

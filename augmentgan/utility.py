@@ -312,7 +312,8 @@ def utility(
                 spec["data"]["path"] = f"{data_spec or 'in-memory data'} (utility seed {i + 1}/{seeds}: {part})"
                 if BASELINE_MIX.get(method) is not None:
                     spec["plan"]["mix"] = BASELINE_MIX[method]
-                expanded = expand_data(train, spec, callback=callback)
+                # the scored images are never pseudo rows, auto's validation images nor the GAN's unlabeled images
+                expanded = expand_data(train, spec, callback=callback, _exclude=scored.images)
                 train_set = expanded.data
                 mixes[method].append(dict(expanded.plan.mix))
                 if expanded.mix_decision is not None:

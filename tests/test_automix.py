@@ -378,3 +378,16 @@ def test_auto_split_the_gan_never_trains_on_the_images_the_candidates_are_scored
         load_recipe({**recipe, "plan": {"mix": "auto", "auto": {**auto, "validation": "builtin:digits-lt-val"}}})
     with pytest.raises(ConfigError, match="plan.auto.split"):
         load_recipe({**recipe, "plan": {"mix": "auto", "auto": {**auto, "split": 1.5}}})
+
+
+def test_the_report_says_what_the_candidates_expanded_in_each_scoring_mode():
+    # probe: with plan.auto.split the report said every candidate expanded all training images; they expand the rest
+    from augmentgan.report import mix_section
+
+    def said(validation):
+        decision = MixDecision({"copy": 1.0}, [CandidateScore("copy", {"copy": 1.0}, [0.9, 0.8])], 2, 20, ["0"], validation=validation)
+        return mix_section(decision)
+
+    assert "expanded the training images outside the held-out split" in said("plan.auto.split 0.25, held out of the GAN's training")
+    assert "expanded all training images" in said("plan.auto.validation builtin:digits-lt-val")
+    assert "stratified folds" in said(None)

@@ -175,3 +175,37 @@ def test_pseudo_works_without_a_holdout_to_exclude_in_expand_data_and_utility(tm
     assert pseudo.any() and (done.extra["unlabeled_index"][pseudo] >= 0).all()
     result = utility(data, _recipe(digits, tmp_path / "unused"), seeds=1, steps=2, overrides=TINY_SSGAN, methods=["ros", "recipe"])
     assert set(result.methods) == {"ros", "recipe"} and result.mixes["recipe"] == [{"copy": 0.5, "pseudo": 0.5}]
+
+
+def test_the_gan_never_trains_on_holdout_images_in_the_unlabeled_pool(tmp_path: Path, digits, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    # probe: an unlabeled pool holding the labeled images gave the semi-supervised GAN the holdout's images too
+    import yaml
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    result = expand(_recipe(digits, out), overrides=TINY_SSGAN)
+    holdout = load(out / "holdout.h5")
+    config = yaml.safe_load((Path(result.gan_run) / "config.yaml").read_text())
+    pool = len(np.load(digits[1])["x"])
+    assert config["data"]["unlabeled"]["n"] == pool - len(holdout)  # every holdout image was in the pool
+    assert any(f"data.unlabeled: {len(holdout)} of its {pool} images are identical to holdout or validation images" in n for n in result.notes)
+    # the dry run names the run the real one trained (the same unlabeled images in its key)
+    dry = expand(_recipe(digits, tmp_path / "dry"), overrides=TINY_SSGAN, dry_run=True)
+    assert str(result.gan_run) in dry.estimates["gan_seconds_note"]
+
+
+def test_utility_never_trains_on_the_images_it_scores_through_pseudo_rows(tmp_path: Path, digits, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    # probe: with --test, unlabeled images identical to test images became pseudo training rows (26 of 280)
+    from augmentgan import utility as utility_module
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    labeled, unlabeled, fresh = digits
+    pool = np.load(unlabeled)["x"][:fresh]
+    d = load_digits()
+    test = LabeledImages(pool, d.target[np.concatenate([np.flatnonzero(d.target == c)[30:36] for c in range(3)])], ("0", "1", "2"))
+    seen: list[LabeledImages] = []
+    real_runs = utility_module.classifier_runs
+    monkeypatch.setattr(utility_module, "classifier_runs", lambda train_set, *a, **k: seen.append(train_set) or real_runs(train_set, *a, **k))
+    recipe = {**_recipe(digits, tmp_path / "out"), "plan": {"mix": {"copy": 0.5, "pseudo": 0.5}, "pseudo_min_confidence": 0.0}}
+    utility_module.utility(load(labeled), recipe, seeds=1, steps=1, methods=["recipe"], test=test, overrides=[f"{k}={v}" for k, v in TINY_SSGAN.items()])
+    assert len(seen) == 1 and not _rows(seen[0].images) & _rows(test.images)
