@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -138,7 +139,7 @@ def register(app: typer.Typer) -> None:
             TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("eta"), TimeRemainingColumn(), console=err_console, disable=not main,
         )
-        with progress:
+        with _one_writer(out) if main else contextlib.nullcontext(), progress:
             view = _ProgressView(progress) if main else None
             dataset = load(data, channels=channels if channels == "auto" else int(channels), size=size, keys=keys, split=split, skip_bad=skip_bad, callback=view)
             extra = None
@@ -178,6 +179,28 @@ def register(app: typer.Typer) -> None:
             table.add_row("best", f"step {result.best['step']}, quality score {result.best['score']:.3f} ({result.best['checkpoint']})")
         table.add_row("metrics", _stats(result.metrics))
         out_console.print(table)
+
+
+@contextlib.contextmanager
+def _one_writer(out: Path) -> Iterator[None]:
+    """Hold the run folder's lock (``OUT.lock`` beside it, as the cache's runs have) while training: a second
+    ``augmentgan train`` into the same --out is refused instead of writing its files among the first's."""
+    from augmentgan.cache import entry_lock, in_use, lock_path
+    from augmentgan.errors import OutputError, OutputExistsError
+
+    try:
+        out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        busy = in_use(out)
+    except OSError as err:
+        raise OutputError(f"cannot write the run folder {out}: {err.strerror or err}; choose a writable folder for --out") from None
+    if busy:
+        raise OutputExistsError(f"run folder {out} is being written by another augmentgan process (lock {lock_path(out)}); wait for it to finish or choose another --out")
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(entry_lock(out, "run folder"))
+        except OSError as err:
+            raise OutputError(f"cannot write the run folder {out}: {err.strerror or err}; choose a writable folder for --out") from None
+        yield
 
 
 def _absolute(spec: str) -> str:

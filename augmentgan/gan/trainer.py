@@ -273,11 +273,13 @@ def _save_grid(images: torch.Tensor, per_class: int, path: Path) -> torch.Tensor
 
 @contextlib.contextmanager
 def _sigint_flag(distributed: bool = False) -> Iterator[threading.Event]:
-    """The first Ctrl-C sets the flag (checked between iterations); a second one stops at once.
+    """The first Ctrl-C or SIGTERM sets the flag (checked between iterations): the step ends, its checkpoint
+    is written; a second one stops at once.
 
-    Under torchrun a Ctrl-C reaches each worker twice (from the terminal and forwarded by torchrun)
-    and schedulers stop jobs with SIGTERM: there both signals only set the flag, so all ranks
-    checkpoint the same step together (torchrun kills workers that do not stop in time).
+    Schedulers (SLURM and the like) stop jobs with SIGTERM, which is handled as Ctrl-C is. Under torchrun a
+    Ctrl-C reaches each worker twice (from the terminal and forwarded by torchrun): there both signals
+    only set the flag, so all ranks checkpoint the same step together (torchrun kills workers that do
+    not stop in time).
     """
     flag = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -289,7 +291,7 @@ def _sigint_flag(distributed: bool = False) -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         flag.set()
 
-    signals = (signal.SIGINT, signal.SIGTERM) if distributed else (signal.SIGINT,)
+    signals = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield flag

@@ -81,6 +81,18 @@ def test_a_bad_choice_is_a_usage_error_as_in_the_other_commands(capsys, tmp_path
     assert not (tmp_path / "run").exists()
 
 
+def test_a_run_folder_another_process_is_writing_is_refused(capsys, tmp_path):
+    # probe: two `train` runs started together into one --out both exited 0 with their files mixed
+    from filelock import FileLock
+
+    out = tmp_path / "run"
+    with FileLock(str(tmp_path / "run.lock")):  # what a training process holds (the cache's runs use the same lock)
+        code, _, err = run(capsys, "train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "2", "--out", out, *TINY, *FAST)
+    assert code == 5 and "run folder" in err and "is being written by another augmentgan process" in err
+    assert not out.exists()
+    assert run(capsys, "train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "2", "--out", out, *TINY, *FAST)[0] == 0  # free again
+
+
 def test_existing_run_needs_force(capsys, tmp_path):
     out = tmp_path / "run"
     args = ["train", "builtin:digits-lt", "--preset", "dcgan", "--steps", "2", "--out", out, *TINY, *FAST]

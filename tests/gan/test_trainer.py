@@ -164,6 +164,19 @@ def test_sigint_writes_a_checkpoint_and_raises_interrupted(tmp_path, data):
     assert sorted(p.name for p in (tmp_path / "run" / "samples").glob("step-*.png")) == [f"step-{i:06d}.png" for i in range(1, 7)]
 
 
+def test_a_schedulers_sigterm_checkpoints_as_ctrl_c_does(tmp_path, data):
+    # SLURM and the like stop a plain (one-process) job with SIGTERM: it exited 143 and lost the steps since the last checkpoint
+    def scheduler_stops(event):
+        if event.done == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 4; checkpoint .*step-000004\.pt written"):
+        train(data, tiny("dcgan"), config(steps=50, log_every=1, ckpt_every=100), tmp_path / "run", callback=scheduler_stops)
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "step-000004.pt")["step"] == 4
+    assert signal.getsignal(signal.SIGTERM) is handler  # restored
+
+
 # --- faults -------------------------------------------------------------------------------------
 def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, data, monkeypatch):
     bce = get_loss("bce")
