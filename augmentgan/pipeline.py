@@ -331,6 +331,17 @@ def _gan_run(
     return run_dir, checkpoint_target(run_dir, g.checkpoint)[1], False  # gan.checkpoint chooses among the run's checkpoints, trained or cached
 
 
+def _refuse_synthetic(data: LabeledImages, what: str) -> None:
+    """An expansion's output expanded again: its synthetic rows would pass as real (provenance lost, and
+    copies of one parent on both sides of a holdout). Real and pseudo rows (real images) are fine."""
+    made = {k: v for k, v in data.source_counts().items() if v and k not in ("real", "pseudo")}
+    if made:
+        raise DataError(
+            f"{what}: {sum(made.values())} of its {len(data)} images are synthetic ({', '.join(f'{k} {v}' for k, v in made.items())}), "
+            f"an expansion's output; expand the real data it was made from (its lock.json names it) instead"
+        )
+
+
 def _unlabeled(recipe: Recipe, train: LabeledImages) -> Optional[np.ndarray]:
     """``data.unlabeled`` read like the labeled data (channels, size) and checked against it; None when unset."""
     d = recipe.data
@@ -917,6 +928,7 @@ def expand_data(
         raise DataError(f"expand_data takes LabeledImages (augmentgan.load(...) or LabeledImages(images, labels, class_names)), not {type(train).__name__}")
     spec = resolve_recipe(recipe, overrides, in_memory=True)  # data and output may be left out: neither is read or written here
     recipe = spec.recipe
+    _refuse_synthetic(train, "expand_data's images")
     train = LabeledImages(train.images, train.labels, train.class_names)  # real, no parents: the base of the expansion
     _check_truncation_classes(recipe, train)
     seqs = _streams(recipe.seed)
@@ -1158,12 +1170,7 @@ def expand(
         raise DataError(f"{d.path}: no images")
     if recipe.output.format == "folder":
         class_dirnames(data.class_names)  # a class name no folder can have: refused by a dry run too, not after the GAN trained
-    made = {k: v for k, v in data.source_counts().items() if v and k not in ("real", "pseudo")}
-    if made:  # expanded again they would pass as real: provenance lost, and copies of one parent on both sides of the holdout
-        raise DataError(
-            f"{d.path}: {sum(made.values())} of its {len(data)} images are synthetic ({', '.join(f'{k} {v}' for k, v in made.items())}), "
-            f"an expansion's output; expand the real data it was made from (its lock.json names it) instead"
-        )
+    _refuse_synthetic(data, str(d.path))
     report(callback, "expand", next(step), len(STAGES), name="split")
     train_idx, hold_idx, split_notes = split_holdout(data, recipe.holdout.fraction, np.random.default_rng(seq_split))
     notes += split_notes

@@ -216,3 +216,10 @@ def test_a_score_the_test_set_cannot_give_is_null_in_json(imbalanced, other3, tm
     text = json.dumps(d, allow_nan=False)  # raises on NaN
     assert json.loads(text)["methods"]["ros"]["minority_recall"]["mean"] is None
     assert d["methods"]["ros"]["macro_f1"]["mean"] is not None
+
+
+def test_expand_data_refuses_an_expansions_output_as_expand_does(imbalanced, tmp_path):
+    # probe: expanding an expansion's rows again relabelled its classical/SMOTE/copy rows as real, parents lost
+    first = expand_data(imbalanced, recipe(tmp_path)).data
+    with pytest.raises(DataError, match=r"expand_data's images: \d+ of its \d+ images are synthetic \(classical \d+, smote \d+\), an expansion's output"):
+        expand_data(first, recipe(tmp_path, mix={"copy": 1.0}))
