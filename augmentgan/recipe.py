@@ -299,7 +299,7 @@ def _valid_keys(loc: tuple[Any, ...]) -> Optional[list[str]]:
     return None
 
 
-def _describe(err: ValidationError, where: str, root: Optional[yaml.Node], overridden: set[str]) -> str:
+def _describe(err: ValidationError, where: str, root: Optional[yaml.Node], overridden: set[str], set_name: str = "--set") -> str:
     parts = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in {"str", "int", "float", "list", "dict", "none"})))
@@ -311,7 +311,7 @@ def _describe(err: ValidationError, where: str, root: Optional[yaml.Node], overr
         elif e["type"] == "missing":
             msg = "required key missing"
         if any(dotted == k or dotted.startswith(k + ".") or k.startswith(dotted + ".") for k in overridden):
-            place = "--set"
+            place = set_name
         else:
             node = _node_at(root, loc)
             place = f"{where} line {node.start_mark.line + 1}" if node is not None else where
@@ -319,13 +319,13 @@ def _describe(err: ValidationError, where: str, root: Optional[yaml.Node], overr
     return "; ".join(parts)
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, set_name: str = "--set") -> None:
     keys = dotted.split(".")
     node = data
     for i, key in enumerate(keys[:-1]):
         if not isinstance(node.get(key), dict):
             if key in node and node[key] is not None:
-                raise ConfigError(f"--set {dotted}: {'.'.join(keys[: i + 1])} is not a section")
+                raise ConfigError(f"{set_name} {dotted}: {'.'.join(keys[: i + 1])} is not a section")
             node[key] = {}
         node = node[key]
     node[keys[-1]] = value
@@ -374,8 +374,10 @@ def load_recipe(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], over
 IN_MEMORY = "(in memory)"  # data.path / output.path of a recipe for rows already held (expand_data), which reads and writes neither
 
 
-def _validated(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], overrides: Union[Mapping[str, Any], Iterable[str]], in_memory: bool = False) -> Recipe:
-    """:func:`load_recipe` without the checks beyond the schema; ``in_memory``: the data and output sections may be left out."""
+def _validated(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], overrides: Union[Mapping[str, Any], Iterable[str]], in_memory: bool = False,
+               set_name: str = "--set") -> Recipe:
+    """:func:`load_recipe` without the checks beyond the schema; ``in_memory``: the data and output sections may be left out;
+    ``set_name``: what the overrides are called in errors (``--set``; the API's parameter name where it has another)."""
     if not isinstance(source, (str, os.PathLike, Mapping, Recipe)):
         raise ConfigError(f"a recipe is a YAML file path, a mapping of its keys or a Recipe, not {type(source).__name__}")
     if isinstance(overrides, str):  # iterated, one string would be one override per character
@@ -405,11 +407,11 @@ def _validated(source: Union[str, os.PathLike, Mapping[str, Any], Recipe], overr
             if data.get(section) is None:
                 data[section] = {"path": IN_MEMORY}
     for dotted, value in pairs.items():
-        _set_dotted(data, dotted, value)
+        _set_dotted(data, dotted, value, set_name)
     try:
         return Recipe.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_describe(err, where, root, set(pairs))) from None
+        raise ConfigError(_describe(err, where, root, set(pairs), set_name)) from None
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -493,17 +495,18 @@ class ResolvedRecipe:
 
 def resolve_recipe(
     source: Union[str, os.PathLike, Mapping[str, Any], Recipe, ResolvedRecipe], overrides: Union[Mapping[str, Any], Iterable[str]] = (),
-    *, in_memory: bool = False,
+    *, in_memory: bool = False, set_name: str = "--set",
 ) -> ResolvedRecipe:
     """Load, validate and check a recipe (:func:`load_recipe`, :func:`check_recipe`) and resolve its
     GAN configuration, once. A :class:`ResolvedRecipe` without ``overrides`` is returned as it is.
     ``in_memory``: for rows already held (:func:`~augmentgan.pipeline.expand_data`), the ``data`` and
-    ``output`` sections may be left out (their paths are :data:`IN_MEMORY` then)."""
+    ``output`` sections may be left out (their paths are :data:`IN_MEMORY` then). ``set_name``: what errors
+    call the overrides (``--set``; e.g. ``recipe_overrides`` for :class:`~augmentgan.sampler.GANOverSampler`)."""
     if isinstance(source, ResolvedRecipe):
         if not overrides:
             return source
         source = source.recipe
-    recipe = _validated(source, overrides, in_memory)
+    recipe = _validated(source, overrides, in_memory, set_name)
     return ResolvedRecipe(recipe, _checked_gan_config(recipe), dump_recipe(recipe))
 
 

@@ -290,7 +290,7 @@ class GANOverSampler(BaseOverSampler):
             if add > 0:
                 targets[names[index]] = int(counts[index]) + int(add)
 
-        spec = resolve_recipe(self._recipe(targets, self._seed()), dict(self.recipe_overrides or {}))
+        spec = resolve_recipe(self._recipe(targets, self._seed()), dict(self.recipe_overrides or {}), set_name="recipe_overrides")
         recipe = spec.recipe
         if recipe.plan.undersample:
             raise ConfigError("recipe_overrides plan.undersample: an over-sampler keeps every row of X; undersample with imbalanced-learn's "

@@ -176,8 +176,10 @@ def test_inputs_that_are_not_images_are_refused_with_the_fix() -> None:
         GANOverSampler(**CHEAP).fit_resample(np.full((12, 16), -1.0), y)
     with pytest.raises(ImageArrayError, match="has 12 pixels, X has 10"):
         GANOverSampler(image_shape=(3, 4), **CHEAP).fit_resample(np.zeros((12, 10)), y)
-    with pytest.raises(ConfigError, match="gan.stpes"):
+    with pytest.raises(ConfigError, match=r"^recipe_overrides: gan.stpes: unknown key"):  # named as the user passed it, not as --set
         GANOverSampler(recipe_overrides={"gan.stpes": 3}, **CHEAP).fit_resample(np.zeros((12, 16)), y)
+    with pytest.raises(ConfigError, match=r"^recipe_overrides seed.x: seed is not a section"):
+        GANOverSampler(recipe_overrides={"seed.x": 3}, **CHEAP).fit_resample(np.zeros((12, 16)), y)
     err = ImageArrayError("x")
     assert isinstance(err, ValueError) and isinstance(err, DataError)  # scikit-learn's and augmentgan's
 
