@@ -145,36 +145,24 @@ def test_sigkill_then_resume_is_bit_identical_to_a_straight_run(tmp_path, data, 
     assert steps == list(range(1, 41))
 
 
-def test_sigint_writes_a_checkpoint_and_raises_interrupted(tmp_path, data):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C, and a scheduler stopping a one-process job (it exited 143, steps lost)
+def test_sigint_writes_a_checkpoint_and_raises_interrupted(tmp_path, data, sig):
     def press_ctrl_c(event):
         if event.done == 3:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), sig)
 
-    handler = signal.getsignal(signal.SIGINT)
+    handler = signal.getsignal(sig)
     # Ctrl-C while step 3 is reported: step 3 ends as it would have (its metrics line and grid written), then the checkpoint
     with pytest.raises(TrainingInterrupted, match=r"interrupted at step 3; checkpoint .*step-000003\.pt written; pass --resume to continue$"):
         train(data, tiny("dcgan"), config(steps=50, log_every=1, ckpt_every=100, sample_every=1), tmp_path / "run", callback=press_ctrl_c)
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "step-000003.pt")["step"] == 3
     assert not (tmp_path / "run" / "checkpoints" / "final.pt").exists()
-    assert signal.getsignal(signal.SIGINT) is handler  # restored
+    assert signal.getsignal(sig) is handler  # restored
     resumed = train(data, tiny("dcgan"), config(steps=6, log_every=1, ckpt_every=100, sample_every=1), tmp_path / "run", resume=True)
     assert resumed.start_step == 3
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 7))  # no step's line lost to the interruption
     assert sorted(p.name for p in (tmp_path / "run" / "samples").glob("step-*.png")) == [f"step-{i:06d}.png" for i in range(1, 7)]
-
-
-def test_a_schedulers_sigterm_checkpoints_as_ctrl_c_does(tmp_path, data):
-    # SLURM and the like stop a plain (one-process) job with SIGTERM: it exited 143 and lost the steps since the last checkpoint
-    def scheduler_stops(event):
-        if event.done == 4:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    handler = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(TrainingInterrupted, match=r"interrupted at step 4; checkpoint .*step-000004\.pt written"):
-        train(data, tiny("dcgan"), config(steps=50, log_every=1, ckpt_every=100), tmp_path / "run", callback=scheduler_stops)
-    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "step-000004.pt")["step"] == 4
-    assert signal.getsignal(signal.SIGTERM) is handler  # restored
 
 
 # --- faults -------------------------------------------------------------------------------------
