@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         run: str = typer.Argument(..., help="Run folder of `augmentgan train` (or one of its .pt checkpoints)."),
         out: Path = typer.Option(..., "--out", help="Output: FILE.h5 or a folder (ImageFolder tree)."),
         per_class: Optional[int] = typer.Option(None, "--per-class", help="Samples for every class."),
-        counts: Optional[str] = typer.Option(None, "--counts", help="Samples per class: CLASS=N,CLASS=N (names or indices; others get 0)."),
+        counts: Optional[List[str]] = typer.Option(None, "--counts", help="Samples per class: CLASS=N,CLASS=N (names or indices; others get 0); repeatable, the classes of every one together."),
         balance_to: Optional[str] = typer.Option(None, "--balance-to", help="Dataset to balance: each class gets (largest class count - its count)."),
         truncation: Optional[str] = typer.Option(None, "--truncation", help="Truncation threshold T (0.5, 1.0, 2.0...), 'auto' (chosen per class), or CLASS=T,... (default: none)."),
         filter_: Optional[List[str]] = typer.Option(None, "--filter", help=_FILTER_HELP),
@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         )
         with progress:
             result = generate(
-                run, out, counts=counts, per_class=per_class, balance_to=balance, truncation=truncation,
+                run, out, counts=",".join(counts) if counts else None, per_class=per_class, balance_to=balance, truncation=truncation,
                 filters=list(filter_ or []), format=None if format_ is None else format_.value, batch=batch, seed=seed, checkpoint=checkpoint, ema=not no_ema,
                 real=real_data, max_tries=max_tries, device=device, force=force, grids=not no_grids,
                 compression=compression.value, callback=_ProgressView(progress),

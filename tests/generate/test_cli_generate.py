@@ -37,3 +37,12 @@ def test_generate_command(capsys, tmp_path, run_dir):
     lines = err.strip().splitlines()
     assert code == 4 and len(lines) == 1 and lines[0] == "error: filter confidence: unknown key(s) ['q']; valid keys: p"
     assert not (tmp_path / "bad.h5").exists()
+
+
+def test_counts_given_twice_are_taken_together_never_the_last_alone(capsys, tmp_path, run_dir):
+    # probe: --counts one=2 --counts two=1 wrote one sample of 'two' and none of 'one', without a word
+    code, _, err = run(capsys, "generate", run_dir, "--out", tmp_path / "a.h5", "--counts", "one=2", "--counts", "two=1", "--device", "cpu")
+    assert code == 0, err
+    assert load(tmp_path / "a.h5").class_counts().tolist() == [0, 2, 1]
+    code, _, err = run(capsys, "generate", run_dir, "--out", tmp_path / "b.h5", "--counts", "one=2", "--counts", "one=3", "--device", "cpu")
+    assert code == 4 and "class 'one' is given twice" in err and not (tmp_path / "b.h5").exists()
