@@ -42,6 +42,10 @@ GAN_SOURCES: frozenset[str] = frozenset({"gan", "latent-smote", "pseudo"})
 """Sources that need the recipe's GAN (trained, cached or given by gan.run)."""
 
 
+MAX_TARGET_RATIO = 10.0
+"""The largest float ``plan.target`` (a ratio of the largest class); a larger float is a count written as one."""
+
+
 class AutoMixConfig(StrictModel):
     """How ``plan.mix: auto`` chooses the blend (see :mod:`augmentgan.automix`)."""
 
@@ -117,6 +121,9 @@ class PlanConfig(StrictModel):
             raise ValueError(f"target {value} is not a number of images: use max, a count (e.g. 500) or a ratio of the largest class (e.g. 0.5)")
         if isinstance(value, (int, float)) and value <= 0:
             raise ValueError(f"target {value} must be > 0")
+        if isinstance(value, float) and value > MAX_TARGET_RATIO:  # 500.0 or --set plan.target=1e2 meant a count, not 500 x the largest class
+            raise ValueError(f"target {value:g} is read as a ratio of the largest class ({value:g} x it); a ratio is at most {MAX_TARGET_RATIO:g}, "
+                             f"and a count of images is written without a decimal point (e.g. {int(value)})")
         if isinstance(value, dict) and any(v < 0 for v in value.values()):
             raise ValueError("per-class targets must be >= 0")
         return value

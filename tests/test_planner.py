@@ -67,7 +67,7 @@ def test_random_counts_always_reach_the_target_exactly() -> None:
 
 @pytest.mark.parametrize(
     "target, expected",
-    [("max", [50, 50, 50]), (30, [50, 30, 30]), (0.5, [50, 25, 25]), ({"b": 40, 2: 12}, [50, 40, 12]), ({"a": 10}, [50, 20, 8])],
+    [("max", [50, 50, 50]), (30, [50, 30, 30]), (0.5, [50, 25, 25]), (2.0, [100, 100, 100]), ({"b": 40, 2: 12}, [50, 40, 12]), ({"a": 10}, [50, 20, 8])],
 )
 def test_targets(target, expected) -> None:  # noqa: ANN001
     plan = make_plan([50, 20, 8], ("a", "b", "c"), PlanConfig(target=target, mix={"copy": 1.0}))
@@ -175,6 +175,9 @@ def test_pseudo_shortfall_goes_to_the_other_sources_and_is_recorded() -> None:
     [
         ({"target": "min"}, r"'min' is not a target: use max .*a count .*a ratio .*\{class: count\}"),
         ({"mix": "autox"}, r"'autox' is not a mix: use auto or \{source: fraction\}"),
+        # a count written as a float (500.0, or --set plan.target=1e2) was read as 500 x the largest class
+        ({"target": 500.0}, r"target 500 is read as a ratio of the largest class \(500 x it\); a ratio is at most 10, and a count of images is "
+                            r"written without a decimal point \(e.g. 500\)"),
         ({"mix": {"copy": 0.5, "latent_smote": 0.5}}, r"unknown source\(s\) \['latent_smote'\] in the mix: the sources are gan, classical, smote, copy, latent-smote"),
     ],
 )
