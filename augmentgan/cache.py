@@ -107,6 +107,17 @@ def in_use(entry: str | os.PathLike) -> bool:
 
 
 # --- what the cache holds, and pruning it ----------------------------------------------------------
+def mark_used(entry: str | os.PathLike) -> None:
+    """Refresh an entry's age when it is reused (``cache clear --older-than`` removes entries untouched
+    for that long, by their newest file's time): a GAN run's ``config.yaml``, a classifier's file.
+    A read-only cache keeps its times."""
+    entry = Path(entry)
+    try:
+        os.utime(entry / "config.yaml" if entry.is_dir() else entry)
+    except OSError:
+        pass
+
+
 @dataclass(frozen=True)
 class CacheEntry:
     kind: str  # "gan-run" or "classifier"
@@ -129,6 +140,8 @@ def _size_and_mtime(path: Path) -> tuple[int, float]:
 def cache_entries(root: Optional[str | os.PathLike] = None) -> list[CacheEntry]:
     """Every GAN run (``runs/<key>/``) and domain classifier (``classifiers/*.pt``) in the cache, oldest first."""
     root = Path(root) if root is not None else cache_root()
+    if root.exists() and not root.is_dir():  # it would read as an empty cache, where expand fails to create it
+        raise OutputError(f"the cache folder {root} is a file, not a folder; point AUGMENTGAN_CACHE_DIR (or --cache-dir) at a folder")
     found = []
     for kind, folder, pick in (("gan-run", root / "runs", Path.is_dir), ("classifier", root / "classifiers", lambda p: p.suffix == ".pt" and p.is_file())):
         if not folder.is_dir():

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Pa
 
 import numpy as np
 
-from augmentgan.cache import cache_root, entry_lock
+from augmentgan.cache import cache_root, entry_lock, mark_used
 from augmentgan.data.atomic import check_not_over, check_output, staged_output
 from augmentgan.data.folder import class_dirnames
 from augmentgan.data.io import load, save
@@ -311,6 +311,7 @@ def _gan_run(
         best_damaged = best.is_file() and ckpt.set_aside_if_damaged(best) is not None
         if ckpt.set_aside_if_damaged(final) is None and not best_damaged:
             notes.append(f"GAN: cached run {run_dir} has the same data and settings; training skipped")
+            mark_used(run_dir)
             return run_dir, checkpoint_target(run_dir, g.checkpoint)[1], True
         # the best step may lie before every kept checkpoint: only a run from the start rebuilds best.pt (bit-identical on CPU)
         restart = best_damaged

@@ -156,3 +156,32 @@ def test_a_damaged_best_checkpoint_is_rebuilt_by_training_again(tmp_path: Path, 
     assert again.gan_cached is False and any("trained again from the start" in n for n in again.notes)
     assert _arrays(tmp_path / "a") == _arrays(tmp_path / "b")
     assert (undamaged.gan_run / "damaged" / "best.pt.damaged").is_file() and ckpt.verify(best) is None
+
+
+def test_a_reused_run_is_not_cleared_as_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # probe: a CI job reusing a cached run daily lost it to `cache clear --older-than 14d` (its age was its files', never refreshed)
+    from augmentgan.cache import cache_entries, clear_cache
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(cache))
+    recipe = _recipe_file(tmp_path)
+    run = expand(recipe, overrides=[f"output.path={tmp_path / 'a'}"]).gan_run
+    old = 20 * 86400
+    for path in [*cache.rglob("*")]:
+        os.utime(path, (path.stat().st_atime - old, path.stat().st_mtime - old))
+    again = expand(recipe, overrides=[f"output.path={tmp_path / 'b'}"])
+    assert again.gan_cached is True and again.gan_run == run
+    removed, _ = clear_cache(older_than=14 * 86400)
+    assert run not in [e.path for e in removed] and (run / "checkpoints" / "final.pt").is_file()
+    assert run in [e.path for e in cache_entries()]
+
+
+def test_a_cache_folder_that_is_a_file_is_refused_not_listed_as_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from augmentgan.cache import cache_entries, clear_cache
+    from augmentgan.errors import OutputError
+
+    (tmp_path / "cache").write_text("not a folder")
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    for call in (cache_entries, clear_cache):
+        with pytest.raises(OutputError, match=r"cache folder .*cache is a file, not a folder; point AUGMENTGAN_CACHE_DIR"):
+            call()

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augmentgan.cache import cache_root, entry_lock
+from augmentgan.cache import cache_root, entry_lock, mark_used
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import AugmentganWarning, ConfigError, DataError, OutputError
 from augmentgan.gan import checkpoint as ckpt
@@ -270,6 +270,8 @@ def _train_or_load(
 ) -> DomainClassifier:
     folder = path.parent
     model = _load_cached(path, data, settings, fingerprint) if use_cache else None
+    if model is not None:
+        mark_used(path)  # reused: not "untouched" for cache clear --older-than
     if model is None:
         model = _build(data, settings.seed).to(device)
         accuracy = _train(model, data, settings, device, callback)
