@@ -561,8 +561,11 @@ smote:
   method: smote              # smote, borderline-smote, adasyn, svm-smote, kmeans-smote
   k_neighbors: 5
 
+latent_smote:                # used when the mix names latent-smote: --set 'plan.mix={latent-smote: 1.0}'
+  partners: all              # a small step towards a real image of another class (class: SMOTE within the class)
+
 plan:
-  target: max                # max, a count, a ratio of the majority (0.5), or {class: count}
+  target: max                # max, a count (500), a ratio of the majority (0.5; at most 10), or {class: count}
   mix: auto                  # chosen by cross-validation (the GAN gets a share only where it helps),
                              # or fixed shares of each class's deficit, e.g. {gan: 0.5, classical: 0.3, smote: 0.2}
   max_synthetic_ratio: null  # e.g. 5: at most 5 new samples per real one

@@ -174,8 +174,7 @@ def test_the_starter_recipe_has_the_settings_of_recipes_small_data() -> None:
     # `recipe init` is where a user's own recipe begins: the regime measured best for small data, not an older one
     shipped = load_recipe(Path(__file__).parent.parent / "recipes" / "small-data.yaml").model_dump(mode="json")
     mine = load_recipe(yaml.safe_load(starter("x.yaml"))).model_dump(mode="json")
-    for key in ("output", "latent_smote"):  # where it writes; latent-smote's options, which the starter's mix does not use
-        shipped.pop(key), mine.pop(key)
+    shipped.pop("output"), mine.pop("output")  # where it writes; latent-smote's options too (a probe found partners differing)
     assert mine == shipped
 
 
