@@ -43,8 +43,8 @@ def register(app: typer.Typer) -> None:
             except AugmentganError as err:
                 first_error = first_error or err
                 results.append({"path": str(file), "valid": False, "error": str(err), "exit_code": err.exit_code})
-                if not json_out:  # which file, where the message does not say (the checks beyond the schema)
-                    err_console.print(f"error: {err}" if str(err).startswith(str(file)) else f"error: {file}: {err}", markup=False)
+                # which file, where the message does not say (the checks beyond the schema); on stderr with --json too, as every error is
+                err_console.print(f"error: {err}" if str(err).startswith(str(file)) else f"error: {file}: {err}", markup=False)
                 continue
             results.append({"path": str(file), "valid": True, "recipe": recipe.model_dump(mode="json")})
             if not json_out:
@@ -55,6 +55,9 @@ def register(app: typer.Typer) -> None:
             summary: dict[str, Any] = {"valid": first_error is None, "files": results}
             if len(files) == 1 and first_error is None:
                 summary["recipe"] = results[0]["recipe"]
+            if first_error is not None:  # the keys every command's --json error has (README "Errors"), of the first bad file
+                first = next(r for r in results if not r["valid"])
+                summary.update(error=first["error"], type=type(first_error).__name__, exit_code=first_error.exit_code)
             out_console.print_json(json.dumps(summary))
         if first_error is not None:
             raise typer.Exit(first_error.exit_code)

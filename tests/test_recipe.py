@@ -190,3 +190,13 @@ def test_an_empty_data_or_output_path_is_refused_not_read_as_the_current_folder(
     for key in ("data.path", "output.path"):
         with pytest.raises(ConfigError, match=rf"{key}: empty; give "):
             load_recipe(MINIMAL, [f"{key}="])
+
+
+def test_validate_json_reports_a_bad_file_as_every_command_reports_an_error(tmp_path: Path) -> None:
+    # probe: validate --json gave only {"valid": false, "files": [...]} and nothing on stderr; scripts read error/type/exit_code
+    (tmp_path / "bad.yaml").write_text("data: {path: x}\noutput: {path: o}\nsmote: {method: smoote}\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "augmentgan", "recipe", "validate", "bad.yaml", "--json"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = json.loads(r.stdout)
+    assert r.returncode == 4 and out["valid"] is False and out["exit_code"] == 4 and out["type"] == "ConfigError"
+    assert "smote.method" in out["error"] and out["files"][0]["error"] == out["error"]
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: bad.yaml line 3: smote.method")
