@@ -361,8 +361,10 @@ def _unlabeled_for_gan(recipe: Recipe, train: LabeledImages, unlabeled: Optional
     and the mix are judged on. None without ``data.unlabeled``."""
     if unlabeled is None:
         unlabeled = _unlabeled(recipe, train)
+    if unlabeled is None or not len(unlabeled):
+        return unlabeled
     hidden = {key for images in unseen if images is not None for key in _row_keys(images)}
-    if unlabeled is None or not hidden or not len(unlabeled):
+    if not hidden:
         return unlabeled
     drop = np.array([key in hidden for key in _row_keys(unlabeled)], bool)
     if drop.all():
