@@ -367,8 +367,9 @@ def _read_folder(
         row = np.full(len(paths), -1, np.int64)
         row[keep] = np.arange(len(keep))
         inside = (parent >= 0) & (parent < len(paths))
-        orphans = int((inside & (row[np.where(inside, parent, 0)] < 0)).sum())
-        parent = np.where(inside, row[np.where(inside, parent, 0)], parent)
+        moved = row[np.where(inside, parent, 0)]  # each parent's new row (-1: skipped); rows without a parent keep theirs
+        orphans = int((inside & (moved < 0)).sum())
+        parent = np.where(inside, moved, parent)
         _warn_skipped(root, skipped, orphans)
     if multi_frame:
         _warn_multi_frame(root, multi_frame)

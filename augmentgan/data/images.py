@@ -96,7 +96,7 @@ def float_scale(paths: Sequence[str | os.PathLike]) -> float | None:
             continue
         finite = values[np.isfinite(values)]
         if finite.size:
-            hi = max(float(finite.max()), -np.inf if hi is None else hi)
+            hi = float(finite.max()) if hi is None else max(hi, float(finite.max()))
     if hi is None:
         return None
     return 255.0 if hi <= 1.0 else 1.0

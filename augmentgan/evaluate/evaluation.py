@@ -195,10 +195,11 @@ def evaluate(
     report(callback, "evaluate", len(present), len(present))
     if not per_class:
         raise DataError("no class has both real and synthetic samples; check that the class names of both sets match")
-    lacking = [cls for cls in range(real.num_classes) if cls not in present and (real.labels == cls).any()]
+    real_counts = real.class_counts()
+    lacking = [cls for cls in range(real.num_classes) if cls not in present and real_counts[cls]]
     if lacking:  # the real images of classes without samples count in the overall numbers: recall and coverage see them missed
         all_real += [_subsample(ctx.real_features(cls).double().cpu(), max_samples, rng) for cls in lacking]
-        notes.append(f"overall recall and coverage count the {sum(int((real.labels == c).sum()) for c in lacking)} real images of "
+        notes.append(f"overall recall and coverage count the {int(real_counts[lacking].sum())} real images of "
                      f"{len(lacking)} class(es) without synthetic samples as missed")
     overall = _set_metrics(_subsample(torch.cat(all_real), max_samples, rng), _subsample(torch.cat(all_synth), max_samples, rng), k, rng)
     n_eval = sum(row["n_synth"] for row in per_class.values())
