@@ -568,11 +568,12 @@ class ConditionalGAN:
         buffers = {n: b.clone() for n, b in self.D.named_buffers()}
         lr = self.cfg.optim.lr_d
         for _ in range(self.cfg.optim.unrolled_k):
-            kw = {"members": True, **({"split": True} if self._split else {})} if self.curriculum else {}
+            # the D step's own objective: a curriculum's members, transitional conditioning's L(u) + lambda_t L(p)
+            kw = {**({"members": True} if self.curriculum else {}), **({"split": True} if self._split else {})}
             with self._autocast():
                 r = functional_call(self.D, (params, buffers), (real_in, real_y), kw).float()
                 f = functional_call(self.D, (params, buffers), (fake_in, fake_y), kw).float()
-            loss = self._d_loss(r, f) if self.curriculum else self.loss.d_loss(r, f, label_smoothing=self.cfg.loss.label_smoothing)
+            loss = self._d_loss(r, f)
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)
             params = {n: p if g is None else p - lr * g for (n, p), g in zip(params.items(), grads)}
         return lambda x, y, **kw: functional_call(self.D, (params, buffers), (x, y), kw)

@@ -194,6 +194,36 @@ def test_at_lambda_zero_g_and_d_ignore_the_class(preset):
     assert "cond_scale" not in G.state_dict() and "cond_scale" not in D.state_dict()
 
 
+def test_unrolled_virtual_d_steps_train_the_transitional_objective():
+    """With unrolling, G looks ahead at a D trained on the D step's own objective, L(u) + lambda_t L(p),
+    not on the loss of the combined logit u + lambda_t p (the two differ for every lambda_t > 0)."""
+    from torch.func import functional_call
+
+    gan = _gan("sngan", tricks__cond_length=10, tricks__diffaug="", optim__unrolled_k=1, optim__lr_d=0.5)
+    gan.num_g_steps = 5
+    gan._set_cond_scale()
+    assert gan._split and gan.cond_scale == 0.5
+    with torch.no_grad():
+        nn.init.normal_(next(m for m in gan.D.modules() if isinstance(m, nn.Embedding)).weight)  # a projection that matters
+    x, y = _batch()
+    z, y_fake = gan.fake_latents(8)
+    real_in, real_y = gan.d_inputs(x, y)
+    with torch.no_grad():
+        fake_in, fake_y = gan.d_inputs(gan.G(z, y_fake), y_fake)
+    unrolled = gan.unrolled_d(real_in, real_y, fake_in, fake_y)
+    params = {n: p.detach().requires_grad_(True) for n, p in gan.D.named_parameters()}
+    buffers = {n: b.clone() for n, b in gan.D.named_buffers()}
+    r = functional_call(gan.D, (params, buffers), (real_in, real_y), {"split": True})
+    f = functional_call(gan.D, (params, buffers), (fake_in, fake_y), {"split": True})
+    loss = gan.loss.d_loss(r[:, 0], f[:, 0]) + 0.5 * gan.loss.d_loss(r[:, 1], f[:, 1])
+    grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+    stepped = {n: p if g is None else p - 0.5 * g for (n, p), g in zip(params.items(), grads)}
+    with torch.no_grad():
+        want = functional_call(gan.D, (stepped, buffers), (x, y), {"split": True})
+        got = unrolled(x, y, split=True)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_transitional_gan_follows_its_own_g_step_counter():
     gan = _gan(tricks__cond_start=1, tricks__cond_length=2, tricks__diffaug="", tricks__ema=True)
     x, y = _batch()
