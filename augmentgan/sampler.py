@@ -234,6 +234,9 @@ class GANOverSampler(BaseOverSampler):
     # --- imbalanced-learn hooks ---------------------------------------------------------------
     def _check_X_y(self, X: Any, y: Any, accept_sparse: Any = None) -> tuple[np.ndarray, np.ndarray, bool]:
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        if getattr(X, "sparse", None) is not None and hasattr(X, "columns"):  # a pandas DataFrame of sparse columns: dense pixels
+            # (imbalanced-learn's ArraysTransformer gives the output the input's sparse column dtypes back)
+            X = X.sparse.to_dense()
         _not_images(X)  # before scikit-learn's own checks, whose plain ValueErrors an ImageArrayError handler would miss
         X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=False, allow_nd=True)
         _pixel_factor(X)  # fit checks the pixel values too (ImageArrayError, a ValueError)
