@@ -12,13 +12,21 @@ A pipeline spec is one of:
 Every transform is built with ``strict=True``, so a 1.x argument name (``GaussNoise(var_limit=...)``)
 is a :class:`ConfigError` naming the transform and argument instead of a warning and a silently
 default transform. ``A.from_dict`` would drop ``strict`` (and ``seed``): the serialized form is
-rebuilt here node by node. The seed goes to ``Compose(seed=...)``, which owns its generators.
+rebuilt here node by node. The seed goes to :func:`reseed`: one numpy and one Python generator that
+every transform of the pipeline draws from in turn. (``Compose.set_random_seed`` gives each transform
+generators of its own made from the same seed, so transforms that draw alike decide alike: in
+``flips`` HorizontalFlip and VerticalFlip always fired together, a 180-degree turn, never a mirror.)
+
+A classical sample identical to its parent (a transform whose probability check failed, or a small
+rotation that nearest-neighbour resampling maps back onto the same pixels of an 8x8 image) would be
+a copy recorded as a classical sample: the pipeline is applied again, up to :data:`REDRAWS` times.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import random
 import re
 from typing import Any, Mapping, Optional, Sequence, Union
 
@@ -189,7 +197,19 @@ def build_pipeline(spec: PipelineSpec, *, seed: int, strict: bool = True, where:
         transforms = _from_list(spec, where)
     else:
         raise ConfigError(f"{where}: give a pipeline name, an A.to_dict mapping or a list of {{name, params}}, got {type(spec).__name__}")
-    return A.Compose(transforms, seed=int(seed), strict=True)
+    compose = A.Compose(transforms, seed=int(seed), strict=True)
+    reseed(compose, int(seed))
+    return compose
+
+
+REDRAWS = 10
+"""How many more times a pipeline is applied to an image it returned unchanged (the last try is kept)."""
+
+
+def reseed(pipeline: Any, seed: int) -> None:
+    """Seed ``pipeline`` with one numpy and one Python generator shared by all its transforms (nested
+    compositions included), so that their draws are independent of each other."""
+    pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
 
 def augment_class(data: LabeledImages, class_index: int, n: int, pipeline: Any, rng: np.random.Generator, *, out: Optional[np.ndarray] = None) -> LabeledImages:
@@ -199,7 +219,8 @@ def augment_class(data: LabeledImages, class_index: int, n: int, pipeline: Any, 
     Parents are taken round-robin over a permutation drawn from ``rng``, so every image of the
     class is used ``n // k`` or ``n // k + 1`` times; ``parent`` is the index in ``data``. The
     pipeline is reseeded from ``rng``, so the result depends only on ``rng``, not on what the
-    pipeline did before. Grayscale (C=1) images keep their channel axis.
+    pipeline did before. Grayscale (C=1) images keep their channel axis. An output identical to its
+    parent is drawn again (up to :data:`REDRAWS` times).
     """
     h, w, c = data.image_shape
     members = np.flatnonzero(data.labels == class_index)
@@ -209,7 +230,7 @@ def augment_class(data: LabeledImages, class_index: int, n: int, pipeline: Any, 
         raise ConfigError(f"class {data.class_names[class_index]!r} has no real image to augment; give it images or leave it out of the plan")
     order = members[rng.permutation(len(members))]
     parents = order[np.arange(n) % len(order)]
-    pipeline.set_random_seed(int(rng.integers(2**31 - 1)))
+    reseed(pipeline, int(rng.integers(2**31 - 1)))
     if out is None:
         out = np.empty((n, h, w, c), np.uint8)
     elif out.shape != (n, h, w, c) or out.dtype != np.uint8:
@@ -224,7 +245,7 @@ def augment_each(data: LabeledImages, pipeline: Any, rng: np.random.Generator) -
     reseeded from ``rng``, so the result depends only on ``rng``."""
     if len(data) == 0:
         return data
-    pipeline.set_random_seed(int(rng.integers(2**31 - 1)))
+    reseed(pipeline, int(rng.integers(2**31 - 1)))
     out = np.empty_like(data.images)
     _apply(pipeline, data.images, np.arange(len(data)), out, data.class_names, data.labels)
     return LabeledImages(out, data.labels, data.class_names, data.source, data.parent)
@@ -235,9 +256,13 @@ def _apply(pipeline: Any, images: np.ndarray, rows: np.ndarray, out: np.ndarray,
     (``labels[i]``, the class of output row i, names it in the error)."""
     h, w, c = images.shape[1:]
     for i, p in enumerate(rows):
-        img = pipeline(image=images[p])["image"]
-        if img.ndim == 2:
-            img = img[..., None]
+        source = images[p]
+        for _ in range(REDRAWS + 1):  # an unchanged image would be a copy, not a classical sample
+            img = pipeline(image=source)["image"]
+            if img.ndim == 2:
+                img = img[..., None]
+            if img.shape != source.shape or not np.array_equal(img, source):
+                break
         if img.shape != (h, w, c) or img.dtype != np.uint8:
             raise ConfigError(
                 f"classical pipeline turned a {h}x{w}x{c} uint8 image of class {class_names[int(labels[i])]!r} into {img.dtype} {'x'.join(map(str, img.shape))}; "

@@ -48,6 +48,31 @@ def test_augmented_images_differ_from_their_parents() -> None:
     assert all(not np.array_equal(out.images[i], data.images[p]) for i, p in enumerate(out.parent))
 
 
+def test_flips_mirrors_each_way_independently() -> None:
+    """Every transform draws from one shared stream: HorizontalFlip and VerticalFlip (p=0.5 each) were
+    seeded alike and always fired together (a 180-degree turn, never a mirror)."""
+    x = np.arange(64, dtype=np.uint8).reshape(8, 8, 1)
+    data = LabeledImages(x[None], np.zeros(1, np.int64), ("a",))
+    out = augment_class(data, 0, 800, build_pipeline("flips", seed=0), np.random.default_rng(0)).images
+    kinds = [next(k for k, v in (("h", x[:, ::-1]), ("v", x[::-1]), ("hv", x[::-1, ::-1]), ("id", x)) if np.array_equal(o, v)) for o in out]
+    shares = {k: kinds.count(k) / len(kinds) for k in ("h", "v", "hv", "id")}
+    # none unchanged (redrawn); mirrors each way and the turn about a third each
+    assert shares["id"] == 0 and all(0.25 < shares[k] < 0.42 for k in ("h", "v", "hv")), shares
+
+
+def test_an_unchanged_output_is_drawn_again() -> None:
+    """strokes on 8x8 digits: nearest-neighbour resampling of a small rotation often gives back the
+    parent's exact pixels (36% of class 9's samples before); those are redrawn."""
+    from augmentgan.data.builtin import digits_lt
+
+    data = digits_lt()
+    out = augment_class(data, 9, 200, build_pipeline("strokes", seed=0), np.random.default_rng(0))
+    assert not any(np.array_equal(out.images[i], data.images[p]) for i, p in enumerate(out.parent))
+    # an image no transform can change (a blank one, flipped) is kept after the redraws, not looped on
+    blank = LabeledImages(np.zeros((2, 8, 8, 1), np.uint8), np.zeros(2, np.int64), ("a",))
+    assert (augment_class(blank, 0, 3, build_pipeline("flips", seed=0), np.random.default_rng(0)).images == 0).all()
+
+
 @pytest.mark.parametrize(
     "spec, words",
     [
