@@ -89,6 +89,11 @@ def scan_folder(root: Path) -> list[tuple[str, list[Path]]]:
     classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not _is_hidden(e.name))
     if not classes:
         raise DataError(f"{root} has no class subfolders; put the images of each class in their own folder: {root}/<class>/*.png")
+    for name in classes:  # a name in another encoding (an old zip, an SMB share) cannot be stored as a class name
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(f"class folder {os.fsencode(root / name)!r} has a name that is not UTF-8 text; rename it (e.g. convmv -f latin1 -t utf8)") from None
     tree = []
     for name in classes:
         files = _image_files(root / name)

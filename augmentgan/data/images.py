@@ -3,10 +3,10 @@
 Conversion rules (documented in the README):
 
 - EXIF orientation is applied (``PIL.ImageOps.exif_transpose``).
-- Transparency (RGBA, LA, palette with a transparent colour) is composited over **black**:
+- Transparency (RGBA, LA, palette with a transparent colour, a gray or RGB PNG's colour key) is composited over **black**:
   ``value * alpha / 255``, so fully transparent pixels become 0.
-- 16-bit gray images (``I;16``, ``I``) are scaled to 8 bits (``round(v / 257)``, values clipped to
-  0..65535 first), never clipped at 255. 32-bit float images (``F``) follow the float rule of
+- 16-bit gray images (``I;16``, ``I``) are scaled to 8 bits (``round(v / 257)``), never clipped at 255;
+  a 32-bit integer image (``I``) with values outside 0..65535 is refused. 32-bit float images (``F``) follow the float rule of
   :func:`float_to_uint8`, decided on all the float images of a folder (:func:`float_scale`).
   Palette, 1-bit, CMYK, YCbCr, LAB and HSV images become RGB or L. 16-bit RGB files arrive as
   Pillow opens them, 8-bit RGB of each value's high byte (at most 1 under the rule above).
@@ -159,7 +159,7 @@ def resize_all(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def _composite_over_black(pil: Image.Image) -> np.ndarray:
-    mode = "LA" if pil.mode in ("LA", "La") else "RGBA"
+    mode = "LA" if pil.mode in ("LA", "La", "L") else "RGBA"
     arr = np.asarray(pil.convert(mode)).astype(np.uint16)
     color, alpha = arr[..., :-1], arr[..., -1:]
     return ((color * alpha + 127) // 255).astype(np.uint8)
@@ -170,10 +170,14 @@ def pil_to_array(pil: Image.Image, where: str, float_scale: float | None = None)
     the float rule's scale decided on a whole folder, :func:`float_scale`; default: on this image)."""
     mode = pil.mode
     if mode in _SIXTEEN_BIT_MODES:
-        arr = sixteen_to_uint8(np.asarray(pil))
+        values = np.asarray(pil)
+        if mode == "I" and values.size and (values.min() < 0 or values.max() > 65535):  # 32-bit integers past 16 bits: no rule fits
+            raise DataError(f"{where}: a 32-bit integer image with values {values.min()}..{values.max()}, outside 16 bits (0..65535); "
+                            "save it as 16-bit or as a float TIFF")
+        arr = sixteen_to_uint8(values)
     elif mode == "F":
         arr = float_to_uint8(np.asarray(pil), where, float_scale)
-    elif mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode == "P" and "transparency" in pil.info):
+    elif mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode in ("P", "L", "RGB") and "transparency" in pil.info):  # RGB/L: a tRNS colour key
         arr = _composite_over_black(pil)
     elif mode in ("L", "RGB"):
         arr = np.asarray(pil)

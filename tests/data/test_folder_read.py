@@ -122,6 +122,35 @@ def test_la_image_is_gray_composited_over_black(tmp_path):
     assert data.channels == 1 and (data.images == 51).all()
 
 
+def test_a_png_colour_key_is_transparency_and_32_bit_integers_past_16_bits_are_refused(tmp_path):
+    gray = np.full((4, 4), 200, np.uint8)
+    gray[0, 0] = 77
+    (tmp_path / "k" / "a").mkdir(parents=True)
+    Image.fromarray(gray).save(tmp_path / "k" / "a" / "key.png", transparency=77)  # a tRNS colour key
+    rgb = np.full((4, 4, 3), 200, np.uint8)
+    rgb[0, 0] = (1, 2, 3)
+    (tmp_path / "k" / "b").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "k" / "b" / "key.png", transparency=(1, 2, 3))
+    data = read_folder(tmp_path / "k", channels=3)
+    assert data.images[:, 0, 0].tolist() == [[0, 0, 0]] * 2 and (data.images[:, 1:] == 200).all()  # over black, the rest kept
+    wide = np.full((4, 4), 1_000_000, np.int32)
+    (tmp_path / "w" / "a").mkdir(parents=True)
+    Image.fromarray(wide).save(tmp_path / "w" / "a" / "i32.tif")
+    with pytest.raises(DataError, match=r"i32.tif.*32-bit integer image with values 1000000..1000000, outside 16 bits"):
+        read_folder(tmp_path / "w")
+
+
+def test_a_class_folder_name_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    import os
+
+    root = os.fsencode(tmp_path / "l1")
+    for name in (b"caf\xe9", b"tea"):
+        save_image(tmp_path / os.fsdecode(os.path.join(b"l1", name)) / "0.png", np.zeros((2, 2), np.uint8))
+    with pytest.raises(DataError, match=r"caf\\xe9.* not UTF-8 text; rename it") as err:
+        read_folder(os.fsdecode(root))
+    assert "\n" not in str(err.value)
+
+
 def test_exif_orientation_is_applied(tmp_path):
     arr = np.zeros((4, 8, 3), np.uint8)  # 4 high, 8 wide
     arr[:, :2] = 255  # white left edge
