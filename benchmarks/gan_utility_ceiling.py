@@ -25,7 +25,11 @@ training data, as ``generate`` does), ``psi=0.7`` (drawn with the latents trunca
 two real images of the class, decoded by G, with its defaults), ``latent-smote-all=0.35`` (the same
 with ``latent_smote.partners: all`` and that step: towards a real image of another class), ``smote`` (pixel SMOTE, no GAN: the
 run only names the row), ``classical=PIPELINE`` (e.g. ``classical=strokes``: that classical pipeline on the real
-images, no GAN either), or ``oracle``: only samples that a judge classifier trained on
+images, no GAN either), ``classical-oracle=PIPELINE`` (the same drawn 3x, keeping what the judge below places in
+its class: does any critic of classical samples, a GAN's discriminator included, have room to help?),
+``classical-critic=PIPELINE`` (the same, kept by a classifier trained on the real training images, balanced batches),
+``classical-selfcritic=PIPELINE`` (kept by a classifier of the real images plus another draw of the pipeline's samples),
+``classical-dcritic=PIPELINE`` (kept by the run's own discriminator used as a classifier, argmax over y of D(x, y)), or ``oracle``: only samples that a judge classifier trained on
 ``--test`` itself places in the class they were drawn for. No user can select that way (it reads
 the test set); it bounds what any class filter could buy, so a GAN whose oracle-selected samples
 lose to copies cannot win by filtering, only by better samples.
@@ -83,11 +87,26 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
         if short:
             print(f"oracle: too few in-class samples for {short} in 3x the request; using what there is", file=sys.stderr)
         return pool[np.concatenate(rows)]
-    if selection.startswith("classical="):  # a classical pipeline on the real images (no GAN; the run only names the row)
+    if selection.startswith(("classical=", "classical-oracle=", "classical-critic=", "classical-selfcritic=", "classical-dcritic=")):  # a classical pipeline on the real images (no GAN; the run only names the row)
         pipeline = build_pipeline(selection.split("=", 1)[1], seed=0)
         streams = np.random.SeedSequence(0).spawn(len(need))
-        parts = [augment_class(train, c, int(n), pipeline, np.random.default_rng(streams[c])) for c, n in enumerate(need)]
-        return LabeledImages(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]), train.class_names)
+        kind = selection.split("=", 1)[0]  # -oracle / -critic: draw 3x, keep the first the test-set judge / a classifier of the training images places in their class
+        parts = [augment_class(train, c, int(n) * (1 if kind == "classical" else 3), pipeline, np.random.default_rng(streams[c])) for c, n in enumerate(need)]
+        pool = LabeledImages(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]), train.class_names)
+        if kind == "classical":
+            return pool
+        if kind == "classical-oracle":
+            critic = judge
+        elif kind == "classical-dcritic":  # the run's projection D as a classifier: argmax over y of D(x, y)
+            return pool[_dcritic_rows(run, ckpt, pool, need)]
+        elif kind == "classical-critic":
+            critic = train_classifier(train, steps=filter_steps, sampling="balanced", use_cache=False)
+        else:  # classical-selfcritic: a classifier of the real images plus another draw of the pipeline's samples (cross-fitted)
+            other = [augment_class(train, c, int(n), pipeline, np.random.default_rng(s)) for (c, n), s in zip(enumerate(need), np.random.SeedSequence(1).spawn(len(need)))]
+            critic = train_classifier(LabeledImages(np.concatenate([train.images, *[p.images for p in other]]), np.concatenate([train.labels, *[p.labels for p in other]]),
+                                                    train.class_names), steps=filter_steps, sampling="balanced", use_cache=False)
+        ok = critic.predict(pool.images).cpu().numpy() == pool.labels
+        return pool[np.concatenate([np.flatnonzero((pool.labels == c) & ok)[: need[c]] for c in range(len(need))])]
     if selection == "smote":  # pixel SMOTE (the plan source; no GAN), for comparison with latent-smote
         return smote_class_counts(train, {c: int(n) + int(have) for c, (n, have) in enumerate(zip(need, train.class_counts()))}, seed=0)
     if selection == "latent-smote" or selection.startswith("latent-smote-all="):  # the plan source, its defaults (fitted encoder, residual
@@ -101,6 +120,30 @@ def select(run: Path, ckpt: str | int, selection: str, need: np.ndarray, train: 
     samples, _ = sample_dataset(run, counts=need, seed=0, checkpoint=ckpt, truncation=truncation, filters=filters, real=train if filters else None,
                                 classifier_steps=filter_steps, max_tries=20, device="cpu")
     return samples
+
+
+def _dcritic_rows(run: Path, ckpt: str | int, pool: LabeledImages, need: np.ndarray) -> np.ndarray:
+    """Rows of ``pool`` (need[c] per class at most) that the run's discriminator places in their class:
+    argmax over y of D(x, y), the images resized to the GAN's size as ``expand`` does."""
+    import torch
+
+    from augmentgan.data.io import conform
+    from augmentgan.gan.checkpoint import open_generator
+    from augmentgan.generate.sampler import load_discriminator
+
+    checkpoint = open_generator(run, ckpt)
+    _, info = checkpoint.generator(device="cpu")
+    D = load_discriminator(info, checkpoint.payload, torch.device("cpu"))
+    pred = []
+    for start in range(0, len(pool), 512):
+        x = conform(pool[np.arange(start, min(start + 512, len(pool)))], size=info.img_size, channels=info.channels).images
+        x = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        with torch.no_grad():
+            scores = torch.stack([D(x, torch.full((len(x),), c, dtype=torch.long)).reshape(-1) for c in range(len(info.class_names))], 1)
+        pred.append(scores.argmax(1).numpy())
+    ok = np.concatenate(pred) == pool.labels
+    print("dcritic: share kept per class " + ", ".join(f"{pool.class_names[c]} {ok[pool.labels == c].mean():.2f}" for c in range(len(need)) if need[c]), file=sys.stderr)
+    return np.concatenate([np.flatnonzero((pool.labels == c) & ok)[: need[c]] for c in range(len(need))])
 
 
 def expanded(kind: str, train: LabeledImages, samples: LabeledImages | None, need: np.ndarray, rng: np.random.Generator) -> LabeledImages:
@@ -136,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", required=True, help="the test set (for an .npz with x_test/y_test, the same file)")
     ap.add_argument("--run", action="append", required=True, help="RUN_DIR[@CHECKPOINT] (repeatable; checkpoint: a step, best, final, auto)")
     ap.add_argument("--select", default="none,oracle", help="comma-separated: none, oracle, psi=F (truncation), latent-smote, latent-smote-all=STEP (partners all), smote, "
-                    "classical=PIPELINE, or a generation filter spec")
+                    "classical=PIPELINE, classical-oracle=PIPELINE, classical-critic=PIPELINE, classical-selfcritic=PIPELINE, classical-dcritic=PIPELINE, or a generation filter spec")
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
     ap.add_argument("--classifier-seeds", type=int, default=6)
     ap.add_argument("--steps", type=int, default=400, help="classifier steps (augmentgan utility's default)")
