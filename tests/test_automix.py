@@ -380,6 +380,31 @@ def test_auto_split_the_gan_never_trains_on_the_images_the_candidates_are_scored
         load_recipe({**recipe, "plan": {"mix": "auto", "auto": {**auto, "split": 1.5}}})
 
 
+def test_auto_split_no_held_out_image_shapes_latent_smotes_codes(digits, tmp_path, monkeypatch):
+    """probe: the classifier whose features refine latent-smote's codes was trained on all of train,
+    the images plan.auto.split holds out to score the candidates included."""
+    import augmentgan.generate.latent_smote as latent_module
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    train, _ = digits
+    given, real_encode = [], latent_module.encode_for_smote
+
+    def spy(*args, **kw):  # noqa: ANN002, ANN003
+        given.append(kw.get("classifier"))
+        return real_encode(*args, **kw)
+
+    monkeypatch.setattr(latent_module, "encode_for_smote", spy)
+    tiny_gan = {"preset": "dcgan", "steps": 2, "batch": 8, "device": "cpu", "overrides": {"model": {"g_ch": 4, "d_ch": 4, "z_dim": 8, "embed_dim": 8}}}
+    auto = {"sources": ["copy", "latent-smote"], "steps": 20, "folds": 2, "blends": False, "split": 0.25}
+    recipe = {"seed": 0, "data": {"path": "builtin:digits"}, "output": {"path": str(tmp_path / "out")}, "gan": tiny_gan,
+              "latent_smote": {"encoder_steps": 5, "refine_steps": 2}, "plan": {"mix": "auto", "auto": auto}}
+    done = expand_data(train, recipe)
+    _, info = done.gan_checkpoint.generator(device="cpu")
+    assert info.data_fingerprint != train.fingerprint()  # the GAN trained on the split's rest
+    (features,) = given  # the codes are found once; their feature classifier learned the same images as the GAN
+    assert features is not None and features.info["fingerprint"] == info.data_fingerprint
+
+
 def test_the_report_says_what_the_candidates_expanded_in_each_scoring_mode():
     # probe: with plan.auto.split the report said every candidate expanded all training images; they expand the rest
     from augmentgan.report import mix_section
