@@ -26,7 +26,10 @@ inside the training set (the user's holdout is never touched):
    image into the fold's training set. When a fold is scored, GAN samples whose nearest real
    image of their class (domain features) is one of that fold's validation images are withheld
    from it: the GAN candidate learns only from samples near images the fold trains on, roughly
-   what a GAN trained without the fold would give (and biased against the GAN, not for it).
+   what a GAN trained without the fold would give (and biased against the GAN, not for it). A
+   class all of whose samples are withheld gets no GAN samples in that fold (its share goes to the
+   other sources, as for a class the GAN is ruled out for). Identical images (duplicates in the
+   data) share a fold, so no fold validates on an image its training part holds.
    **Nor from the generation filters.** Filters that judge samples against the real images
    (``confidence``, ``harmful``, ``informative``, ``memorization``, ``dedup``; also ``truncation:
    auto``) would otherwise have learned from the fold's validation images (``harmful``'s classifier,
@@ -87,6 +90,7 @@ training part, so no validation image is a parent, and the export reuses the cod
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -196,8 +200,16 @@ class MixDecision:
         }
 
 
-def stratified_folds(labels: np.ndarray, num_classes: int, folds: int, rng: np.random.Generator) -> np.ndarray:
-    """Fold number of every image (-1: never validated; classes below :data:`MIN_VALIDATED`)."""
+def twin_groups(images: np.ndarray) -> np.ndarray:
+    """For every image, the row of the first image identical to it (itself when it has no earlier twin)."""
+    first: dict[bytes, int] = {}
+    return np.array([first.setdefault(hashlib.sha1(np.ascontiguousarray(row).tobytes()).digest(), i) for i, row in enumerate(images)], np.int64)
+
+
+def stratified_folds(labels: np.ndarray, num_classes: int, folds: int, rng: np.random.Generator, images: Optional[np.ndarray] = None) -> np.ndarray:
+    """Fold number of every image (-1: never validated; classes below :data:`MIN_VALIDATED`). With
+    ``images``, identical images (duplicates in the data) share the fold of the first of them, so no
+    fold validates on an image its training part holds."""
     out = np.full(len(labels), -1, np.int64)
     offset = 0
     for c in range(num_classes):
@@ -207,13 +219,14 @@ def stratified_folds(labels: np.ndarray, num_classes: int, folds: int, rng: np.r
         order = rng.permutation(members)
         out[order] = (np.arange(len(order)) + offset) % folds  # rotate, so small classes do not all start in fold 0
         offset += len(order)
-    return out
+    return out if images is None else out[twin_groups(images)]
 
 
-def held_out_split(labels: np.ndarray, num_classes: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def held_out_split(labels: np.ndarray, num_classes: int, fraction: float, rng: np.random.Generator, images: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """``plan.auto.split``: (rows the GAN trains on, rows held out to score on), both sorted. Of each
     class with at least :data:`MIN_VALIDATED` images, ``round(fraction * n)`` images are held out (at
-    least 1, at most n - 2, so the GAN and SMOTE keep two); smaller classes are never held out."""
+    least 1, at most n - 2, so the GAN and SMOTE keep two); smaller classes are never held out. With
+    ``images``, a held-out image identical to one the GAN trains on goes back to the GAN's rows."""
     held = []
     for c in range(num_classes):
         members = np.flatnonzero(labels == c)
@@ -223,6 +236,10 @@ def held_out_split(labels: np.ndarray, num_classes: int, fraction: float, rng: n
         k = min(max(1, int(round(fraction * n))), n - 2)
         held.append(rng.choice(members, size=k, replace=False))
     val = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+    if images is not None and len(val):
+        groups = twin_groups(images)
+        kept = np.isin(groups, groups[np.setdiff1d(np.arange(len(labels)), val)])  # rows with a twin among the GAN's rows
+        val = val[~kept[val]]
     return np.setdiff1d(np.arange(len(labels)), val), val
 
 
@@ -289,12 +306,23 @@ def _gan_source(pool: LabeledImages, allowed: np.ndarray) -> Callable[[Mapping[i
         parts = []
         for c, n in sorted(counts.items()):
             rows = np.flatnonzero((pool.labels == c) & allowed)
-            if len(rows) == 0:
-                rows = np.flatnonzero(pool.labels == c)  # every sample is near a validation image: still better than none
+            if len(rows) == 0:  # the fold's plan reroutes such classes (choose_mix marks them unavailable)
+                raise ValueError(f"class {c}: every GAN sample lies nearest to a validation image of this fold, and none may be used")
             parts.append(rows[np.arange(n) % len(rows)])
         return pool[np.concatenate(parts)] if parts else pool[np.zeros(0, np.int64)]
 
     return take
+
+
+def _withheld(pool: LabeledImages, allowed: np.ndarray, wanted: Mapping[int, int], unavailable: Mapping[int, Mapping[str, str]]) -> dict[int, dict[str, str]]:
+    """``unavailable`` plus, for a fold, the GAN for each wanted class whose samples all lie nearest to the
+    fold's validation images (withheld, so the fold's plan gives the class's share to the other sources)."""
+    out = {c: dict(v) for c, v in unavailable.items()}
+    for c in wanted:
+        in_class = pool.labels == c
+        if np.any(in_class) and not np.any(in_class & allowed):
+            out.setdefault(c, {}).setdefault("gan", "every GAN sample of the class lies nearest to one of this fold's validation images (withheld)")
+    return out
 
 
 def _score(expanded: LabeledImages, val: LabeledImages, *, steps: int, seed: int, device: Any) -> float:
@@ -386,7 +414,7 @@ def choose_mix(
             sources.remove(s)
     if validation is None:
         rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA070]))
-        fold_of = stratified_folds(train.labels, train.num_classes, cfg.folds, rng)
+        fold_of = stratified_folds(train.labels, train.num_classes, cfg.folds, rng, images=train.images)
         validated = [train.class_names[c] for c in range(train.num_classes) if np.any(fold_of[train.labels == c] >= 0)]
         small = [train.class_names[c] for c in range(train.num_classes) if 0 < counts[c] < MIN_VALIDATED]
         if small:
@@ -434,13 +462,17 @@ def choose_mix(
             if "gan" in sources and gan_fold_pool is not None:
                 report(callback, "auto mix: filtered GAN pool per fold", f, cfg.folds)
                 fold_pool, fold_failed = gan_fold_pool(part_idx)
-                gan_fn = _gan_source(fold_pool, ~np.isin(_nearest_real(fold_pool, train, classifier), val_idx))
+                allowed = ~np.isin(_nearest_real(fold_pool, train, classifier), val_idx)
+                gan_fn = _gan_source(fold_pool, allowed)
                 fold_unavailable = {c: dict(v) for c, v in unavailable.items()}
                 for c in gan_wanted:
                     if c in fold_failed or not np.any(fold_pool.labels == c):
                         fold_unavailable.setdefault(c, {}).setdefault("gan", f"the generation filters fitted on this fold could not fill its pool ({fold_failed.get(c, 'no samples')})")
+                fold_unavailable = _withheld(fold_pool, allowed, gan_wanted, fold_unavailable)
             elif nearest is not None:
-                gan_fn = _gan_source(gan_pool, ~np.isin(nearest, val_idx))  # type: ignore[arg-type]
+                allowed = ~np.isin(nearest, val_idx)
+                gan_fn = _gan_source(gan_pool, allowed)  # type: ignore[arg-type]
+                fold_unavailable = _withheld(gan_pool, allowed, gan_wanted, unavailable)  # type: ignore[arg-type]
             latent_fn = latent(part_idx) if latent is not None and "latent-smote" in sources else None
             folds.append((part, train[val_idx], gan_fn, latent_fn, fold_seed(f), fold_unavailable))
 

@@ -447,7 +447,7 @@ def auto_split(recipe: Recipe, train: LabeledImages, seq_auto: np.random.SeedSeq
     if recipe.plan.mix != "auto" or auto.split is None:
         return None
     rng = np.random.default_rng(np.random.SeedSequence([_int_seed(seq_auto), 0x5B11]))
-    part, val = held_out_split(train.labels, train.num_classes, auto.split, rng)
+    part, val = held_out_split(train.labels, train.num_classes, auto.split, rng, images=train.images)
     return (part, val) if len(val) else None
 
 

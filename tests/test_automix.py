@@ -333,6 +333,59 @@ def test_auto_with_a_validation_set_end_to_end_and_its_bad_inputs(tmp_path, monk
     assert any("6 images of class(es) ['0', '1', '2']" in n for n in found.notes)
 
 
+def test_identical_images_never_sit_on_both_sides_of_a_fold_or_the_split():
+    """probe: 50 duplicated digits-lt rows: 35 of 50 pairs split across auto's folds, 15 held-out images
+    of plan.auto.split identical to images the GAN trains on."""
+    from augmentgan.data.builtin import digits_lt
+
+    data = digits_lt()
+    twice = np.random.default_rng(0).choice(len(data), 50, replace=False)
+    images, labels = np.concatenate([data.images, data.images[twice]]), np.concatenate([data.labels, data.labels[twice]])
+    keys = [bytes(x) for x in images.reshape(len(images), -1)]
+    folds = stratified_folds(labels, 10, 3, np.random.default_rng(0), images=images)
+    for f in range(3):
+        validated = {keys[i] for i in np.flatnonzero(folds == f)}
+        assert not validated & {keys[i] for i in np.flatnonzero(folds != f)}
+    assert np.bincount(folds[folds >= 0], minlength=3).min() > 0.25 * len(images)  # still three folds of a third or so
+    fit, held = held_out_split(labels, 10, 0.2, np.random.default_rng(0), images=images)
+    assert not {keys[i] for i in held} & {keys[i] for i in fit} and len(held) > 0.12 * len(images)
+    assert np.union1d(fit, held).tolist() == list(range(len(images)))
+
+
+def test_a_fold_withholds_the_gan_from_a_class_whose_samples_all_lie_nearest_its_validation_images(monkeypatch):
+    """probe: when every GAN sample of a class was nearest to the fold's validation images, the fold
+    took them anyway ("still better than none"): a leak that favours the GAN."""
+    import torch
+
+    import augmentgan.automix as automix
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 8)
+    images = rng.integers(0, 256, (16, 4, 4, 1), dtype=np.uint8)
+    train = LabeledImages(images, labels, ("a", "b"))
+    pool = LabeledImages(np.repeat(images[8:9], 6, axis=0), np.ones(6, np.int64), ("a", "b"))  # class b's samples: all image 8
+
+    class Pixels:  # features: the pixels, so each sample's nearest real image is image 8
+        def features(self, x):  # noqa: ANN001, ANN202
+            return torch.from_numpy(np.asarray(x, np.float64).reshape(len(x), -1))
+
+    monkeypatch.setattr(automix, "check_gan_pool", lambda *a, **k: {1: automix.GanCheck(pool=6)})  # class b passes the checks: the folds decide
+    seen = []
+
+    def build(part, mix, unavailable, gan_fn, seed, **kw):  # noqa: ANN001, ANN003, ANN202
+        if mix == {"gan": 1.0}:
+            has_8 = any(np.array_equal(x, images[8]) for x in part.images)
+            seen.append((has_8, "gan" in unavailable.get(1, {})))
+            if "gan" not in unavailable.get(1, {}):
+                assert len(gan_fn({1: 3})) == 3
+        return part
+
+    automix.choose_mix(train, AutoMixConfig(sources=["copy", "gan"], folds=2, steps=10, blends=False), build, seed=0,
+                       gan_pool=pool, gan_wanted={1: 6}, classifier=Pixels())
+    # the fold validating on image 8 withholds the GAN from class b; the fold training on it uses it
+    assert sorted(seen) == [(False, True), (True, False)], seen
+
+
 def test_held_out_split_spares_small_classes_and_leaves_two_images():
     labels = np.repeat(np.arange(5), [60, 10, 4, 3, 1])
     fit, held = held_out_split(labels, 5, 0.2, np.random.default_rng(0))
