@@ -236,6 +236,23 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": float(np.mean(arr)), "std": float(np.std(arr)), "values": [float(v) for v in arr]}
 
 
+def _unseen(data: LabeledImages, test: LabeledImages) -> tuple[LabeledImages, list[str]]:
+    """The test images that are not also training images (byte-identical), and a note when some were
+    left out; a test set that is all training images is refused."""
+    from augmentgan.automix import twin_groups
+
+    groups = twin_groups(np.concatenate([data.images, test.images]))[len(data):]
+    seen = groups < len(data)  # the first identical image is a training image
+    if seen.all():
+        raise DataError(f"all {len(test)} test images are also in the data (identical images): scores on them would not be on unseen images; "
+                        "give a test set the data does not hold (e.g. the other split of the same file)")
+    if not seen.any():
+        return test, []
+    note = (f"{int(seen.sum())} of {len(test)} test images are identical to images in the data and were left out of scoring: "
+            f"every score is on the other {int((~seen).sum())}")
+    return test[np.flatnonzero(~seen)], [note]
+
+
 def utility(
     data: LabeledImages,
     recipe: Union[str, os.PathLike, Mapping[str, Any], Any],
@@ -271,8 +288,10 @@ def utility(
     if seeds < 1 or steps < 1 or classifiers < 1 or (test is None and not 0 < holdout < 1):
         raise ConfigError(f"utility needs seeds >= 1, classifiers >= 1, 0 < holdout < 1 and steps >= 1, "
                           f"got seeds={seeds}, classifiers={classifiers}, holdout={holdout}, steps={steps}")
+    early_notes: list[str] = []
     if test is not None:
         _check_test(data, test)
+        test, early_notes = _unseen(data, test)
     checked = load_recipe(recipe, overrides)
     if "recipe" in methods:  # the recipe must not choose its mix on the images it is scored on
         auto_validation(checked, data, None if test is None else test.images, "the test set")
@@ -288,7 +307,7 @@ def utility(
     sizes: dict[str, list[int]] = {m: [] for m in methods}
     mixes: dict[str, list[dict[str, float]]] = {m: [] for m in methods if m != "none"}
     decisions: dict[str, list[dict[str, Any]]] = {}
-    notes: list[str] = []
+    notes: list[str] = list(early_notes)
     seed_values: list[int] = []
     total, done = seeds * len(methods), 0
     for i in range(seeds):

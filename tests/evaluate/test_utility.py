@@ -71,6 +71,17 @@ def test_utility_rejects_bad_settings(imbalanced, tmp_path):
         utility(imbalanced, recipe(tmp_path), classifiers=0)
 
 
+def test_test_images_that_are_training_images_are_not_scored(imbalanced, other3, tmp_path):
+    """probe: `utility DATA --test DATA` scored on the training images without a word (ros recall 1.000
+    on the rare classes)."""
+    with pytest.raises(DataError, match=r"all 50 test images are also in the data .* give a test set the data does not hold"):
+        utility(imbalanced, recipe(tmp_path), seeds=1, steps=10, methods=["none"], test=imbalanced)
+    mixed = LabeledImages(np.concatenate([other3.images, imbalanced.images[:7]]), np.concatenate([other3.labels, imbalanced.labels[:7]]), other3.class_names)
+    result = utility(imbalanced, recipe(tmp_path), seeds=1, steps=10, methods=["none"], test=mixed)
+    assert result.settings["test_size"] == len(other3)
+    assert f"7 of {len(mixed)} test images are identical to images in the data and were left out of scoring" in " ".join(result.notes)
+
+
 def test_more_classifiers_average_per_seed_and_keep_the_first_one(imbalanced, other3, tmp_path):
     one = utility(imbalanced, recipe(tmp_path), seeds=2, steps=30, methods=["none", "ros"], test=other3)
     three = utility(imbalanced, recipe(tmp_path), seeds=2, steps=30, methods=["none", "ros"], test=other3, classifiers=3)
