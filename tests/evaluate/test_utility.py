@@ -194,15 +194,15 @@ def test_utility_test_set_must_match_the_data(imbalanced, tmp_path):
     fails(imbalanced[np.zeros(0, np.int64)], "test set has no images")
 
 
-def test_utility_with_a_test_set_needs_one_image_per_class(imbalanced, tmp_path):
+def test_utility_with_a_test_set_needs_one_image_per_class(imbalanced, other3, tmp_path):
     single = imbalanced[np.concatenate([np.flatnonzero(imbalanced.labels < 2), np.flatnonzero(imbalanced.labels == 2)[:1]])]
     with pytest.raises(DataError, match=r"\['7'\] have fewer than 2 images.*or give a separate test set"):
         utility(single, recipe(tmp_path), seeds=1, steps=1, methods=["none"])
-    result = utility(single, recipe(tmp_path), seeds=1, steps=1, methods=["none"], test=imbalanced)
-    assert result.sizes["none"] == [43] and result.settings["test_size"] == 50
+    result = utility(single, recipe(tmp_path), seeds=1, steps=1, methods=["none"], test=other3)
+    assert result.sizes["none"] == [43] and result.settings["test_size"] == 90 and not result.notes
     empty = single[np.flatnonzero(single.labels < 2)]
     with pytest.raises(DataError, match=r"\['7'\] have no images in the data"):
-        utility(empty, recipe(tmp_path), seeds=1, steps=1, methods=["none"], test=imbalanced)
+        utility(empty, recipe(tmp_path), seeds=1, steps=1, methods=["none"], test=other3)
 
 
 def test_a_recipe_may_not_choose_its_mix_on_the_images_it_is_scored_on(tmp_path):
