@@ -680,6 +680,7 @@ class ConditionalGAN:
         if self.progressive:
             out["resolution"] = torch.tensor(float(self.growth[0]), device=out["g_loss"].device)
             out["fade_alpha"] = torch.tensor(self.growth[1], device=out["g_loss"].device)
+            self._set_growth()  # after the step: the growth a checkpoint of it loads (growth_at), which the monitor and grids then see
         return out
 
     # --- sampling -------------------------------------------------------------------------

@@ -94,20 +94,33 @@ def test_resume_across_a_growth_boundary_is_bit_identical(tmp_path):
 
 def test_a_run_grows_logs_its_resolution_writes_native_grids_and_samples_at_full_size(tmp_path):
     data = bars((16, 8, 8))
-    gan = tiny("progressive", model__grow__stable=2, model__grow__fade=1)
+    gan = tiny("progressive", model__grow__stable=3, model__grow__fade=1)
     from augmentgan.training import train as train_and_report  # the loop, then report.html
 
     run = train_and_report(data, gan, TrainConfig(steps=5, **{**CFG, "sample_every": 2, "ckpt_every": 2, "keep_last": 3}), tmp_path / "run").run_dir
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["resolution"], r["fade_alpha"]) for r in rows] == [(8, 1), (8, 1), (16, 0), (16, 1), (16, 1)]
+    assert [(r["resolution"], r["fade_alpha"]) for r in rows] == [(8, 1), (8, 1), (8, 1), (16, 0), (16, 1)]  # what each step trained at
     widths = {int(p.stem.split("-")[1]): Image.open(p).width for p in (run / "samples").glob("step-*.png")}
-    assert widths[2] < widths[4] == widths[5]  # 8 then 16 pixels a tile
+    assert widths[2] < widths[4] == widths[5]  # 8 then 16 pixels a tile (each grid as a checkpoint of its step loads)
     html = (run / "report.html").read_text()
     assert re.search(rf'style="width:{widths[5]}px;image-rendering:pixelated"', html)  # the 8x8 grid shown at the 16x16 grid's size
-    G, info = load_generator(run, 2)  # trained at 8x8 only (16x16 fades in from step 3): samples are 16x16 all the same
-    assert info.step == 2 and (G.grow_res, G.grow_alpha) == (16, 0.0)
+    G, info = load_generator(run, 2)  # trained at 8x8 only (16x16 fades in from step 4): samples are 16x16 all the same
+    assert info.step == 2 and (G.grow_res, G.grow_alpha) == (8, 1.0)
     assert G(torch.randn(3, G.z_dim), torch.arange(3)).shape == (3, 1, 16, 16)
     assert (load_generator(run)[0].grow_res, load_generator(run)[0].grow_alpha) == (16, 1.0)
+
+
+def test_after_each_step_the_growth_is_what_a_checkpoint_of_that_step_loads():
+    """probe: the monitor scored step N with the fade-in alpha of step N - 1 while generate loads
+    growth_at(N): best.pt could be chosen on a score of images it does not draw (4x apart mid-fade)."""
+    gan = ConditionalGAN(tiny("progressive", model__grow__stable=2, model__grow__fade=4, tricks__ema=True), img_size=16, channels=1, num_classes=3, seed=1)
+    x, y = bars((16, 8, 8)), None
+    images = torch.from_numpy(x.images[:8]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    labels = torch.from_numpy(x.labels[:8])
+    for step in range(1, 8):
+        gan.train_iteration(lambda: (images, labels))
+        assert gan.growth == growth_at(gan.cfg.model, 16, step), step
+        assert (gan.sampling_generator.grow_res, gan.sampling_generator.grow_alpha) == growth_at(gan.cfg.model, 16, step)
 
 
 def test_progressive_steps_are_cheaper_at_low_resolution():
