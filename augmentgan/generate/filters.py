@@ -321,7 +321,7 @@ class HarmfulFilter(QualityFilter):
         k = min(self.params.k, len(labels))
         nearest = distances(chunk.features(), feats).topk(k, dim=1, largest=False).indices.cpu().numpy()
         own = (labels[nearest] == chunk.cls).sum(axis=1)
-        return in_class & (2 * own > k)
+        return in_class & (2 * own >= k)  # harmful only when fewer than half are of its class (an even k's tie is kept)
 
     def hint(self) -> str:
         return "the GAN's samples of this class look like other classes: train longer, lower --truncation, or leave the GAN out of this class (plan.mix: auto does)"

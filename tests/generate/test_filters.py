@@ -92,6 +92,26 @@ def test_harmful_rejects_samples_of_another_class_and_noise(real, heldout, class
     assert (rejected[:10] == -1).sum() >= 8, "unseen zeros are kept"
 
 
+def test_harmful_keeps_a_sample_whose_neighbours_are_half_its_class():
+    """probe: with an even k, a sample with exactly half of its k nearest real images of its class was
+    rejected, though the filter calls a sample harmful when fewer than half are."""
+    from augmentgan.generate.filters import build_filter
+
+    f = build_filter("harmful:k=2")
+    f._bank = (torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]), np.array([0, 1, 1]))  # real features and labels
+
+    class Two:  # both judged class 0 by the classifier
+        cls = 0
+
+        def probs(self) -> np.ndarray:
+            return np.array([[0.9, 0.1], [0.9, 0.1]])
+
+        def features(self) -> torch.Tensor:  # nearest two: (class 0, class 1) and (class 1, class 1)
+            return torch.tensor([[0.8, 0.6], [-0.6, 0.8]])
+
+    assert f.keep(Two(), np.ones(2, bool)).tolist() == [True, False]
+
+
 def test_informative_keeps_the_most_uncertain_in_class_fraction(real, heldout, classifier):
     ctx = context(real, classifier)
     images = np.concatenate([heldout.images[heldout.labels == 0][:12], heldout.images[heldout.labels == 1][:4]])
