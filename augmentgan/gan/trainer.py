@@ -47,7 +47,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional, Sequence
+from typing import Any, Iterator, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -58,7 +58,7 @@ from torchvision.utils import make_grid, save_image
 from augmentgan._version import __version__
 from augmentgan.cache import in_use, lock_path
 from augmentgan.data.types import LabeledImages
-from augmentgan.errors import AugmentganWarning, CheckpointError, ConfigError, Flag, OutputError, OutputExistsError, TrainingError, TrainingInterrupted
+from augmentgan.errors import AugmentganError, AugmentganWarning, CheckpointError, ConfigError, Flag, OutputError, OutputExistsError, TrainingError, TrainingInterrupted
 from augmentgan.gan import checkpoint as ckpt
 from augmentgan.gan import distributed as ddp
 from augmentgan.gan.checkpoint import latest_checkpoint
@@ -331,6 +331,17 @@ class _Meter:
         bad = [(s, n) for s, n in zip(first.tolist(), self.names) if s >= 0]
         return min(bad) if bad else None
 
+    def state_dict(self) -> dict[str, Any]:
+        """What is summed since the last flush (plain data), so a resumed run's next metrics line averages
+        the same steps as an uninterrupted run's."""
+        return {"names": list(self.names), "sums": self.sums.detach().cpu().tolist(), "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: Optional[Mapping[str, Any]]) -> None:
+        if not state or list(state.get("names", [])) != self.names:  # a checkpoint of an older version: start from zero
+            return
+        self.sums.copy_(torch.tensor(state["sums"], dtype=self.sums.dtype))
+        self.counts = {n: int(state["counts"].get(n, 0)) for n in self.names}
+
     def flush(self, dist: DistInfo = ddp.SINGLE) -> dict[str, float]:
         """Means (over steps and ranks) since the last flush of the metrics that were computed; resets the sums."""
         sums = ddp.all_reduce_mean(dist, self.sums).tolist()  # zeroed below
@@ -411,6 +422,7 @@ class _Run:
         self.best = Best()
         self.ckpt_dir = out / "checkpoints"
         self.elapsed = 0.0
+        self.meter_state: Optional[dict[str, Any]] = None  # set by resume: the metrics summed since the last line
         self.digests: tuple[str, ...] = ()
 
     def _add_unlabeled(self, unlabeled: np.ndarray, data: LabeledImages, seed: int) -> None:
@@ -491,6 +503,7 @@ class _Run:
         if self.dist.rank < len(streams):  # a rank the run did not have keeps its fresh streams
             self.gan.aug_gen.set_state(streams[self.dist.rank]["augment"].cpu())
             self.gan.penalty_gen.set_state(streams[self.dist.rank]["penalty"].cpu())
+            self.meter_state = streams[self.dist.rank].get("meter")
         then = payload.get("precision")
         if then is not None and then != self.gan.precision and self.dist.is_main:
             warnings.warn(
@@ -513,7 +526,33 @@ class _Run:
         if callable(load) and saved.get("state") is not None:
             load(saved["state"])
         self.elapsed = float(payload["elapsed_s"])
+        if self.dist.is_main:
+            self._reconcile_best(path, payload)
         return step
+
+    def _reconcile_best(self, resumed: Path, payload: Mapping[str, Any]) -> None:
+        """``best.pt`` written after the checkpoint resumed from (a stretch of the run that was cut off) is
+        not the best this run now knows: put the state of that best step in its place, or remove it with a
+        warning when its checkpoint is gone (the next evaluation that beats it writes a new one)."""
+        path = self.ckpt_dir / "best.pt"
+        if not path.is_file():
+            return
+        try:
+            on_disk = int(ckpt.load_checkpoint(path)["step"])
+        except (AugmentganError, KeyError, TypeError, ValueError):
+            on_disk = None
+        if on_disk == self.best.step:
+            return
+        source = resumed if self.best.step == int(payload["step"]) else ckpt.step_path(self.ckpt_dir, self.best.step) if self.best.step is not None else None
+        if source is not None and source.is_file():
+            ckpt.save_checkpoint(payload if source == resumed else ckpt.load_checkpoint(source), path)
+            return
+        for stale in (path, ckpt.digest_path(path)):
+            stale.unlink(missing_ok=True)
+        warnings.warn(
+            f"{path} was written after the checkpoint resumed from ({resumed.name}) and was removed; the best evaluated step so far "
+            f"({self.best.step}) has no checkpoint left, so generation uses final.pt until an evaluation beats it", AugmentganWarning, stacklevel=3,
+        )
 
     def save(self, step: int, meter: _Meter) -> Path:
         """Write ``step-N.pt`` after checking that nothing went non-finite; prune old ones (rank 0).
@@ -523,7 +562,7 @@ class _Run:
         """
         self.check_finite(meter)
         path = ckpt.step_path(self.ckpt_dir, step)
-        streams = ddp.gather_objects(self.dist, self.rank_streams())
+        streams = ddp.gather_objects(self.dist, {**self.rank_streams(), "meter": meter.state_dict()})  # each rank sums its own metrics
         self.check_in_sync(step)
         if self.dist.is_main:
             ckpt.save_checkpoint(self.payload(step, streams), path)
@@ -683,6 +722,8 @@ def _train(
             where = f" ({err.filename})" if err.filename and str(err.filename) != str(out) else ""
             raise OutputError(f"cannot write the run folder {out}{where}: {err.strerror or err}; choose a writable folder for --out") from None
     meter = _Meter(run.gan.metric_names, run.device)
+    if resume:
+        meter.load_state_dict(run.meter_state)
     metrics: dict[str, float] = {}
     quality: dict[str, float] = {}  # the last evaluation's summary, shown with the training numbers
     grid_path: Optional[Path] = None

@@ -96,3 +96,30 @@ def test_monitoring_changes_no_weight_and_resume_with_a_monitor_is_bit_exact(tmp
     assert eval_rows(straight.run_dir)[-1] | {"time": 0, "eval_s": 0} == eval_rows(resumed.run_dir)[-1] | {"time": 0, "eval_s": 0}
     best_a, best_c = (load_checkpoint(r.run_dir / "checkpoints" / "best.pt")["state"]["G"] for r in (straight, resumed))
     assert all(torch.equal(best_a[k], best_c[k]) for k in best_a)
+
+
+def test_a_resume_puts_the_best_it_knows_in_best_pt(tmp_path, data):
+    """probe: resumed from step 4 with evaluation turned off, the run reported its best as step 4 while
+    best.pt still held step 8 from the stretch after the checkpoint, which generation then used."""
+    import shutil
+
+    from augmentgan.errors import AugmentganWarning
+
+    first = train(data, tiny("dcgan"), config(keep_last=10), tmp_path / "run", monitor=Scripted({2: 0.1, 4: 0.9, 6: 0.3, 8: 0.95})).run_dir
+    assert load_checkpoint(first / "checkpoints" / "best.pt")["step"] == 8
+    for cut, keep_step_4, want in ((4, True, 4), (6, True, 4), (6, False, None)):  # resumed from `cut`; the best known then is step 4
+        run = tmp_path / f"cut-{cut}-{keep_step_4}"
+        shutil.copytree(first, run)
+        for p in (run / "checkpoints").glob("*.pt"):
+            step = int(p.stem.split("-")[1]) if p.stem.startswith("step-") else None
+            if p.name == "final.pt" or (step is not None and (step > cut or (step == 4 and cut > 4 and not keep_step_4))):
+                p.unlink()
+        if want is None:
+            with pytest.warns(AugmentganWarning, match=r"best.pt was written after the checkpoint resumed from \(step-000006.pt\).*best evaluated step so far \(4\) has no checkpoint left"):
+                result = train(data, tiny("dcgan"), config(keep_last=10, eval_every=0), run, resume=True)
+            assert not (run / "checkpoints" / "best.pt").exists() and checkpoint_target(run) == (run, "final")
+        else:
+            result = train(data, tiny("dcgan"), config(keep_last=10, eval_every=0), run, resume=True)
+            saved = load_checkpoint(run / "checkpoints" / "best.pt")
+            assert saved["step"] == want == result.best["step"] and saved["monitor"]["best"]["score"] == 0.9
+            assert load_generator(*checkpoint_target(run))[1].step == 4

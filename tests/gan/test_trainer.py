@@ -145,6 +145,26 @@ def test_sigkill_then_resume_is_bit_identical_to_a_straight_run(tmp_path, data, 
     assert steps == list(range(1, 41))
 
 
+def test_a_run_resumed_between_its_metrics_lines_writes_the_lines_of_a_straight_run(tmp_path, data):
+    """probe: the metrics summed since the last line were not checkpointed, so the first line after a
+    resume averaged only the steps after the checkpoint (README: a resumed run's metrics are identical)."""
+    import shutil
+
+    cfg = config(steps=12, log_every=4, ckpt_every=6, sample_every=0, keep_last=10)
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    train(data, tiny("dcgan"), cfg, straight)
+    shutil.copytree(straight, killed)
+    for path in (killed / "checkpoints").iterdir():  # as if killed after step 6's checkpoint, mid-way between the lines of steps 4 and 8
+        if not path.name.startswith("step-000006"):
+            path.unlink()
+    assert train(data, tiny("dcgan"), cfg, killed, resume=True).start_step == 6
+
+    def lines(run):  # noqa: ANN001, ANN202 - everything but the clocks
+        return [{k: v for k, v in json.loads(line).items() if k not in ("time", "elapsed_s", "steps_per_s")} for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    assert [r["step"] for r in lines(killed)] == [4, 8, 12] and lines(killed) == lines(straight)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C, and a scheduler stopping a one-process job (it exited 143, steps lost)
 def test_sigint_writes_a_checkpoint_and_raises_interrupted(tmp_path, data, sig):
     def press_ctrl_c(event):
