@@ -882,7 +882,7 @@ def _auto_mix(
             G, info = open_generator(gan()).generator(ema=recipe.generate.ema, device=device)
             settings = _latent_settings(recipe, _int_seed(seqs["latent"]))
             features = None  # None: its own classifier of all of train, as the fixed mix's latent-smote trains it (the same codes)
-            if validation is not None and settings.feature_weight > 0:  # split: no held-out image shapes the codes the candidates are scored with
+            if gan_rows is not None and settings.feature_weight > 0:  # split: no held-out image shapes the codes the candidates are scored with
                 features = train_classifier(gan_train, steps=settings.classifier_steps, device=device, callback=callback)
             codes = encode_for_smote(
                 G, info, train, grow, method=recipe.smote.method, partners=recipe.latent_smote.partners, settings=settings, source=gan(),

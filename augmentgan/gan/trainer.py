@@ -549,9 +549,10 @@ class _Run:
             return
         for stale in (path, ckpt.digest_path(path)):
             stale.unlink(missing_ok=True)
+        known = f"the best evaluated step so far ({self.best.step}) has no checkpoint left" if self.best.step is not None else "no step up to it was evaluated"
         warnings.warn(
-            f"{path} was written after the checkpoint resumed from ({resumed.name}) and was removed; the best evaluated step so far "
-            f"({self.best.step}) has no checkpoint left, so generation uses final.pt until an evaluation beats it", AugmentganWarning, stacklevel=3,
+            f"{path} was written after the checkpoint resumed from ({resumed.name}) and was removed; {known}, "
+            "so generation uses final.pt until an evaluation beats it", AugmentganWarning, stacklevel=3,
         )
 
     def save(self, step: int, meter: _Meter) -> Path:
