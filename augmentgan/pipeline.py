@@ -249,13 +249,25 @@ def _images_sha256(images: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(images).tobytes() + repr(images.shape).encode()).hexdigest()
 
 
+GAN_CACHE_VERSION = 2
+"""Part of every cached GAN run's key: raise it when a change to training, monitoring or checkpoint choice
+would make a run trained now differ from one trained before (2: progressive growing's best.pt chosen on
+the images its checkpoint draws, unrolled updates with transitional conditioning, precision resolved)."""
+
+
 def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any, unlabeled: Optional[np.ndarray] = None) -> str:
-    """Data fingerprint + resolved GAN config + training settings (not the device) [+ unlabeled images] -> hex key."""
+    """Data fingerprint + resolved GAN config + training settings (not the device, but the precision it
+    resolves ``auto`` to) [+ unlabeled images] + :data:`GAN_CACHE_VERSION` -> hex key."""
     settings = train_cfg.model_dump(mode="json", exclude={"device", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"})
+    if settings.get("precision") == "auto":  # bf16 and fp32 train different weights: the key names what this machine trains in
+        from augmentgan.gan.gan import resolve_device
+        from augmentgan.gan.precision import resolve_precision
+
+        settings["precision"] = resolve_precision("auto", resolve_device(train_cfg.device))[0]
     gan = gan_cfg.model_dump(mode="json")
     if gan.get("bigan") == type(gan_cfg.bigan)().model_dump(mode="json"):  # off at its defaults: the keys of runs cached before the section existed
         del gan["bigan"]
-    key = {"data": train.fingerprint(), "gan": gan, "train": settings}
+    key = {"data": train.fingerprint(), "gan": gan, "train": settings, "version": GAN_CACHE_VERSION}
     if unlabeled is not None:
         key["unlabeled"] = _images_sha256(unlabeled)
     blob = json.dumps(key, sort_keys=True)
@@ -308,7 +320,8 @@ def _gan_run(
     final, best = run_dir / "checkpoints" / "final.pt", run_dir / "checkpoints" / "best.pt"
     restart = False
     if g.cache and final.is_file():
-        best_damaged = best.is_file() and ckpt.set_aside_if_damaged(best) is not None
+        # damaged, or gone while its sha256 record stays (deleted by hand): the run's best is lost either way
+        best_damaged = (best.is_file() and ckpt.set_aside_if_damaged(best) is not None) or (not best.is_file() and ckpt.digest_path(best).is_file())
         if ckpt.set_aside_if_damaged(final) is None and not best_damaged:
             notes.append(f"GAN: cached run {run_dir} has the same data and settings; training skipped")
             mark_used(run_dir)
@@ -316,7 +329,7 @@ def _gan_run(
         # the best step may lie before every kept checkpoint: only a run from the start rebuilds best.pt (bit-identical on CPU)
         restart = best_damaged
         if restart:
-            notes.append(f"GAN: {best} was damaged; the run is trained again from the start to rebuild it")
+            notes.append(f"GAN: {best} was damaged or removed; the run is trained again from the start to rebuild it")
     resume = g.cache and not restart and run_dir.is_dir() and ckpt.newest_intact(run_dir / "checkpoints") is not None
     if not resume:
         _keep_damaged(run_dir)

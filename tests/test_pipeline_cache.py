@@ -158,6 +158,40 @@ def test_a_damaged_best_checkpoint_is_rebuilt_by_training_again(tmp_path: Path, 
     assert (undamaged.gan_run / "damaged" / "best.pt.damaged").is_file() and ckpt.verify(best) is None
 
 
+def test_a_removed_best_checkpoint_is_rebuilt_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # probe: with best.pt deleted (its sha256 record left), the cached run was reused from final.pt without a word
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    recipe = _recipe_file(tmp_path)
+    first = expand(recipe, overrides=[f"output.path={tmp_path / 'a'}", "gan.eval_every=4"])
+    best = first.gan_run / "checkpoints" / "best.pt"
+    best.unlink()
+    again = expand(recipe, overrides=[f"output.path={tmp_path / 'b'}", "gan.eval_every=4"])
+    assert again.gan_cached is False and any("damaged or removed; the run is trained again from the start" in n for n in again.notes)
+    assert best.is_file() and again.lock["gan"]["checkpoint"] == "best" and _arrays(tmp_path / "a") == _arrays(tmp_path / "b")
+
+
+def test_the_gan_cache_key_names_the_precision_auto_resolves_to_and_the_cache_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    # probe: a run trained in bf16 (auto on a CPU with avx512_bf16) was reused on a machine where auto trains in fp32
+    import augmentgan.gan.precision as precision
+    import augmentgan.pipeline as pipeline
+    from augmentgan.gan.presets import get_preset
+    from augmentgan.gan.trainer import TrainConfig
+
+    data = load("builtin:digits-lt")
+    gan = get_preset("dcgan")
+
+    def key(flags: frozenset[str], requested: str = "auto") -> str:
+        monkeypatch.setattr(precision, "_read_cpu_flags", lambda: flags)
+        return pipeline.gan_cache_key(data, gan, TrainConfig(steps=10, device="cpu", precision=requested))
+
+    native, emulated = frozenset({"avx512_bf16"}), frozenset()
+    assert key(native) != key(emulated)  # bf16 and fp32 weights differ
+    assert key(native) == key(native, "bf16") and key(emulated) == key(emulated, "fp32")  # the same training, the same run
+    before = key(native)
+    monkeypatch.setattr(pipeline, "GAN_CACHE_VERSION", pipeline.GAN_CACHE_VERSION + 1)
+    assert key(native) != before  # a run of older training code is not reused
+
+
 def test_a_reused_run_is_not_cleared_as_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # probe: a CI job reusing a cached run daily lost it to `cache clear --older-than 14d` (its age was its files', never refreshed)
     from augmentgan.cache import cache_entries, clear_cache
