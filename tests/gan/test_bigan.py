@@ -128,14 +128,18 @@ def test_combinations_it_cannot_serve_are_one_line_errors():
         "weight": 1.0, "cycle": 1.0, "e_ch": 32, "d_ch": 32, "lr_e": 1e-4, "lr_d": None}
 
 
-def test_the_expansion_cache_keys_of_runs_without_bigan_are_those_from_before_the_section():
+def test_the_expansion_cache_keys_of_runs_without_bigan_leave_the_section_out():
     import hashlib
 
+    from augmentgan.gan.gan import resolve_device
+    from augmentgan.gan.precision import resolve_precision
     from augmentgan.gan.trainer import TrainConfig
-    from augmentgan.pipeline import gan_cache_key
+    from augmentgan.pipeline import GAN_CACHE_VERSION, gan_cache_key
 
     data, cfg, tcfg = bars((4, 4, 4)), tiny("dcgan"), TrainConfig(steps=3)
     settings = tcfg.model_dump(mode="json", exclude={"device", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"})
-    before = {"data": data.fingerprint(), "gan": {k: v for k, v in cfg.model_dump(mode="json").items() if k != "bigan"}, "train": settings}
-    assert gan_cache_key(data, cfg, tcfg) == hashlib.sha256(json.dumps(before, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+    settings["precision"] = resolve_precision(tcfg.precision, resolve_device(tcfg.device))[0]
+    without = {"data": data.fingerprint(), "gan": {k: v for k, v in cfg.model_dump(mode="json").items() if k != "bigan"}, "train": settings,
+               "version": GAN_CACHE_VERSION}
+    assert gan_cache_key(data, cfg, tcfg) == hashlib.sha256(json.dumps(without, sort_keys=True).encode("utf-8")).hexdigest()[:20]
     assert gan_cache_key(data, tiny("dcgan", bigan__weight=1.0), tcfg) != gan_cache_key(data, cfg, tcfg)
