@@ -90,7 +90,6 @@ training part, so no validation image is a parent, and the export reuses the cod
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -100,6 +99,7 @@ import torch
 from sklearn.metrics import f1_score
 
 from augmentgan.planner import AutoMixConfig
+from augmentgan.data.arrays import twin_groups
 from augmentgan.data.types import LabeledImages
 from augmentgan.errors import ConfigError
 from augmentgan.progress import ProgressCallback, report
@@ -198,12 +198,6 @@ class MixDecision:
             "validated_classes": list(self.validated_classes), "gan_checks": {k: v.to_dict() for k, v in self.gan.items()},
             "why": list(self.why), "notes": list(self.notes),
         }
-
-
-def twin_groups(images: np.ndarray) -> np.ndarray:
-    """For every image, the row of the first image identical to it (itself when it has no earlier twin)."""
-    first: dict[bytes, int] = {}
-    return np.array([first.setdefault(hashlib.sha1(np.ascontiguousarray(row).tobytes()).digest(), i) for i, row in enumerate(images)], np.int64)
 
 
 def stratified_folds(labels: np.ndarray, num_classes: int, folds: int, rng: np.random.Generator, images: Optional[np.ndarray] = None) -> np.ndarray:

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Pa
 import numpy as np
 
 from augmentgan.cache import cache_root, entry_lock, mark_used
+from augmentgan.data.arrays import row_keys
 from augmentgan.data.atomic import check_not_over, check_output, staged_output
 from augmentgan.data.folder import class_dirnames
 from augmentgan.data.io import load, save
@@ -188,8 +189,8 @@ def split_holdout(data: LabeledImages, fraction: float, rng: np.random.Generator
         train.append(chosen[k:])
     train_idx, hold_idx = np.sort(np.concatenate(train)), np.sort(np.concatenate(hold)) if hold else np.zeros(0, np.int64)
     if len(hold_idx):
-        seen = set(_row_keys(data.images[i] for i in train_idx))
-        twins = np.array([key in seen for key in _row_keys(data.images[i] for i in hold_idx)], bool)
+        seen = set(row_keys(data.images[i] for i in train_idx))
+        twins = np.array([key in seen for key in row_keys(data.images[i] for i in hold_idx)], bool)
         if twins.any():  # scoring on an image the classifier trained on reads optimistic
             notes.append(f"{int(twins.sum())} holdout image(s) were identical to training images (duplicates in the data) and stay in the training "
                          f"set: the holdout has {len(hold_idx) - int(twins.sum())} images, none of them a training image")
@@ -376,10 +377,10 @@ def _unlabeled_for_gan(recipe: Recipe, train: LabeledImages, unlabeled: Optional
         unlabeled = _unlabeled(recipe, train)
     if unlabeled is None or not len(unlabeled):
         return unlabeled
-    hidden = {key for images in unseen if images is not None for key in _row_keys(images)}
+    hidden = {key for images in unseen if images is not None for key in row_keys(images)}
     if not hidden:
         return unlabeled
-    drop = np.array([key in hidden for key in _row_keys(unlabeled)], bool)
+    drop = np.array([key in hidden for key in row_keys(unlabeled)], bool)
     if drop.all():
         raise DataError(f"data.unlabeled {recipe.data.unlabeled}: every one of its {len(unlabeled)} images is a holdout or validation image, which the GAN "
                         "must not see; give unlabeled images that are not held out, or no data.unlabeled")
@@ -432,15 +433,15 @@ def auto_validation(recipe: Recipe, train: LabeledImages, holdout: Optional[np.n
         raise DataError(f"{name} has no images; give labeled images of the training classes, or drop plan.auto.validation to cross-validate")
     index = {n: i for i, n in enumerate(train.class_names)}
     mapping = np.array([index.get(n, -1) for n in val.class_names], np.int64)
-    keys = _row_keys(val.images)  # byte-identical images, as pseudo's check finds them
-    known = set(_row_keys(train.images))
+    keys = row_keys(val.images)  # byte-identical images, as pseudo's check finds them
+    known = set(row_keys(train.images))
     shared = sum(k in known for k in keys)
     if shared:
         raise DataError(
             f"{name}: {shared} of its {len(val)} images are also in the training data; validation images must be ones the training set "
             "does not contain (expand splits the holdout off data.path first: do not point plan.auto.validation at data.path)"
         )
-    held = set(_row_keys(holdout)) if holdout is not None else set()
+    held = set(row_keys(holdout)) if holdout is not None else set()
     shared = sum(k in held for k in keys)
     if shared:
         raise DataError(
@@ -551,11 +552,6 @@ class PseudoPool:
         return data, self.confidence[rows], self.index[rows]
 
 
-def _row_keys(images: Iterable[np.ndarray]) -> list[bytes]:
-    # row by row, not reshape(len, -1): that fails for no images (expand_data without a holdout to exclude)
-    return [hashlib.sha1(np.ascontiguousarray(row).tobytes()).digest() for row in images]
-
-
 def _pseudo_pool(
     recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImages, unlabeled: np.ndarray, exclude: Optional[np.ndarray], notes: list[str],
 ) -> PseudoPool:
@@ -574,8 +570,8 @@ def _pseudo_pool(
         ) from None
     labels = pseudo_label(model.D, unlabeled, model.img_size, fit=model.fit, min_confidence=threshold)
     usable = labels.keep.copy()
-    known = set(_row_keys(train.images)) | set(_row_keys(exclude if exclude is not None else train.images[:0]))
-    duplicate = np.array([k in known for k in _row_keys(unlabeled)], bool) if len(unlabeled) else np.zeros(0, bool)
+    known = set(row_keys(train.images)) | set(row_keys(exclude if exclude is not None else train.images[:0]))
+    duplicate = np.array([k in known for k in row_keys(unlabeled)], bool) if len(unlabeled) else np.zeros(0, bool)
     if duplicate.any():
         notes.append(f"pseudo: {int(duplicate.sum())} unlabeled image(s) are identical to a labeled image (training or holdout) and are never used")
     usable &= ~duplicate

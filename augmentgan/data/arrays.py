@@ -14,7 +14,8 @@ Rules (documented in the README):
 
 from __future__ import annotations
 
-from typing import Sequence
+import hashlib
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -128,3 +129,16 @@ def labeled_from_arrays(
         return LabeledImages(imgs, idx, names)
     except DataError as err:
         raise DataError(f"{where}: {err}") from None
+
+
+def row_keys(images: Iterable[np.ndarray]) -> list[bytes]:
+    """A digest per image (byte-identical images, identical keys). Row by row, not reshape(len, -1):
+    that fails for no images."""
+    return [hashlib.sha1(np.ascontiguousarray(row).tobytes()).digest() for row in images]
+
+
+def twin_groups(images: Iterable[np.ndarray]) -> np.ndarray:
+    """For every image, the row of the first image identical to it (itself when it has no earlier twin)."""
+    first: dict[bytes, int] = {}
+    return np.array([first.setdefault(key, i) for i, key in enumerate(row_keys(images))], np.int64)
+
