@@ -256,9 +256,11 @@ would make a run trained now differ from one trained before (2: progressive grow
 the images its checkpoint draws, unrolled updates with transitional conditioning, precision resolved)."""
 
 
-def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any, unlabeled: Optional[np.ndarray] = None) -> str:
+def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any, unlabeled: Optional[np.ndarray] = None,
+                  train_on: Optional[Mapping[str, Any]] = None) -> str:
     """Data fingerprint + resolved GAN config + training settings (not the device, but the precision it
-    resolves ``auto`` to) [+ unlabeled images] + :data:`GAN_CACHE_VERSION` -> hex key."""
+    resolves ``auto`` to) [+ unlabeled images] [+ what the GAN's training set adds to ``train``,
+    :func:`train_on_key`] + :data:`GAN_CACHE_VERSION` -> hex key."""
     settings = train_cfg.model_dump(mode="json", exclude={"device", "sample_every", "sample_per_class", "ckpt_every", "log_every", "keep_last"})
     if settings.get("precision") == "auto":  # bf16 and fp32 train different weights: the key names what this machine trains in
         from augmentgan.gan.gan import resolve_device
@@ -271,8 +273,36 @@ def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any, unlabeled:
     key = {"data": train.fingerprint(), "gan": gan, "train": settings, "version": GAN_CACHE_VERSION}
     if unlabeled is not None:
         key["unlabeled"] = _images_sha256(unlabeled)
+    if train_on is not None:
+        key["train_on"] = dict(train_on)
     blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
+
+
+_TRAIN_ON_STREAM = 0x7261696E  # the classical fill of gan.train_on classical: its own stream under the GAN's seed
+
+
+def train_on_key(recipe: Recipe) -> Optional[dict[str, Any]]:
+    """What ``gan.train_on`` adds to the GAN's cache key: nothing for ``real`` (the keys of runs cached
+    before the option existed), else the classical pipeline and the albumentations version that draw
+    the fill (its images follow from these, the training images and the GAN's seed)."""
+    if recipe.gan.train_on == "real":
+        return None
+    return {"classical": recipe.classical.pipeline, "albumentations": _versions().get("albumentations", "not installed")}
+
+
+def gan_training_set(recipe: Recipe, train: LabeledImages, seed: int) -> LabeledImages:
+    """The images the GAN trains on. ``gan.train_on: real``: ``train`` itself. ``classical``: ``train``
+    followed by ``classical.pipeline``'s samples of each class's own images, filling every class that
+    has images up to the largest class (drawn from ``seed``, the GAN's seed, on a stream of their own).
+    The fill is handed to the trainer as training images; the expansion's provenance is unaffected."""
+    if recipe.gan.train_on == "real":
+        return train
+    counts = train.class_counts()
+    top = int(counts.max()) if len(counts) else 0
+    fill = {c: top - int(n) for c, n in enumerate(counts) if 0 < n < top}
+    extra = _classical(recipe, train, fill, np.random.SeedSequence([seed, _TRAIN_ON_STREAM]))
+    return LabeledImages(np.concatenate([train.images, extra.images]), np.concatenate([train.labels, extra.labels]), train.class_names)
 
 
 def estimate_gan_seconds(recipe: Recipe, gan_cfg: Any, image_side: int) -> float:
@@ -316,7 +346,7 @@ def _gan_run(
     train_cfg = _gan_train_config(recipe, seed)
     if unlabeled is None:
         unlabeled = _unlabeled(recipe, train)
-    run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg, unlabeled)
+    run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg, unlabeled, train_on_key(recipe))
     held.enter_context(entry_lock(run_dir, "cached GAN run", callback=callback))
     final, best = run_dir / "checkpoints" / "final.pt", run_dir / "checkpoints" / "best.pt"
     restart = False
@@ -334,6 +364,11 @@ def _gan_run(
     resume = g.cache and not restart and run_dir.is_dir() and ckpt.newest_intact(run_dir / "checkpoints") is not None
     if not resume:
         _keep_damaged(run_dir)
+    real = len(train)
+    train = gan_training_set(recipe, train, seed)
+    if len(train) > real:
+        notes.append(f"GAN: trained on {real} real images and {len(train) - real} samples of classical.pipeline {recipe.classical.pipeline!r} "
+                     f"filling every class to {int(train.class_counts().max())} (gan.train_on classical)")
     monitor = None
     if train_cfg.eval_every:  # per-class diversity + KID every eval_every steps; the best step is kept as best.pt
         from augmentgan.evaluate.monitor import quality_monitor
@@ -472,9 +507,17 @@ def _keep_damaged(run_dir: Path) -> None:
         os.replace(path, run_dir / "damaged" / path.name)
 
 
-def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]) -> GeneratorCheckpoint:
+def _trains_on_split(recipe: Recipe) -> bool:
+    """Whether the GAN sampled was trained on the training split as it is (its fingerprint must match):
+    a reused gan.run, or a run trained here on the real images."""
+    return recipe.gan.run is not None or recipe.gan.train_on == "real"
+
+
+def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str], *, same_data: bool = True) -> GeneratorCheckpoint:
     """The checkpoint to sample, read once for the whole expansion (generation, latent-smote, the
-    auto mix's pool and the report all use this read), checked against the training split."""
+    auto mix's pool and the report all use this read), checked against the training split
+    (``same_data=False``: a run this recipe trained with ``gan.train_on: classical``, whose data is
+    the split plus its fill, vouched for by the cache key)."""
     try:
         generator = read_generator(run, checkpoint)
     except AugmentganError as err:  # a damaged file, a checkpoint choice the run lacks: name the recipe key
@@ -484,7 +527,7 @@ def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]
         raise ConfigError(f"gan.run {run}: trained on classes {list(info.class_names)}, the data has {list(train.class_names)}; train a GAN on this data")
     if tuple(info.data_size) != train.image_shape[:2] or info.channels != train.channels:
         raise ConfigError(f"gan.run {run}: makes {info.data_size[0]}x{info.data_size[1]}x{info.channels} images, the data is {'x'.join(map(str, train.image_shape))}; set data.size/data.channels to match")
-    if info.data_fingerprint != train.fingerprint():
+    if same_data and info.data_fingerprint != train.fingerprint():
         notes.append(f"GAN: {run} was trained on other data than this recipe's training split; holdout images may have been seen by it")
     return generator
 
@@ -862,7 +905,7 @@ def _auto_mix(
             unlabeled = None if recipe.gan.run is not None else _unlabeled_for_gan(
                 recipe, train, None, (exclude, None if validation is None else validation.images), notes)
             run, checkpoint, cached = _gan_run(spec, gan_train, _int_seed(seqs["gan"]), notes, callback, held, unlabeled)
-            generator = _read_gan(run, checkpoint, gan_train, notes)
+            generator = _read_gan(run, checkpoint, gan_train, notes, same_data=_trains_on_split(recipe))
             gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
         return generator
 
@@ -990,7 +1033,7 @@ def expand_data(
                 unlabeled = _unlabeled(recipe, train) if recipe.gan.run is None or draft.source_total("pseudo") > 0 else None
                 gan_unlabeled = None if recipe.gan.run is not None else _unlabeled_for_gan(recipe, train, unlabeled, (_exclude,), notes)
                 run, checkpoint, cached = _gan_run(spec, train, _int_seed(seq_gan), notes, callback, held, gan_unlabeled)
-                generator = _read_gan(run, checkpoint, train, notes)
+                generator = _read_gan(run, checkpoint, train, notes, same_data=_trains_on_split(recipe))
                 gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
                 if draft.source_total("pseudo") > 0:
                     assert unlabeled is not None  # the recipe check requires data.unlabeled with pseudo
@@ -1096,7 +1139,7 @@ def _pseudo_dry_run(recipe: Recipe, train: LabeledImages) -> str:
 
 
 # --- the pipeline -------------------------------------------------------------------------------
-_TRAINING_KEYS = ("preset", "overrides", "steps", "batch", "img_size", "fit", "eval_every", "precision", "cache")
+_TRAINING_KEYS = ("preset", "overrides", "steps", "batch", "img_size", "fit", "eval_every", "precision", "cache", "train_on")
 
 
 def _unused_settings(recipe: Recipe) -> list[str]:
@@ -1233,7 +1276,8 @@ def expand(
 
                 resolve_img_size(gan_train, recipe.gan.img_size)  # images the GAN cannot train on fail here, not after the plan
                 unseen = (holdout.images, None if val is None else val.images)
-                key = gan_cache_key(gan_train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled_for_gan(recipe, train, None, unseen, notes))
+                key = gan_cache_key(gan_train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled_for_gan(recipe, train, None, unseen, notes),
+                                    train_on_key(recipe))
                 cached = recipe.gan.cache and (cache_dir() / "runs" / key / "checkpoints" / "final.pt").is_file()
                 estimates["gan_seconds"] = 0.0 if cached else round(estimate_gan_seconds(recipe, gcfg, max(h, w)), 1)
                 estimates["gan_seconds_note"] = (

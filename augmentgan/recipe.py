@@ -112,6 +112,11 @@ class GanSection(StrictModel):
     run: Optional[str] = Field(None, description="reuse this run folder or .pt checkpoint instead of training")
     checkpoint: str = Field("auto", description="auto (best.pt when the run has one, else final), best, final, last, a step number, or a .pt file (the GAN to reuse, as gan.run)")
     cache: bool = Field(True, description="reuse a cached run trained on the same data with the same GAN settings")
+    train_on: Literal["real", "classical"] = Field(
+        "real", description="what the GAN trains on: real = the training images; classical = the training images with every class filled up to "
+        "the largest by classical.pipeline's samples of its own images (a rare class's few images seen as many deformations, not "
+        "repeated; the quality monitor scores against that set too)"
+    )
 
     @model_validator(mode="before")
     @classmethod
