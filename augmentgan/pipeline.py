@@ -1279,6 +1279,10 @@ def expand(
                 key = gan_cache_key(gan_train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled_for_gan(recipe, train, None, unseen, notes),
                                     train_on_key(recipe))
                 cached = recipe.gan.cache and (cache_dir() / "runs" / key / "checkpoints" / "final.pt").is_file()
+                if recipe.gan.train_on == "classical" and not cached:
+                    have = gan_train.class_counts()
+                    notes.append(f"gan.train_on classical: the GAN trains on {len(gan_train)} real images and {int((have.max() - have)[have > 0].sum())} "
+                                 f"samples of classical.pipeline filling every class to {int(have.max())}")
                 estimates["gan_seconds"] = 0.0 if cached else round(estimate_gan_seconds(recipe, gcfg, max(h, w)), 1)
                 estimates["gan_seconds_note"] = (
                     f"cached run {cache_dir() / 'runs' / key} will be reused" if cached

@@ -87,6 +87,8 @@ def test_expand_trains_the_gan_on_the_filled_split_caches_it_under_its_own_key_a
 ) -> None:
     monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
     recipe = _recipe_file(tmp_path)
+    dry = expand(recipe, dry_run=True)
+    assert "gan.train_on classical: the GAN trains on 32 real images and 16 samples of classical.pipeline filling every class to 16" in dry.notes
     first = expand(recipe)
     run = Path(first.gan_run)
     data = torch.load(run / "checkpoints" / "final.pt", weights_only=True)["data"]
