@@ -541,7 +541,7 @@ def _generate(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
     try:
         samples, extra, _ = sample_rows(
             generator, counts=counts, truncation=g.truncation, filters=list(g.filters), seed=seed, ema=g.ema,
-            real=train, max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
+            real=train, real_subset=not _trains_on_split(recipe), max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
         )
     except GenerationError as err:
         raise GenerationError(in_recipe_terms(err)) from None
@@ -753,14 +753,15 @@ def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
     draws them), the classes whose request the generation filters could not fill (-> why), and the
     samples' ``truncation`` and ``z_index``.
     ``subset``: ``train`` is a fold's part of the GAN's training images (``classifier`` trained on it),
-    and the filters judge against it alone."""
+    and the filters judge against it alone (as they judge against the real split when the GAN trained on
+    its classical fill too, ``gan.train_on: classical``)."""
     from augmentgan.generate.generation import batch_extra
     from augmentgan.generate.sampler import Sampler
 
     g = recipe.generate
     sampler = Sampler(
         generator, truncation=g.truncation, filters=list(g.filters), seed=seed, ema=g.ema, real=train,
-        classifier=classifier if classifier.info.get("fingerprint") == train.fingerprint() else None, real_subset=subset,
+        classifier=classifier if classifier.info.get("fingerprint") == train.fingerprint() else None, real_subset=subset or not _trains_on_split(recipe),
         max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
     )
     full = [int(wanted.get(c, 0)) for c in range(train.num_classes)]

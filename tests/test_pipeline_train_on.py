@@ -121,3 +121,15 @@ def test_an_unknown_train_on_is_refused_naming_the_key() -> None:
         from augmentgan.recipe import resolve_recipe
 
         resolve_recipe({**RECIPE, "gan": {**RECIPE["gan"], "train_on": "synthetic"}}, (), in_memory=True)
+
+
+@pytest.mark.parametrize("mix", ["{gan: 1.0}", "auto"])
+def test_filters_judge_a_filled_runs_samples_against_the_real_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mix: str) -> None:
+    """The run's data is the split plus its fill: the filters' classifier and memorization check use the
+    real split (as for a fold's part), not a refusal that the real images are not the run's data."""
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    sets = ["generate.filters=[memorization]", f"plan.mix={mix}", "plan.auto.steps=20", "plan.auto.sources=[gan, copy]"]
+    result = expand(_recipe_file(tmp_path), overrides=sets)
+    assert sum(result.counts["2"].values()) == 24  # npz classes are named by their label
+    if mix != "auto":
+        assert result.counts["2"]["gan"] == 18
