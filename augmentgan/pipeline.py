@@ -282,11 +282,13 @@ def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any, unlabeled:
 _TRAIN_ON_STREAM = 0x7261696E  # the classical fill of gan.train_on classical: its own stream under the GAN's seed
 
 
-def train_on_key(recipe: Recipe) -> Optional[dict[str, Any]]:
+def train_on_key(recipe: Recipe, train: LabeledImages) -> Optional[dict[str, Any]]:
     """What ``gan.train_on`` adds to the GAN's cache key: nothing for ``real`` (the keys of runs cached
-    before the option existed), else the classical pipeline and the albumentations version that draw
-    the fill (its images follow from these, the training images and the GAN's seed)."""
-    if recipe.gan.train_on == "real":
+    before the option existed) or when no class needs a fill (the same run), else the classical pipeline
+    and the albumentations version that draw the fill (its images follow from these, the training
+    images and the GAN's seed)."""
+    counts = train.class_counts()
+    if recipe.gan.train_on == "real" or len(set(counts[counts > 0].tolist())) <= 1:
         return None
     return {"classical": recipe.classical.pipeline, "albumentations": _versions().get("albumentations", "not installed")}
 
@@ -346,7 +348,7 @@ def _gan_run(
     train_cfg = _gan_train_config(recipe, seed)
     if unlabeled is None:
         unlabeled = _unlabeled(recipe, train)
-    run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg, unlabeled, train_on_key(recipe))
+    run_dir = cache_dir() / "runs" / gan_cache_key(train, gan_cfg, train_cfg, unlabeled, train_on_key(recipe, train))
     held.enter_context(entry_lock(run_dir, "cached GAN run", callback=callback))
     final, best = run_dir / "checkpoints" / "final.pt", run_dir / "checkpoints" / "best.pt"
     restart = False
@@ -364,17 +366,24 @@ def _gan_run(
     resume = g.cache and not restart and run_dir.is_dir() and ckpt.newest_intact(run_dir / "checkpoints") is not None
     if not resume:
         _keep_damaged(run_dir)
-    real = len(train)
+    real, real_fingerprint = train, None
     train = gan_training_set(recipe, train, seed)
-    if len(train) > real:
-        notes.append(f"GAN: trained on {real} real images and {len(train) - real} samples of classical.pipeline {recipe.classical.pipeline!r} "
+    if len(train) > len(real):
+        real_fingerprint = real.fingerprint()  # recorded in the checkpoint: `generate --real` and gan.run accept the real images
+        notes.append(f"GAN: trained on {len(real)} real images and {len(train) - len(real)} samples of classical.pipeline {recipe.classical.pipeline!r} "
                      f"filling every class to {int(train.class_counts().max())} (gan.train_on classical)")
+        if gan_cfg.tricks.diffaug.strip() == "auto":  # decided by the real images' counts, not the filled ones
+            from augmentgan.gan.config import resolve_diffaug
+
+            policy, _ = resolve_diffaug(gan_cfg.tricks.diffaug, real.class_counts().tolist())
+            gan_cfg = gan_cfg.model_copy(update={"tricks": gan_cfg.tricks.model_copy(update={"diffaug": policy})})
     monitor = None
     if train_cfg.eval_every:  # per-class diversity + KID every eval_every steps; the best step is kept as best.pt
         from augmentgan.evaluate.monitor import quality_monitor
 
         monitor = quality_monitor(train, device=g.device, callback=callback)
-    result = train_gan(train, gan_cfg, train_cfg, run_dir, resume=resume, force=not resume, callback=callback, data_spec=recipe.data.path, monitor=monitor, unlabeled=unlabeled)
+    result = train_gan(train, gan_cfg, train_cfg, run_dir, resume=resume, force=not resume, callback=callback, data_spec=recipe.data.path, monitor=monitor,
+                       unlabeled=unlabeled, real_fingerprint=real_fingerprint)
     notes.append(f"GAN: trained {g.steps} steps into {run_dir}" + (" (resumed)" if resume else "") + f", precision {g.precision} -> {result.precision}")
     if result.best is not None:
         notes.append(f"GAN: best quality score {result.best['score']:.3f} at step {result.best['step']} (checkpoints/best.pt, used for generation)")
@@ -527,7 +536,7 @@ def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]
         raise ConfigError(f"gan.run {run}: trained on classes {list(info.class_names)}, the data has {list(train.class_names)}; train a GAN on this data")
     if tuple(info.data_size) != train.image_shape[:2] or info.channels != train.channels:
         raise ConfigError(f"gan.run {run}: makes {info.data_size[0]}x{info.data_size[1]}x{info.channels} images, the data is {'x'.join(map(str, train.image_shape))}; set data.size/data.channels to match")
-    if same_data and info.data_fingerprint != train.fingerprint():
+    if same_data and train.fingerprint() not in (info.data_fingerprint, info.real_fingerprint):
         notes.append(f"GAN: {run} was trained on other data than this recipe's training split; holdout images may have been seen by it")
     return generator
 
@@ -1278,10 +1287,10 @@ def expand(
                 resolve_img_size(gan_train, recipe.gan.img_size)  # images the GAN cannot train on fail here, not after the plan
                 unseen = (holdout.images, None if val is None else val.images)
                 key = gan_cache_key(gan_train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled_for_gan(recipe, train, None, unseen, notes),
-                                    train_on_key(recipe))
+                                    train_on_key(recipe, gan_train))
                 cached = recipe.gan.cache and (cache_dir() / "runs" / key / "checkpoints" / "final.pt").is_file()
-                if recipe.gan.train_on == "classical" and not cached:
-                    have = gan_train.class_counts()
+                have = gan_train.class_counts()
+                if train_on_key(recipe, gan_train) is not None and not cached:
                     notes.append(f"gan.train_on classical: the GAN trains on {len(gan_train)} real images and {int((have.max() - have)[have > 0].sum())} "
                                  f"samples of classical.pipeline filling every class to {int(have.max())}")
                 estimates["gan_seconds"] = 0.0 if cached else round(estimate_gan_seconds(recipe, gcfg, max(h, w)), 1)

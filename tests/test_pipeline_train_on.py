@@ -133,3 +133,46 @@ def test_filters_judge_a_filled_runs_samples_against_the_real_split(tmp_path: Pa
     assert sum(result.counts["2"].values()) == 24  # npz classes are named by their label
     if mix != "auto":
         assert result.counts["2"]["gan"] == 18
+
+
+def _balanced_or_skewed(tmp_path: Path, counts: tuple[int, ...], **gan: object) -> Path:
+    train = _images(counts, seed=4)
+    np.savez(tmp_path / "data.npz", x=train.images[..., 0], y=train.labels)
+    recipe = {**RECIPE, "holdout": {"fraction": 0.0}, "gan": {**RECIPE["gan"], "eval_every": 0, **gan}, "plan": {"target": "max", "mix": {"gan": 1.0}},
+              "data": {"path": str(tmp_path / "data.npz")}, "output": {"path": str(tmp_path / "out"), "format": "h5"}}
+    path = tmp_path / f"recipe-{len(list(tmp_path.glob('recipe-*')))}.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    return path
+
+
+def test_generate_judges_a_filled_run_against_its_real_images_and_names_them_when_others_are_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from augmentgan.errors import DataError
+    from augmentgan.generate.generation import sample_rows
+
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    recipe = _balanced_or_skewed(tmp_path, (20, 12, 8))
+    run = Path(expand(recipe).gan_run)
+    real = load(tmp_path / "data.npz")  # no holdout: the split is the whole file
+    samples, _, _ = sample_rows(run, per_class=3, filters=["memorization"], real=real, device="cpu")
+    assert samples.class_counts().tolist() == [3, 3, 3]
+    with pytest.raises(DataError, match="classical fill"):
+        sample_rows(run, per_class=3, filters=["memorization"], real=real[np.arange(30)], device="cpu")
+    reused = expand(recipe, overrides=[f"gan.run={run}", "output.path=" + str(tmp_path / "out2")])
+    assert not any("other data" in n for n in reused.notes), reused.notes  # its real images are the split: nothing unseen was seen
+
+
+def test_diffaug_auto_is_decided_by_the_real_counts_not_the_filled_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    recipe = _balanced_or_skewed(tmp_path, (1000, 20), steps=2, overrides={**RECIPE["gan"]["overrides"], "tricks": {"diffaug": "auto"}})
+    run = Path(expand(recipe).gan_run)
+    config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    assert config["gan"]["tricks"]["diffaug"] == "color,translation,cutout"  # 20 images in the smallest real class: on, though filled to 1,000
+
+
+def test_a_split_with_nothing_to_fill_reuses_the_real_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUGMENTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    real = expand(_balanced_or_skewed(tmp_path, (10, 10), train_on="real"), overrides=["plan.target=14"])
+    filled = expand(_balanced_or_skewed(tmp_path, (10, 10)), overrides=["plan.target=14", "output.path=" + str(tmp_path / "out2")])
+    assert filled.gan_cached and Path(filled.gan_run) == Path(real.gan_run)

@@ -6,7 +6,8 @@ A checkpoint is a dict::
     version     1
     step        G steps done
     gan         resolved GANConfig (plain dict)   train  TrainConfig (plain dict)
-    data        fingerprint, class names and counts, data and training image sizes, channels
+    data        fingerprint, class names and counts, data and training image sizes, channels (and
+                real_fingerprint: the real part's, when synthetic images trained the GAN too)
     state       ConditionalGAN.state_dict(): G, D, G_ema, both optimizers, scalers, counters,
                 its torch.Generator states (latent, augment, penalty), and with ``bigan.weight`` > 0
                 ``bigan``: the jointly trained encoder E, D_xz and their optimizers
@@ -294,6 +295,7 @@ class GeneratorInfo:
     ema: bool
     encoder: bool = False  # the run trained an encoder jointly (bigan.weight > 0): GeneratorCheckpoint.encoder()
     fit: Fit = LEGACY_FIT  # how the run brought images to img_size (augmentgan.gan.fit); its samples go back the same way
+    real_fingerprint: Optional[str] = None  # the real part of its data when synthetic images trained it too (gan.train_on classical)
 
 
 def latest_checkpoint(run_dir: Path) -> Optional[Path]:
@@ -395,7 +397,7 @@ class GeneratorCheckpoint:
                 gan=gan, train=payload["train"], img_size=int(data["img_size"]), channels=int(data["channels"]),
                 data_size=tuple(data["data_size"]), class_names=tuple(data["class_names"]), class_counts=tuple(data["class_counts"]),
                 data_fingerprint=data["fingerprint"], checkpoint=self.path, sha256=self.sha256, step=int(payload["step"]), ema=use_ema,
-                encoder=self.has_encoder, fit=data.get("fit", LEGACY_FIT),
+                encoder=self.has_encoder, fit=data.get("fit", LEGACY_FIT), real_fingerprint=data.get("real_fingerprint"),
             )
         except (KeyError, TypeError, ValidationError) as err:
             raise self._invalid(err) from None

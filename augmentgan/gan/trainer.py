@@ -370,7 +370,7 @@ class _Run:
 
     def __init__(
         self, data: LabeledImages, gan_cfg: GANConfig, cfg: TrainConfig, out: Path, data_spec: Optional[str],
-        dist: DistInfo = ddp.SINGLE, device: Optional[str] = None, unlabeled: Optional[np.ndarray] = None,
+        dist: DistInfo = ddp.SINGLE, device: Optional[str] = None, unlabeled: Optional[np.ndarray] = None, real_fingerprint: Optional[str] = None,
     ) -> None:
         self.cfg, self.out, self.dist = cfg, out, dist
         check_class_counts(data.class_counts(), data.class_names)
@@ -395,6 +395,8 @@ class _Run:
             "img_size": self.img_size,
             "fit": self.fit,
         }
+        if real_fingerprint is not None:  # the real part of data (the rest trains the GAN but is synthetic)
+            self.data_info["real_fingerprint"] = real_fingerprint
         self.gan = ConditionalGAN(
             self.gan_cfg, img_size=self.img_size, channels=data.channels, num_classes=data.num_classes,
             device=self.device, precision=self.precision, channels_last=cfg.channels_last,
@@ -651,6 +653,7 @@ def train(
     data_spec: Optional[str] = None,
     monitor: Optional[QualityMonitor] = None,
     unlabeled: Optional[np.ndarray] = None,
+    real_fingerprint: Optional[str] = None,
 ) -> TrainResult:
     """Train a class-conditional GAN on ``data`` into the run folder ``out``.
 
@@ -662,7 +665,10 @@ def train(
     ``data_spec`` (where the data came from) is only recorded. ``unlabeled``: uint8 images ``(N, H, W, C)``
     of the data's size and channels without labels (:func:`augmentgan.data.unlabeled.read_unlabeled`),
     for a semi-supervised discriminator (``model.d_cond=kplus1``, preset ``ssgan``); part of the run's
-    identity (resume refuses others).
+    identity (resume refuses others). ``real_fingerprint``: when ``data`` is real images followed by
+    synthetic ones that train the GAN too (``gan.train_on: classical``), the fingerprint of the real
+    part, recorded in the checkpoint beside the data's (:func:`augmentgan.generate.sampler.resolve_real`
+    accepts those images as the run's real data).
 
     ``monitor`` (needed when ``cfg.eval_every`` > 0, ignored otherwise): called every
     ``eval_every`` G steps and at the last step on rank 0 as ``monitor(step, sample)``
@@ -674,7 +680,8 @@ def train(
     :mod:`augmentgan.gan.distributed`. Only rank 0 writes ``out`` and calls ``callback``.
     """
     with ddp.setup(cfg.device) as (dist, device):
-        result = _train(data, gan, cfg, Path(out), resume, force, callback if dist.is_main else None, data_spec, dist, device, monitor, unlabeled)
+        result = _train(data, gan, cfg, Path(out), resume, force, callback if dist.is_main else None, data_spec, dist, device, monitor, unlabeled,
+                        real_fingerprint)
     # The run's networks, optimizer states and last batches sit in reference cycles (closures over the
     # run); free them now rather than at some later GC pass, before the caller's next large arrays.
     gc.collect()
@@ -690,7 +697,7 @@ def _eval_due(cfg: TrainConfig, step: int) -> bool:
 def _train(
     data: LabeledImages, gan: GANConfig, cfg: TrainConfig, out: Path, resume: bool, force: bool,
     callback: Optional[ProgressCallback], data_spec: Optional[str], dist: DistInfo, device: str,
-    monitor: Optional[QualityMonitor] = None, unlabeled: Optional[np.ndarray] = None,
+    monitor: Optional[QualityMonitor] = None, unlabeled: Optional[np.ndarray] = None, real_fingerprint: Optional[str] = None,
 ) -> TrainResult:
     t0 = time.perf_counter()
     main = dist.is_main
@@ -706,7 +713,7 @@ def _train(
             raise CheckpointError(f"--resume: run folder {out} does not exist; give the folder of the run to continue, or drop --resume to start a new run there")
 
     ddp.main_first(dist, check_out)
-    run = _Run(data, gan, cfg, out, data_spec, dist, device, unlabeled)
+    run = _Run(data, gan, cfg, out, data_spec, dist, device, unlabeled, real_fingerprint)
     run.monitor = monitor if main else None
     if main:
         for note in run.notes:

@@ -66,7 +66,9 @@ def load_discriminator(info: GeneratorInfo, payload: Mapping[str, Any], device: 
 def resolve_real(real: Optional[LabeledImages], info: GeneratorInfo, spec: Optional[str], why: str) -> LabeledImages:
     """The data the GAN was trained on: ``real`` if given, else re-read from the run's data spec.
 
-    Either way its fingerprint must match the checkpoint's (same images, labels, classes, size).
+    Either way its fingerprint must match the checkpoint's (same images, labels, classes, size), or
+    the real part's that the checkpoint records when synthetic images trained it too
+    (``gan.train_on: classical``; the filters then judge against those real images).
     """
     if real is None:
         if not spec:
@@ -86,7 +88,14 @@ def resolve_real(real: Optional[LabeledImages], info: GeneratorInfo, spec: Optio
     fingerprint = real.fingerprint()
     h, w = (int(v) for v in info.data_size)
     resized = (Flag("size", str(h), before=f" (it was read at {h}x{w}: ", after=")"),) if h == w else ()
-    if fingerprint != info.data_fingerprint:
+    if fingerprint != info.data_fingerprint and fingerprint != info.real_fingerprint:
+        if info.real_fingerprint is not None:
+            raise DataError(
+                f"{where} (fingerprint {fingerprint[:12]}, {real!r}) is not the real data checkpoint {info.checkpoint} was trained on "
+                f"(fingerprint {info.real_fingerprint[:12]}, classes {list(info.class_names)}; the run also trained on a classical fill of them, "
+                f"gan.train_on classical); give those real images exactly as the run read them",
+                *resized,
+            )
         raise DataError(
             f"{where} (fingerprint {fingerprint[:12]}, {real!r}) is not the data checkpoint {info.checkpoint} was trained on "
             f"(fingerprint {info.data_fingerprint[:12]}, classes {list(info.class_names)}); give the training data exactly as `augmentgan train` loaded it",
@@ -287,7 +296,7 @@ class Sampler:
             raise ValueError("Sampler: real_subset needs the real images (real=...)")
         if real_subset and classifier is not None and classifier.info.get("fingerprint") != real.fingerprint():  # type: ignore[union-attr]
             raise ConfigError("the classifier given was trained on other data than the real images given; train it on them")
-        if not real_subset and classifier is not None and classifier.info.get("fingerprint") != self.info.data_fingerprint:
+        if not real_subset and classifier is not None and classifier.info.get("fingerprint") not in (self.info.data_fingerprint, self.info.real_fingerprint):
             raise ConfigError(f"the classifier given was trained on other data than checkpoint {self.info.checkpoint}; train it on the GAN's training data")
         self._real, self._classifier, self._classifier_steps, self._real_subset = real, classifier, classifier_steps, bool(real_subset)
         self.context = FilterContext(seed=self.seed, class_names=self.info.class_names, loss=self.info.gan.loss.name, burn_in=self._burn_in)
