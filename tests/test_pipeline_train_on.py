@@ -5,6 +5,7 @@ seed, named in the cache key, and never written to the expansion."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -73,11 +74,14 @@ def test_the_fill_follows_the_gan_seed_and_real_leaves_the_split_as_it_is() -> N
     assert gan_training_set(_recipe(train_on="real"), train, seed=1) is train
 
 
-def _recipe_file(tmp_path: Path, **gan: object) -> Path:
-    train = _images((20, 12, 8), seed=3)
+def _recipe_file(tmp_path: Path, counts: tuple[int, ...] = (20, 12, 8), sections: Optional[dict] = None, **gan: object) -> Path:
+    """Images of ``counts`` as data.npz and a recipe reading them (a new file per call): RECIPE with
+    ``gan`` keys and whole ``sections`` replaced."""
+    train = _images(counts, seed=3)
     np.savez(tmp_path / "data.npz", x=train.images[..., 0], y=train.labels)
-    path = tmp_path / "recipe.yaml"
-    recipe = {**RECIPE, "gan": {**RECIPE["gan"], **gan}, "data": {"path": str(tmp_path / "data.npz")}, "output": {"path": str(tmp_path / "out"), "format": "h5"}}
+    recipe = {**RECIPE, "gan": {**RECIPE["gan"], **gan}, "data": {"path": str(tmp_path / "data.npz")}, "output": {"path": str(tmp_path / "out"), "format": "h5"},
+              **(sections or {})}
+    path = tmp_path / f"recipe-{len(list(tmp_path.glob('recipe-*')))}.yaml"
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
     return path
 
@@ -136,13 +140,9 @@ def test_filters_judge_a_filled_runs_samples_against_the_real_split(tmp_path: Pa
 
 
 def _balanced_or_skewed(tmp_path: Path, counts: tuple[int, ...], **gan: object) -> Path:
-    train = _images(counts, seed=4)
-    np.savez(tmp_path / "data.npz", x=train.images[..., 0], y=train.labels)
-    recipe = {**RECIPE, "holdout": {"fraction": 0.0}, "gan": {**RECIPE["gan"], "eval_every": 0, **gan}, "plan": {"target": "max", "mix": {"gan": 1.0}},
-              "data": {"path": str(tmp_path / "data.npz")}, "output": {"path": str(tmp_path / "out"), "format": "h5"}}
-    path = tmp_path / f"recipe-{len(list(tmp_path.glob('recipe-*')))}.yaml"
-    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
-    return path
+    """No holdout (the split is the whole file), no quality monitor, every class up to the largest by the GAN."""
+    gan = {"eval_every": 0, **gan}
+    return _recipe_file(tmp_path, counts, {"holdout": {"fraction": 0.0}, "plan": {"target": "max", "mix": {"gan": 1.0}}}, **gan)
 
 
 def test_generate_judges_a_filled_run_against_its_real_images_and_names_them_when_others_are_given(
