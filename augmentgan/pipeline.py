@@ -282,13 +282,19 @@ def gan_cache_key(train: LabeledImages, gan_cfg: Any, train_cfg: Any, unlabeled:
 _TRAIN_ON_STREAM = 0x7261696E  # the classical fill of gan.train_on classical: its own stream under the GAN's seed
 
 
+def _fill_counts(train: LabeledImages) -> dict[int, int]:
+    """``gan.train_on: classical``'s fill: per class with images, how many it lacks to the largest class."""
+    counts = train.class_counts()
+    top = int(counts.max()) if len(counts) else 0
+    return {c: top - int(n) for c, n in enumerate(counts) if 0 < n < top}
+
+
 def train_on_key(recipe: Recipe, train: LabeledImages) -> Optional[dict[str, Any]]:
     """What ``gan.train_on`` adds to the GAN's cache key: nothing for ``real`` (the keys of runs cached
     before the option existed) or when no class needs a fill (the same run), else the classical pipeline
     and the albumentations version that draw the fill (its images follow from these, the training
     images and the GAN's seed)."""
-    counts = train.class_counts()
-    if recipe.gan.train_on == "real" or len(set(counts[counts > 0].tolist())) <= 1:
+    if recipe.gan.train_on == "real" or not _fill_counts(train):
         return None
     return {"classical": recipe.classical.pipeline, "albumentations": _versions().get("albumentations", "not installed")}
 
@@ -300,10 +306,7 @@ def gan_training_set(recipe: Recipe, train: LabeledImages, seed: int) -> Labeled
     The fill is handed to the trainer as training images; the expansion's provenance is unaffected."""
     if recipe.gan.train_on == "real":
         return train
-    counts = train.class_counts()
-    top = int(counts.max()) if len(counts) else 0
-    fill = {c: top - int(n) for c, n in enumerate(counts) if 0 < n < top}
-    extra = _classical(recipe, train, fill, np.random.SeedSequence([seed, _TRAIN_ON_STREAM]))
+    extra = _classical(recipe, train, _fill_counts(train), np.random.SeedSequence([seed, _TRAIN_ON_STREAM]))
     return LabeledImages(np.concatenate([train.images, extra.images]), np.concatenate([train.labels, extra.labels]), train.class_names)
 
 
@@ -516,17 +519,10 @@ def _keep_damaged(run_dir: Path) -> None:
         os.replace(path, run_dir / "damaged" / path.name)
 
 
-def _trains_on_split(recipe: Recipe) -> bool:
-    """Whether the GAN sampled was trained on the training split as it is (its fingerprint must match):
-    a reused gan.run, or a run trained here on the real images."""
-    return recipe.gan.run is not None or recipe.gan.train_on == "real"
-
-
-def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str], *, same_data: bool = True) -> GeneratorCheckpoint:
+def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]) -> GeneratorCheckpoint:
     """The checkpoint to sample, read once for the whole expansion (generation, latent-smote, the
-    auto mix's pool and the report all use this read), checked against the training split
-    (``same_data=False``: a run this recipe trained with ``gan.train_on: classical``, whose data is
-    the split plus its fill, vouched for by the cache key)."""
+    auto mix's pool and the report all use this read), checked against the training split (the run's
+    data, or its real part when a classical fill trained it too: ``gan.train_on: classical``)."""
     try:
         generator = read_generator(run, checkpoint)
     except AugmentganError as err:  # a damaged file, a checkpoint choice the run lacks: name the recipe key
@@ -536,7 +532,7 @@ def _read_gan(run: Path, checkpoint: str, train: LabeledImages, notes: list[str]
         raise ConfigError(f"gan.run {run}: trained on classes {list(info.class_names)}, the data has {list(train.class_names)}; train a GAN on this data")
     if tuple(info.data_size) != train.image_shape[:2] or info.channels != train.channels:
         raise ConfigError(f"gan.run {run}: makes {info.data_size[0]}x{info.data_size[1]}x{info.channels} images, the data is {'x'.join(map(str, train.image_shape))}; set data.size/data.channels to match")
-    if same_data and train.fingerprint() not in (info.data_fingerprint, info.real_fingerprint):
+    if train.fingerprint() not in (info.data_fingerprint, info.real_fingerprint):
         notes.append(f"GAN: {run} was trained on other data than this recipe's training split; holdout images may have been seen by it")
     return generator
 
@@ -550,7 +546,7 @@ def _generate(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
     try:
         samples, extra, _ = sample_rows(
             generator, counts=counts, truncation=g.truncation, filters=list(g.filters), seed=seed, ema=g.ema,
-            real=train, real_subset=not _trains_on_split(recipe), max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
+            real=train, max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
         )
     except GenerationError as err:
         raise GenerationError(in_recipe_terms(err)) from None
@@ -762,15 +758,14 @@ def _gan_pool(recipe: Recipe, generator: GeneratorCheckpoint, train: LabeledImag
     draws them), the classes whose request the generation filters could not fill (-> why), and the
     samples' ``truncation`` and ``z_index``.
     ``subset``: ``train`` is a fold's part of the GAN's training images (``classifier`` trained on it),
-    and the filters judge against it alone (as they judge against the real split when the GAN trained on
-    its classical fill too, ``gan.train_on: classical``)."""
+    and the filters judge against it alone."""
     from augmentgan.generate.generation import batch_extra
     from augmentgan.generate.sampler import Sampler
 
     g = recipe.generate
     sampler = Sampler(
         generator, truncation=g.truncation, filters=list(g.filters), seed=seed, ema=g.ema, real=train,
-        classifier=classifier if classifier.info.get("fingerprint") == train.fingerprint() else None, real_subset=subset or not _trains_on_split(recipe),
+        classifier=classifier if classifier.info.get("fingerprint") == train.fingerprint() else None, real_subset=subset,
         max_tries=g.max_tries, device=recipe.gan.device, callback=callback,
     )
     full = [int(wanted.get(c, 0)) for c in range(train.num_classes)]
@@ -915,7 +910,7 @@ def _auto_mix(
             unlabeled = None if recipe.gan.run is not None else _unlabeled_for_gan(
                 recipe, train, None, (exclude, None if validation is None else validation.images), notes)
             run, checkpoint, cached = _gan_run(spec, gan_train, _int_seed(seqs["gan"]), notes, callback, held, unlabeled)
-            generator = _read_gan(run, checkpoint, gan_train, notes, same_data=_trains_on_split(recipe))
+            generator = _read_gan(run, checkpoint, gan_train, notes)
             gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
         return generator
 
@@ -1043,7 +1038,7 @@ def expand_data(
                 unlabeled = _unlabeled(recipe, train) if recipe.gan.run is None or draft.source_total("pseudo") > 0 else None
                 gan_unlabeled = None if recipe.gan.run is not None else _unlabeled_for_gan(recipe, train, unlabeled, (_exclude,), notes)
                 run, checkpoint, cached = _gan_run(spec, train, _int_seed(seq_gan), notes, callback, held, gan_unlabeled)
-                generator = _read_gan(run, checkpoint, train, notes, same_data=_trains_on_split(recipe))
+                generator = _read_gan(run, checkpoint, train, notes)
                 gan_lock = {"checkpoint_sha256": generator.sha256, "checkpoint": checkpoint}
                 if draft.source_total("pseudo") > 0:
                     assert unlabeled is not None  # the recipe check requires data.unlabeled with pseudo
@@ -1286,13 +1281,12 @@ def expand(
 
                 resolve_img_size(gan_train, recipe.gan.img_size)  # images the GAN cannot train on fail here, not after the plan
                 unseen = (holdout.images, None if val is None else val.images)
-                key = gan_cache_key(gan_train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled_for_gan(recipe, train, None, unseen, notes),
-                                    train_on_key(recipe, gan_train))
+                fill = train_on_key(recipe, gan_train)
+                key = gan_cache_key(gan_train, gcfg, _gan_train_config(recipe, _int_seed(seq_gan)), _unlabeled_for_gan(recipe, train, None, unseen, notes), fill)
                 cached = recipe.gan.cache and (cache_dir() / "runs" / key / "checkpoints" / "final.pt").is_file()
-                have = gan_train.class_counts()
-                if train_on_key(recipe, gan_train) is not None and not cached:
-                    notes.append(f"gan.train_on classical: the GAN trains on {len(gan_train)} real images and {int((have.max() - have)[have > 0].sum())} "
-                                 f"samples of classical.pipeline filling every class to {int(have.max())}")
+                if fill is not None and not cached:
+                    notes.append(f"gan.train_on classical: the GAN trains on {len(gan_train)} real images and {sum(_fill_counts(gan_train).values())} "
+                                 f"samples of classical.pipeline filling every class to {int(gan_train.class_counts().max())}")
                 estimates["gan_seconds"] = 0.0 if cached else round(estimate_gan_seconds(recipe, gcfg, max(h, w)), 1)
                 estimates["gan_seconds_note"] = (
                     f"cached run {cache_dir() / 'runs' / key} will be reused" if cached

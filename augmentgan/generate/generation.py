@@ -239,19 +239,16 @@ def sample_rows(
     real: Optional[LabeledImages] = None,
     classifier: Optional[DomainClassifier] = None,
     classifier_steps: int = 400,
-    real_subset: bool = False,
     max_tries: int = 10,
     device: str | torch.device = "auto",
     callback: Optional[ProgressCallback] = None,
 ) -> tuple[LabeledImages, dict[str, np.ndarray], GenerationReport]:
     """The samples :func:`generate` would write, in memory (``source`` gan, ``parent`` -1), the per-sample
-    columns it writes beside them (:func:`batch_extra`: ``truncation``, ``z_index``), and the report.
-    ``real_subset``: as :class:`~augmentgan.generate.sampler.Sampler`'s (the filters judge against ``real``,
-    a part of what the GAN trained on)."""
+    columns it writes beside them (:func:`batch_extra`: ``truncation``, ``z_index``), and the report."""
     t0 = time.perf_counter()
     sampler = Sampler(
         run_or_ckpt, truncation=truncation, filters=filters, seed=seed, checkpoint=checkpoint, ema=ema, real=real,
-        classifier=classifier, classifier_steps=classifier_steps, real_subset=real_subset, max_tries=max_tries, device=device, callback=callback,
+        classifier=classifier, classifier_steps=classifier_steps, max_tries=max_tries, device=device, callback=callback,
     )
     wanted = resolve_counts(sampler.class_names, counts=counts, per_class=per_class, balance_to=balance_to, image_shape=sampler.image_shape)
     h, w, c = sampler.image_shape
