@@ -16,7 +16,10 @@ neighbours in pixels (``knnK``) or any other image of the class (``any``); the f
 from U(0, ``tmax``) (``tT``). ``xferK`` lends A another class's deformation instead: the flow between
 two real images of one other class (B, drawn over all the other classes' images so the head classes
 lend most, and one of B's ``K`` nearest neighbours in its class) is laid on A, so A changes shape as
-that class's images vary, without moving towards that class. ``+strokes`` passes every morph through the recipe's ``strokes``
+that class's images vary, without moving towards that class. ``slant`` lends A the slant of a real
+image B drawn over all the other classes' images instead: A is sheared (about its centre of mass)
+from its own slant, mu11 / mu02 of its image moments, to B's, so a rare class takes the head
+classes' spread of slants (a class-generic trait) while keeping its own shapes. ``+strokes`` passes every morph through the recipe's ``strokes``
 pipeline afterwards, as ``latent_smote.classical`` does for latent-smote.
 
 Every class is filled up to the largest one (``plan.target: max``), the real images kept. The
@@ -73,9 +76,28 @@ def parse_variant(text: str) -> dict:
     parts = text.split("+")
     partner, _, tmax = parts[0].partition("-t")
     kind = partner.rstrip("0123456789")
+    if parts[0] == "slant" and all(p == "strokes" for p in parts[1:]):
+        return {"name": text, "kind": "slant", "k": None, "tmax": 0.0, "strokes": len(parts) > 1}
     if not tmax or not (partner == "any" or (kind in ("knn", "xfer") and partner[len(kind):])) or any(p != "strokes" for p in parts[1:]):
-        raise SystemExit(f"--variants entry {text!r}: write knnK-tT, xferK-tT or any-tT, optionally +strokes (e.g. knn5-t0.5+strokes)")
+        raise SystemExit(f"--variants entry {text!r}: write knnK-tT, xferK-tT, any-tT or slant, optionally +strokes (e.g. knn5-t0.5+strokes)")
     return {"name": text, "kind": kind, "k": None if partner == "any" else int(partner[len(kind):]), "tmax": float(tmax), "strokes": len(parts) > 1}
+
+
+def slant(image: np.ndarray) -> tuple[float, float]:
+    """The slant (mu11 / mu02: x shift per row) of ``image`` and its centre of mass's row."""
+    m = cv2.moments(image)
+    if m["mu02"] < 1e-2 or m["m00"] < 1e-2:
+        return 0.0, image.shape[0] / 2
+    return m["mu11"] / m["mu02"], m["m01"] / m["m00"]
+
+
+def reslant(a: np.ndarray, target: float) -> np.ndarray:
+    """``a`` sheared about its centre of mass from its own slant to ``target``, nearest neighbour."""
+    h, w = a.shape
+    own, cy = slant(a)
+    k = own - target  # out(x, y) = a(x + k (y - cy), y)
+    warp = np.float32([[1, k, -k * cy], [0, 1, 0]])
+    return cv2.warpAffine(a, warp, (w, h), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def neighbours(x: np.ndarray, k: int) -> np.ndarray:
@@ -101,6 +123,7 @@ def morph_set(real: LabeledImages, variant: dict, seed: int) -> LabeledImages:
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     counts = real.class_counts()
     images, labels = [real.images], [real.labels]
+    slants = np.array([slant(im[..., 0])[0] for im in real.images]) if variant["kind"] == "slant" else None
     near_by_class = {}  # class -> (its rows, each row's nearest rows' positions): the lenders of xfer
     if variant["kind"] == "xfer":
         for c in range(real.num_classes):
@@ -118,6 +141,10 @@ def morph_set(real: LabeledImages, variant: dict, seed: int) -> LabeledImages:
         out = np.empty((n, *x.shape[1:]), np.uint8)
         for s in range(n):
             i = int(rng.integers(len(x)))
+            if variant["kind"] == "slant":
+                others = np.flatnonzero(real.labels != c)
+                out[s] = reslant(x[i], slants[others[rng.integers(len(others))]])
+                continue
             if variant["kind"] == "xfer":
                 t = float(rng.uniform(0, variant["tmax"]))  # B from the other classes' images, D one of B's nearest in B's class
                 others = np.flatnonzero((real.labels != c) & np.isin(real.labels, list(near_by_class)))
