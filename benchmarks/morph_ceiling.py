@@ -19,10 +19,12 @@ lend most, and one of B's ``K`` nearest neighbours in its class) is laid on A, s
 that class's images vary, without moving towards that class. ``slant`` lends A the slant of a real
 image B drawn over all the other classes' images instead: A is sheared (about its centre of mass)
 from its own slant, mu11 / mu02 of its image moments, to B's, so a rare class takes the head
-classes' spread of slants (a class-generic trait) while keeping its own shapes. ``+strokes`` passes every morph through the recipe's ``strokes``
-pipeline afterwards, as ``latent_smote.classical`` does for latent-smote.
+classes' spread of slants (a class-generic trait) while keeping its own shapes. ``+strokes`` passes
+every new image through the named ``strokes`` pipeline afterwards, as ``latent_smote.classical`` does
+for latent-smote.
 
-Every class is filled up to the largest one (``plan.target: max``), the real images kept. The
+Every class is filled up to the largest one (``plan.target: max``), the real images kept; a class
+with fewer than two images is left as it is (nothing to morph towards). The
 baselines are ``augmentgan utility``'s own: ``ros`` and ``classical`` with ``classical.pipeline=strokes``,
 the same utility seeds and classifier seeds, so every difference is paired seed by seed and
 classifier by classifier (mean over seeds, standard error over the seeds' means, as ``utility``).
