@@ -38,6 +38,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -49,8 +50,10 @@ from augmentgan.augment.classical import augment_each, build_pipeline  # noqa: E
 from augmentgan.data.io import load  # noqa: E402
 from augmentgan.data.types import LabeledImages  # noqa: E402
 from augmentgan.recipe import load_recipe  # noqa: E402
-from augmentgan.utility import classifier_runs, minority_classes, paired_difference, seed_streams, utility  # noqa: E402
-from gan_utility_ceiling import machine  # noqa: E402  (benchmarks/, run as a script)
+from augmentgan.report import grid_png  # noqa: E402
+from augmentgan.utility import classifier_runs, minority_classes, seed_streams, utility  # noqa: E402
+from class_sources import paired  # noqa: E402  (benchmarks/, run as a script)
+from gan_utility_ceiling import machine  # noqa: E402
 
 UPSCALE = 4  # the flow is computed at 4x the image size: DIS needs more than a 28 px digit's few strokes
 BLUR = 1.5 / 28  # Gaussian sigma as a fraction of the image's side (1.5 px at 28 px), so the flow follows the shape, not each stroke's edge
@@ -61,14 +64,15 @@ def _flow_image(image: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(up, (0, 0), BLUR * image.shape[0] * UPSCALE)
 
 
-def morph(a: np.ndarray, b: np.ndarray, t: float, dis) -> np.ndarray:  # noqa: ANN001 - cv2.DISOpticalFlow
+def morph(a: np.ndarray, b: np.ndarray, t: float, dis, source: Optional[np.ndarray] = None) -> np.ndarray:  # noqa: ANN001 - cv2.DISOpticalFlow
     """``a`` (H, W uint8) with its strokes moved a fraction ``t`` of the way to ``b``'s shape.
 
     DIS gives the flow f from b to a (b(x) ~ a(x + f(x))); the morph samples a at x + t f(x), nearest
-    neighbour, so t = 0 is a itself and t = 1 is a's pixels laid out in b's shape.
+    neighbour, so t = 0 is a itself and t = 1 is a's pixels laid out in b's shape. ``source``: take the
+    flow from b to this image instead of to a (:func:`lend`).
     """
     h, w = a.shape
-    f = dis.calc(_flow_image(b), _flow_image(a), None)
+    f = dis.calc(_flow_image(b), _flow_image(a if source is None else source), None)
     f = cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) / UPSCALE
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(a, gx + t * f[..., 0], gy + t * f[..., 1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -112,11 +116,7 @@ def neighbours(x: np.ndarray, k: int) -> np.ndarray:
 
 def lend(a: np.ndarray, b: np.ndarray, d: np.ndarray, t: float, dis) -> np.ndarray:  # noqa: ANN001 - cv2.DISOpticalFlow
     """``a`` deformed by a fraction ``t`` of the flow that takes ``d``'s shape to ``b``'s (two images of another class)."""
-    h, w = a.shape
-    f = dis.calc(_flow_image(b), _flow_image(d), None)
-    f = cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) / UPSCALE
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(a, gx + t * f[..., 0], gy + t * f[..., 1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return morph(a, b, t, dis, source=d)
 
 
 def morph_set(real: LabeledImages, variant: dict, seed: int) -> LabeledImages:
@@ -171,24 +171,14 @@ def morph_set(real: LabeledImages, variant: dict, seed: int) -> LabeledImages:
 
 
 def grid(real: LabeledImages, expanded: LabeledImages, classes: list[int], path: Path, per_row: int = 12) -> None:
-    """Per class (rarest first): four real images, then ``per_row`` morphs, 3x nearest."""
-    rows = []
-    n_real = len(real)
+    """Per class (rarest first): four real images, a blank tile, then ``per_row`` new images (:func:`grid_png`)."""
+    tiles = []
     for c in classes:
-        reals = real.images[real.labels == c][:4, ..., 0]
-        new = expanded.images[n_real:][expanded.labels[n_real:] == c][:per_row, ..., 0]
-        tiles = [np.pad(t, 1, constant_values=128) for t in [*reals, np.zeros_like(reals[0]), *new]]
-        rows.append(np.concatenate(tiles, axis=1))
-    image = cv2.resize(np.concatenate(rows, axis=0), None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)
+        reals = real.images[real.labels == c][:4]
+        new = expanded.images[len(real):][expanded.labels[len(real):] == c][:per_row]
+        tiles += [*reals, np.zeros_like(reals[0]), *new]
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), image)
-
-
-def paired(a: list[list[float]], b: list[list[float]]) -> dict[str, float]:
-    """``a`` minus ``b`` (seeds x classifiers) in points: ``augmentgan utility``'s paired difference, and the seeds above."""
-    d = paired_difference(a, b)
-    return {"points": 100 * d["macro_f1"], "se": 100 * d["stderr"] if d["stderr"] is not None else float("nan"),
-            "seeds_above": int((np.mean(a, axis=1) > np.mean(b, axis=1)).sum())}
+    path.write_bytes(grid_png(np.stack(tiles), nrow=len(tiles) // len(classes), min_tile=84))
 
 
 def main() -> None:
